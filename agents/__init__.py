@@ -1,0 +1,1 @@
+"""Agents: baselines, exact oracle, threshold predictor, RL scheduler, evaluation harness."""

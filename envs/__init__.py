@@ -1,0 +1,1 @@
+"""Gymnasium environments (SparOA-v0, SparOAThreshold-v0) and wrappers."""

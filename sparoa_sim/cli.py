@@ -1,0 +1,203 @@
+"""The ``sparoa`` command line: a thin application layer over the Python API (DESIGN §9).
+
+Every reporting command takes ``--json`` and then prints exactly one JSON object on stdout;
+without it, a rich table. Bad input exits 2 with one line on stderr and no traceback. Upper
+layers (torch, gymnasium, agents) are imported inside the command functions only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from sparoa_sim.errors import SparOAError
+
+__all__ = ["main", "build_parser"]
+
+
+class _UsageError(SparOAError):
+    """A command-line usage error (argparse's), reported like any bad input."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2) rather than usage text plus a line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{self.prog}: {message}")
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
+
+
+def _console():
+    from rich.console import Console
+
+    # Piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default.
+    return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def _fmt(x: float, unit: str = "") -> str:
+    """Compact engineering notation: 1.23 G, 45.6 k…"""
+    for scale, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= scale:
+            return f"{x / scale:.3g}{prefix}{unit}"
+    return f"{x:.3g}{unit}"
+
+
+# ---------------------------------------------------------------------------------------------
+# workloads
+
+
+def _cmd_workloads_list(args: argparse.Namespace) -> int:
+    from sparoa_sim.workloads import list_workloads, load_workload
+
+    rows = [load_workload(name).summary() for name in list_workloads()]
+    if args.json:
+        _print_json({"workloads": rows})
+        return 0
+    from rich.table import Table
+
+    table = Table(title="Shipped workloads (per sample, batch 1)")
+    for col in ("name", "ops", "MACs", "FLOPs", "params", "sparsity source"):
+        table.add_column(col, justify="left" if col in ("name", "sparsity source") else "right")
+    for r in rows:
+        table.add_row(r["name"], str(r["ops"]), _fmt(r["macs"]), _fmt(r["flops"]), _fmt(r["params"]),
+                      r["sparsity_source"])
+    _console().print(table)
+    return 0
+
+
+def _cmd_workloads_show(args: argparse.Namespace) -> int:
+    from sparoa_sim.workloads import load_workload
+
+    graph = load_workload(args.name)
+    plot = None
+    if args.plot:
+        from sparoa_sim.plots import quadrant_plot
+
+        plot = str(quadrant_plot(graph, args.plot, tau_s=args.tau_s, tau_i=args.tau_i, sparsity=args.sparsity))
+    if args.json:
+        doc = graph.summary()
+        doc["input_shape"] = list(graph.input_shape)
+        doc["ops_detail"] = [dict(op.to_dict(), intensity=op.intensity) for op in graph.ops]
+        doc["plot"] = plot
+        _print_json(doc)
+        return 0
+    from rich.table import Table
+
+    s = graph.summary()
+    table = Table(
+        title=f"{graph.name}: {s['ops']} operators, {_fmt(s['macs'])} MACs, {_fmt(s['params'])} params, "
+        f"input {list(graph.input_shape)}",
+        caption=f"sparsity source: {graph.sparsity_source}",
+    )
+    for col in ("#", "name", "kind", "MACs", "FLOPs", "bytes in", "bytes out", "weights", "FLOP/B",
+                "act sp", "w sp", "deps"):
+        table.add_column(col, justify="left" if col in ("name", "kind", "deps") else "right")
+    for i, op in enumerate(graph.ops):
+        table.add_row(str(i), op.name, op.kind.value, _fmt(op.macs), _fmt(op.flops), _fmt(op.bytes_in, "B"),
+                      _fmt(op.bytes_out, "B"), _fmt(op.bytes_w, "B"), f"{op.intensity:.3g}",
+                      f"{op.act_sparsity:.2f}", f"{op.w_sparsity:.2f}", ",".join(map(str, op.deps)))
+    console = _console()
+    console.print(table)
+    if plot:
+        console.print(f"quadrant plot written to {plot}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# extract
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise SparOAError(f"--input-shape: expected comma-separated integers like 1,3,224,224, got {text!r}") from None
+    if not shape or any(d <= 0 for d in shape):
+        raise SparOAError(f"--input-shape: dimensions must be positive, got {text!r}")
+    return shape
+
+
+def _cmd_extract(args: argparse.Namespace) -> int:
+    import os
+
+    sys.path.insert(0, os.getcwd())  # let MODULE be a file in the current folder, as `python -m` would
+    from sparoa_sim.graph import save_graph
+    from sparoa_sim.real.extract import extract_factory
+
+    graph = extract_factory(args.factory, _parse_shape(args.input_shape), name=args.name, prune=args.prune,
+                            seed=args.seed)
+    path = save_graph(graph, args.output)
+    summary = dict(graph.summary(), path=str(path))
+    if args.json:
+        _print_json(summary)
+    else:
+        _console().print(f"wrote {path}: {summary['ops']} operators, {_fmt(summary['macs'])} MACs, "
+                         f"{_fmt(summary['params'])} params")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
+# parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full argument parser (sub-commands attach their handler as ``func``)."""
+    parser = _Parser(prog="sparoa", description="SparOA-sim: digital twin for CPU-GPU hybrid DNN inference")
+    from sparoa_sim import __version__
+
+    parser.add_argument("--version", action="version", version=f"sparoa-sim {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    wl = sub.add_parser("workloads", help="list or show the shipped workload graphs")
+    wl_sub = wl.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = wl_sub.add_parser("list", help="every shipped workload with ops, MACs, FLOPs, params")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_workloads_list)
+    p = wl_sub.add_parser("show", help="operators of one workload, optionally the quadrant plot")
+    p.add_argument("name", help="shipped workload name or path to a graph .json")
+    p.add_argument("--plot", metavar="PNG", help="write the sparsity-vs-intensity quadrant plot here")
+    p.add_argument("--tau-s", type=float, default=0.5, help="sparsity threshold drawn on the plot (default 0.5)")
+    p.add_argument("--tau-i", type=float, default=None,
+                   help="intensity threshold, FLOP/B, drawn on the plot (default: the median)")
+    p.add_argument("--sparsity", choices=("act", "weight", "max"), default="act",
+                   help="which sparsity the plot shows (default act)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_workloads_show)
+
+    p = sub.add_parser("extract", help="extract an operator graph from a torch module factory")
+    p.add_argument("factory", metavar="MODULE:FACTORY", help="importable factory returning an nn.Module")
+    p.add_argument("--input-shape", required=True, help="example input shape, e.g. 1,3,224,224")
+    p.add_argument("-o", "--output", required=True, help="graph JSON to write")
+    p.add_argument("--name", default=None, help="graph name (default: the factory's name)")
+    p.add_argument("--prune", type=float, default=None, help="magnitude-prune weights to this sparsity first")
+    p.add_argument("--seed", type=int, default=0, help="seed of the calibration inputs (default 0)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_extract)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``sparoa`` console script; returns the exit status."""
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        return int(args.func(args) or 0)
+    except SparOAError as exc:
+        print(f"sparoa: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("sparoa: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

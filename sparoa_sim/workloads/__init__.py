@@ -1,0 +1,55 @@
+"""The shipped workload graphs (JSON extracted from ``real/zoo.py``) and their lookup by name.
+
+Reading a workload needs no torch. A name resolves to a shipped graph; anything that looks like
+a path (has a separator or ends in ``.json``) is read as a user's graph file.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from sparoa_sim.errors import GraphError
+from sparoa_sim.graph import OpGraph, load_graph
+
+__all__ = ["WORKLOAD_DIR", "list_workloads", "load_workload", "workload_path"]
+
+#: Folder holding the shipped ``<name>.json`` graphs.
+WORKLOAD_DIR = Path(str(resources.files(__name__)))
+
+
+def list_workloads() -> list[str]:
+    """Names of the shipped workloads, sorted."""
+    return sorted(p.stem for p in WORKLOAD_DIR.glob("*.json"))
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.endswith(".json") or os.sep in name or "/" in name
+
+
+def workload_path(name: str | os.PathLike[str]) -> Path:
+    """The file behind a workload name or path; raises :class:`GraphError` for an unknown name."""
+    text = os.fspath(name)
+    if _looks_like_path(text):
+        return Path(text)
+    path = WORKLOAD_DIR / f"{text}.json"
+    if not path.is_file():
+        known = ", ".join(list_workloads()) or "none shipped"
+        raise GraphError(f"unknown workload {text!r} (known: {known}; or give a path to a graph .json)")
+    return path
+
+
+def load_workload(name: str | os.PathLike[str]) -> OpGraph:
+    """Load a shipped workload by name, or a user's graph JSON by path."""
+    path = workload_path(name)
+    if path.parent == WORKLOAD_DIR:
+        return _load_shipped(path.stem)
+    return load_graph(path)
+
+
+@lru_cache(maxsize=None)
+def _load_shipped(name: str) -> OpGraph:
+    # Graphs are immutable, so sharing one instance per shipped name is safe.
+    return load_graph(WORKLOAD_DIR / f"{name}.json")
