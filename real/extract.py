@@ -1,7 +1,7 @@
 """Graph extraction: a torch module and an example input -> an :class:`~sparoa_sim.graph.OpGraph`.
 
 torch.fx traces the module; an interpreter runs it node by node at batch 1 under
-``torch.utils.flop_counter.FlopCounterMode`` (MACs = counted FLOPs / 2), records shapes and
+``torch.utils.flop_counter`` (MACs = counted FLOPs / 2, attention included), records shapes and
 bytes, then a second pass on seeded calibration inputs measures each operator's input
 activation sparsity. Pure views (reshape/flatten/permute/getitem… sharing storage with their
 input) are folded into their consumers; sub-graphs that do not depend on the input (position
@@ -22,11 +22,11 @@ import torch
 import torch.fx
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils.flop_counter import FlopCounterMode
 
 from sparoa_sim.errors import GraphError
 from sparoa_sim.graph import Op, OpGraph
 from sparoa_sim.hwmodels.kinds import ELEMENTWISE_FLOPS, OpKind
+from sparoa_sim.real.flops import counting_flops
 
 __all__ = ["extract", "extract_factory", "magnitude_prune", "classify", "DTYPE_NAMES"]
 
@@ -107,6 +107,8 @@ def classify(node: torch.fx.Node, modules: dict[str, nn.Module]) -> OpKind:
             return OpKind.CONCAT
         if target in _NORM_FUNCS:
             return OpKind.NORM
+        if target in (torch.roll, torch.flatten, torch.reshape, torch.permute, torch.transpose):
+            return OpKind.RESHAPE  # pure data movement when it copies (a view is folded away)
         return OpKind.OTHER
     if node.op == "call_method":
         name = str(target)
@@ -189,7 +191,7 @@ class _Recorder(torch.fx.Interpreter):
             out = super().run_node(n)
             self.records[n.name] = _NodeRecord(kind=OpKind.OTHER, static=True, is_view=False)
             return out
-        with FlopCounterMode(display=False) as counter:
+        with counting_flops() as counter:
             out = getattr(self, n.op)(n.target, args, kwargs)
         static = all(self.records[a.name].static if a.name in self.records else False for a in in_nodes)
         static = static and all(a.op != "placeholder" for a in in_nodes)
@@ -222,7 +224,8 @@ class _Recorder(torch.fx.Interpreter):
         if n.op == "call_module":
             m = self.modules[str(n.target)]
             for t in list(m.parameters(recurse=True)) + list(m.buffers(recurse=True)):
-                rec.bytes_w += t.numel() * t.element_size()
+                if t.is_floating_point():  # not counters such as BatchNorm's num_batches_tracked
+                    rec.bytes_w += t.numel() * t.element_size()
             for p in m.parameters(recurse=True):
                 if p.dim() < 2:
                     continue

@@ -79,7 +79,8 @@ def quadrant_plot(
         (0.98, 0.03, "dense & heavy → GPU", "right", "bottom"),
     ]
     for x, y, text, ha, va in labels:
-        ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=9, color="0.3")
+        ax.text(x, y, text, transform=ax.transAxes, ha=ha, va=va, fontsize=9, color="0.3",
+                bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none"})
     share = flops[cpu].sum() / flops.sum() if flops.sum() > 0 else 0.0
     ax.set_title(
         f"{graph.name}: {len(graph)} operators, {graph.total_macs / 1e9:.3g} GMACs — "

@@ -1,0 +1,86 @@
+"""The ``sparoa`` command line: JSON output, plots, exit status 2 with one line on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from sparoa_sim.cli import main
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_workloads_list_json(capsys):
+    code, out, _ = run(capsys, "workloads", "list", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    rows = {r["name"]: r for r in doc["workloads"]}
+    assert "mobilenetv3_small" in rows
+    for r in rows.values():
+        assert {"ops", "macs", "flops", "params"} <= set(r)
+        assert r["flops"] >= 2 * r["macs"] > 0
+
+
+def test_workloads_list_table(capsys):
+    code, out, _ = run(capsys, "workloads", "list")
+    assert code == 0 and "resnet50_pruned80" in out
+
+
+def test_workloads_show_table_json_and_plot(capsys, tmp_path):
+    png = tmp_path / "q.png"
+    code, out, _ = run(capsys, "workloads", "show", "resnet18", "--plot", str(png), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["name"] == "resnet18" and doc["ops"] == len(doc["ops_detail"]) and doc["plot"] == str(png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    code, out, _ = run(capsys, "workloads", "show", "resnet18")
+    assert code == 0 and "sparsity source" in out and "layer1_0_conv1" in out
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["workloads", "show", "resnet19"], "unknown workload 'resnet19'"),
+        (["workloads", "show", "missing.json"], "no such graph file"),
+        (["workloads", "frob"], "invalid choice"),
+        (["extract", "nosuchmodule_abc:f", "--input-shape", "1,3", "-o", "x.json"], "cannot import module"),
+        (["extract", "m:f", "--input-shape", "1,x", "-o", "x.json"], "--input-shape"),
+        ([], "required"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, argv, needle):
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and needle in err and err.startswith("sparoa")
+
+
+def test_bad_graph_file_through_the_console_no_traceback(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema_version": 7, "name": "x", "ops": []}')
+    proc = subprocess.run([sys.executable, "-m", "sparoa_sim.cli", "workloads", "show", str(bad)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert str(bad) in proc.stderr and "schema_version" in proc.stderr and "7" in proc.stderr
+
+
+def test_extract_command_writes_a_graph(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    (tmp_path / "tinymodels.py").write_text(
+        "import torch.nn as nn\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "extract", "tinymodels:build", "--input-shape", "1,3,8,8", "-o", "g.json", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["ops"] == 2 and doc["macs"] == 4 * 3 * 9 * 36
+    code, out, _ = run(capsys, "workloads", "show", "g.json", "--json")
+    assert code == 0 and json.loads(out)["name"] == "build"
