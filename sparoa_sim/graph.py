@@ -22,6 +22,7 @@ import numpy as np
 
 from sparoa_sim.errors import GraphError
 from sparoa_sim.hwmodels.kinds import KIND_CODES, OpKind, parse_kind
+from sparoa_sim.hwmodels.ops import OpArrays
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -234,6 +235,15 @@ class OpGraph:
         for value in vars(arrays).values():
             value.flags.writeable = False
         return arrays
+
+    @cached_property
+    def hw_ops(self) -> OpArrays:
+        """The per-operator inputs of the hardware twin (``hwmodels.OpArrays``), computed once."""
+        a = self.arrays
+        elem = DTYPE_BYTES.get(self.ops[0].dtype, 4) if self.ops else 4
+        return OpArrays(kind=a.kind.astype(np.int64), flops=a.flops, macs=a.macs, bytes_in=a.bytes_in,
+                        bytes_out=a.bytes_out, bytes_w=a.bytes_w, act_sparsity=a.act_sparsity,
+                        w_sparsity=a.w_sparsity, units=a.out_elems, elem_bytes=float(elem))
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

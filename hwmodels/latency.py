@@ -1,0 +1,250 @@
+"""Roofline-and-sparsity latency of every operator on both devices, in one vectorised call.
+
+The model is DESIGN §3 exactly, per operator o, device d, batch b, power mode m, load ℓ_d::
+
+    work      = b · flops · (1 − g_w · w_sparsity) · (1 − g_a · act_sparsity)  # sparse kernel only
+    bytes     = b · (bytes_in + bytes_out) + bytes_w                            # CSR weights if sparse
+    t_compute = work  / (P_d(m, precision) · (1 − ℓ_d) · η_d(kind) · π_d(units, b, m))
+    t_memory  = bytes / (B_d(m) · c_d)
+    latency   = t_launch_d(m) + max(t_compute, t_memory)                          # or a p-norm
+
+π_d is the parallel (wave) efficiency: an operator's ``b · units`` output elements run in
+``waves = ceil(b · units / (active_units_d(m) · lanes_d))``, so π = b·units / (waves · slots);
+small operators and batches lose efficiency through it rather than through a free constant. A
+device runs the dense or the sparse kernel of an operator, whichever is predicted faster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sparoa_sim.hwmodels.errors import ProfileError
+from sparoa_sim.hwmodels.kinds import KINDS, OpKind
+from sparoa_sim.hwmodels.ops import OpArrays
+from sparoa_sim.hwmodels.platform import (
+    DEVICE_KINDS,
+    PRECISION_BYTES,
+    PRECISIONS,
+    TENSOR_CORE_KINDS,
+    Platform,
+    PowerMode,
+)
+
+__all__ = ["Prediction", "bytes_scale", "predict", "retime", "roofline"]
+
+#: Which kind codes run on tensor cores under ``fp16_tc``.
+_TC_MASK = np.array([k.value in TENSOR_CORE_KINDS for k in KINDS])
+_TC_MASK.setflags(write=False)
+_MIN_SHARPNESS = 1e-6
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Predicted per-operator figures on both devices; (n, 2) arrays, column 0 = CPU, 1 = GPU.
+
+    ``t_compute`` / ``t_memory`` / ``work`` / ``bytes`` are those of the kernel chosen on each
+    device (``sparse`` says which), at the ``load`` and ``contention`` of the call.
+    ``t_launch`` and ``t_dispatch`` are per device, shape (2,): the fixed overhead inside
+    ``latency`` and the host time to issue the operator (not inside ``latency``).
+    """
+
+    latency: np.ndarray
+    t_compute: np.ndarray
+    t_memory: np.ndarray
+    t_launch: np.ndarray
+    t_dispatch: np.ndarray
+    work: np.ndarray
+    bytes: np.ndarray
+    sparse: np.ndarray
+    load: np.ndarray
+    contention: np.ndarray
+    sharpness: np.ndarray
+    mode: str
+    precision: str
+    batch: float | np.ndarray
+
+    @property
+    def cpu(self) -> np.ndarray:
+        """Latency on the CPU, (n,)."""
+        return self.latency[:, 0]
+
+    @property
+    def gpu(self) -> np.ndarray:
+        """Latency on the GPU, (n,)."""
+        return self.latency[:, 1]
+
+    def __len__(self) -> int:
+        return int(self.latency.shape[0])
+
+
+def bytes_scale(precision: str, elem_bytes: float = 4.0) -> float:
+    """Factor from byte counts taken at ``elem_bytes`` per value to bytes at ``precision``."""
+    if precision not in PRECISION_BYTES:
+        raise ProfileError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
+    return PRECISION_BYTES[precision] / elem_bytes
+
+
+def roofline(t_compute: np.ndarray, t_memory: np.ndarray, sharpness: np.ndarray | float = 0.0) -> np.ndarray:
+    """Combine compute and memory time: ``max`` where sharpness is 0, else the p-norm, p = 1/s.
+
+    ``sharpness`` broadcasts against the last axis (one per device). Non-decreasing in both times.
+    """
+    hard = np.maximum(t_compute, t_memory)
+    s = np.asarray(sharpness, dtype=float)
+    soft_on = s > _MIN_SHARPNESS  # below it the p-norm equals the max to < 1e-6 relative
+    if not np.any(soft_on):
+        return hard
+    p = 1.0 / np.where(soft_on, s, 1.0)
+    safe = np.where(hard > 0, hard, 1.0)
+    soft = hard * ((t_compute / safe) ** p + (t_memory / safe) ** p) ** (1.0 / p)
+    return np.where(soft_on, soft, hard)
+
+
+def _pair(value: float | Sequence[float], name: str, lo: float, hi: float, lo_incl: bool, hi_incl: bool) -> np.ndarray:
+    a = np.asarray(value, dtype=float)
+    a = np.broadcast_to(a, (2,)) if a.ndim == 0 else a
+    if a.shape != (2,):
+        raise ValueError(f"{name} must be a number or a (cpu, gpu) pair, got shape {a.shape}")
+    ok_lo = a >= lo if lo_incl else a > lo
+    ok_hi = a <= hi if hi_incl else a < hi
+    if not np.all(ok_lo & ok_hi & np.isfinite(a)):
+        rng = f"{'[' if lo_incl else '('}{lo:g}, {hi:g}{']' if hi_incl else ')'}"
+        raise ValueError(f"{name} must lie in {rng} for each device, got {a.tolist()}")
+    return np.array(a, dtype=float)
+
+
+def _batch(batch: float | np.ndarray, n: int) -> np.ndarray | float:
+    b = np.asarray(batch, dtype=float)
+    if b.ndim == 0:
+        if not (np.isfinite(b) and b > 0):
+            raise ValueError(f"batch must be a positive number, got {batch!r}")
+        return float(b)
+    if b.shape == (n,):
+        b = b[:, None]
+    elif b.shape != (n, 2) and b.shape != (n, 1):
+        raise ValueError(f"batch must be a scalar or have shape ({n},) or ({n}, 2), got {b.shape}")
+    if not np.all(np.isfinite(b) & (b > 0)):
+        raise ValueError("batch must be positive and finite everywhere")
+    return b
+
+
+def _per_kind(platform: Platform) -> tuple[np.ndarray, np.ndarray]:
+    """(14, 2) dense efficiency and sparse-kernel availability per kind code and device."""
+    eta = np.array([platform.cpu.latency.eta, platform.gpu.latency.eta], dtype=float).T
+    ok = np.zeros((len(KINDS), 2), dtype=bool)
+    for j, dev in enumerate(platform.devices):
+        for k in dev.latency.sparse_kinds:
+            ok[KINDS.index(OpKind(k)), j] = True
+    return eta, ok
+
+
+def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mode: str | PowerMode | None = None,
+            precision: str = "fp32", load: float | Sequence[float] = (0.0, 0.0),
+            contention: float | Sequence[float] = (1.0, 1.0)) -> Prediction:
+    """Latency of every operator on the CPU and the GPU (one numpy pass; see module docstring).
+
+    Args:
+        platform: the hardware profile.
+        ops: per-operator features.
+        batch: samples per operator: a scalar, (n,) or (n, 2) (e.g. the shares of a split batch).
+        mode: power mode name, alias or :class:`PowerMode` (None = the profile's default).
+        precision: ``"fp32"``, ``"fp16"`` (CUDA cores / NEON) or ``"fp16_tc"`` (tensor cores for
+            conv/linear/matmul/attention on a GPU that has them; FP16 elsewhere).
+        load: background load ℓ per device in [0, 1): the share of the device other tenants take.
+        contention: bandwidth factor c per device in (0, 1] (see ``contention.bandwidth_shares``).
+    """
+    m = platform.mode(mode)
+    scale = bytes_scale(precision, ops.elem_bytes)
+    load_a = _pair(load, "load", 0.0, 1.0, True, False)
+    cont_a = _pair(contention, "contention", 0.0, 1.0, False, True)
+    n = len(ops)
+    b = _batch(batch, n)
+    devs = platform.devices
+
+    # Per-device constants, shape (2,).
+    peak = np.array([platform.peak_flops(d, m, precision if precision != "fp16_tc" else "fp16") for d in DEVICE_KINDS])
+    slots = np.array([m.units(d) * dev.latency.lanes for d, dev in zip(DEVICE_KINDS, devs)])
+    bw = np.array([platform.mem_bw(d, m) for d in DEVICE_KINDS]) * cont_a
+    ovh = platform.overhead_scale(m)
+    t_launch = np.array([dev.latency.t_launch for dev in devs]) * ovh
+    t_dispatch = np.array([dev.latency.t_dispatch for dev in devs]) * ovh
+    sharp = np.array([dev.latency.sharpness for dev in devs])
+    eta_k, sparse_ok_k = _per_kind(platform)
+
+    k = ops.kind
+    flops_b = ops.flops[:, None] * b
+    act_bytes = (ops.bytes_in + ops.bytes_out)[:, None] * (b * scale)
+    w_bytes = (ops.bytes_w * scale)[:, None]
+    x = np.maximum(ops.units[:, None] * b, 1.0) / slots
+    par = x / np.ceil(x)
+    base_rate = eta_k[k] * par * (1.0 - load_a)  # fraction of peak actually reached, (n, 2)
+
+    if precision == "fp16_tc":
+        peak_tc = np.array([platform.peak_flops(d, m, "fp16_tc") for d in DEVICE_KINDS])
+        dense_peak = np.where(_TC_MASK[k][:, None], peak_tc, peak)
+    else:
+        dense_peak = peak
+    tc_d = flops_b / (dense_peak * base_rate)
+    tm_d = (act_bytes + w_bytes) / bw
+    t_d = roofline(tc_d, tm_d, sharp)
+    shape = t_d.shape
+    work = np.broadcast_to(flops_b, shape)
+    nbytes = np.broadcast_to(act_bytes + w_bytes, shape)
+    sparse = np.zeros(shape, dtype=bool)
+    tc, tm, t = tc_d, tm_d, t_d
+
+    sparse_ok = sparse_ok_k[k]
+    if sparse_ok.any():
+        g_w = np.array([dev.latency.g_w for dev in devs])
+        g_a = np.array([dev.latency.g_a for dev in devs])
+        s_eta = np.array([dev.latency.sparse_eta for dev in devs])
+        idx = np.array([dev.latency.csr_index_overhead for dev in devs])
+        ws = ops.w_sparsity[:, None]
+        work_s = flops_b * (1.0 - g_w * ws) * (1.0 - g_a * ops.act_sparsity[:, None])
+        tc_s = work_s / (peak * base_rate * s_eta)
+        bytes_s = act_bytes + w_bytes * (1.0 - ws) * (1.0 + idx)
+        tm_s = bytes_s / bw
+        t_s = roofline(tc_s, tm_s, sharp)
+        sparse = sparse_ok & (t_s < t_d)
+        if sparse.any():
+            tc = np.where(sparse, tc_s, tc_d)
+            tm = np.where(sparse, tm_s, tm_d)
+            t = np.where(sparse, t_s, t_d)
+            work = np.where(sparse, work_s, work)
+            nbytes = np.where(sparse, bytes_s, nbytes)
+
+    return Prediction(
+        latency=t_launch + t,
+        t_compute=np.broadcast_to(tc, shape),
+        t_memory=np.broadcast_to(tm, shape),
+        t_launch=t_launch,
+        t_dispatch=t_dispatch,
+        work=work,
+        bytes=nbytes,
+        sparse=sparse,
+        load=load_a,
+        contention=cont_a,
+        sharpness=sharp,
+        mode=m.name,
+        precision=precision,
+        batch=b,
+    )
+
+
+def retime(pred: Prediction, load: float | Sequence[float] | None = None,
+           contention: float | Sequence[float] | None = None) -> np.ndarray:
+    """Latencies (n, 2) of the same kernels under another background load and/or contention.
+
+    Used by the engine when rates change while operators run (``None`` keeps the prediction's).
+    """
+    tc, tm = pred.t_compute, pred.t_memory
+    if load is not None:
+        new = _pair(load, "load", 0.0, 1.0, True, False)
+        tc = tc * ((1.0 - pred.load) / (1.0 - new))
+    if contention is not None:
+        new_c = _pair(contention, "contention", 0.0, 1.0, False, True)
+        tm = tm * (pred.contention / new_c)
+    return pred.t_launch + roofline(tc, tm, pred.sharpness)

@@ -1,0 +1,158 @@
+"""Free parameters of the per-device latency model, in one frozen value with a flat vector view.
+
+Everything calibration may fit lives here (DESIGN §3): overheads, sustained bandwidth, per-kind
+efficiency, wave granularity, sparse-kernel figures and the roofline's sharpness. The vector view
+(:meth:`LatencyParams.to_vector` / :meth:`LatencyParams.with_vector`) gives names, bounds and a
+log-scale hint per entry so ``scipy.optimize.least_squares`` can fit them on log-latency.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sparoa_sim.hwmodels.kinds import KINDS, OpKind
+
+__all__ = ["LatencyParams", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One entry of the flat parameter vector: its name, fitting bounds and scale hint."""
+
+    name: str
+    lower: float
+    upper: float
+    log: bool  # True: the parameter spans decades; fit its logarithm
+
+
+#: Scalar fields of :class:`LatencyParams` that enter the vector, with fitting bounds. The
+#: validation ranges used when loading a profile are wider (see ``VALID_RANGES``).
+SCALAR_PARAMS: tuple[ParamSpec, ...] = (
+    ParamSpec("t_launch", 0.0, 1e-3, False),
+    ParamSpec("t_dispatch", 0.0, 1e-3, False),
+    ParamSpec("mem_bw", 1e8, 1e13, True),
+    ParamSpec("lanes", 1.0, 1e6, True),
+    ParamSpec("sparse_eta", 1e-3, 1.0, False),
+    ParamSpec("g_w", 0.0, 1.0, False),
+    ParamSpec("g_a", 0.0, 1.0, False),
+    ParamSpec("csr_index_overhead", 0.0, 4.0, False),
+    ParamSpec("sharpness", 0.0, 1.0, False),
+)
+_ETA_SPEC = (1e-4, 1.0)
+
+#: Allowed ranges when a profile is loaded: (lower, upper, lower_inclusive).
+VALID_RANGES: dict[str, tuple[float, float, bool]] = {
+    "t_launch": (0.0, math.inf, True),
+    "t_dispatch": (0.0, math.inf, True),
+    "mem_bw": (0.0, math.inf, False),
+    "lanes": (0.0, math.inf, False),
+    "sparse_eta": (0.0, 1.0, False),
+    "g_w": (0.0, 1.0, True),
+    "g_a": (0.0, 1.0, True),
+    "csr_index_overhead": (0.0, math.inf, True),
+    "sharpness": (0.0, 1.0, True),
+    "noise_sigma": (0.0, math.inf, True),
+    "eta": (0.0, 1.0, False),
+}
+
+
+def param_specs() -> tuple[ParamSpec, ...]:
+    """All vector entries in order: the scalars, then ``eta.<kind>`` for every kind in code order."""
+    return SCALAR_PARAMS + tuple(
+        ParamSpec(f"eta.{k.value}", _ETA_SPEC[0], _ETA_SPEC[1], False) for k in KINDS
+    )
+
+
+@dataclass(frozen=True)
+class LatencyParams:
+    """Free parameters of one device's latency model (DESIGN §3).
+
+    Attributes (SI units):
+        t_launch: fixed per-operator overhead on the device, s, at the platform's max CPU clock
+            (host-bound; scaled by ``max_cpu_clock / cpu_clock(mode)``).
+        t_dispatch: host CPU time to issue one operator to this device, s (same scaling); the
+            engine charges it to its host-dispatch resource. Not part of ``latency``.
+        mem_bw: sustained memory bandwidth the device reaches alone, B/s, at the maximum memory
+            clock (scaled by ``emc_bw(mode) / memory.peak_bw``).
+        lanes: output elements one unit (core / TPC) works on at once; one wave of an operator
+            covers ``active_units × lanes`` output elements.
+        eta: dense-kernel fraction of peak at full waves, one per :data:`KINDS` code.
+        sparse_eta: a sparse kernel's efficiency relative to the dense one (0, 1].
+        g_w, g_a: fraction of weight / activation zeros the sparse kernel skips.
+        csr_index_overhead: CSR index bytes per stored weight-value byte (sparse weights read
+            ``bytes_w · (1 − w_sparsity) · (1 + csr_index_overhead)``).
+        sparse_kinds: kinds for which a sparse kernel exists on this device.
+        sharpness: 0 → ``max(t_compute, t_memory)``; s > 0 → p-norm with p = 1/s (1 = sum).
+        noise_sigma: σ of the multiplicative log-normal jitter (from calibration residuals).
+    """
+
+    t_launch: float
+    t_dispatch: float
+    mem_bw: float
+    lanes: float
+    eta: tuple[float, ...]
+    sparse_eta: float
+    g_w: float
+    g_a: float
+    csr_index_overhead: float
+    sparse_kinds: tuple[OpKind, ...]
+    sharpness: float = 0.0
+    noise_sigma: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.eta) != len(KINDS):
+            raise ValueError(f"eta needs {len(KINDS)} entries (one per kind), got {len(self.eta)}")
+        object.__setattr__(self, "eta", tuple(float(e) for e in self.eta))
+        object.__setattr__(self, "sparse_kinds", tuple(OpKind(k) for k in self.sparse_kinds))
+
+    def eta_of(self, kind: OpKind | str) -> float:
+        """Dense efficiency of one kind."""
+        return self.eta[KINDS.index(OpKind(kind))]
+
+    # --- flat vector view -------------------------------------------------------------
+    @staticmethod
+    def vector_names() -> tuple[str, ...]:
+        """Names of the vector entries, in order."""
+        return tuple(p.name for p in param_specs())
+
+    @staticmethod
+    def vector_bounds() -> tuple[np.ndarray, np.ndarray]:
+        """(lower, upper) fitting bounds, as ``least_squares(bounds=...)`` takes them."""
+        specs = param_specs()
+        return np.array([p.lower for p in specs]), np.array([p.upper for p in specs])
+
+    @staticmethod
+    def vector_log_scale() -> np.ndarray:
+        """Boolean mask of the entries best fitted as logarithms (bandwidth, lanes)."""
+        return np.array([p.log for p in param_specs()])
+
+    def to_vector(self) -> np.ndarray:
+        """The parameters as a flat float array in :meth:`vector_names` order."""
+        scalars = [float(getattr(self, p.name)) for p in SCALAR_PARAMS]
+        return np.array(scalars + list(self.eta), dtype=float)
+
+    def with_vector(self, vec: np.ndarray) -> LatencyParams:
+        """A copy with the vector entries replaced (``sparse_kinds`` and ``noise_sigma`` kept)."""
+        vec = np.asarray(vec, dtype=float)
+        n_s = len(SCALAR_PARAMS)
+        if vec.shape != (n_s + len(KINDS),):
+            raise ValueError(f"parameter vector must have shape ({n_s + len(KINDS)},), got {vec.shape}")
+        changes = {p.name: float(vec[i]) for i, p in enumerate(SCALAR_PARAMS)}
+        changes["eta"] = tuple(float(x) for x in vec[n_s:])
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_vector(cls, vec: np.ndarray, *, sparse_kinds: tuple[OpKind, ...] = (),
+                    noise_sigma: float = 0.0) -> LatencyParams:
+        """Build parameters from a flat vector plus the two non-vector fields."""
+        vec = np.asarray(vec, dtype=float)
+        n_s = len(SCALAR_PARAMS)
+        if vec.shape != (n_s + len(KINDS),):
+            raise ValueError(f"parameter vector must have shape ({n_s + len(KINDS)},), got {vec.shape}")
+        base = {p.name: float(vec[i]) for i, p in enumerate(SCALAR_PARAMS)}
+        return cls(eta=tuple(float(x) for x in vec[n_s:]), sparse_kinds=tuple(sparse_kinds),
+                   noise_sigma=noise_sigma, **base)
