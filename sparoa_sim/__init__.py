@@ -15,6 +15,7 @@ from sparoa_sim.errors import (
     SparOAError,
 )
 from sparoa_sim.graph import Op, OpGraph, fuse, load_graph, save_graph
+from sparoa_sim.synthetic import SyntheticConfig, generate
 from sparoa_sim.workloads import list_workloads, load_workload
 
 __version__ = "0.1.0"
@@ -28,8 +29,10 @@ __all__ = [
     "ProfileError",
     "SimulationError",
     "SparOAError",
+    "SyntheticConfig",
     "__version__",
     "fuse",
+    "generate",
     "list_workloads",
     "load_graph",
     "load_workload",

@@ -69,6 +69,17 @@ class Op:
     dtype: str = "float32"
     split_axis: str | None = None
 
+    def __post_init__(self) -> None:
+        # numpy scalars are welcome as input but stored as plain Python numbers (JSON-able).
+        for attr in _NUMERIC + _FRACTIONS:
+            v = getattr(self, attr)
+            if isinstance(v, np.generic) and isinstance(v, (np.integer, np.floating)):
+                object.__setattr__(self, attr, float(v))
+        for attr in ("deps", "out_shape"):
+            v = getattr(self, attr)
+            if isinstance(v, (tuple, list)) and any(isinstance(d, np.integer) for d in v):
+                object.__setattr__(self, attr, tuple(int(d) if isinstance(d, np.integer) else d for d in v))
+
     @property
     def intensity(self) -> float:
         """Arithmetic intensity, FLOPs per byte moved (inputs + weights + outputs)."""
@@ -146,7 +157,7 @@ class OpGraph:
     input_shape: tuple[int, ...] = ()
     sparsity_source: str = "unknown"
     params: int | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
+    meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
     source: str = field(default="<memory>", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -316,7 +327,11 @@ def _validate(g: OpGraph) -> None:
             v = getattr(op, attr)
             if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
                 raise GraphError(f"{where}: field {attr!r} must be a number, got {v!r}")
-            if not math.isfinite(v):
+            try:
+                finite = math.isfinite(v)
+            except OverflowError:  # an integer beyond the float range
+                finite = False
+            if not finite:
                 raise GraphError(f"{where}: field {attr!r} is not finite: {v!r}")
             if v < 0:
                 raise GraphError(f"{where}: field {attr!r} is negative: {v!r}")
@@ -324,7 +339,7 @@ def _validate(g: OpGraph) -> None:
             v = getattr(op, attr)
             if v > 1:
                 raise GraphError(f"{where}: field {attr!r} must lie in [0, 1], got {v!r}")
-        if op.dtype not in DTYPE_BYTES:
+        if not isinstance(op.dtype, str) or op.dtype not in DTYPE_BYTES:
             raise GraphError(f"{where}: field 'dtype' is {op.dtype!r} (known: {', '.join(DTYPE_BYTES)})")
         if op.split_axis is not None and op.split_axis not in SPLIT_AXES:
             raise GraphError(f"{where}: field 'split_axis' is {op.split_axis!r} (known: {', '.join(SPLIT_AXES)}, null)")
@@ -605,7 +620,8 @@ def fuse(graph: OpGraph) -> OpGraph:
     ]
     meta = dict(graph.meta)
     meta["fused"] = True
-    return graph.with_ops(remapped, name=graph.name if graph.meta.get("fused") else f"{graph.name}_fused", meta=meta)
+    name = graph.name if graph.meta.get("fused") else f"{graph.name}_fused"
+    return graph.with_ops(remapped, name=name, meta=meta, params=graph.n_params)
 
 
 def chain_graph(name: str, ops: Iterable[Op]) -> OpGraph:
