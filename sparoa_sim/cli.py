@@ -110,6 +110,86 @@ def _cmd_workloads_show(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# platforms
+
+
+def _platform_modes(platform) -> list[dict[str, Any]]:
+    """Per power mode: cores, clocks and the derived peaks and bandwidth (for tables and JSON)."""
+    rows = []
+    for name in platform.mode_names:
+        m = platform.mode(name)
+        rows.append({
+            "mode": name,
+            "default": name == platform.default_mode,
+            "cpu_cores": m.cpu_cores,
+            "cpu_clock_hz": m.cpu_clock_hz,
+            "gpu_tpcs": m.gpu_tpcs,
+            "gpu_clock_hz": m.gpu_clock_hz,
+            "cpu_fp32_flops": platform.peak_flops("cpu", m, "fp32"),
+            "gpu_fp32_flops": platform.peak_flops("gpu", m, "fp32"),
+            "gpu_fp16_tc_flops": platform.peak_flops("gpu", m, "fp16_tc"),
+            "mem_bw": m.emc_bw,
+            "board_idle_w": m.energy.board_idle_w,
+        })
+    return rows
+
+
+def _cmd_platforms_list(args: argparse.Namespace) -> int:
+    from sparoa_sim.hwmodels import list_platforms, load_platform
+
+    rows = []
+    for name in list_platforms():
+        p = load_platform(name)
+        d = p.mode(None)
+        rows.append({"name": p.name, "description": p.description, "modes": list(p.mode_names),
+                     "default_mode": p.default_mode, "cpu_fp32_flops": p.peak_flops("cpu", d, "fp32"),
+                     "gpu_fp32_flops": p.peak_flops("gpu", d, "fp32"), "mem_bw": d.emc_bw, "source": str(p.source)})
+    if args.json:
+        _print_json({"platforms": rows})
+        return 0
+    from rich.table import Table
+
+    table = Table(title="Hardware profiles (peaks in the default power mode)")
+    for col in ("name", "modes", "default", "CPU FP32", "GPU FP32", "DRAM BW"):
+        table.add_column(col, justify="left" if col in ("name", "modes", "default") else "right")
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["modes"]), r["default_mode"], _fmt(r["cpu_fp32_flops"], "FLOP/s"),
+                      _fmt(r["gpu_fp32_flops"], "FLOP/s"), _fmt(r["mem_bw"], "B/s"))
+    _console().print(table)
+    return 0
+
+
+def _cmd_platforms_show(args: argparse.Namespace) -> int:
+    from sparoa_sim.hwmodels import load_platform
+
+    p = load_platform(args.name)
+    modes = _platform_modes(p)
+    if args.json:
+        doc = p.to_dict()
+        doc["mode_summary"] = modes
+        _print_json(doc)
+        return 0
+    from rich.table import Table
+
+    table = Table(title=f"{p.name}: {p.description}", caption=f"profile: {p.source}")
+    for col in ("mode", "CPU cores", "CPU clock", "GPU TPCs", "GPU clock", "CPU FP32", "GPU FP32", "GPU FP16 TC",
+                "DRAM BW", "idle W"):
+        table.add_column(col, justify="left" if col == "mode" else "right")
+    for r in modes:
+        table.add_row(r["mode"] + (" (default)" if r["default"] else ""), str(r["cpu_cores"]),
+                      _fmt(r["cpu_clock_hz"], "Hz"), str(r["gpu_tpcs"]), _fmt(r["gpu_clock_hz"], "Hz"),
+                      _fmt(r["cpu_fp32_flops"], "FLOP/s"), _fmt(r["gpu_fp32_flops"], "FLOP/s"),
+                      _fmt(r["gpu_fp16_tc_flops"], "FLOP/s"), _fmt(r["mem_bw"], "B/s"), f"{r['board_idle_w']:.2f}")
+    console = _console()
+    console.print(table)
+    origins: dict[str, int] = {}
+    for _key, origin, _note in p.provenance:
+        origins[origin] = origins.get(origin, 0) + 1
+    console.print("figures by origin: " + ", ".join(f"{k} {v}" for k, v in sorted(origins.items())))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # extract
 
 
@@ -169,6 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which sparsity the plot shows (default act)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_workloads_show)
+
+    pl = sub.add_parser("platforms", help="list or show the hardware profiles")
+    pl_sub = pl.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    p = pl_sub.add_parser("list", help="every shipped (and user) hardware profile")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_platforms_list)
+    p = pl_sub.add_parser("show", help="one profile: power modes, peaks, bandwidth, origins")
+    p.add_argument("name", help="profile name or path to a TOML profile")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_platforms_show)
 
     p = sub.add_parser("extract", help="extract an operator graph from a torch module factory")
     p.add_argument("factory", metavar="MODULE:FACTORY", help="importable factory returning an nn.Module")

@@ -84,3 +84,19 @@ def test_extract_command_writes_a_graph(capsys, tmp_path, monkeypatch):
     assert doc["ops"] == 2 and doc["macs"] == 4 * 3 * 9 * 36
     code, out, _ = run(capsys, "workloads", "show", "g.json", "--json")
     assert code == 0 and json.loads(out)["name"] == "build"
+
+
+def test_platforms_list_and_show(capsys):
+    code, out, _ = run(capsys, "platforms", "list", "--json")
+    assert code == 0
+    names = {r["name"] for r in json.loads(out)["platforms"]}
+    assert {"jetson-agx-orin-64gb", "jetson-orin-nano-8gb"} <= names
+    code, out, _ = run(capsys, "platforms", "show", "jetson-agx-orin-64gb", "--json")
+    doc = json.loads(out)
+    maxn = next(r for r in doc["mode_summary"] if r["mode"] == "MAXN")
+    assert maxn["gpu_fp32_flops"] == pytest.approx(2048 * 2 * 1.3e9)
+    assert maxn["cpu_fp32_flops"] == pytest.approx(12 * 16 * 2.2e9)
+    code, out, _ = run(capsys, "platforms", "show", "jetson-orin-nano-8gb")
+    assert code == 0 and "7W" in out and "figures by origin" in out
+    code, _, err = run(capsys, "platforms", "show", "jetson-tx1")
+    assert code == 2 and "unknown platform 'jetson-tx1'" in err
