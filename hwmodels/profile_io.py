@@ -13,7 +13,6 @@ import math
 import os
 import re
 import sys
-import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
+from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.hwmodels.errors import ProfileError
 from sparoa_sim.hwmodels.kinds import KINDS, parse_kind
 from sparoa_sim.hwmodels.params import SCALAR_PARAMS, VALID_RANGES, LatencyParams
@@ -465,17 +465,5 @@ def save_platform(platform: Platform, path: str | os.PathLike[str]) -> Path:
     path = Path(path).expanduser()
     text = platform_to_toml(platform)
     parse_platform(text, str(path))  # never write a profile that would not load back
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a profile is ordinary data
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_text(path, text)
     return path

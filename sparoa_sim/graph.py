@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -21,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.errors import GraphError
+from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.hwmodels.kinds import KIND_CODES, OpKind, parse_kind
 from sparoa_sim.hwmodels.ops import OpArrays
 
@@ -511,28 +511,6 @@ def load_graph(path: str | os.PathLike[str]) -> OpGraph:
     except json.JSONDecodeError as exc:
         raise GraphError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
     return graph_from_dict(doc, source=str(p))
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file in the same folder, then rename)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
 
 
 def save_graph(graph: OpGraph, path: str | os.PathLike[str], indent: int | None = 1) -> Path:
