@@ -223,6 +223,41 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# profile
+
+
+def _cmd_profile(args: argparse.Namespace) -> int:
+    from sparoa_sim.hwmodels.measurements import merge_tables
+    from sparoa_sim.real.profiler import DEFAULT_SPARSE_SHAPES, _parse_batches, profile_workload, save_table
+
+    batches = _parse_batches(args.batch)
+    tables = [
+        profile_workload(w, reduced=args.reduced, device=args.device, batches=batches, reps=args.reps,
+                         threads=args.threads, time_budget_s=args.time_budget, bandwidth=i == 0,
+                         sparse_shapes=None if args.no_sparse or i else DEFAULT_SPARSE_SHAPES,
+                         progress=not args.json)
+        for i, w in enumerate(args.workload)
+    ]
+    table = tables[0] if len(tables) == 1 else merge_tables(tables)
+    path = save_table(table, args.output)
+    e2e = [{"workload": e.workload, "batch": e.batch, "time_s": e.time_s, "sum_isolated_s": e.sum_isolated_s,
+            "sum_graph_s": e.sum_graph_s} for e in table.end_to_end]
+    if args.json:
+        _print_json({"path": str(path), "device": table.device, "rows": len(table.rows), "end_to_end": e2e})
+        return 0
+    from rich.table import Table
+
+    out = Table(title=f"measured on {table.device} — written to {path}")
+    for col in ("workload", "batch", "eager", "sum of isolated ops", "sum of in-graph ops"):
+        out.add_column(col, justify="left" if col == "workload" else "right")
+    for e in e2e:
+        out.add_row(e["workload"], str(e["batch"]), _fmt(e["time_s"], "s"), _fmt(e["sum_isolated_s"], "s"),
+                    _fmt(e["sum_graph_s"], "s"))
+    _console().print(out)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # parser
 
 
@@ -270,6 +305,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_extract)
 
+    p = sub.add_parser("profile", help="time every operator of a workload on this machine -> measurement table")
+    p.add_argument("--workload", required=True, action="append", help="zoo workload (repeatable)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device to time on (default cpu)")
+    p.add_argument("--batch", default="1", help="comma-separated batch sizes (default 1)")
+    p.add_argument("--reduced", action="store_true", help="width-reduced model with 32x32 inputs (fast)")
+    p.add_argument("--reps", type=int, default=30, help="most repetitions per figure (default 30)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--time-budget", type=float, default=None, help="seconds per workload (approximate)")
+    p.add_argument("--no-sparse", action="store_true", help="skip the dense-vs-CSR sweep")
+    p.add_argument("-o", "--output", required=True, help="measurement table JSON to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_profile)
     return parser
 
 

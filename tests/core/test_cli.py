@@ -100,3 +100,17 @@ def test_platforms_list_and_show(capsys):
     assert code == 0 and "7W" in out and "figures by origin" in out
     code, _, err = run(capsys, "platforms", "show", "jetson-tx1")
     assert code == 2 and "unknown platform 'jetson-tx1'" in err
+
+
+def test_profile_command_writes_a_loadable_table(capsys, tmp_path):
+    pytest.importorskip("torch")
+    from sparoa_sim.hwmodels.measurements import load_table
+
+    out_path = tmp_path / "t.json"
+    code, out, _ = run(capsys, "profile", "--workload", "mobilenetv3_small", "--reduced", "--reps", "3",
+                       "--no-sparse", "--time-budget", "2", "-o", str(out_path), "--json")
+    assert code == 0
+    doc = json.loads(out)
+    table = load_table(out_path)
+    assert doc["rows"] == len(table.rows) > 0 and table.device == "cpu"
+    assert doc["end_to_end"][0]["time_s"] > 0
