@@ -1,0 +1,371 @@
+"""Calibration: fit a device's latency parameters to a measurement table (DESIGN §3, §9).
+
+The fit is ``scipy.optimize.least_squares`` on log-latency residuals
+``log(predicted) − log(measured)`` with a robust ``soft_l1`` loss. Parameters that span decades
+(``LatencyParams.vector_log_scale``) are fitted as logarithms; every parameter stays inside
+``LatencyParams.vector_bounds``. ``lanes`` enters the model through a ceiling (waves) and is kept
+fixed, as are the sparse-kernel figures (``sparse_eta``, ``g_w``, ``g_a``,
+``csr_index_overhead``), ``t_dispatch`` (it is not part of an operator's latency) and
+``noise_sigma``. A kind's efficiency is fitted only when the data holds rows of that kind.
+
+Fit quality is reported as DESIGN §9 asks (``within_10pct``, ``within_20pct``,
+``median_error``, ``mape``, fractions), overall and per kind, beside the measurement's own
+repeatability; :func:`cross_validate` reports it on held-out workloads whose operator shapes
+were dropped from the training rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from sparoa_sim.hwmodels.errors import CalibrationError
+from sparoa_sim.hwmodels.kinds import KINDS, kind_code, parse_kind
+from sparoa_sim.hwmodels.latency import predict
+from sparoa_sim.hwmodels.measurements import CONTEXTS, MeasuredOp, MeasurementTable
+from sparoa_sim.hwmodels.ops import OpArrays
+from sparoa_sim.hwmodels.params import LatencyParams
+from sparoa_sim.hwmodels.platform import DEVICE_KINDS, Platform, PowerMode, device_index
+
+__all__ = [
+    "FIXED_PARAMS",
+    "FitResult",
+    "cross_validate",
+    "fit",
+    "fit_report",
+    "rows_for_device",
+    "rows_to_ops",
+    "shape_key",
+]
+
+#: Vector entries never fitted: the ceiling-bound ``lanes``, sparse-kernel-only figures and
+#: ``t_dispatch`` (host issue time, outside an operator's latency).
+FIXED_PARAMS: tuple[str, ...] = ("lanes", "t_dispatch", "sparse_eta", "g_w", "g_a", "csr_index_overhead")
+
+#: Table device name -> platform device kind.
+_TABLE_DEVICE = {"cpu": "cpu", "cuda": "gpu", "gpu": "gpu"}
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Outcome of :func:`fit`: the platform with the fitted device parameters, those
+    parameters, and the fit report (read-only mapping; see :func:`fit_report` plus the keys
+    ``fitted`` (names), ``cost``, ``nfev``, ``success``, ``message``, ``sigma_log``)."""
+
+    platform: Platform
+    params: LatencyParams
+    report: Mapping[str, Any]
+
+
+# ---------------------------------------------------------------------------------------------
+# rows
+
+
+def _device_name(device: str | int) -> str:
+    try:
+        return DEVICE_KINDS[device_index(device)]
+    except Exception:  # noqa: BLE001 - ProfileError -> CalibrationError naming the device
+        if isinstance(device, str) and device.lower() in _TABLE_DEVICE:
+            return _TABLE_DEVICE[device.lower()]
+        raise CalibrationError(f"unknown device {device!r} (known: cpu, gpu/cuda)") from None
+
+
+def _as_tables(tables: MeasurementTable | Iterable[MeasurementTable]) -> list[MeasurementTable]:
+    if isinstance(tables, MeasurementTable):
+        return [tables]
+    out = list(tables)
+    if not out:
+        raise CalibrationError("no measurement tables given")
+    for t in out:
+        if not isinstance(t, MeasurementTable):
+            raise CalibrationError(f"expected MeasurementTable, got {type(t).__name__}")
+    return out
+
+
+def rows_for_device(tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu",
+                    context: str = "isolated") -> list[MeasuredOp]:
+    """The operator rows of ``device`` measured in ``context``, over all ``tables``.
+
+    Raises :class:`CalibrationError` when a table is empty or no row matches.
+    """
+    if context not in CONTEXTS:
+        raise CalibrationError(f"unknown context {context!r} (known: {', '.join(CONTEXTS)})")
+    dev = _device_name(device)
+    tabs = _as_tables(tables)
+    rows: list[MeasuredOp] = []
+    for t in tabs:
+        if not t.rows:
+            raise CalibrationError(f"{t.source}: measurement table has no operator rows")
+        if _TABLE_DEVICE.get(t.device) == dev:
+            rows.extend(r for r in t.rows if r.context == context)
+    if not rows:
+        sources = ", ".join(f"{t.source} ({t.device})" for t in tabs)
+        raise CalibrationError(f"no {context!r} rows for device {dev!r} in: {sources}")
+    return rows
+
+
+def _check_rows(rows: Sequence[MeasuredOp]) -> None:
+    if not rows:
+        raise CalibrationError("no measurement rows to calibrate on")
+    for i, r in enumerate(rows):
+        for key in ("time_s", "time_s_a", "time_s_b"):
+            v = getattr(r, key)
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise CalibrationError(
+                    f"row {i} (workload {r.workload!r}, op {r.op!r}): {key} must be a positive finite "
+                    f"time, got {v!r}")
+        for key in ("flops", "macs", "bytes_in", "bytes_out", "bytes_w", "out_elems"):
+            v = getattr(r, key)
+            if not (math.isfinite(v) and v >= 0):
+                raise CalibrationError(f"row {i} (op {r.op!r}): {key} must be finite and >= 0, got {v!r}")
+        for key in ("act_sparsity", "w_sparsity"):
+            v = getattr(r, key)
+            if not (math.isfinite(v) and 0 <= v <= 1):
+                raise CalibrationError(f"row {i} (op {r.op!r}): {key} must lie in [0, 1], got {v!r}")
+        if not (r.batch >= 1):
+            raise CalibrationError(f"row {i} (op {r.op!r}): batch must be >= 1, got {r.batch!r}")
+        try:
+            parse_kind(r.kind)
+        except ValueError as exc:
+            raise CalibrationError(f"row {i} (op {r.op!r}): {exc}") from None
+
+
+def rows_to_ops(rows: Sequence[MeasuredOp], context: str | None = "isolated"
+                ) -> tuple[OpArrays, np.ndarray, np.ndarray]:
+    """``(ops, batch, time_s)`` of the rows in ``context`` (None: every row).
+
+    Features are per sample (``units`` = ``out_elems``); ``batch`` and ``time_s`` are (n,) float
+    arrays. Raises :class:`CalibrationError` on no rows or a bad time / feature.
+    """
+    rows = [r for r in rows if context is None or r.context == context]
+    if not rows:
+        raise CalibrationError(f"no measurement rows in context {context!r}")
+    _check_rows(rows)
+
+    def col(name: str) -> np.ndarray:
+        return np.array([float(getattr(r, name)) for r in rows], dtype=float)
+
+    ops = OpArrays(
+        kind=np.array([kind_code(r.kind) for r in rows], dtype=np.int64),
+        flops=col("flops"), macs=col("macs"), bytes_in=col("bytes_in"), bytes_out=col("bytes_out"),
+        bytes_w=col("bytes_w"), act_sparsity=col("act_sparsity"), w_sparsity=col("w_sparsity"),
+        units=col("out_elems"),
+    )
+    return ops, col("batch"), col("time_s")
+
+
+def shape_key(r: MeasuredOp, digits: int = 3) -> tuple[str, float, float]:
+    """Operator shape identity for held-out folds: kind, flops and total bytes to ``digits``
+    significant figures."""
+
+    def rnd(x: float) -> float:
+        return float(f"{x:.{digits}g}")
+
+    return (str(parse_kind(r.kind).value), rnd(r.flops), rnd(r.bytes_in + r.bytes_out + r.bytes_w))
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def _errors(rel: np.ndarray) -> dict[str, float]:
+    return {
+        "within_10pct": float(np.mean(rel <= 0.10)),
+        "within_20pct": float(np.mean(rel <= 0.20)),
+        "median_error": float(np.median(rel)),
+        "mape": float(np.mean(rel)),
+    }
+
+
+def _report_from(rows: Sequence[MeasuredOp], pred: np.ndarray, meas: np.ndarray) -> dict[str, Any]:
+    rel = np.abs(pred - meas) / meas
+    out: dict[str, Any] = {"n": int(rel.size), **_errors(rel)}
+    spread = np.array([abs(r.time_s_a - r.time_s_b) / r.time_s for r in rows])
+    out["repeatability_within_10pct"] = float(np.mean(spread <= 0.10))
+    kinds = np.array([str(parse_kind(r.kind).value) for r in rows])
+    per_kind: dict[str, dict[str, Any]] = {}
+    for k in KINDS:
+        m = kinds == k.value
+        if m.any():
+            per_kind[k.value] = {"n": int(m.sum()), **_errors(rel[m]),
+                                 "repeatability_within_10pct": float(np.mean(spread[m] <= 0.10))}
+    out["per_kind"] = per_kind
+    return out
+
+
+def _predict_rows(platform: Platform, ops: OpArrays, batch: np.ndarray, col: int,
+                  mode: str | PowerMode | None, precision: str) -> np.ndarray:
+    return predict(platform, ops, batch, mode=mode, precision=precision).latency[:, col]
+
+
+def fit_report(platform: Platform, rows: Sequence[MeasuredOp], device: str = "cpu",
+               mode: str | PowerMode | None = None, precision: str = "fp32") -> dict[str, Any]:
+    """How well ``platform`` predicts ``rows`` (every context given) on ``device``.
+
+    Keys: ``n``, ``within_10pct``, ``within_20pct``, ``median_error``, ``mape`` (fractions of
+    ``|pred − measured| / measured``), ``repeatability_within_10pct`` (share of rows whose two
+    independent medians agree within 10 %) and ``per_kind`` {kind: same keys}.
+    """
+    rows = list(rows)
+    ops, batch, meas = rows_to_ops(rows, context=None)
+    pred = _predict_rows(platform, ops, batch, device_index(_device_name(device)), mode, precision)
+    return _report_from(rows, pred, meas)
+
+
+# ---------------------------------------------------------------------------------------------
+# fit
+
+
+def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode: str | PowerMode | None,
+              precision: str, fixed: Sequence[str], loss: str, f_scale: float,
+              max_nfev: int | None) -> FitResult:
+    dev = _device_name(device)
+    col = device_index(dev)
+    rows = list(rows)
+    ops, batch, meas = rows_to_ops(rows, context=None)
+    log_meas = np.log(meas)
+
+    base = platform.device(dev).latency
+    names = LatencyParams.vector_names()
+    lo, hi = LatencyParams.vector_bounds()
+    logm = LatencyParams.vector_log_scale()
+    v0 = base.to_vector()
+
+    present = {KINDS[int(c)].value for c in np.unique(ops.kind)}
+    fixed_set = set(FIXED_PARAMS) | set(fixed)
+    free = np.array([
+        n not in fixed_set and (not n.startswith("eta.") or n[4:] in present) for n in names
+    ])
+    if not free.any():
+        raise CalibrationError("nothing to fit: every parameter is fixed")
+    idx = np.flatnonzero(free)
+
+    # Transformed coordinates: log for log-scale entries, the value itself otherwise.
+    def to_z(v: np.ndarray) -> np.ndarray:
+        return np.where(logm[idx], np.log(np.maximum(v, 1e-300)), v)
+
+    def from_z(z: np.ndarray) -> np.ndarray:
+        return np.where(logm[idx], np.exp(z), z)
+
+    z_lo = np.where(logm[idx], np.log(np.maximum(lo[idx], 1e-300)), lo[idx])
+    z_hi = np.where(logm[idx], np.log(hi[idx]), hi[idx])
+    z0 = np.clip(to_z(np.clip(v0[idx], lo[idx], hi[idx])), z_lo, z_hi)
+    # Per-entry scale so the solver takes comparable steps (t_launch is ~1e-6 s, eta ~0.5).
+    x_scale = np.where(logm[idx], 1.0, np.maximum(np.abs(z0), 1e-3 * (z_hi - z_lo)))
+    x_scale = np.where(np.isfinite(x_scale) & (x_scale > 0), x_scale, 1.0)
+
+    def params_of(z: np.ndarray) -> LatencyParams:
+        v = v0.copy()
+        v[idx] = np.clip(from_z(z), lo[idx], hi[idx])
+        return base.with_vector(v)
+
+    def residuals(z: np.ndarray) -> np.ndarray:
+        p = platform.with_latency(dev, params_of(z), origin="fitted")
+        pred = _predict_rows(p, ops, batch, col, mode, precision)
+        return np.log(np.maximum(pred, 1e-300)) - log_meas
+
+    try:
+        sol = least_squares(residuals, z0, bounds=(z_lo, z_hi), loss=loss, f_scale=f_scale,
+                            x_scale=x_scale, method="trf", max_nfev=max_nfev,
+                            xtol=1e-12, ftol=1e-12, gtol=1e-12)
+    except ValueError as exc:
+        raise CalibrationError(f"calibration failed: {exc}") from None
+    params = params_of(sol.x)
+    note = f"least_squares on log-latency, {len(rows)} {dev} rows"
+    fitted = platform.with_latency(dev, params, origin="fitted", note=note)
+    pred = _predict_rows(fitted, ops, batch, col, mode, precision)
+    report = _report_from(rows, pred, meas)
+    res = np.log(pred) - log_meas
+    report.update({
+        "device": dev,
+        "fitted": [names[i] for i in idx],
+        "cost": float(sol.cost),
+        "nfev": int(sol.nfev),
+        "success": bool(sol.success),
+        "message": str(sol.message),
+        "sigma_log": float(np.std(res)),
+    })
+    return FitResult(platform=fitted, params=params, report=MappingProxyType(report))
+
+
+def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu",
+        context: str = "isolated", mode: str | PowerMode | None = None, precision: str = "fp32", *,
+        fixed: Sequence[str] = (), loss: str = "soft_l1", f_scale: float = 0.1,
+        max_nfev: int | None = None) -> FitResult:
+    """Fit ``device``'s latency parameters to the ``context`` rows of ``tables``.
+
+    Args:
+        platform: the starting profile (its other device and its specs are kept).
+        tables: one measurement table or several; only those of ``device`` are used.
+        device: ``"cpu"`` or ``"gpu"`` (a table's ``"cuda"``).
+        context: ``"isolated"`` or ``"graph"`` rows.
+        mode, precision: the power mode and precision the table was measured at.
+        fixed: extra vector names (``LatencyParams.vector_names``) to hold at their start value.
+        loss, f_scale: robust loss of ``least_squares`` and its scale (log-latency units).
+    """
+    rows = rows_for_device(tables, device, context)
+    return _fit_rows(platform, rows, device, mode, precision, fixed, loss, f_scale, max_nfev)
+
+
+def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable],
+                   device: str = "cpu", folds: Sequence[Iterable[str]] | None = None,
+                   context: str = "isolated", mode: str | PowerMode | None = None,
+                   precision: str = "fp32", **fit_kwargs: Any) -> dict[str, Any]:
+    """Held-out fit quality by workload.
+
+    Each fold holds out one workload (``folds=None``) or the given set of workloads; training
+    rows whose :func:`shape_key` also occurs in the held-out rows are dropped, the parameters
+    are fitted on the rest (from ``platform``) and reported on the held-out rows.
+
+    Returns ``{"folds": [{"held_out", "n_train", "n_dropped", "report"} | {"held_out",
+    "skipped"}], "overall": report pooled over every held-out row, "n_folds"}``.
+    """
+    rows = rows_for_device(tables, device, context)
+    _check_rows(rows)
+    workloads = sorted({r.workload for r in rows})
+    if folds is None:
+        fold_sets = [{w} for w in workloads]
+    else:
+        fold_sets = [{folds_w} if isinstance(folds_w, str) else set(folds_w) for folds_w in folds]
+        for fs in fold_sets:
+            unknown = fs - set(workloads)
+            if unknown:
+                raise CalibrationError(f"cross_validate: unknown workload(s) {sorted(unknown)} "
+                                       f"(known: {', '.join(workloads)})")
+    if len(workloads) < 2:
+        raise CalibrationError(f"cross_validate needs rows of at least two workloads, got {workloads}")
+    col = device_index(_device_name(device))
+    out_folds: list[dict[str, Any]] = []
+    all_rows: list[MeasuredOp] = []
+    all_pred: list[np.ndarray] = []
+    for fs in fold_sets:
+        held = [r for r in rows if r.workload in fs]
+        held_shapes = {shape_key(r) for r in held}
+        others = [r for r in rows if r.workload not in fs]
+        train = [r for r in others if shape_key(r) not in held_shapes]
+        entry: dict[str, Any] = {"held_out": sorted(fs)}
+        if not held or not train:
+            entry["skipped"] = "no held-out rows" if not held else "no training rows left"
+            out_folds.append(entry)
+            continue
+        res = _fit_rows(platform, train, device, mode, precision, fit_kwargs.get("fixed", ()),
+                        fit_kwargs.get("loss", "soft_l1"), fit_kwargs.get("f_scale", 0.1),
+                        fit_kwargs.get("max_nfev"))
+        ops, batch, meas = rows_to_ops(held, context=None)
+        pred = _predict_rows(res.platform, ops, batch, col, mode, precision)
+        entry.update({"n_train": len(train), "n_dropped": len(others) - len(train),
+                      "report": _report_from(held, pred, meas)})
+        out_folds.append(entry)
+        all_rows.extend(held)
+        all_pred.append(pred)
+    if not all_rows:
+        raise CalibrationError("cross_validate: every fold was skipped (no training rows left)")
+    meas_all = np.array([r.time_s for r in all_rows])
+    overall = _report_from(all_rows, np.concatenate(all_pred), meas_all)
+    return {"folds": out_folds, "overall": overall, "n_folds": sum("report" in f for f in out_folds)}

@@ -1,0 +1,211 @@
+"""Calibration: self-consistency on model-generated data, exact fit reports, held-out folds, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from sparoa_sim.hwmodels import KINDS, CalibrationError, load_platform, predict
+from sparoa_sim.hwmodels.calibrate import (
+    FitResult,
+    cross_validate,
+    fit,
+    fit_report,
+    rows_for_device,
+    rows_to_ops,
+    shape_key,
+)
+from sparoa_sim.hwmodels.measurements import MeasuredOp, table_from_dict
+
+BASE = load_platform("jetson-orin-nano-8gb")
+KIND_NAMES = [k.value for k in KINDS]
+GRID_KINDS = ("conv", "linear", "dwconv", "add", "norm", "softmax")
+
+
+def _row(i: int, kind: str, flops: float, nbytes: float, batch: int, workload: str = "w0",
+         t: float = 1.0, t_a: float | None = None, t_b: float | None = None, context: str = "isolated") -> dict:
+    return dict(workload=workload, op=f"op{i}", op_index=i, kind=kind, batch=batch, context=context,
+                macs=flops / 2, flops=flops, bytes_in=nbytes / 2, bytes_out=nbytes / 4, bytes_w=nbytes / 4,
+                act_sparsity=0.0, w_sparsity=0.0, out_elems=nbytes / 16, time_s=t,
+                time_s_a=t if t_a is None else t_a, time_s_b=t if t_b is None else t_b, reps=5)
+
+
+def _doc(rows: list[dict], device: str = "cpu") -> dict:
+    return dict(schema_version=1, kind="sparoa-measurements", device=device, host={"cpu_model": "test"},
+                created="2024-01-01T00:00:00", rows=rows, end_to_end=[])
+
+
+def _perturbed(device: str = "cpu"):
+    lp = BASE.device(device).latency
+    eta = list(lp.eta)
+    for k, f in {"conv": 1.3, "linear": 0.7, "dwconv": 1.5, "add": 0.6, "norm": 1.4, "softmax": 0.8}.items():
+        i = KIND_NAMES.index(k)
+        eta[i] = min(eta[i] * f, 0.95)
+    new = dataclasses.replace(lp, eta=tuple(eta), mem_bw=lp.mem_bw * 1.6, t_launch=lp.t_launch * 2.5 + 1e-6)
+    return BASE.with_latency(device, new, origin="assumed")
+
+
+def _grid_rows() -> list[dict]:
+    """Designed grid: six kinds, flops 1e4..1e10, bytes 1e3..1e8, batch 1 and 4, three workloads."""
+    rows, j = [], 0
+    for k in GRID_KINDS:
+        for fl in np.logspace(4, 10, 7):
+            for nb in np.logspace(3, 8, 6):
+                for b in (1, 4):
+                    rows.append(_row(j, k, float(fl), float(nb), b, workload=f"w{(j // 2) % 3}"))
+                    j += 1
+    return rows
+
+
+def _synthetic(truth, device: str = "cpu", table_device: str = "cpu") -> tuple[dict, np.ndarray]:
+    rows = _grid_rows()
+    ops, batch, _ = rows_to_ops(table_from_dict(_doc(rows, table_device)).rows)
+    col = 0 if device == "cpu" else 1
+    t = predict(truth, ops, batch).latency[:, col]
+    for r, x in zip(rows, t):
+        r["time_s"] = r["time_s_a"] = r["time_s_b"] = float(x)
+    return _doc(rows, table_device), t
+
+
+# ---------------------------------------------------------------------------------------------
+# self-consistency
+
+
+@pytest.mark.parametrize(("device", "table_device"), [("cpu", "cpu"), ("gpu", "cuda")])
+def test_fit_on_model_data_reproduces_grid_within_2pct(device: str, table_device: str) -> None:
+    truth = _perturbed(device)
+    doc, t_true = _synthetic(truth, device, table_device)
+    table = table_from_dict(doc)
+    start_err = fit_report(BASE, table.rows, device)
+    assert start_err["within_10pct"] < 0.9  # the start really is off
+    res = fit(BASE, table, device=device)
+    assert isinstance(res, FitResult)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.params = res.params  # type: ignore[misc]
+    ops, batch, _ = rows_to_ops(table.rows)
+    col = 0 if device == "cpu" else 1
+    pred = predict(res.platform, ops, batch).latency[:, col]
+    assert np.max(np.abs(pred / t_true - 1.0)) < 0.02
+    assert res.report["within_10pct"] == 1.0 and res.report["n"] == len(table.rows)
+    # fixed entries unchanged; fitted entries tagged "fitted"
+    old = BASE.device(device).latency
+    assert res.params.lanes == old.lanes
+    assert res.params.sparse_eta == old.sparse_eta and res.params.noise_sigma == old.noise_sigma
+    assert res.platform.device(device).latency == res.params
+    assert res.platform.origin(f"{device}.latency.mem_bw").origin == "fitted"
+    assert "lanes" not in res.report["fitted"]
+    # a kind absent from the data keeps its efficiency
+    assert res.params.eta_of("attention") == old.eta_of("attention")
+    # the other device is untouched
+    other = "gpu" if device == "cpu" else "cpu"
+    assert res.platform.device(other).latency == BASE.device(other).latency
+
+
+def test_fit_from_truth_stays_put() -> None:
+    doc, _ = _synthetic(BASE)
+    res = fit(BASE, [table_from_dict(doc)])
+    assert res.report["mape"] < 1e-6
+
+
+# ---------------------------------------------------------------------------------------------
+# fit_report
+
+
+def test_fit_report_exact_numbers() -> None:
+    rows = [_row(0, "conv", 1e8, 1e6, 1), _row(1, "conv", 1e7, 1e5, 4),
+            _row(2, "add", 1e5, 1e6, 1), _row(3, "linear", 1e9, 1e7, 1)]
+    ops, batch, _ = rows_to_ops(table_from_dict(_doc(rows)).rows)
+    pred = predict(BASE, ops, batch).latency[:, 0]
+    errs = [0.05, -0.15, 0.0, 0.3]  # pred / measured - 1
+    spreads = [0.0, 0.05, 0.2, 0.5]
+    for r, p, e, s in zip(rows, pred, errs, spreads):
+        m = float(p / (1 + e))
+        r["time_s"], r["time_s_a"], r["time_s_b"] = m, m, m * (1 + s)
+    rep = fit_report(BASE, table_from_dict(_doc(rows)).rows, "cpu")
+    assert rep["n"] == 4
+    assert rep["within_10pct"] == 0.5
+    assert rep["within_20pct"] == 0.75
+    assert rep["median_error"] == pytest.approx(0.10)
+    assert rep["mape"] == pytest.approx(0.125)
+    assert rep["repeatability_within_10pct"] == 0.5
+    conv = rep["per_kind"]["conv"]
+    assert conv["n"] == 2 and conv["within_10pct"] == 0.5 and conv["within_20pct"] == 1.0
+    assert conv["median_error"] == pytest.approx(0.10) and conv["mape"] == pytest.approx(0.10)
+    assert rep["per_kind"]["linear"]["within_20pct"] == 0.0
+    assert rep["per_kind"]["add"]["mape"] == pytest.approx(0.0, abs=1e-12)
+    assert set(rep["per_kind"]) == {"conv", "add", "linear"}
+
+
+# ---------------------------------------------------------------------------------------------
+# cross-validation
+
+
+def test_cross_validate_holds_out_workloads_and_their_shapes() -> None:
+    truth = _perturbed()
+    doc, _ = _synthetic(truth)
+    # add a workload "shared" whose single shape also occurs in w0: training must drop it
+    shared = dict(doc["rows"][0], workload="shared", op="s0")
+    doc["rows"].append(shared)
+    table = table_from_dict(doc)
+    cv = cross_validate(BASE, table)
+    by = {tuple(f["held_out"]): f for f in cv["folds"]}
+    assert set(by) == {("shared",), ("w0",), ("w1",), ("w2",)}
+    assert by[("shared",)]["n_dropped"] == 2  # the shape at batch 1 and batch 4, both in w0
+    assert by[("w0",)]["n_dropped"] == 1
+    assert by[("w1",)]["n_dropped"] == 0
+    assert cv["n_folds"] == 4
+    assert cv["overall"]["n"] == len(table.rows)
+    assert cv["overall"]["within_10pct"] == 1.0
+    # explicit folds
+    cv2 = cross_validate(BASE, table, folds=[["w0", "shared"], ["w1"]])
+    assert [f["held_out"] for f in cv2["folds"]] == [["shared", "w0"], ["w1"]]
+    with pytest.raises(CalibrationError, match="unknown workload"):
+        cross_validate(BASE, table, folds=[["nope"]])
+
+
+def test_shape_key_rounds() -> None:
+    a = MeasuredOp(**_row(0, "conv", 1.0001e8, 1e6, 1))
+    b = MeasuredOp(**_row(1, "conv", 1.0002e8, 1e6, 4, workload="x"))
+    assert shape_key(a) == shape_key(b)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input
+
+
+def test_empty_table_is_refused() -> None:
+    with pytest.raises(CalibrationError, match="no operator rows"):
+        fit(BASE, table_from_dict(_doc([])))
+    with pytest.raises(CalibrationError, match="no measurement tables"):
+        fit(BASE, [])
+
+
+def test_no_rows_for_device_or_context() -> None:
+    table = table_from_dict(_doc([_row(0, "conv", 1e8, 1e6, 1, t=1e-3)], device="cuda"))
+    with pytest.raises(CalibrationError, match="device 'cpu'"):
+        fit(BASE, table, device="cpu")
+    with pytest.raises(CalibrationError, match="'graph'"):
+        fit(BASE, table, device="gpu", context="graph")
+    with pytest.raises(CalibrationError, match="unknown context"):
+        rows_for_device(table, "gpu", context="warm")
+    with pytest.raises(CalibrationError, match="unknown device"):
+        rows_for_device(table, "tpu")
+
+
+@pytest.mark.parametrize("bad", [math.nan, 0.0, -1e-3, math.inf])
+def test_bad_times_are_refused(bad: float) -> None:
+    good = MeasuredOp(**_row(0, "conv", 1e8, 1e6, 1, t=1e-3))
+    broken = dataclasses.replace(good, op="bad", time_s=bad)
+    with pytest.raises(CalibrationError, match="'bad'.*time_s"):
+        rows_to_ops([good, broken])
+    with pytest.raises(CalibrationError, match="time_s"):
+        fit_report(BASE, [broken], "cpu")
+
+
+def test_table_with_nan_time_is_refused_on_load() -> None:
+    doc = _doc([_row(0, "conv", 1e8, 1e6, 1, t=math.nan)])
+    with pytest.raises(CalibrationError):
+        table_from_dict(doc)
