@@ -258,6 +258,51 @@ def _cmd_profile(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
+# calibrate
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from sparoa_sim.hwmodels import load_platform, save_platform
+    from sparoa_sim.hwmodels.calibrate import cross_validate, fit
+    from sparoa_sim.hwmodels.measurements import load_table
+
+    tables = [load_table(t) for t in args.tables]
+    base = load_platform(args.base)
+    workloads = sorted({r.workload for t in tables for r in t.rows})
+    held_out = cross_validate(base, tables, device=args.device) if len(workloads) >= 2 else None
+    result = fit(base, tables, device=args.device)
+    platform = dataclasses.replace(result.platform, name=args.name) if args.name else result.platform
+    path = save_platform(platform, args.output)
+    keys = ("n", "within_10pct", "within_20pct", "median_error", "mape", "repeatability_within_10pct")
+    doc = {
+        "path": str(path),
+        "device": args.device,
+        "workloads": workloads,
+        "train": {k: result.report[k] for k in keys},
+        "held_out": {k: held_out["overall"][k] for k in keys} if held_out else None,
+        "per_kind": dict((held_out or {"overall": result.report})["overall"]["per_kind"]),
+    }
+    if args.json:
+        _print_json(doc)
+        return 0
+    from rich.table import Table
+
+    title = "held-out workloads (shapes of the held-out model removed from training)" if held_out else "training fit"
+    table = Table(title=f"{args.device} fit, {title}", caption=f"fitted profile written to {path}")
+    for col in ("kind", "n", "within ±10 %", "within ±20 %", "median error", "MAPE", "repeatability ±10 %"):
+        table.add_column(col, justify="left" if col == "kind" else "right")
+    rows = [("all", (held_out or {"overall": result.report})["overall"])] + sorted(doc["per_kind"].items())
+    for kind, r in rows:
+        table.add_row(kind, str(r["n"]), f"{r['within_10pct']:.1%}", f"{r['within_20pct']:.1%}",
+                      f"{r['median_error']:.1%}", f"{r['mape']:.1%}",
+                      f"{r['repeatability_within_10pct']:.1%}" if "repeatability_within_10pct" in r else "")
+    _console().print(table)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 # parser
 
 
@@ -317,6 +362,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="measurement table JSON to write")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_profile)
+
+    p = sub.add_parser("calibrate", help="fit a profile's latency parameters to measurement tables")
+    p.add_argument("tables", nargs="+", metavar="TABLE.json", help="measurement tables from `sparoa profile`")
+    p.add_argument("--base", required=True, help="profile to start from (name or TOML path)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="device whose parameters are fitted")
+    p.add_argument("--name", default=None, help="name of the fitted profile (default: the base's)")
+    p.add_argument("-o", "--output", required=True, help="fitted TOML profile to write")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_calibrate)
     return parser
 
 

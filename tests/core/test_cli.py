@@ -114,3 +114,18 @@ def test_profile_command_writes_a_loadable_table(capsys, tmp_path):
     table = load_table(out_path)
     assert doc["rows"] == len(table.rows) > 0 and table.device == "cpu"
     assert doc["end_to_end"][0]["time_s"] > 0
+    # the table calibrates a profile that loads back, with the fit keys of DESIGN §9
+    from sparoa_sim.hwmodels import load_platform
+
+    toml = tmp_path / "host.toml"
+    code, out, _ = run(capsys, "calibrate", str(out_path), "--base", "jetson-orin-nano-8gb", "--name", "host",
+                       "-o", str(toml), "--json")
+    assert code == 0
+    fitted = json.loads(out)
+    assert {"within_10pct", "within_20pct", "median_error", "mape"} <= set(fitted["train"])
+    assert fitted["held_out"] is None  # one workload: nothing to hold out
+    host = load_platform(toml)
+    assert host.name == "host" and host.origin("cpu.latency.t_launch").origin == "fitted"
+    code, _, err = run(capsys, "calibrate", str(tmp_path / "absent.json"), "--base", "jetson-orin-nano-8gb",
+                       "-o", str(tmp_path / "x.toml"))
+    assert code == 2 and "absent.json" in err and not (tmp_path / "x.toml").exists()
