@@ -87,8 +87,21 @@ def rel_spread(a: float, b: float, median: float) -> float:
 # values
 
 
+class _TwoMedians:
+    """A timed figure with two independent half medians, so its repeatability is known."""
+
+    time_s: float
+    time_s_a: float
+    time_s_b: float
+
+    @property
+    def rel_spread(self) -> float:
+        """``|time_s_a − time_s_b| / time_s``."""
+        return rel_spread(self.time_s_a, self.time_s_b, self.time_s)
+
+
 @dataclass(frozen=True)
-class MeasuredOp:
+class MeasuredOp(_TwoMedians):
     """One operator timed at one batch size in one context, with its IR features per sample."""
 
     workload: str
@@ -110,14 +123,9 @@ class MeasuredOp:
     time_s_b: float
     reps: int
 
-    @property
-    def rel_spread(self) -> float:
-        """``|time_s_a − time_s_b| / time_s``."""
-        return rel_spread(self.time_s_a, self.time_s_b, self.time_s)
-
 
 @dataclass(frozen=True)
-class EndToEnd:
+class EndToEnd(_TwoMedians):
     """Eager ``model(x)`` latency at one batch size, beside the sums of its operators' times."""
 
     workload: str
@@ -129,14 +137,9 @@ class EndToEnd:
     sum_isolated_s: float
     sum_graph_s: float
 
-    @property
-    def rel_spread(self) -> float:
-        """``|time_s_a − time_s_b| / time_s``."""
-        return rel_spread(self.time_s_a, self.time_s_b, self.time_s)
-
 
 @dataclass(frozen=True)
-class StreamFigure:
+class StreamFigure(_TwoMedians):
     """One STREAM-like kernel (copy or triad): sustained bytes/s, median and two half medians."""
 
     bytes_per_s: float
@@ -147,11 +150,6 @@ class StreamFigure:
     time_s_a: float
     time_s_b: float
     reps: int
-
-    @property
-    def rel_spread(self) -> float:
-        """``|time_s_a − time_s_b| / time_s``."""
-        return rel_spread(self.time_s_a, self.time_s_b, self.time_s)
 
 
 @dataclass(frozen=True)
