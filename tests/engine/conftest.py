@@ -1,0 +1,25 @@
+"""Shared fixtures of the engine tests: one platform profile and the shipped ResNet-50, loaded once."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparoa_sim.hwmodels import load_platform
+from sparoa_sim.workloads import load_workload
+
+PLATFORM = "jetson-agx-orin-64gb"
+
+
+@pytest.fixture(scope="session")
+def platform():
+    return load_platform(PLATFORM)
+
+
+@pytest.fixture(scope="session")
+def resnet50():
+    return load_workload("resnet50")
+
+
+@pytest.fixture(scope="session")
+def resnet18():
+    return load_workload("resnet18")
