@@ -350,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_extract)
 
+    from sparoa_sim.cli_simulate import add_simulate_parser
+
+    add_simulate_parser(sub)
+
     p = sub.add_parser("profile", help="time every operator of a workload on this machine -> measurement table")
     p.add_argument("--workload", required=True, action="append", help="zoo workload (repeatable)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device to time on (default cpu)")
