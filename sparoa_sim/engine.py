@@ -30,9 +30,20 @@ Rates change when contention starts or ends, background load moves or the dispat
 starts or stops: only then is the running operator of the affected device re-timed (remaining
 fraction at the new rate; the superseded end event is recognised as stale and ignored), so an
 operator alone on an idle machine takes exactly its predicted time. Executors, the host thread
-and transfers are state machines driven by SimPy timeout callbacks, not one generator per
-operator: a generator cannot withdraw a timeout it has yielded, and one event per operator
-keeps the engine within a few bare SimPy events per simulated operator.
+and transfers are state machines driven by callbacks on SimPy events (``entities.Timer``), not
+one generator per operator: a generator cannot withdraw a timeout it has yielded, and one
+event per operator (two for a GPU operator: launch and kernel) keeps the engine within a few
+bare SimPy events per simulated operator. Sources, the batcher and background load are SimPy
+processes.
+
+The reference setting (``SimConfig(reference=True)``) leaves a deterministic schedule that an
+exact solver can reproduce: each operator takes its predicted latency; the host launches GPU
+kernels one at a time, ``t_dispatch`` each, in dispatch order (in GPU order under a static
+schedule), a launch beginning no earlier than the operator's release (CPU producers finished,
+GPU producers launched); a kernel starts after its launch, the previous kernel on the GPU and
+its cross-device inputs (producer end + ``transfer_time``); a CPU operator after the previous
+CPU operator and its inputs; the request's input is copied to the GPU for a GPU source, and a
+GPU sink's output back to the CPU.
 
 A split operator (GPU share strictly between 0 and 1, only where the operator has a split axis)
 runs its two parts concurrently, one per device (see ``PredTables.split``), then the part on
@@ -47,9 +58,8 @@ dispatcher is always the last thing an event handler does, so the same decisions
 run either way.
 
 Randomness: ``SeedSequence(seed)`` is spawned at reset into fixed substreams — background load
-of the CPU, of the GPU, latency noise, arrivals, the policy. Noise factors of a batch are a
-function of the seed and its first request alone (drawn in blocks of requests, each block from
-its own child of the noise stream), so two policies run with one seed face
+of the CPU, of the GPU, latency noise, arrivals, the policy. Noise factors of a batch come from
+the child of the noise stream keyed by its first request, so two policies run with one seed face
 the same hardware and the same noise (common random numbers).
 """
 
@@ -64,9 +74,12 @@ from typing import Any
 import numpy as np
 import simpy
 from simpy.core import EmptySchedule
-from simpy.events import NORMAL, Timeout
+from simpy.events import NORMAL
 
 from sparoa_sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson, TraceArrivals
+from sparoa_sim.entities import CPU as _CPU
+from sparoa_sim.entities import GPU as _GPU
+from sparoa_sim.entities import Job, PartTask, Split, Task, Timer
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels import Platform, load_platform
@@ -83,77 +96,10 @@ __all__ = ["Simulator", "simulate", "TRACK_NAMES"]
 
 #: Trace tracks: 0 CPU, 1 GPU, 2 host dispatch, 3 transfers.
 TRACK_NAMES: tuple[str, ...] = ("CPU", "GPU", "host dispatch", "transfers")
-_CPU, _GPU = 0, 1
 _KEEP = object()
 # Substreams spawned from the run's SeedSequence, in this order (never reorder: CRN depends on it).
 _STREAMS = ("background_cpu", "background_gpu", "noise", "arrivals", "policy")
-_NOISE_BLOCK = 32  # requests whose noise factors are drawn together
 _MAX_LOAD = 0.95  # background + dispatch share of a device is capped here (a device never stops)
-
-
-class _Timer:
-    """The engine's own timer: a minimal SimPy event (a callback list, always successful),
-    scheduled with ``Environment.schedule``. It saves a third of a ``Timeout``'s cost, which
-    matters with one or two timers per simulated operator; a superseded timer is simply
-    ignored by its callback (see ``_on_end``)."""
-
-    __slots__ = ("callbacks",)
-    _ok = True
-    _value = None
-
-    def __init__(self, callback) -> None:
-        self.callbacks = [callback]
-
-
-class _Job:
-    """One batch in flight: per-operator state as plain lists indexed by operator."""
-
-    __slots__ = ("seq", "requests", "tables", "unissued", "res", "share", "waiters", "left", "done", "placed", "z")
-
-    def __init__(self, seq: int, requests: list[int], tables: PredTables, indeg: list[int], n: int,
-                 z: list[float] | None) -> None:
-        self.seq = seq
-        self.requests = requests
-        self.tables = tables
-        self.unissued = indeg[:]  # producers not yet issued, per operator
-        # Residency bits per output (index n = the request's input): 1 on CPU, 2 on GPU,
-        # 4 copy to CPU under way, 8 copy to GPU under way.
-        self.res = [0] * (n + 1)
-        self.res[n] = 1
-        self.share = [-1.0] * n + [0.0]  # GPU share chosen per operator (-1 = not yet)
-        self.waiters: dict[int, list[_Task]] = {}  # 2*output + device -> tasks waiting for it there
-        self.left = n  # operators (and final output copies) still to finish
-        self.done = 0
-        self.placed = 0
-        self.z = z  # noise factor per (2*op + device), or None
-
-
-class _Task:
-    """An operator (or one part of a split operator) on one device."""
-
-    __slots__ = ("job", "op", "dev", "base", "part", "split", "waits", "dur", "frac", "t_seg", "t0", "z")
-
-    def __init__(self, job: _Job, op: int, dev: int, base: float, part: Any = None, split: Any = None) -> None:
-        self.job = job
-        self.op = op
-        self.dev = dev
-        self.base = base  # predicted latency on an idle machine
-        self.part = part  # SplitPart for a split operator's part, else None
-        self.split = split
-        self.waits = 0  # inputs not yet on the device
-
-
-class _Split:
-    """Bookkeeping of one split operator: both parts and the merge copy must finish."""
-
-    __slots__ = ("job", "op", "share", "home", "left")
-
-    def __init__(self, job: _Job, op: int, share: float) -> None:
-        self.job = job
-        self.op = op
-        self.share = share
-        self.home = _GPU if share >= 0.5 else _CPU
-        self.left = 3
 
 
 def _as_graph(graph: OpGraph | str | os.PathLike[str]) -> OpGraph:
@@ -212,7 +158,7 @@ class Simulator:
         self._sigma = noise_sigmas(self.platform)
         self.env: simpy.Environment | None = None
         self._started = False
-        self._pending_item: tuple[_Job, int] | None = None
+        self._pending_item: tuple[Job, int] | None = None
         self._finished = False
 
     def _check_closed_loop(self) -> None:
@@ -246,8 +192,6 @@ class Simulator:
         self._entropy = ss.entropy
         kids = ss.spawn(len(_STREAMS))
         self._noise_ss = kids[2]
-        self._noise_blk = -1
-        self._noise_rows: list[list[float]] = []
         gt = self._gt
         n = gt.n
         self._n = n
@@ -280,21 +224,21 @@ class Simulator:
         self._host_io = cfg.host_io
 
         # dispatcher
-        self._ready: deque[tuple[_Job, int]] = deque()
-        self._pending_item: tuple[_Job, int] | None = None
+        self._ready: deque[tuple[Job, int]] = deque()
+        self._pending_item: tuple[Job, int] | None = None
         self._decisions = 0
         # devices
         self._queue = (deque(), deque())
-        self._running: list[_Task | None] = [None, None]
-        self._end_ev: list[Timeout | None] = [None, None]
+        self._running: list[Task | None] = [None, None]
+        self._end_ev: list[Timer | None] = [None, None]
         self._end_cb = (partial(self._on_end, _CPU), partial(self._on_end, _GPU))
         self._busy = [0.0, 0.0]
         self._energy = [0.0, 0.0]
         self._backlog = [0.0, 0.0]
-        self._ops_exec = 0
+        self._n_splits = 0
         # host dispatch thread
-        self._host_q: deque[_Task] = deque()
-        self._host_task: _Task | None = None
+        self._host_q: deque[Task] = deque()
+        self._host_task: Task | None = None
         self._host_t0 = 0.0
         self._host_busy = False
         self._host_unsettled = False
@@ -361,7 +305,7 @@ class Simulator:
                 pos[d][int(i)] = k
         self._order_pos = pos
         self._order_len = (len(order.get("cpu", ())), len(order.get("gpu", ())))
-        self._staged: tuple[dict[int, _Task], dict[int, _Task]] = ({}, {})
+        self._staged: tuple[dict[int, Task], dict[int, Task]] = ({}, {})
         self._next_pos = [0, 0]
 
     # ------------------------------------------------------------------------------------
@@ -578,7 +522,7 @@ class Simulator:
     def _start_job(self, requests: list[int]) -> None:
         tables = self.tables(len(requests))
         z = self._noise_factors(requests[0]) if self._noise else None
-        job = _Job(self._job_seq, requests, tables, self._gt.indeg, self._n, z)
+        job = Job(self._job_seq, requests, tables, self._gt.indeg, self._n, z)
         self._job_seq += 1
         self._job_requests.append(tuple(requests))
         self._jobs_inflight += 1
@@ -587,20 +531,16 @@ class Simulator:
             ready.append((job, s))
         self._dispatch_ready()
 
-    def _noise_factors(self, first_request: int) -> list[float]:
-        """Noise factors of a batch, index ``2*op + device``: row ``r % B`` of block ``r // B`` of
-        the noise stream, ``r`` its first request (a block is drawn from its own child seed, so the
-        factors depend on the seed and the request alone, whatever the order of events)."""
-        blk, row = divmod(int(first_request), _NOISE_BLOCK)
-        if blk != self._noise_blk:
-            ns = self._noise_ss
-            child = np.random.SeedSequence(ns.entropy, spawn_key=tuple(ns.spawn_key) + (blk,))
-            z = lognormal_factors(np.random.default_rng(child), self._sigma, (_NOISE_BLOCK, self._n, 2))
-            self._noise_rows = z.reshape(_NOISE_BLOCK, -1).tolist()
-            self._noise_blk = blk
-        return self._noise_rows[row]
+    def _noise_factors(self, request: int) -> list[float]:
+        """Noise factors of a batch led by ``request``, index ``2*op + device``: drawn from the
+        request's own child of the noise stream, so they depend on the seed and the request
+        alone, whatever the order of events or the policy (common random numbers)."""
+        ns = self._noise_ss
+        child = np.random.SeedSequence(ns.entropy, spawn_key=ns.spawn_key + (int(request),))
+        rng = np.random.Generator(np.random.PCG64(child))
+        return lognormal_factors(rng, self._sigma, (self._n, 2)).ravel().tolist()
 
-    def _job_done(self, job: _Job) -> None:
+    def _job_done(self, job: Job) -> None:
         now = self.env.now
         self._jobs_inflight -= 1
         reqs = job.requests
@@ -653,7 +593,7 @@ class Simulator:
         if self._host_unsettled:
             self._host_settle()
 
-    def _coerce(self, action: Any, job: _Job, op: int) -> float:
+    def _coerce(self, action: Any, job: Job, op: int) -> float:
         a = action
         if isinstance(a, np.ndarray):
             if a.size != 1:
@@ -667,7 +607,7 @@ class Simulator:
                                   "(0 = CPU, 1 = GPU, or a share in between)")
         return float(a)
 
-    def _place(self, job: _Job, op: int, action: Any) -> None:
+    def _place(self, job: Job, op: int, action: Any) -> None:
         """Validate the action, record it and queue the operator (or its two parts)."""
         t = type(action)
         share = float(action) if (t is int or t is float) else self._coerce(action, job, op)
@@ -680,7 +620,7 @@ class Simulator:
             job.placed += 1
             self._decisions += 1
             base = job.tables.lat[d][op]
-            task = _Task(job, op, d, base)
+            task = Task(job, op, d, base)
             self._backlog[d] += base
             if self._deps[op] or (d and self._host_io):
                 self._wire(task)
@@ -703,10 +643,11 @@ class Simulator:
         job.share[op] = share
         job.placed += 1
         self._decisions += 1
+        self._n_splits += 1
         cpu_part, gpu_part = job.tables.split(op, share)
-        sp = _Split(job, op, share)
+        sp = Split(job, op, share)
         for d, part in ((_CPU, cpu_part), (_GPU, gpu_part)):
-            task = _Task(job, op, d, part.lat, part, sp)
+            task = PartTask(job, op, d, part, sp)
             self._backlog[d] += part.lat
             self._wire(task)
             self._enqueue(task)
@@ -715,7 +656,7 @@ class Simulator:
         raise SimulationError(f"action: GPU share {share} puts operator {op} ({self._gt.names[op]!r}) on the "
                               f"{('cpu', 'gpu')[d]}, but the policy's static order has no place for it there")
 
-    def _wire(self, task: _Task) -> None:
+    def _wire(self, task: Task) -> None:
         """Count the inputs ``task`` waits for; start the copies it needs."""
         d = task.dev
         deps = self._deps[task.op]
@@ -746,7 +687,7 @@ class Simulator:
                 self._start_transfer(job, p, d)
         task.waits = n_wait
 
-    def _enqueue(self, task: _Task) -> None:
+    def _enqueue(self, task: Task) -> None:
         pos = self._order_pos
         if pos is None:
             self._release(task)
@@ -760,13 +701,13 @@ class Simulator:
             nxt += 1
         self._next_pos[d] = nxt
 
-    def _release(self, task: _Task) -> None:
+    def _release(self, task: Task) -> None:
         if self._td[task.dev] > 0.0:
             self._host_submit(task)
         else:
             self._launched(task)
 
-    def _issue(self, job: _Job, op: int) -> None:
+    def _issue(self, job: Job, op: int) -> None:
         """``op`` is issued: consumers whose producers are all issued become ready."""
         un = job.unissued
         ready = self._ready
@@ -779,7 +720,7 @@ class Simulator:
     # ------------------------------------------------------------------------------------
     # host dispatch thread
 
-    def _host_submit(self, task: _Task) -> None:
+    def _host_submit(self, task: Task) -> None:
         td = self._td[task.dev]
         self._host_backlog += td
         if self._host_task is not None or self._host_q:
@@ -795,10 +736,12 @@ class Simulator:
             if self._interf:
                 self._refresh_load(_CPU)
         self._host_t0 = self.env._now
-        ev = _Timer(self._host_end)
+        ev = Timer(self._host_end)
         self._schedule(ev, NORMAL, td)
 
     def _host_next(self) -> None:
+        """Launch the head of the host queue, or let the host go idle (callers ensure no decision
+        is due at this instant: see ``_host_end``)."""
         q = self._host_q
         if q:
             task = q.popleft()
@@ -809,24 +752,21 @@ class Simulator:
                 if self._interf:
                     self._refresh_load(_CPU)
             self._host_t0 = self.env._now
-            ev = _Timer(self._host_end)
+            ev = Timer(self._host_end)
             self._schedule(ev, NORMAL, self._td[task.dev])
             return
         self._host_task = None
         if self._host_busy:
-            if self._ready or self._pending_item is not None:
-                self._host_unsettled = True  # decisions at this instant may launch more: stay busy
-            else:
-                self._host_busy = False
-                if self._interf:
-                    self._refresh_load(_CPU)
+            self._host_busy = False
+            if self._interf:
+                self._refresh_load(_CPU)
 
     def _host_settle(self) -> None:
         self._host_unsettled = False
         if self._host_task is None:
             self._host_next()
 
-    def _host_end(self, ev: Timeout) -> None:
+    def _host_end(self, ev: Timer) -> None:
         task = self._host_task
         now = self.env._now
         self._host_busy_s += now - self._host_t0
@@ -843,7 +783,7 @@ class Simulator:
         else:
             self._host_next()
 
-    def _launched(self, task: _Task) -> None:
+    def _launched(self, task: Task) -> None:
         d = task.dev
         q = self._queue[d]
         q.append(task)
@@ -863,7 +803,7 @@ class Simulator:
             return
         self._start(d, q.popleft())
 
-    def _start(self, d: int, task: _Task) -> None:
+    def _start(self, d: int, task: Task) -> None:
         job = task.job
         z = 1.0 if job.z is None else job.z[2 * task.op + d]
         self._running[d] = task
@@ -882,11 +822,11 @@ class Simulator:
         task.t_seg = now
         task.frac = 1.0
         task.dur = dur
-        ev = _Timer(self._end_cb[d])
+        ev = Timer(self._end_cb[d])
         self._schedule(ev, NORMAL, dur)
         self._end_ev[d] = ev
 
-    def _rate_duration(self, task: _Task, d: int) -> float:
+    def _rate_duration(self, task: Task, d: int) -> float:
         load = self._load[d]
         c = self._c
         if load == 0.0 and c == 1.0:
@@ -897,7 +837,7 @@ class Simulator:
             return t.at_load(d, load)[task.op] if c == 1.0 else t.duration(d, task.op, load, c)
         return duration_at(t.tl[d], part.tc, part.tm, t.sharp[d], load, c)
 
-    def _on_end(self, d: int, ev: Timeout) -> None:
+    def _on_end(self, d: int, ev: Timer) -> None:
         """The running task of device ``d`` ends, unless ``ev`` was superseded by a re-timing."""
         if ev is not self._end_ev[d]:
             return  # stale: the task was re-timed and ends at another event
@@ -914,7 +854,6 @@ class Simulator:
         t = job.tables
         self._energy[d] += (t.e_dyn[d][op] if part is None else part.e_dyn) + t.p_static[d] * busy
         self._backlog[d] -= task.base
-        self._ops_exec += 1
         if self._trace is not None:
             self._trace.append((d, 0, op, job.seq, t0, now, job.share[op], 0))
         if self._c != 1.0:
@@ -929,7 +868,7 @@ class Simulator:
         if self._ready:
             self._dispatch_ready()
 
-    def _op_done(self, job: _Job, op: int, home: int) -> None:
+    def _op_done(self, job: Job, op: int, home: int) -> None:
         """The output of ``op`` exists on ``home``: wake waiters, issue consumers, finish the job."""
         job.res[op] |= 1 << home
         job.done += 1
@@ -949,7 +888,7 @@ class Simulator:
         if job.left == 0:
             self._job_done(job)
 
-    def _notify(self, tasks: list[_Task]) -> None:
+    def _notify(self, tasks: list[Task]) -> None:
         running = self._running
         for task in tasks:
             task.waits -= 1
@@ -959,7 +898,7 @@ class Simulator:
     # ------------------------------------------------------------------------------------
     # split operators
 
-    def _part_done(self, task: _Task) -> None:
+    def _part_done(self, task: Task) -> None:
         sp = task.split
         sp.left -= 1
         if task.dev != sp.home:
@@ -967,17 +906,17 @@ class Simulator:
         if sp.left == 0:
             self._op_done(sp.job, sp.op, sp.home)
 
-    def _start_merge(self, sp: _Split, src: int) -> None:
+    def _start_merge(self, sp: Split, src: int) -> None:
         job = sp.job
         t = job.tables
         minor = sp.share if src == _GPU else 1.0 - sp.share
         dur, nbytes = t.merge_s(sp.op, minor)
         self._count_transfer(t, dur, nbytes, sp.home)
         t0 = self.env._now
-        ev = _Timer(lambda _e: self._end_merge(sp, t0, nbytes))
+        ev = Timer(lambda _e: self._end_merge(sp, t0, nbytes))
         self._schedule(ev, NORMAL, dur)
 
-    def _end_merge(self, sp: _Split, t0: float, nbytes: float) -> None:
+    def _end_merge(self, sp: Split, t0: float, nbytes: float) -> None:
         self._xfer_inflight -= 1
         if self._trace is not None:
             self._trace.append((3, 3, sp.op, sp.job.seq, t0, self.env._now, nbytes, sp.home))
@@ -997,17 +936,17 @@ class Simulator:
         self._xfer_energy += t.eps_byte[dst] * nbytes
         self._xfer_inflight += 1
 
-    def _start_transfer(self, job: _Job, src: int, d: int) -> None:
+    def _start_transfer(self, job: Job, src: int, d: int) -> None:
         """Copy output ``src`` (``n`` = the request's input) of ``job`` to device ``d``."""
         t = job.tables
         job.res[src] |= 4 << d
         dur = t.xfer_s[src]
         self._count_transfer(t, dur, t.xfer_bytes[src], d)
         t0 = self.env._now
-        ev = _Timer(lambda _e: self._end_transfer(job, src, d, t0))
+        ev = Timer(lambda _e: self._end_transfer(job, src, d, t0))
         self._schedule(ev, NORMAL, dur)
 
-    def _end_transfer(self, job: _Job, src: int, d: int, t0: float) -> None:
+    def _end_transfer(self, job: Job, src: int, d: int, t0: float) -> None:
         self._xfer_inflight -= 1
         res = job.res
         res[src] = (res[src] | (1 << d)) & ~(4 << d)
@@ -1045,7 +984,7 @@ class Simulator:
             self._load[d] = load
             self._retime(d)
 
-    def _demand(self, task: _Task) -> float:
+    def _demand(self, task: Task) -> float:
         part = task.part
         return task.job.tables.demand[task.dev][task.op] if part is None else part.demand
 
@@ -1077,7 +1016,7 @@ class Simulator:
         task.frac = frac
         task.t_seg = now
         task.dur = new
-        ev = _Timer(self._end_cb[d])
+        ev = Timer(self._end_cb[d])
         self._schedule(ev, NORMAL, frac * new)
         self._end_ev[d] = ev
 
@@ -1132,7 +1071,7 @@ class Simulator:
             transfers=self._n_xfer,
             transfer_bytes=float(self._xfer_bytes),
             transfer_busy_s=float(self._xfer_busy),
-            ops_executed=self._ops_exec,
+            ops_executed=self._decisions + self._n_splits,
             decisions=self._decisions,
             mean_batch=n_req / n_batches if n_batches else 0.0,
             placement=tuple(self._first_share or ()),

@@ -129,9 +129,13 @@ class OpView:
         return max(self._sim._host_backlog, 0.0)
 
     def _inputs(self) -> list[int]:
+        """Producers of this operator; a source reads the request's input (index n), which
+        matters only where the input must be copied from the host (``host_io``)."""
         sim = self._sim
         deps = sim._gt.deps[self.op]
-        return list(deps) if deps else [sim._gt.n]
+        if deps:
+            return list(deps)
+        return [sim._gt.n] if sim.config.host_io else []
 
     @property
     def input_bytes(self) -> tuple[float, float]:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pytest
 from engine_helpers import chain, check_trace, fork, memory_bound_pair, single
 
-from sparoa_sim.arrivals import ClosedLoop
+from sparoa_sim.arrivals import Batching, ClosedLoop
 from sparoa_sim.engine import Simulator
 from sparoa_sim.hwmodels import predict, transfer_time
 from sparoa_sim.hwstate import BackgroundLoad, load_path
@@ -152,7 +153,7 @@ def test_dispatch_thread_slows_a_concurrent_cpu_operator(platform):
 
 def test_split_runs_both_parts_at_once_plus_a_merge_copy(platform):
     g = single(flops=4e9)
-    g = g.with_ops([g.ops[0].__class__(**{**g.ops[0].__dict__, "split_axis": "channel"})])
+    g = g.with_ops([dataclasses.replace(g.ops[0], split_axis="channel")])
     sim = Simulator(g, platform, StaticSchedule([0.5]), config=REF)
     res = sim.run()
     tr = sim.trace()
@@ -172,8 +173,7 @@ def test_split_runs_both_parts_at_once_plus_a_merge_copy(platform):
 
 def test_batch_size_applies_to_predictions_and_copies(platform):
     g = chain(3)
-    sim = Simulator(g, platform, "gpu", arrivals=ClosedLoop(4),
-                    batching=__import__("sparoa_sim.arrivals", fromlist=["Batching"]).Batching.fixed(4), config=REF)
+    sim = Simulator(g, platform, "gpu", arrivals=ClosedLoop(4), batching=Batching.fixed(4), config=REF)
     res = sim.run()
     assert res.n_batches == 1 and res.mean_batch == 4
     pred4 = predict(platform, g.hw_ops, batch=4)

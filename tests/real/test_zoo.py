@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import time
 
 import pytest
 
@@ -134,7 +133,8 @@ def test_full_trace_matches_eager(full: tuple[str, nn.Module]) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_reduced_forward_trace_and_speed(name: str) -> None:
+def test_reduced_forward_and_trace(name: str) -> None:
+    # Size, not wall time, keeps the reduced variants fast (timings are a benchmark's job).
     model = zoo.build(name, reduced=True)
     x = zoo.example_input(name, batch=2, reduced=True)
     with torch.no_grad():
@@ -142,14 +142,6 @@ def test_reduced_forward_trace_and_speed(name: str) -> None:
     assert y.shape == (2, 10)
     assert torch.isfinite(y).all()
     _assert_traced_equals_eager(model, x)
-    with torch.no_grad():
-        model(x)  # warm-up
-        best = float("inf")
-        for _ in range(5):
-            start = time.perf_counter()
-            model(x)
-            best = min(best, time.perf_counter() - start)
-    assert best < 0.05, f"{name}: reduced forward at batch 2 took {best * 1e3:.1f} ms"
 
 
 @pytest.mark.parametrize("name", NAMES)
