@@ -6,13 +6,14 @@ and the share of operators whose two medians agree within 10 % — the yardstick
 per-operator fit is shown beside — and the eager end-to-end latency next to the sums of the
 isolated and in-graph operator times. Writes ``benchmarks/results/profile_host.json``.
 
-    python benchmarks/profile_host.py [--workloads resnet18,resnet50] [--batch 1] [--threads N]
+    python benchmarks/profile_host.py [--workloads resnet18,resnet50] [--batch 1] [--threads N] [--tables DIR]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import time
@@ -41,7 +42,9 @@ def kind_summary(table: MeasurementTable, context: str) -> dict[str, dict[str, f
     return out
 
 
-def profile_one(name: str, reduced: bool, batches: tuple[int, ...], threads: int | None, first: bool) -> dict[str, Any]:
+def profile_one(
+    name: str, reduced: bool, batches: tuple[int, ...], threads: int | None, first: bool, tables: Path | None
+) -> dict[str, Any]:
     """Profile one workload; return its summary (timings, repeatability, sums)."""
     t0 = time.perf_counter()
     table = profile_workload(
@@ -50,7 +53,8 @@ def profile_one(name: str, reduced: bool, batches: tuple[int, ...], threads: int
     )  # fmt: skip
     elapsed = time.perf_counter() - t0
     label = table.end_to_end[0].workload
-    save_table(table, RESULTS / "profile_host_tables" / f"{label}.json")
+    if tables is not None:
+        save_table(table, tables / f"{label}.json")
     e2e = [
         {
             "batch": e.batch, "eager_s": e.time_s, "eager_rel_spread": e.rel_spread,
@@ -82,14 +86,14 @@ def print_summary(s: dict[str, Any]) -> None:
             f"sum isolated {e['sum_isolated_s'] * 1e3:8.3f} ms ({e['isolated_over_eager']:.2f}x) | "
             f"sum in graph {e['sum_graph_s'] * 1e3:8.3f} ms ({e['graph_over_eager']:.2f}x)"
         )
-    print(f"  {'kind':8s} {'ops':>4s} | {'isolated: med spread  ≤10%  ≤20%':34s} | graph: med spread  ≤10%  ≤20%")
+    print(f"  {'':13s} | {'isolated':^26s} | {'in graph':^26s}")
+    print(f"  {'kind':8s} {'ops':>4s} |" + f" {'med spread':>12s} {'≤10%':>6s} {'≤20%':>6s} |" * 2)
     for kind, iso in s["isolated"].items():
         g = s["graph"][kind]
-        print(
-            f"  {kind:8s} {iso['ops']:4d} | {iso['median_rel_spread']:17.1%} {iso['within_10pct']:5.0%} "
-            f"{iso['within_20pct']:5.0%}       | {g['median_rel_spread']:17.1%} {g['within_10pct']:5.0%} "
-            f"{g['within_20pct']:5.0%}"
+        cells = "".join(
+            f" {f['median_rel_spread']:12.1%} {f['within_10pct']:6.0%} {f['within_20pct']:6.0%} |" for f in (iso, g)
         )
+        print(f"  {kind:8s} {iso['ops']:4d} |{cells}")
 
 
 def main() -> int:
@@ -98,16 +102,24 @@ def main() -> int:
     p.add_argument("--batch", default="1")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-reduced", action="store_true", help="full-size models only")
+    p.add_argument("--tables", type=Path, default=None, help="also write each measurement table to this folder")
     args = p.parse_args()
     batches = tuple(int(b) for b in args.batch.split(","))
     runs = [(w, True) for w in args.workloads.split(",") if not args.no_reduced]
     runs += [(w, False) for w in args.workloads.split(",")]
     summaries = []
+    load_before = os.getloadavg()
     for i, (name, reduced) in enumerate(runs):
-        s = profile_one(name, reduced, batches, args.threads, first=i == 0)
+        s = profile_one(name, reduced, batches, args.threads, first=i == 0, tables=args.tables)
         print_summary(s)
         summaries.append(s)
-    doc = {"benchmark": "profile_host", "batches": list(batches), "results": summaries}
+    load_after = os.getloadavg()
+    print(f"\nload average (1, 5, 15 min) before {load_before}, after {load_after}: other work on the host "
+          "shows up as spread between the two medians")  # fmt: skip
+    doc = {
+        "benchmark": "profile_host", "batches": list(batches), "results": summaries,
+        "loadavg_before": list(load_before), "loadavg_after": list(load_after),
+    }  # fmt: skip
     path = atomic_write_text(RESULTS / "profile_host.json", json.dumps(doc, indent=1) + "\n")
     print(f"\nwrote {path}")
     return 0

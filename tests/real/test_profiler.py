@@ -36,7 +36,7 @@ from sparoa_sim.real.profiler import (  # noqa: E402
 )
 
 FAST = dict(
-    reps=10, min_reps=4, warmup=1, target_s=0.002, graph_target_s=0.05, e2e_target_s=0.02, threads=1,
+    reps=10, min_reps=4, warmup=1, target_s=0.002, graph_target_s=0.05, e2e_target_s=0.02, threads=1, settle_s=0.5,
     bandwidth_bytes=4 * 2**20, sparse_shapes=((64, 64, 1), (128, 96, 8)), progress=False,
 )  # fmt: skip
 BATCHES = (1, 2)
@@ -170,7 +170,7 @@ def test_custom_model_inplace_and_attribution():
         assert owner[node] == 5, "the constant sub-graph goes to the operator consuming it"
     assert owner["view_1"] == 5, "a view feeding the output goes to its producer"
     assert "x" not in owner and "output" not in owner
-    reps = profiler._Reps(lo=3, hi=3, warmup=2, iso_target_s=0.0, graph_target_s=0.0, e2e_target_s=0.0)
+    reps = profiler._Reps(lo=3, hi=3, warmup=2, settle_s=0.0, iso_target_s=0.0, graph_target_s=0.0, e2e_target_s=0.0)
     walker = profiler._IsolatedWalker(gm, op_index, profiler._Clock(False), reps, lambda: None)
     with torch.no_grad():
         assert torch.equal(walker.run(x), model(x)), "timing an in-place operator left its input intact"
@@ -180,7 +180,7 @@ def test_time_budget_and_bad_arguments():
     from sparoa_sim.real import zoo
 
     model, x = zoo.build("mobilenetv3_small", reduced=True), zoo.example_input("mobilenetv3_small", reduced=True)
-    kw = dict(bandwidth=False, sparse_shapes=None, progress=False)
+    kw = dict(bandwidth=False, sparse_shapes=None, progress=False, settle_s=0.1)
     t = profile_model(model, x, name="m", time_budget_s=0.01, reps=10, min_reps=2, warmup=0, **kw)
     assert {r.reps for r in t.rows} == {2}, "a spent budget leaves the floor of repetitions"
     with pytest.raises(CalibrationError, match="--batch"):
