@@ -840,7 +840,6 @@ def parse_batches(text: str) -> tuple[int, ...]:
         raise CalibrationError(f"--batch: expected comma-separated positive integers, got {text!r}") from None
 
 
-_parse_batches = parse_batches  # the name the CLI imported first
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -228,9 +228,9 @@ def _cmd_extract(args: argparse.Namespace) -> int:
 
 def _cmd_profile(args: argparse.Namespace) -> int:
     from sparoa_sim.hwmodels.measurements import merge_tables
-    from sparoa_sim.real.profiler import DEFAULT_SPARSE_SHAPES, _parse_batches, profile_workload, save_table
+    from sparoa_sim.real.profiler import DEFAULT_SPARSE_SHAPES, parse_batches, profile_workload, save_table
 
-    batches = _parse_batches(args.batch)
+    batches = parse_batches(args.batch)
     tables = [
         profile_workload(w, reduced=args.reduced, device=args.device, batches=batches, reps=args.reps,
                          threads=args.threads, time_budget_s=args.time_budget, bandwidth=i == 0,
