@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-__all__ = ["atomic_write_text"]
+__all__ = ["atomic_write_text", "read_json"]
 
 
 def _umask() -> int:
@@ -32,3 +35,25 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return p
+
+
+def read_json(path: str | os.PathLike[str], what: str, error: type[Exception],
+              parse_constant: Callable[[str], Any] | None = None) -> Any:
+    """Parse a JSON file; a missing, unreadable or malformed file raises ``error`` naming it.
+
+    ``what`` names the kind of file in the messages ("graph file", "measurement table").
+    ``parse_constant`` sees NaN/Infinity; an ``error`` it raises is re-raised with the path.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise error(f"{p}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise error(f"{p}: cannot read {what}: {exc}") from None
+    try:
+        return json.loads(text, parse_constant=parse_constant)
+    except json.JSONDecodeError as exc:
+        raise error(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    except error as exc:
+        raise error(f"{p}: {exc}") from None

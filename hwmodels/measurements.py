@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.hwmodels.errors import CalibrationError
+from sparoa_sim.hwmodels.fileio import read_json
 from sparoa_sim.hwmodels.kinds import KIND_CODES, parse_kind
 
 __all__ = [
@@ -522,16 +523,8 @@ def table_to_json(table: MeasurementTable, indent: int | None = None) -> str:
 def load_table(path: str | os.PathLike[str]) -> MeasurementTable:
     """Read and validate a measurement table JSON file; errors name the file, row and key."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CalibrationError(f"{p}: no such measurement table") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalibrationError(f"{p}: cannot read measurement table: {exc}") from None
-    try:
-        doc = json.loads(text)  # NaN/Infinity parse, then fail validation naming row and key
-    except json.JSONDecodeError as exc:
-        raise CalibrationError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    # NaN/Infinity parse, then fail validation naming row and key
+    doc = read_json(p, "measurement table", CalibrationError)
     return table_from_dict(doc, source=str(p))
 
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.errors import GraphError
-from sparoa_sim.hwmodels.fileio import atomic_write_text
+from sparoa_sim.hwmodels.fileio import atomic_write_text, read_json
 from sparoa_sim.hwmodels.kinds import KIND_CODES, OpKind, parse_kind
 from sparoa_sim.hwmodels.ops import OpArrays
 
@@ -498,18 +498,7 @@ def _reject_constant(token: str) -> float:
 def load_graph(path: str | os.PathLike[str]) -> OpGraph:
     """Read and validate a graph JSON file; errors name the file, operator and value."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise GraphError(f"{p}: no such graph file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise GraphError(f"{p}: cannot read graph file: {exc}") from None
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except GraphError as exc:
-        raise GraphError(f"{p}: {exc}") from None
-    except json.JSONDecodeError as exc:
-        raise GraphError(f"{p}: malformed JSON at line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+    doc = read_json(p, "graph file", GraphError, parse_constant=_reject_constant)
     return graph_from_dict(doc, source=str(p))
 
 
