@@ -26,7 +26,6 @@ the calibration without torch). On CUDA, times come from CUDA events with synchr
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import copy
 import gc
@@ -79,7 +78,6 @@ __all__ = [
     "repeatability",
     "resolve_workload",
     "parse_batches",
-    "main",
 ]
 
 #: Weight sparsities of the dense-vs-CSR sweep.
@@ -838,46 +836,3 @@ def parse_batches(text: str) -> tuple[int, ...]:
         return _check_batches([int(t) for t in text.split(",") if t.strip()])
     except ValueError:
         raise CalibrationError(f"--batch: expected comma-separated positive integers, got {text!r}") from None
-
-
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m sparoa_sim.real.profiler --workload W --device cpu --batch 1,4 -o table.json``."""
-    p = argparse.ArgumentParser(prog="sparoa profile", description=__doc__.splitlines()[0])
-    p.add_argument("--workload", required=True, action="append", help="zoo workload (repeatable)")
-    p.add_argument("--device", default="cpu")
-    p.add_argument("--batch", default="1", help="comma-separated batch sizes")
-    p.add_argument("--reduced", action="store_true", help="width-reduced model, 32x32 inputs")
-    p.add_argument("--reps", type=int, default=30)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--time-budget", type=float, default=None, help="seconds, per workload")
-    p.add_argument("--no-sparse", action="store_true", help="skip the dense-vs-CSR sweep")
-    p.add_argument("--bandwidth-mib", type=int, default=None, help="STREAM array size (default: 2x LLC)")
-    p.add_argument("-o", "--output", required=True)
-    args = p.parse_args(argv)
-    try:
-        batches = parse_batches(args.batch)
-        tables = []
-        for i, w in enumerate(args.workload):
-            tables.append(profile_workload(
-                w, reduced=args.reduced, device=args.device, batches=batches, reps=args.reps,
-                threads=args.threads, time_budget_s=args.time_budget, bandwidth=i == 0,
-                bandwidth_bytes=args.bandwidth_mib * 2**20 if args.bandwidth_mib else None,
-                sparse_shapes=None if args.no_sparse or i else DEFAULT_SPARSE_SHAPES,
-            ))  # fmt: skip
-        table = tables[0] if len(tables) == 1 else merge_tables(tables)
-        save_table(table, args.output)
-    except (CalibrationError, GraphError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for e in table.end_to_end:
-        msg = (f"{e.workload} batch {e.batch}: eager {e.time_s * 1e3:.3f} ms, sum isolated "
-               f"{e.sum_isolated_s * 1e3:.3f} ms, sum in graph {e.sum_graph_s * 1e3:.3f} ms")  # fmt: skip
-        print(msg, file=sys.stderr)
-    print(f"wrote {args.output}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -234,6 +234,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     tables = [
         profile_workload(w, reduced=args.reduced, device=args.device, batches=batches, reps=args.reps,
                          threads=args.threads, time_budget_s=args.time_budget, bandwidth=i == 0,
+                         bandwidth_bytes=args.bandwidth_mib * 2**20 if args.bandwidth_mib else None,
                          sparse_shapes=None if args.no_sparse or i else DEFAULT_SPARSE_SHAPES,
                          progress=not args.json)
         for i, w in enumerate(args.workload)
@@ -363,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     p.add_argument("--time-budget", type=float, default=None, help="seconds per workload (approximate)")
     p.add_argument("--no-sparse", action="store_true", help="skip the dense-vs-CSR sweep")
+    p.add_argument("--bandwidth-mib", type=int, default=None, help="STREAM array size, MiB (default: 2x LLC)")
     p.add_argument("-o", "--output", required=True, help="measurement table JSON to write")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_profile)

@@ -199,15 +199,6 @@ def test_resolve_workload():
         resolve_workload("alexnet")
 
 
-def test_main_writes_table(tmp_path, capsys):
-    out = tmp_path / "t.json"
-    rc = profiler.main(["--workload", "mobilenetv3_small", "--reduced", "--reps", "4", "--no-sparse",
-                        "--bandwidth-mib", "4", "--time-budget", "2", "-o", str(out)])  # fmt: skip
-    assert rc == 0 and load_table(out).rows
-    assert profiler.main(["--workload", "nope", "-o", str(tmp_path / "x.json")]) == 2
-    assert "unknown workload" in capsys.readouterr().err
-
-
 @pytest.mark.gpu
 def test_cuda_profile():
     t = profile_workload("resnet18", reduced=True, device="cuda", **FAST)
