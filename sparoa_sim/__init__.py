@@ -1,7 +1,9 @@
 """SparOA-sim: a simulation-first digital twin for CPU-GPU hybrid DNN inference on edge devices.
 
-``import sparoa_sim`` is light: it imports neither torch nor the environments; Gymnasium ids
-are registered with string entry points so nothing heavy loads before ``gym.make``.
+``import sparoa_sim`` is light: it imports neither torch nor the environments; the Gymnasium ids
+``SparOA-v0`` and ``SparOAThreshold-v0`` are registered (idempotently) with string entry points,
+so nothing heavy loads before ``gym.make`` — and ``gym.make("sparoa_sim:SparOA-v0")`` works in a
+fresh process.
 """
 
 from __future__ import annotations
@@ -20,7 +22,28 @@ from sparoa_sim.workloads import list_workloads, load_workload
 
 __version__ = "0.1.0"
 
+#: Gymnasium ids and their entry points (imported by ``gym.make`` only).
+ENV_IDS: dict[str, str] = {
+    "SparOA-v0": "sparoa_sim.envs.scheduling:SparOAEnv",
+    "SparOAThreshold-v0": "sparoa_sim.envs.threshold:SparOAThresholdEnv",
+}
+
+
+def register_envs() -> None:
+    """Register the environments with Gymnasium (a no-op for ids already registered)."""
+    try:
+        from gymnasium.envs.registration import register, registry
+    except ImportError:  # pragma: no cover - gymnasium is a dependency; the core works without it
+        return
+    for env_id, entry_point in ENV_IDS.items():
+        if env_id not in registry:
+            register(id=env_id, entry_point=entry_point, disable_env_checker=False)
+
+
+register_envs()
+
 __all__ = [
+    "ENV_IDS",
     "CalibrationError",
     "GraphError",
     "Op",
@@ -36,5 +59,6 @@ __all__ = [
     "list_workloads",
     "load_graph",
     "load_workload",
+    "register_envs",
     "save_graph",
 ]

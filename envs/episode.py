@@ -1,0 +1,138 @@
+"""What one episode simulates, drawn from the options (domain randomisation), and its simulators.
+
+:class:`EpisodeFactory` loads the named workloads and platforms once, draws an
+:class:`Episode` per reset from the env's ``np_random`` (workload, platform, power mode, batch
+size and the simulation seed, always in that order, so a seeded env replays exactly), and keeps
+the simulators and prediction tables across episodes.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sparoa_sim.arrivals import Arrivals, Batching, Poisson, parse_arrival
+from sparoa_sim.engine import Simulator
+from sparoa_sim.graph import OpGraph
+from sparoa_sim.hwmodels import Platform, load_platform
+from sparoa_sim.hwstate import BackgroundLoad
+from sparoa_sim.predtables import PredictionCache
+from sparoa_sim.simconfig import SimConfig
+from sparoa_sim.synthetic import generate
+from sparoa_sim.workloads import load_workload
+
+from sparoa_sim.envs.options import RANDOM, SYNTHETIC, EnvOptions
+from sparoa_sim.envs.reference import REFERENCES, Reference
+
+__all__ = ["Episode", "EpisodeFactory"]
+
+_SEED_HIGH = 2**31 - 1
+_FIXED_HOLD_S = 1e6  # a "fixed" background never moves within an episode
+
+
+@dataclass(frozen=True)
+class Episode:
+    """One episode's draw: what is simulated, under which seed."""
+
+    graph: OpGraph
+    graph_key: tuple[Any, ...]
+    platform: Platform
+    platform_index: int
+    mode: str
+    mode_index: int
+    n_modes: int
+    batch: int
+    seed: int
+    config: SimConfig
+    arrivals: Arrivals
+    batching: Batching
+    cache: PredictionCache
+
+
+class EpisodeFactory:
+    """Draws episodes and hands out (cached) simulators and reference figures for them."""
+
+    def __init__(self, options: EnvOptions, record_trace: bool = False, max_sims: int = 16) -> None:
+        self.options = options
+        self.record_trace = bool(record_trace)
+        o = options
+        self.graphs: dict[str, OpGraph] = {w: load_workload(w) for w in o.workloads if w != SYNTHETIC}
+        self.platforms: tuple[Platform, ...] = tuple(load_platform(p) for p in o.platform)
+        for plat in self.platforms:
+            if o.mode not in (None, RANDOM):
+                plat.mode(o.mode)  # raises ProfileError naming the profile and the known modes
+        self.arrivals = parse_arrival(o.arrival, o.requests)
+        if o.background == "off":
+            bg = None
+        elif o.background == "fixed":
+            bg = BackgroundLoad(levels=(o.background_level,), mean_hold_s=_FIXED_HOLD_S, initial=0)
+        else:
+            bg = BackgroundLoad()
+        self._bg = bg
+        self.cache = PredictionCache()
+        self._sims: OrderedDict[tuple[Any, ...], Simulator] = OrderedDict()
+        self._max_sims = max_sims
+        self.seed_matters = (not o.reference and (o.noise or o.background == RANDOM)) or isinstance(
+            self.arrivals, Poisson)
+        self._config_key = (o.reference, o.noise, o.background, o.background_level, o.precision, o.arrival,
+                            o.requests)
+
+    # ------------------------------------------------------------------------------------
+    def draw(self, rng: np.random.Generator) -> Episode:
+        """The next episode, drawn from ``rng`` in a fixed order."""
+        o = self.options
+        w = o.workloads[int(rng.integers(len(o.workloads)))] if len(o.workloads) > 1 else o.workloads[0]
+        if w == SYNTHETIC:
+            gseed = int(rng.integers(_SEED_HIGH))
+            graph = generate(gseed, target_ops=o.synthetic_ops)
+            key: tuple[Any, ...] = (SYNTHETIC, gseed, o.synthetic_ops)
+            cache = PredictionCache()  # a fresh graph per episode: keep no tables of it
+        else:
+            graph = self.graphs[w]
+            key = ("workload", w)
+            cache = self.cache
+        pi = int(rng.integers(len(self.platforms))) if len(self.platforms) > 1 else 0
+        plat = self.platforms[pi]
+        names = plat.mode_names
+        if o.mode == RANDOM:
+            mode = names[int(rng.integers(len(names)))]
+        else:
+            mode = plat.mode(o.mode).name
+        batch = o.batch[int(rng.integers(len(o.batch)))] if len(o.batch) > 1 else o.batch[0]
+        seed = int(rng.integers(_SEED_HIGH))
+        config = SimConfig(mode=mode, precision=o.precision, reference=o.reference, noise=o.noise,
+                           background=self._bg, record_trace=self.record_trace)
+        return Episode(graph=graph, graph_key=key, platform=plat, platform_index=pi, mode=mode,
+                       mode_index=names.index(mode), n_modes=len(names), batch=batch, seed=seed, config=config,
+                       arrivals=self.arrivals, batching=Batching.fixed(batch), cache=cache)
+
+    def simulator(self, ep: Episode, policy: str = "external") -> Simulator:
+        """A simulator of ``ep`` under ``policy`` (kept across episodes; synthetic ones are not)."""
+        key = (ep.graph_key, ep.platform_index, ep.mode, ep.batch, policy)
+        sims = self._sims
+        sim = sims.get(key)
+        if sim is not None and sim.graph is ep.graph:
+            sims.move_to_end(key)
+            return sim
+        config = ep.config if policy == "external" else ep.config.replace(record_trace=False)
+        sim = Simulator(ep.graph, ep.platform, policy, arrivals=ep.arrivals, batching=ep.batching, config=config,
+                        seed=ep.seed, cache=ep.cache)
+        if ep.graph_key[0] != SYNTHETIC:
+            sims[key] = sim
+            if len(sims) > self._max_sims:
+                sims.popitem(last=False)
+        return sim
+
+    def reference(self, ep: Episode, policy: str = "gpu") -> Reference:
+        """Mean latency and energy per inference of ``ep`` with every operator on one device."""
+        key = (ep.graph_key, self.options.platform[ep.platform_index], ep.mode, ep.batch,
+               ep.seed if self.seed_matters else None, self._config_key, policy)
+
+        def compute() -> Reference:
+            res = self.simulator(ep, policy).run(ep.seed)
+            return Reference(res.latency_mean_s, res.energy_per_inference_j)
+
+        return REFERENCES.get(key, compute)

@@ -1,0 +1,185 @@
+"""The observation of ``SparOA-v0``: one flat float32 vector with a versioned layout.
+
+Layout version 1 (``OBS_LAYOUT_VERSION``; names in ``OBS_LAYOUT``). Times are normalised by
+``T_ref`` (the GPU-only mean latency of the episode) on a log scale,
+``logt(r) = clip((log10 r + 6) / 8, 0, 1)`` for ``r = t / T_ref`` (0 for r ≤ 1e-6, 1 for
+r ≥ 100); every feature lies in [0, 1] except index 22, in [-1, 1].
+
+Operator (static per operator, batch and power mode):
+
+====  ==========================  ===========================================================
+ 0    op_log_flops                log10(1 + batch · FLOPs) / 13
+ 1    op_log_bytes                log10(1 + batch · (bytes_in + bytes_out) + bytes_w) / 11
+ 2    op_log_intensity            (log10(FLOP/byte + 1e-3) + 3) / 7, clipped
+ 3    op_act_sparsity             fraction of zeros in the input activations
+ 4    op_w_sparsity               fraction of zeros in the weights
+ 5    op_splittable               1 if the operator has a split axis
+ 6–19 kind_<k>                    one-hot kind: conv, dwconv, linear, matmul, attention, norm,
+                                  act, pool, add, mul, concat, softmax, reshape, other
+ 20   op_lat_cpu_idle             logt(predicted CPU latency on an idle machine)
+ 21   op_lat_gpu_idle             logt(predicted GPU latency on an idle machine)
+ 22   op_cpu_gpu_log_ratio        clip(log10(CPU latency / GPU latency) / 4, −1, 1)
+====  ==========================  ===========================================================
+
+State (per decision):
+
+====  ==========================  ===========================================================
+ 23   lat_cpu_now                 logt(predicted CPU latency under the current load)
+ 24   lat_gpu_now                 logt(predicted GPU latency under the current load)
+ 25   backlog_cpu                 logt(predicted seconds queued or running on the CPU)
+ 26   backlog_gpu                 logt(same on the GPU)
+ 27   host_backlog                logt(kernel launches queued on the host dispatch thread)
+ 28   inputs_on_cpu               fraction of the operator's input bytes resident on the CPU
+ 29   inputs_on_gpu               same on the GPU (1 for an operator without inputs)
+ 30   transfer_to_cpu             logt(time to copy the missing inputs to the CPU)
+ 31   transfer_to_gpu             logt(same to the GPU)
+ 32   load_cpu                    observed background share of the CPU (delayed, noisy)
+ 33   load_gpu                    observed background share of the GPU
+ 34   host_busy                   1 while the host dispatch thread launches a kernel
+ 35   contention                  DRAM bandwidth factor in force (1 = no contention)
+ 36   power_mode                  index of the power mode / (number of modes − 1)
+ 37   batch_fill                  batch size of this operator's batch / largest batch option
+ 38   progress                    fraction of this batch's operators placed before this one
+ 39   requests_done               requests completed / N
+ 40   requests_in_system          requests arrived and not complete / N
+ 41   ready_queue                 other operators waiting for a decision / 16, clipped
+ 42   time                        logt(simulation time)
+ 43   energy                      logt-scale of energy so far / (N · E_ref)
+====  ==========================  ===========================================================
+
+Optional (``thresholds`` given): 44 ``tau_s`` (τ_s), 45 ``tau_i`` (τ_I on the scale of
+index 2).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sparoa_sim.hwmodels.kinds import KINDS
+
+__all__ = ["OBS_LAYOUT", "OBS_LAYOUT_VERSION", "THRESHOLD_FEATURES", "ObservationBuilder", "logt",
+           "log_intensity", "observation_bounds", "observation_layout"]
+
+OBS_LAYOUT_VERSION = 1
+_STATIC = ("op_log_flops", "op_log_bytes", "op_log_intensity", "op_act_sparsity", "op_w_sparsity",
+           "op_splittable", *(f"kind_{k.value}" for k in KINDS), "op_lat_cpu_idle", "op_lat_gpu_idle",
+           "op_cpu_gpu_log_ratio")
+_DYNAMIC = ("lat_cpu_now", "lat_gpu_now", "backlog_cpu", "backlog_gpu", "host_backlog", "inputs_on_cpu",
+            "inputs_on_gpu", "transfer_to_cpu", "transfer_to_gpu", "load_cpu", "load_gpu", "host_busy",
+            "contention", "power_mode", "batch_fill", "progress", "requests_done", "requests_in_system",
+            "ready_queue", "time", "energy")
+#: Feature names of layout version 1, without the optional thresholds.
+OBS_LAYOUT: tuple[str, ...] = _STATIC + _DYNAMIC
+THRESHOLD_FEATURES: tuple[str, ...] = ("tau_s", "tau_i")
+_N_STATIC = len(_STATIC)
+_RATIO = _STATIC.index("op_cpu_gpu_log_ratio")
+_LOG10 = math.log10
+
+
+def observation_layout(thresholds: bool = False) -> tuple[str, ...]:
+    """Feature names, in order (with the two threshold features at the end when asked)."""
+    return OBS_LAYOUT + (THRESHOLD_FEATURES if thresholds else ())
+
+
+def observation_bounds(thresholds: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) float32 arrays of the observation Box."""
+    n = len(observation_layout(thresholds))
+    low = np.zeros(n, dtype=np.float32)
+    low[_RATIO] = -1.0
+    return low, np.ones(n, dtype=np.float32)
+
+
+def logt(r: float) -> float:
+    """Log-scale a ratio to ``T_ref``: 0 at ≤ 1e-6, 1 at ≥ 100."""
+    if r <= 1e-6:
+        return 0.0
+    v = (_LOG10(r) + 6.0) * 0.125
+    return v if v < 1.0 else 1.0
+
+
+def log_intensity(x: np.ndarray | float) -> np.ndarray:
+    """Arithmetic intensity (FLOP/byte) on the [0, 1] scale of feature 2 (1e-3 … 1e4)."""
+    return np.clip((np.log10(np.asarray(x, dtype=float) + 1e-3) + 3.0) / 7.0, 0.0, 1.0)
+
+
+def _logt_array(r: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        v = (np.log10(np.maximum(r, 1e-300)) + 6.0) * 0.125
+    return np.where(r <= 1e-6, 0.0, np.minimum(v, 1.0))
+
+
+class ObservationBuilder:
+    """Fills the observation of one episode's pending operators (static rows precomputed)."""
+
+    def __init__(self, sim, t_ref: float, e_ref: float, mode_index: int, n_modes: int, max_batch: int,
+                 thresholds: tuple[float, float] | None = None) -> None:
+        self.sim = sim
+        self.inv_t = 1.0 / t_ref if t_ref > 0 else 0.0
+        self.inv_e = 1.0 / (sim.n_requests * e_ref) if e_ref > 0 else 0.0
+        self.inv_n = 1.0 / sim.n_requests
+        self.mode_feat = mode_index / (n_modes - 1) if n_modes > 1 else 0.0
+        self.max_batch = float(max_batch)
+        self.n = len(OBS_LAYOUT) + (2 if thresholds else 0)
+        self.buf = np.zeros(self.n, dtype=np.float32)
+        if thresholds:
+            self.buf[-2] = thresholds[0]
+            self.buf[-1] = float(log_intensity(thresholds[1]))
+        self._static: dict[int, np.ndarray] = {}
+        self._low, self._high = observation_bounds(bool(thresholds))
+
+    def static_table(self, batch: int) -> np.ndarray:
+        """Per-operator static features at ``batch`` (rows of indices 0–22), computed once."""
+        tab = self._static.get(batch)
+        if tab is not None:
+            return tab
+        sim = self.sim
+        a = sim.graph.arrays
+        t = sim.tables(batch)
+        n = len(a.flops)
+        tab = np.zeros((n, _N_STATIC), dtype=np.float64)
+        tab[:, 0] = np.log10(1.0 + batch * a.flops) / 13.0
+        tab[:, 1] = np.log10(1.0 + batch * (a.bytes_in + a.bytes_out) + a.bytes_w) / 11.0
+        tab[:, 2] = log_intensity(a.intensity)
+        tab[:, 3] = a.act_sparsity
+        tab[:, 4] = a.w_sparsity
+        tab[:, 5] = a.splittable
+        tab[np.arange(n), 6 + np.asarray(a.kind, dtype=np.int64)] = 1.0
+        lc = np.asarray(t.lat[0])
+        lg = np.asarray(t.lat[1])
+        tab[:, 20] = _logt_array(lc * self.inv_t)
+        tab[:, 21] = _logt_array(lg * self.inv_t)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.log10(np.maximum(lc, 1e-30) / np.maximum(lg, 1e-30)) / 4.0
+        tab[:, _RATIO] = np.clip(np.nan_to_num(ratio), -1.0, 1.0)
+        tab = np.clip(tab, self._low[:_N_STATIC], self._high[:_N_STATIC]).astype(np.float32)
+        self._static[batch] = tab
+        return tab
+
+    def build(self, view, load_cpu: float, load_gpu: float) -> np.ndarray:
+        """The observation of the pending operator ``view``, with the observed loads."""
+        sim = self.sim
+        inv_t = self.inv_t
+        buf = self.buf
+        batch = view.batch
+        buf[:_N_STATIC] = self.static_table(batch)[view.op]
+        pc, pg = view.pred_latency
+        bc, bg = view.backlog
+        on_c, on_g = view.input_bytes
+        total = view.input_total_bytes
+        if total > 0:
+            fc, fg = on_c / total, on_g / total
+        else:
+            fc = fg = 1.0
+        xc, xg = view.transfer_in
+        hw = sim.hardware_state()
+        buf[_N_STATIC:_N_STATIC + len(_DYNAMIC)] = (
+            logt(pc * inv_t), logt(pg * inv_t), logt(bc * inv_t), logt(bg * inv_t),
+            logt(view.host_backlog * inv_t), fc, fg, logt(xc * inv_t), logt(xg * inv_t),
+            load_cpu, load_gpu, 1.0 if hw.host_busy else 0.0, min(hw.contention, 1.0), self.mode_feat,
+            min(batch / self.max_batch, 1.0), view.progress, sim.requests_done * self.inv_n,
+            min(sim.n_in_system * self.inv_n, 1.0), min(view.n_ready / 16.0, 1.0), logt(sim.now * inv_t),
+            logt(sim.energy_so_far * self.inv_e),
+        )
+        return buf.copy()
