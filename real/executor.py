@@ -1,0 +1,809 @@
+"""Hybrid executor: runs a traced model under a placement, CPU and GPU concurrently (DESIGN §7).
+
+A placement is what the simulator runs (:class:`~sparoa_sim.policies.StaticSchedule`): per IR
+operator a GPU share — 0 (CPU), 1 (GPU) or, for an operator with a split axis, a share strictly
+between (both devices compute their part, the minor part is copied to the *home* device — the
+larger share, the GPU on a tie — and concatenated there, as the engine models it) — and
+optionally the order of operators on each device.
+
+Machinery, per :meth:`HybridExecutor.run`:
+
+- one worker thread per device walks its in-order queue of operators (the schedule's order, or
+  graph order); torch releases the GIL inside kernels, so the two devices really overlap;
+- the GPU worker launches kernels on its own CUDA stream; every produced value is published in a
+  slot (a ``threading.Event`` plus, on CUDA, a ``torch.cuda.Event`` marking completion on the
+  stream);
+- a consumer on the other device copies the value once (it then stays resident there): host →
+  GPU from pinned memory with ``non_blocking=True`` on a copy stream the compute stream waits
+  on; GPU → host into pinned memory on a copy stream that waits on the producer's event;
+- IR operators are fx nodes; fx nodes the extractor folded (views, shape arithmetic) are
+  evaluated where they are needed, and constant sub-graphs (no path from the input) once per
+  executor and device;
+- the request's input starts on the CPU and its outputs end there.
+
+With ``gpu_device=None`` (or no CUDA and nothing placed on the GPU) the GPU role is a second
+CPU worker: copies become clones and CUDA events plain thread events, so dependencies,
+transfers, splits and merges are exercised on any machine. Where a CPU linear/conv operator's
+weights are sparse enough, it can run a CSR matmul (``torch.sparse``) instead of the dense
+kernel — the choice the twin models (:func:`twin_sparse_ops` asks the twin).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.fx
+import torch.nn.functional as F
+from torch import nn
+
+from sparoa_sim.errors import SparOAError
+from sparoa_sim.graph import OpGraph
+from sparoa_sim.hwmodels.kinds import OpKind
+from sparoa_sim.policies import StaticSchedule
+from sparoa_sim.real.profiler import _callable, _graph_module
+from sparoa_sim.trace import SimTrace
+
+__all__ = [
+    "DeviceUnavailableError",
+    "ExecutorError",
+    "HybridExecutor",
+    "OpTiming",
+    "RunResult",
+    "TransferTiming",
+    "random_placement",
+    "twin_sparse_ops",
+]
+
+CPU, GPU = 0, 1
+_DEV_NAMES = ("cpu", "gpu")
+_POLL_S = 0.05
+_ELEMENTWISE = (OpKind.ACT, OpKind.ADD, OpKind.MUL)
+
+
+class ExecutorError(SparOAError, RuntimeError):
+    """An operator failed while the executor ran it, or the executor cannot run a placement."""
+
+    def __init__(self, message: str, op_index: int | None = None, op_name: str | None = None) -> None:
+        super().__init__(message)
+        self.op_index = op_index
+        self.op_name = op_name
+
+
+class DeviceUnavailableError(ExecutorError):
+    """A placement puts work on the GPU but this host has no CUDA device (and no fallback)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class OpTiming:
+    """One operator (or one part of a split operator) on one device; seconds from run start."""
+
+    op: int
+    name: str
+    device: str  # "cpu" | "gpu"
+    start: float
+    end: float
+    share: float  # the operator's GPU share as executed (0 or 1 when it could not be split)
+    sparse: bool = False  # ran the CSR kernel
+
+
+@dataclass(frozen=True)
+class TransferTiming:
+    """A copy of a value to the other device (``merge``: a split part to its home device)."""
+
+    op: int  # producing operator; n_ops for the request's input
+    name: str
+    src: str
+    dst: str
+    start: float
+    end: float
+    nbytes: int
+    kind: str = "transfer"  # "transfer" | "merge"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The output of one pass and what each device did, with timings from the run's start."""
+
+    output: Any
+    ops: tuple[OpTiming, ...]
+    transfers: tuple[TransferTiming, ...]
+    wall_s: float
+    batch: int
+    placement: tuple[float, ...]
+    devices: Mapping[str, str] = field(default_factory=dict)  # role → torch device it ran on
+    workload: str = ""
+
+    def busy_s(self, device: str) -> float:
+        """Seconds the device spent in operators (sum of its slices)."""
+        return sum(t.end - t.start for t in self.ops if t.device == device)
+
+    def trace(self, policy: str = "placement", job: int = 0) -> SimTrace:
+        """The run as a :class:`~sparoa_sim.trace.SimTrace` (same Chrome format as the twin's)."""
+        names = _op_names(self)
+        events: list[tuple] = []
+        for t in sorted(self.ops, key=lambda t: (t.start, t.op)):
+            events.append((_DEV_NAMES.index(t.device), 0, t.op, job, t.start, t.end, t.share, 0))
+        for x in sorted(self.transfers, key=lambda x: (x.start, x.op)):
+            events.append((3, 3 if x.kind == "merge" else 2, x.op, job, x.start, x.end, float(x.nbytes),
+                           _DEV_NAMES.index(x.dst)))
+        return SimTrace(events=tuple(events), op_names=names, job_requests=((0,),), job_batches=(self.batch,),
+                        workload=self.workload, platform=f"real: {self.devices.get('cpu', 'cpu')} + "
+                        f"{self.devices.get('gpu', 'gpu')}", policy=policy)
+
+    def save_trace(self, path: str | Path, policy: str = "placement") -> Path:
+        """Write the Chrome/Perfetto trace JSON atomically."""
+        return self.trace(policy).save(path)
+
+
+def _op_names(result: RunResult) -> tuple[str, ...]:
+    n = max([t.op for t in result.ops] + [x.op for x in result.transfers], default=-1) + 1
+    names = ["op"] * n
+    for t in result.ops:
+        names[t.op] = t.name
+    for x in result.transfers:
+        if x.name != "input":
+            names[x.op] = x.name
+    return tuple(names)
+
+
+# ---------------------------------------------------------------------------------------------
+# sparse kernels (CPU)
+
+
+def twin_sparse_ops(graph: OpGraph, platform: Any, *, batch: int = 1, mode: str | None = None) -> tuple[int, ...]:
+    """Indices of the operators for which the twin picks the sparse kernel on the CPU."""
+    from sparoa_sim.hwmodels import predict
+
+    pred = predict(platform, graph.hw_ops, batch=batch, mode=mode)
+    return tuple(int(i) for i in np.flatnonzero(pred.sparse[:, CPU]))
+
+
+def _to_csr(w: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():  # "sparse CSR support is in beta"
+        warnings.simplefilter("ignore")
+        return w.reshape(w.shape[0], -1).to_sparse_csr()
+
+
+def _sparse_linear(x: torch.Tensor, w_csr: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``F.linear`` with a CSR weight: (W @ x^T)^T."""
+    x2 = x.reshape(-1, x.shape[-1])
+    y = torch.sparse.mm(w_csr, x2.t().contiguous()).t()
+    if bias is not None:
+        y = y + bias
+    return y.reshape(*x.shape[:-1], w_csr.shape[0])
+
+
+def _sparse_conv2d(x: torch.Tensor, w_csr: torch.Tensor, bias: torch.Tensor | None, conv: nn.Conv2d,
+                   kernel: tuple[int, int]) -> torch.Tensor:
+    """A dense-groups-1 ``Conv2d`` as im2col + CSR matmul."""
+    n, _, h, w = x.shape
+    cols = F.unfold(x, kernel, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)
+    out = torch.stack([torch.sparse.mm(w_csr, cols[i]) for i in range(n)])
+    ho = (h + 2 * conv.padding[0] - conv.dilation[0] * (kernel[0] - 1) - 1) // conv.stride[0] + 1
+    wo = (w + 2 * conv.padding[1] - conv.dilation[1] * (kernel[1] - 1) - 1) // conv.stride[1] + 1
+    out = out.reshape(n, w_csr.shape[0], ho, wo)
+    if bias is not None:
+        out = out + bias.reshape(1, -1, 1, 1)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# splitting
+
+
+@dataclass(frozen=True)
+class _SplitPlan:
+    """How an operator is cut in two: by output rows of its weight, or by slicing its inputs."""
+
+    style: str  # "conv" | "linear" (weight rows) | "input"
+    dim: int = 1  # "input": the split dimension of the output
+    align: str = "left"  # "input": how input dims map to output dims ("right": broadcasting)
+    args: tuple[int, ...] | None = None  # "input": positional args that may be sliced (None: all)
+
+
+def _split_plan(node: torch.fx.Node, kind: OpKind, axis: str, modules: Mapping[str, nn.Module],
+                out_ndim: int) -> _SplitPlan | None:
+    """The plan for splitting ``node`` along ``axis`` ("channel" or "batch"), or None if unsupported."""
+    mod = modules.get(str(node.target)) if node.op == "call_module" else None
+    if axis == "batch":
+        if kind in _ELEMENTWISE:
+            return _SplitPlan("input", dim=0, align="right")
+        return _SplitPlan("input", dim=0, align="left", args=(0, 1, 2) if kind is OpKind.ATTENTION else (0,))
+    if isinstance(mod, nn.Conv2d | nn.Conv1d) and mod.padding_mode == "zeros" and not isinstance(mod.padding, str):
+        return _SplitPlan("conv")
+    if isinstance(mod, nn.Linear):
+        return _SplitPlan("linear")
+    if kind in _ELEMENTWISE:
+        return _SplitPlan("input", dim=1 if out_ndim >= 4 else max(out_ndim - 1, 0), align="right")
+    if kind is OpKind.POOL and (mod is not None or node.op == "call_function") and node.target is not torch.mean:
+        return _SplitPlan("input", dim=1, align="left", args=(0,))
+    if kind is OpKind.ATTENTION and node.op == "call_function" and node.target is F.scaled_dot_product_attention:
+        return _SplitPlan("input", dim=1 if out_ndim == 4 else 0, align="left", args=(0, 1, 2))
+    return None
+
+
+def _split_sizes(size: int, share: float) -> tuple[int, int] | None:
+    """(CPU, GPU) lengths of a split of ``size`` with ``share`` on the GPU; None if it cannot split."""
+    if size < 2:
+        return None
+    g = min(max(int(round(share * size)), 1), size - 1)
+    return size - g, g
+
+
+def _input_dim(plan: _SplitPlan, t: torch.Tensor, out_ndim: int) -> int:
+    return plan.dim - (out_ndim - t.dim()) if plan.align == "right" else plan.dim
+
+
+def _input_extent(plan: _SplitPlan, args: Sequence[Any]) -> tuple[int, int]:
+    """(size of the split dimension, output ndim) from the arguments of an "input" plan."""
+    tensors = [a for k, a in enumerate(args) if isinstance(a, torch.Tensor) and (plan.args is None or k in plan.args)]
+    if not tensors:
+        return 0, 0
+    out_ndim = max(t.dim() for t in tensors) if plan.align == "right" else tensors[0].dim()
+    size = 0
+    for t in tensors:
+        d = _input_dim(plan, t, out_ndim)
+        if 0 <= d < t.dim():
+            size = max(size, t.shape[d])
+    return size, out_ndim
+
+
+def _slice_args(plan: _SplitPlan, args: Sequence[Any], size: int, out_ndim: int, lo: int, hi: int) -> tuple:
+    out = []
+    for k, a in enumerate(args):
+        if isinstance(a, torch.Tensor) and (plan.args is None or k in plan.args):
+            d = _input_dim(plan, a, out_ndim)
+            if 0 <= d < a.dim() and a.shape[d] == size:
+                a = a.narrow(d, lo, hi - lo)
+        out.append(a)
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# per-run state
+
+
+class _Slot:
+    """A value published by one device's worker for the other one."""
+
+    __slots__ = ("ready", "value", "event")
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.value: Any = None
+        self.event: Any = None  # torch.cuda.Event marking completion on the GPU stream
+
+
+class _Aborted(Exception):
+    """The other worker failed; stop this one."""
+
+
+class _Run:
+    """Everything one pass needs: shares, slots, per-device caches, timing marks."""
+
+    def __init__(self, shares: Sequence[float]) -> None:
+        self.shares = shares
+        self.home: dict[int, _Slot] = {}  # op index → final value on its home device
+        self.part: dict[int, _Slot] = {}  # op index → the minor part of a split operator
+        self.local: tuple[dict[int, Any], dict[int, Any]] = ({}, {})  # node idx → value, per device
+        self.marks: list[tuple] = []  # (kind, payload..., start mark, end mark)
+        self.keep: list[Any] = []  # pinned buffers that must outlive their copies
+        self.abort = threading.Event()
+        self.errors: list[BaseException] = []
+        self.lock = threading.Lock()
+
+
+# ---------------------------------------------------------------------------------------------
+# the executor
+
+
+class HybridExecutor:
+    """Runs ``module`` (traced with torch.fx) under per-operator GPU shares, both devices at once.
+
+    ``graph``: the module's :class:`OpGraph` (extracted here when None; operator names are fx
+    node names). ``gpu_device``: "cuda" (or "cuda:N"), or None to run the GPU role on the CPU.
+    ``fallback``: with "cpu", a placement needing an absent GPU runs wholly on the CPU after a
+    warning; with "error" it raises :class:`DeviceUnavailableError`. ``cpu_sparse``: operator
+    indices (e.g. :func:`twin_sparse_ops`) or a weight-sparsity threshold at which CPU
+    linear/conv operators run the CSR kernel; None: always dense.
+    """
+
+    def __init__(
+        self,
+        module: nn.Module,
+        example_input: torch.Tensor,
+        graph: OpGraph | None = None,
+        gpu_device: str | torch.device | None = "cuda",
+        *,
+        fallback: Literal["error", "cpu"] = "error",
+        cpu_sparse: Iterable[int] | float | None = None,
+        name: str | None = None,
+    ) -> None:
+        if fallback not in ("error", "cpu"):
+            raise ExecutorError(f"executor: 'fallback' must be 'error' or 'cpu', got {fallback!r}")
+        if not isinstance(module, nn.Module):
+            raise ExecutorError(f"executor: expected a torch.nn.Module, got {type(module).__name__}")
+        if module.training:  # run a copy in eval mode rather than flipping the caller's module
+            module = copy.deepcopy(module).eval()
+        if graph is None:
+            from sparoa_sim.real.extract import extract
+
+            graph = extract(module, example_input, name=name or type(module).__name__.lower())
+        self.graph = graph
+        self.workload = name or graph.name
+        self.fallback = fallback
+        gm, op_index = _graph_module(module, graph)
+        self._gm = gm
+        self._nodes: list[torch.fx.Node] = list(gm.graph.nodes)
+        self._idx = {n: k for k, n in enumerate(self._nodes)}
+        self._op_of_node = {self._idx[n]: op_index[n.name] for n in self._nodes if n.name in op_index}
+        self._op_node = [0] * len(graph)
+        for k, i in self._op_of_node.items():
+            self._op_node[i] = k
+        self._placeholders = [k for k, n in enumerate(self._nodes) if n.op == "placeholder"]
+        outs = [n for n in self._nodes if n.op == "output"]
+        self._output = outs[0]
+        self._static = self._static_nodes()
+        self._modules = dict(gm.named_modules())
+
+        # devices
+        self.gpu_requested = gpu_device is not None
+        self.cuda = False
+        dev_gpu = torch.device("cpu")
+        if gpu_device is not None:
+            dev = torch.device(gpu_device)
+            if dev.type != "cuda":
+                raise ExecutorError(f"executor: 'gpu_device' must be a CUDA device or None, got {str(gpu_device)!r}")
+            if torch.cuda.is_available():
+                self.cuda = True
+                dev_gpu = dev if dev.index is not None else torch.device("cuda", torch.cuda.current_device())
+        self.devices = (torch.device("cpu"), dev_gpu)
+        self.gpu_available = self.cuda or gpu_device is None
+        interp_cpu = torch.fx.Interpreter(gm)
+        if self.cuda:
+            gm_gpu = copy.deepcopy(gm).to(dev_gpu)
+            interp_gpu = torch.fx.Interpreter(gm_gpu)
+            self._streams = (torch.cuda.Stream(dev_gpu), torch.cuda.Stream(dev_gpu), torch.cuda.Stream(dev_gpu))
+        else:
+            gm_gpu, interp_gpu = gm, interp_cpu
+        self._roots = (gm, gm_gpu)
+        self._calls = tuple(
+            {k: _callable(ip, n) for k, n in enumerate(self._nodes) if n.op.startswith("call_") or n.op == "get_attr"}
+            for ip in (interp_cpu, interp_gpu)
+        )
+        self._const = self._constants()
+
+        # splitting and sparse kernels
+        self._plans: list[_SplitPlan | None] = []
+        for i, op in enumerate(graph.ops):
+            node = self._nodes[self._op_node[i]]
+            plan = None
+            if op.split_axis is not None:
+                plan = _split_plan(node, op.kind, op.split_axis, self._modules, len(op.out_shape))
+            self._plans.append(plan)
+        self.cpu_sparse = self._sparse_set(cpu_sparse)
+        self._csr: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._pool: ThreadPoolExecutor | None = None
+
+    # -- set-up ---------------------------------------------------------------------------
+    def _static_nodes(self) -> set[int]:
+        """fx nodes with no path from an input: constant sub-graphs, computed once."""
+        dynamic: set[int] = set()
+        for k, n in enumerate(self._nodes):
+            if n.op == "placeholder" or any(self._idx[a] in dynamic for a in n.all_input_nodes):
+                dynamic.add(k)
+        return {k for k, n in enumerate(self._nodes) if k not in dynamic and n.op != "output"}
+
+    def _constants(self) -> tuple[dict[int, Any], dict[int, Any]]:
+        """Values of the constant sub-graphs on the CPU and (a copy) on the GPU device."""
+        cpu: dict[int, Any] = {}
+        with torch.inference_mode():
+            for k in sorted(self._static):
+                n = self._nodes[k]
+                args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: cpu[self._idx[a]])
+                fn = self._calls[CPU][k]
+                cpu[k] = fn() if n.op == "get_attr" else fn(*args, **kwargs)
+        if not self.cuda:
+            return cpu, cpu
+        gpu = {}
+        for k, v in cpu.items():
+            if self._nodes[k].op == "get_attr":
+                gpu[k] = self._calls[GPU][k]()
+            else:
+                gpu[k] = _map_tensors(v, lambda t: t.to(self.devices[GPU]))
+        return cpu, gpu
+
+    def _sparse_set(self, spec: Iterable[int] | float | None) -> frozenset[int]:
+        """Operators that run the CSR kernel on the CPU (linear, and conv with groups 1)."""
+        if spec is None:
+            return frozenset()
+        if isinstance(spec, int | float) and not isinstance(spec, bool):
+            if not 0.0 <= float(spec) <= 1.0:
+                raise ExecutorError(f"executor: 'cpu_sparse' threshold must lie in [0, 1], got {spec!r}")
+            chosen = [i for i, op in enumerate(self.graph.ops) if op.w_sparsity >= float(spec) and op.w_sparsity > 0]
+        else:
+            chosen = []
+            for v in spec:
+                if isinstance(v, bool) or not isinstance(v, int | np.integer) or not 0 <= int(v) < len(self.graph):
+                    raise ExecutorError(f"executor: 'cpu_sparse' lists {v!r}, not an operator index in "
+                                        f"[0, {len(self.graph)})")
+                chosen.append(int(v))
+        return frozenset(i for i in chosen if self._sparse_capable(i))
+
+    def _sparse_capable(self, i: int) -> bool:
+        node = self._nodes[self._op_node[i]]
+        mod = self._modules.get(str(node.target)) if node.op == "call_module" else None
+        if isinstance(mod, nn.Linear):
+            return True
+        return (isinstance(mod, nn.Conv2d) and mod.groups == 1 and mod.padding_mode == "zeros"
+                and not isinstance(mod.padding, str))
+
+    # -- public ---------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop the worker threads."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+
+    def __enter__(self) -> HybridExecutor:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def eager(self, *inputs: torch.Tensor) -> Any:
+        """The traced module run plainly on the CPU (the reference the executor must match)."""
+        with torch.inference_mode():
+            return self._gm(*inputs)
+
+    def shares(self, placement: StaticSchedule | Sequence[float] | np.ndarray) -> tuple[tuple[float, ...], dict | None]:
+        """Validate a placement against the graph → (GPU share per operator, per-device order)."""
+        sched = placement if isinstance(placement, StaticSchedule) else StaticSchedule(placement, source="placement")
+        sched.check(self.graph)
+        shares = tuple(float(s) for s in sched.placement)
+        order = sched.order
+        if any(s > 0 for s in shares) and not self.gpu_available:
+            msg = (f"placement puts work on the GPU ({sum(s > 0 for s in shares)} of {len(shares)} operators) "
+                   f"but no CUDA device is available on this host")
+            if self.fallback != "cpu":
+                raise DeviceUnavailableError(msg + "; run with fallback='cpu' (--fallback cpu) to execute on the CPU")
+            warnings.warn(msg + "; falling back to the CPU for every operator", RuntimeWarning, stacklevel=3)
+            shares = tuple(0.0 for _ in shares)
+            order = None
+        return shares, order
+
+    def run(self, *inputs: torch.Tensor, placement: StaticSchedule | Sequence[float] | np.ndarray) -> RunResult:
+        """One pass of ``inputs`` (on the CPU) under ``placement``; output on the CPU, with timings."""
+        if len(inputs) != len(self._placeholders):
+            raise ExecutorError(f"executor: the model takes {len(self._placeholders)} input(s), got {len(inputs)}")
+        shares, order = self.shares(placement)
+        queues = self._queues(shares, order)
+        run = _Run(shares)
+        for k, x in zip(self._placeholders, inputs):
+            if not isinstance(x, torch.Tensor):
+                raise ExecutorError(f"executor: input {self._nodes[k].name!r} must be a tensor, got {type(x).__name__}")
+            run.local[CPU][k] = x.detach().cpu()
+        for i, s in enumerate(shares):
+            run.home[i] = _Slot()
+            if 0.0 < s < 1.0:
+                run.part[i] = _Slot()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sparoa-exec")
+        if self.cuda:
+            torch.cuda.synchronize(self.devices[GPU])
+            self._base_event = torch.cuda.Event(enable_timing=True)
+            self._base_event.record(self._streams[0])
+        t0 = time.perf_counter()
+        self._t0 = t0
+        futures = [self._pool.submit(self._worker, run, d, queues[d]) for d in (CPU, GPU)]
+        for f in futures:
+            f.result()
+        try:
+            if run.errors:
+                raise run.errors[0]
+            with torch.inference_mode():
+                out = torch.fx.node.map_arg(self._output.args[0], lambda a: self._fetch(run, self._idx[a], CPU))
+        finally:
+            if self.cuda:
+                torch.cuda.synchronize(self.devices[GPU])
+        wall = time.perf_counter() - t0
+        ops, xfers = self._timings(run)
+        devices = {"cpu": "cpu", "gpu": str(self.devices[GPU]) if self.cuda else "cpu (GPU role emulated)"}
+        batch = int(inputs[0].shape[0]) if inputs and inputs[0].dim() else 1
+        return RunResult(output=out, ops=ops, transfers=xfers, wall_s=wall, batch=batch, placement=shares,
+                         devices=devices, workload=self.workload)
+
+    # -- scheduling -----------------------------------------------------------------------
+    def _queues(self, shares: Sequence[float], order: Mapping[str, Sequence[int]] | None) -> tuple[list[int], list[int]]:
+        if order is not None:
+            return list(order["cpu"]), list(order["gpu"])
+        n = len(shares)
+        return [i for i in range(n) if shares[i] < 1.0], [i for i in range(n) if shares[i] > 0.0]
+
+    @staticmethod
+    def _home(share: float) -> int:
+        return GPU if share >= 0.5 else CPU
+
+    # -- workers --------------------------------------------------------------------------
+    def _worker(self, run: _Run, d: int, queue: Sequence[int]) -> None:
+        try:
+            with torch.inference_mode():
+                if self.cuda and d == GPU:
+                    with torch.cuda.device(self.devices[GPU]), torch.cuda.stream(self._streams[0]):
+                        self._walk(run, d, queue)
+                else:
+                    self._walk(run, d, queue)
+        except _Aborted:
+            pass
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the calling thread
+            with run.lock:
+                run.errors.append(exc)
+            run.abort.set()
+
+    def _walk(self, run: _Run, d: int, queue: Sequence[int]) -> None:
+        for i in queue:
+            if run.abort.is_set():
+                raise _Aborted
+            share = run.shares[i]
+            if 0.0 < share < 1.0:
+                self._run_split(run, d, i, share)
+            else:
+                self._run_whole(run, d, i)
+
+    def _args(self, run: _Run, d: int, k: int) -> tuple[tuple, dict]:
+        n = self._nodes[k]
+        return torch.fx.node.map_arg((n.args, n.kwargs), lambda a: self._fetch(run, self._idx[a], d))
+
+    def _guard(self, i: int, d: int, fn: Any) -> Any:
+        """Call ``fn``; an exception becomes an :class:`ExecutorError` naming operator ``i``."""
+        try:
+            return fn()
+        except (_Aborted, ExecutorError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any kernel error, re-raised with the op's name
+            op = self.graph.ops[i]
+            raise ExecutorError(f"operator {i} ({op.name!r}, {op.kind.value}) failed on the {_DEV_NAMES[d]}: "
+                                f"{type(exc).__name__}: {exc}", op_index=i, op_name=op.name) from exc
+
+    def _run_whole(self, run: _Run, d: int, i: int) -> None:
+        k = self._op_node[i]
+        args, kwargs = self._guard(i, d, lambda: self._args(run, d, k))
+        sparse = d == CPU and i in self.cpu_sparse
+        start = self._mark(d)
+        out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, None, sparse))
+        end = self._mark(d)
+        run.marks.append(("op", i, d, float(run.shares[i]), sparse, start, end))
+        self._publish(run.home[i], out, d)
+
+    def _run_split(self, run: _Run, d: int, i: int, share: float) -> None:
+        k = self._op_node[i]
+        home = self._home(share)
+        args, kwargs = self._guard(i, d, lambda: self._args(run, d, k))
+        size, out_ndim, cat_dim = self._guard(i, d, lambda: self._extent(i, d, args))
+        sizes = _split_sizes(size, share)
+        if sizes is None:  # too small to split at this batch: the home device runs it whole
+            if d == home:
+                start = self._mark(d)
+                out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, None, False))
+                end = self._mark(d)
+                run.marks.append(("op", i, d, float(home), False, start, end))
+                self._publish(run.home[i], out, d)
+            return
+        lo, hi = (0, sizes[0]) if d == CPU else (sizes[0], size)
+        sparse = d == CPU and i in self.cpu_sparse
+        start = self._mark(d)
+        out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, (lo, hi, size, out_ndim), sparse))
+        end = self._mark(d)
+        run.marks.append(("op", i, d, share, sparse, start, end))
+        if d != home:
+            self._publish(run.part[i], out, d)
+            return
+        self._wait(run, run.part[i])
+        moved = self._copy(run, run.part[i], 1 - d, d, i, "merge")
+        parts = (out, moved) if d == CPU else (moved, out)
+        merged = self._guard(i, d, lambda: torch.cat(parts, dim=cat_dim))
+        self._publish(run.home[i], merged, d)
+
+    def _extent(self, i: int, d: int, args: tuple) -> tuple[int, int, int]:
+        """(length of the split dimension, output ndim, concatenation dim) of operator ``i``."""
+        plan = self._plans[i]
+        if plan is None:
+            op = self.graph.ops[i]
+            raise ExecutorError(f"operator {i} ({op.name!r}, {op.kind.value}): the executor cannot split this "
+                                f"operator along {op.split_axis!r}", op_index=i, op_name=op.name)
+        if plan.style in ("conv", "linear"):
+            mod = self._module(i, d)
+            if plan.style == "conv":
+                return (mod.groups if mod.groups > 1 else mod.out_channels), 0, 1
+            return mod.out_features, 0, -1
+        size, out_ndim = _input_extent(plan, args)
+        return size, out_ndim, plan.dim
+
+    def _module(self, i: int, d: int) -> Any:
+        return self._calls[d][self._op_node[i]]
+
+    def _call_op(self, i: int, d: int, args: tuple, kwargs: dict, part: tuple[int, int, int, int] | None,
+                 sparse: bool) -> Any:
+        """Run operator ``i`` (or rows ``lo:hi`` of its split) on device ``d``."""
+        k = self._op_node[i]
+        fn = self._calls[d][k]
+        plan = self._plans[i]
+        if part is None:
+            if sparse:
+                return self._sparse_call(i, fn, args[0], 0, None)
+            return fn(*args, **kwargs)
+        lo, hi, size, out_ndim = part
+        assert plan is not None
+        if plan.style == "input":
+            return fn(*_slice_args(plan, args, size, out_ndim, lo, hi), **kwargs)
+        x = args[0]
+        if plan.style == "linear":
+            if sparse:
+                return self._sparse_call(i, fn, x, lo, hi)
+            return F.linear(x, fn.weight[lo:hi], None if fn.bias is None else fn.bias[lo:hi])
+        conv = fn
+        g = conv.groups
+        if g > 1:
+            opg, ipg = conv.out_channels // g, conv.in_channels // g
+            w = conv.weight[lo * opg:hi * opg]
+            b = None if conv.bias is None else conv.bias[lo * opg:hi * opg]
+            x = x.narrow(1, lo * ipg, (hi - lo) * ipg)
+            groups = hi - lo
+        else:
+            if sparse:
+                return self._sparse_call(i, fn, x, lo, hi)
+            w = conv.weight[lo:hi]
+            b = None if conv.bias is None else conv.bias[lo:hi]
+            groups = 1
+        f = F.conv2d if isinstance(conv, nn.Conv2d) else F.conv1d
+        return f(x, w, b, conv.stride, conv.padding, conv.dilation, groups)
+
+    def _sparse_call(self, i: int, mod: Any, x: torch.Tensor, lo: int, hi: int | None) -> torch.Tensor:
+        """Rows ``lo:hi`` (all when None) of a linear/conv operator with its weight in CSR."""
+        rows = mod.weight.shape[0]
+        hi = rows if hi is None else hi
+        key = (i, lo, hi)
+        w_csr = self._csr.get(key)
+        if w_csr is None:
+            w_csr = self._csr[key] = _to_csr(mod.weight[lo:hi].detach())
+        bias = None if mod.bias is None else mod.bias[lo:hi]
+        if isinstance(mod, nn.Linear):
+            return _sparse_linear(x, w_csr, bias)
+        return _sparse_conv2d(x, w_csr, bias, mod, tuple(mod.kernel_size))
+
+    # -- values and copies ----------------------------------------------------------------
+    def _fetch(self, run: _Run, k: int, d: int) -> Any:
+        """The value of fx node ``k`` on device ``d`` (computed, waited for, or copied once)."""
+        local = run.local[d]
+        if k in local:
+            return local[k]
+        if k in self._static:
+            return self._const[d][k]
+        n = self._nodes[k]
+        i = self._op_of_node.get(k)
+        if i is not None:
+            share = run.shares[i]
+            home = self._home(share) if 0.0 < share < 1.0 else (GPU if share >= 1.0 else CPU)
+            slot = run.home[i]
+            value = self._wait(run, slot)
+            if home != d:
+                value = self._copy(run, slot, home, d, i, "transfer")
+        elif n.op == "placeholder":  # the input lives on the CPU: here d is the GPU
+            value = self._copy_value(run, run.local[CPU][k], CPU, d, len(self.graph), "input")
+        else:  # a folded node (view, shape arithmetic): evaluated where it is needed
+            args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: self._fetch(run, self._idx[a], d))
+            value = self._calls[d][k](*args, **kwargs)
+        local[k] = value
+        return value
+
+    def _wait(self, run: _Run, slot: _Slot) -> Any:
+        while not slot.ready.wait(_POLL_S):
+            if run.abort.is_set():
+                raise _Aborted
+        return slot.value
+
+    def _publish(self, slot: _Slot, value: Any, d: int) -> None:
+        if self.cuda and d == GPU:
+            ev = torch.cuda.Event()
+            ev.record(self._streams[0])
+            slot.event = ev
+        slot.value = value
+        slot.ready.set()
+
+    def _copy(self, run: _Run, slot: _Slot, src: int, dst: int, i: int, kind: str) -> Any:
+        """Copy a published value from ``src`` to ``dst`` (after the producer's event on CUDA)."""
+        return self._copy_value(run, slot.value, src, dst, i, self.graph.ops[i].name, kind, slot.event)
+
+    def _copy_value(self, run: _Run, value: Any, src: int, dst: int, i: int, name: str, kind: str = "transfer",
+                    event: Any = None) -> Any:
+        nbytes = sum(t.numel() * t.element_size() for t in _tensors(value))
+        if not self.cuda:
+            start = self._mark(dst)
+            out = _map_tensors(value, lambda t: t.clone())
+            end = self._mark(dst)
+        elif dst == GPU:  # host → device: pinned staging, async copy on the H2D stream
+            staged = _map_tensors(value, lambda t: t if t.is_pinned() else t.pin_memory())
+            run.keep.append(staged)
+            h2d = self._streams[1]
+            with torch.cuda.stream(h2d):
+                start = self._mark(dst)
+                out = _map_tensors(staged, lambda t: t.to(self.devices[GPU], non_blocking=True))
+                end = self._mark(dst)
+            self._streams[0].wait_event(end)
+        else:  # device → host: into pinned memory on the D2H stream, after the producer's event
+            d2h = self._streams[2]
+            with torch.cuda.device(self.devices[GPU]), torch.cuda.stream(d2h):
+                if event is not None:
+                    d2h.wait_event(event)
+                start = self._mark(GPU)
+                out = _map_tensors(value, lambda t: torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(
+                    t, non_blocking=True))
+                end = self._mark(GPU)
+            end.synchronize()
+        run.marks.append(("xfer", i, name, src, dst, kind, nbytes, start, end))
+        return out
+
+    # -- timing ---------------------------------------------------------------------------
+    def _mark(self, d: int) -> Any:
+        if self.cuda and d == GPU:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            return ev
+        return time.perf_counter()
+
+    def _seconds(self, mark: Any) -> float:
+        if isinstance(mark, float):
+            return mark - self._t0
+        return self._base_event.elapsed_time(mark) / 1e3
+
+    def _timings(self, run: _Run) -> tuple[tuple[OpTiming, ...], tuple[TransferTiming, ...]]:
+        ops: list[OpTiming] = []
+        xfers: list[TransferTiming] = []
+        for m in run.marks:
+            if m[0] == "op":
+                _, i, d, share, sparse, s, e = m
+                ops.append(OpTiming(i, self.graph.ops[i].name, _DEV_NAMES[d], self._seconds(s), self._seconds(e),
+                                    share, sparse))
+            else:
+                _, i, name, src, dst, kind, nbytes, s, e = m
+                xfers.append(TransferTiming(i, name, _DEV_NAMES[src], _DEV_NAMES[dst], self._seconds(s),
+                                            self._seconds(e), int(nbytes), kind))
+        ops.sort(key=lambda t: (t.start, t.op))
+        xfers.sort(key=lambda t: (t.start, t.op))
+        return tuple(ops), tuple(xfers)
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    out: list[torch.Tensor] = []
+    torch.fx.node.map_aggregate(value, lambda v: out.append(v) if isinstance(v, torch.Tensor) else None)
+    return out
+
+
+def _map_tensors(value: Any, fn: Any) -> Any:
+    return torch.fx.node.map_aggregate(value, lambda v: fn(v) if isinstance(v, torch.Tensor) else v)
+
+
+def random_placement(graph: OpGraph, rng: np.random.Generator, p_split: float = 0.3) -> list[float]:
+    """A random placement: each operator on the CPU or the GPU, split ones with a random share."""
+    out = []
+    for op in graph.ops:
+        if op.split_axis is not None and rng.random() < p_split:
+            out.append(float(rng.uniform(0.05, 0.95)))
+        else:
+            out.append(float(rng.integers(0, 2)))
+    return out
+
