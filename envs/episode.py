@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from sparoa_sim.arrivals import Arrivals, Batching, Poisson, parse_arrival
+from sparoa_sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson, parse_arrival
 from sparoa_sim.engine import Simulator
+from sparoa_sim.errors import SimulationError
 from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels import Platform, load_platform
 from sparoa_sim.hwstate import BackgroundLoad
@@ -65,6 +66,12 @@ class EpisodeFactory:
             if o.mode not in (None, RANDOM):
                 plat.mode(o.mode)  # raises ProfileError naming the profile and the known modes
         self.arrivals = parse_arrival(o.arrival, o.requests)
+        a = self.arrivals
+        if isinstance(a, ClosedLoop) and a.concurrency is not None and a.n_requests > a.concurrency:
+            if max(o.batch) > a.concurrency:
+                raise SimulationError(
+                    f"env options 'arrival' = {o.arrival!r} and 'batch' = {list(o.batch)}: a closed loop of "
+                    f"{a.concurrency} client(s) can never fill a batch of {max(o.batch)}")
         if o.background == "off":
             bg = None
         elif o.background == "fixed":

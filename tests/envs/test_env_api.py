@@ -115,6 +115,7 @@ def test_the_module_docstring_documents_every_feature_index():
     ({"thresholds": [0.5]}, "thresholds"),
     ({"arrival": "poisson:fast"}, "poisson"),
     ({"colour": "red"}, "colour"),
+    ({"arrival": "closed:1", "batch": [1, 2], "requests": 3}, "closed:1"),
     ({"render_mode": "human"}, "render_mode"),
 ])
 def test_bad_options_raise_sparoa_errors_naming_the_option(kwargs, fragment):
