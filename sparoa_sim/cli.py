@@ -354,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     from sparoa_sim.cli_simulate import add_simulate_parser
 
     add_simulate_parser(sub)
+    from sparoa_sim.cli_train import add_train_parser
+    add_train_parser(sub)
     from sparoa_sim.cli_oracle import add_oracle_parser
     add_oracle_parser(sub)
 

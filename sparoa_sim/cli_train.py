@@ -1,0 +1,116 @@
+"""``sparoa train predictor|scheduler``: offline training on a laptop (DESIGN §6, §9).
+
+``train predictor -o DIR`` builds regret surfaces (shipped + synthetic workloads × random
+platforms, power modes and loads), trains both predictor models, keeps the better on held-out
+workloads and writes ``DIR/predictor.pt`` + ``DIR/metadata.json`` (the held-out report inside).
+``train scheduler … -o DIR`` trains an SB3 agent on ``SparOA-v0`` and writes
+``DIR/schedule.json``, ``DIR/policy.zip`` and ``DIR/metadata.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from sparoa_sim.errors import SparOAError
+
+__all__ = ["add_train_parser"]
+
+
+def _emit(args: argparse.Namespace, doc: dict[str, Any], title: str) -> None:
+    if args.json:
+        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("key")
+    table.add_column("value", justify="right")
+    for k, v in doc.items():
+        table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
+
+
+def _cmd_predictor(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from sparoa_sim.agents.predictor import MODELS, train_predictor
+    from sparoa_sim.agents.threshold_data import build_samples, default_split
+
+    models = MODELS if args.model == "both" else (args.model,)
+    n_syn = 12 if args.quick else args.synthetic
+    contexts = 3 if args.quick else args.contexts
+    epochs = 15 if args.quick else args.epochs
+    tr_g, te_g = default_split(n_syn)
+    rng = np.random.default_rng(args.seed)
+    with tqdm(total=(len(tr_g) + len(te_g)) * contexts, desc="regret surfaces", unit="surface",
+              disable=args.json, file=sys.stderr) as bar:
+        train = build_samples(tr_g, contexts, rng, progress=bar.update)
+        test = build_samples(te_g, contexts, rng, progress=bar.update)
+    with tqdm(total=epochs * len(models), desc="training " + "+".join(models), unit="epoch", disable=args.json,
+              file=sys.stderr) as bar:
+        pred, report = train_predictor(train, test, models=models, epochs=epochs, seed=args.seed,
+                                       progress=lambda: bar.update(1))
+    out = pred.save(args.output)
+    doc = dict(report.to_dict(), output=str(out))
+    _emit(args, doc, f"threshold predictor (kept {report.model}) → {out}")
+    return 0
+
+
+def _cmd_scheduler(args: argparse.Namespace) -> int:
+    from sparoa_sim.agents.scheduler import cmd_train_scheduler
+
+    doc = cmd_train_scheduler(args)
+    _emit(args, doc, f"scheduler ({args.algo}) → {args.output}")
+    return 0
+
+
+def _positive(name: str, kind=int):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise SparOAError(f"{name} must be a number, got {text!r}") from None
+        if v <= 0:
+            raise SparOAError(f"{name} must be positive, got {text!r}")
+        return v
+    return parse
+
+
+def add_train_parser(sub: Any) -> None:
+    """Attach ``train predictor`` and ``train scheduler`` to the top-level sub-parsers."""
+    tr = sub.add_parser("train", help="train the threshold predictor or the RL scheduler")
+    tr_sub = tr.add_subparsers(dest="what", required=True, parser_class=type(tr))
+
+    p = tr_sub.add_parser("predictor", help="train the threshold predictor on regret surfaces")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--model", choices=("both", "transformer_lstm", "mlp"), default="both")
+    p.add_argument("--synthetic", type=_positive("--synthetic"), default=40, help="synthetic training graphs")
+    p.add_argument("--contexts", type=_positive("--contexts"), default=8, help="hardware contexts per graph")
+    p.add_argument("--epochs", type=_positive("--epochs"), default=60)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="small data and few epochs (≈ 1 minute)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_predictor)
+
+    s = tr_sub.add_parser("scheduler", help="train an SB3 scheduler on SparOA-v0")
+    s.add_argument("--workload", action="append", required=True,
+                   help="workload name or graph JSON (repeat, or 'synthetic', for a generalist)")
+    s.add_argument("--platform", default="jetson-orin-nano-8gb")
+    s.add_argument("--mode", default=None)
+    s.add_argument("--algo", choices=("sac", "ppo", "maskable-ppo"), default="maskable-ppo")
+    budget = s.add_mutually_exclusive_group()
+    budget.add_argument("--timesteps", type=_positive("--timesteps"), default=None)
+    budget.add_argument("--time-budget", type=_positive("--time-budget", float), default=None,
+                        help="seconds of training (wall clock)")
+    s.add_argument("--lam", type=float, default=0.0, help="energy weight λ")
+    s.add_argument("--thresholds", default=None, help="trained predictor directory: thresholds as features")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints if present")
+    s.add_argument("-o", "--output", required=True, help="output directory")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=_cmd_scheduler)
