@@ -358,6 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     from sparoa_sim.cli_oracle import add_oracle_parser
     add_oracle_parser(sub)
+    from sparoa_sim.cli_replay import add_replay_parser
+    add_replay_parser(sub)
 
     p = sub.add_parser("profile", help="time every operator of a workload on this machine -> measurement table")
     p.add_argument("--workload", required=True, action="append", help="zoo workload (repeatable)")
