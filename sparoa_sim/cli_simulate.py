@@ -48,7 +48,8 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--platform", required=True, help="hardware profile name or path to a TOML profile")
     p.add_argument("--mode", default=None, help="power mode (default: the profile's default)")
     p.add_argument("--policy", default="gpu",
-                   help="placement policy: a registered name (cpu, gpu, random, threshold, …) or a schedule .json "
+                   help="placement policy: a registered name (cpu, gpu, random, threshold, greedy, heft, coexec, "
+                        "threshold-best, oracle, …), tensorrt (fused graph, GPU, fp16_tc) or a schedule .json "
                         "(default gpu)")
     p.add_argument("--tau-s", type=float, default=None, help="threshold policy: sparsity threshold (default 0.5)")
     p.add_argument("--tau-i", type=float, default=None,
@@ -57,7 +58,14 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="threshold policy: which sparsity (default act)")
     p.add_argument("--intensity", choices=("flop_per_byte", "flops"), default=None,
                    help="threshold policy: which intensity axis (default flop_per_byte)")
-    p.add_argument("--batch", default="1", help="batch size B (full batches of B requests; default 1)")
+    p.add_argument("--batch", default="1",
+                   help="batch size B (full batches of B requests; default 1), or 'auto': the batch size with the "
+                        "highest throughput within --slo-ms at the --arrival poisson:RATE (batch-size optimiser)")
+    p.add_argument("--slo-ms", type=float, default=None, metavar="MS", help="--batch auto: the latency SLO, ms")
+    p.add_argument("--slo-stat", choices=("mean", "p50", "p95", "p99", "max"), default="p95",
+                   help="--batch auto: the latency statistic the SLO bounds (default p95)")
+    p.add_argument("--batch-candidates", default="1,2,4,8,16,32", metavar="B,B,…",
+                   help="--batch auto: batch sizes to try (default 1,2,4,8,16,32)")
     p.add_argument("--batch-timeout", type=float, default=math.inf, metavar="S",
                    help="form a partial batch once its oldest request has waited S seconds (default: never)")
     p.add_argument("--max-inflight", type=_positive_int("--max-inflight"), default=1,
@@ -79,10 +87,26 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
 def _policy_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     kw = {k: v for k, v in (("tau_s", args.tau_s), ("tau_i", args.tau_i), ("sparsity", args.sparsity),
                             ("intensity", args.intensity)) if v is not None}
-    if kw and args.policy != "threshold":
+    if kw and args.policy not in ("threshold", "threshold-best"):
         raise SimulationError(f"--tau-s/--tau-i/--sparsity/--intensity apply to --policy threshold only, "
                               f"not {args.policy!r}")
     return kw
+
+
+def _tensorrt(args: argparse.Namespace) -> None:
+    """``--policy tensorrt``: the TensorRT-like baseline runs the fused graph, all on the GPU, FP16
+    on tensor cores (fusion changes the graph, so it is resolved here rather than as a policy)."""
+    if args.policy != "tensorrt":
+        return
+    from sparoa_sim.agents.baselines import TENSORRT_PRECISION, tensorrt_graph
+    from sparoa_sim.workloads import load_workload
+
+    if args.precision not in ("fp32", TENSORRT_PRECISION):
+        raise SimulationError(f"--policy tensorrt runs at {TENSORRT_PRECISION}; --precision {args.precision} "
+                              "contradicts it")
+    args.workload = tensorrt_graph(load_workload(args.workload))
+    args.policy = "gpu"
+    args.precision = TENSORRT_PRECISION
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -91,10 +115,17 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from sparoa_sim.engine import Simulator
     from sparoa_sim.simconfig import SimConfig
 
+    _tensorrt(args)
+    auto = None
     if args.batch == "auto":
-        raise SimulationError("--batch auto needs the batch-size optimiser, which is not available yet; give a number")
-    batch = _positive_int("--batch")(args.batch)
-    n_requests = batch if args.requests is None else args.requests
+        auto = _auto_batch(args)
+        batch = auto.batch
+        n_requests = auto.requests  # the run the optimiser chose, reproduced
+    else:
+        if args.slo_ms is not None:
+            raise SimulationError("--slo-ms applies to --batch auto only")
+        batch = _positive_int("--batch")(args.batch)
+        n_requests = batch if args.requests is None else args.requests
     arrivals = parse_arrival(args.arrival, n_requests)
     record = bool(args.trace or args.gantt)
     sim = Simulator(args.workload, args.platform, args.policy, arrivals=arrivals,
@@ -114,10 +145,40 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         doc = res.to_dict(per_request=False)
         doc["trace"] = trace_path
         doc["gantt"] = gantt_path
+        if auto is not None:
+            doc["batch_auto"] = auto.to_dict()
         sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
         return 0
     _print_table(res, trace_path, gantt_path)
+    if auto is not None:
+        sys.stdout.write(f"batch auto: {auto.batch} (of {[c.batch for c in auto.candidates]}), {auto.stat} "
+                         f"{auto.latency_s * 1e3:.4g} ms within the SLO {auto.slo_s * 1e3:.4g} ms at "
+                         f"{auto.rate_rps:g} req/s, {auto.throughput_rps:.4g} req/s\n")
     return 0
+
+
+def _auto_batch(args: argparse.Namespace):
+    """The batch-size optimiser's choice for ``--batch auto`` (needs ``--slo-ms`` and Poisson arrivals)."""
+    from sparoa_sim.agents.batchsize import optimise_batch
+    from sparoa_sim.arrivals import Poisson, parse_arrival
+
+    if args.slo_ms is None:
+        raise SimulationError("--batch auto (the batch-size optimiser) needs --slo-ms (the latency SLO)")
+    if not (math.isfinite(args.slo_ms) and args.slo_ms > 0):
+        raise SimulationError(f"--slo-ms must be a positive number of milliseconds, got {args.slo_ms!r}")
+    arr = parse_arrival(args.arrival, args.requests or 1)
+    if not isinstance(arr, Poisson):
+        raise SimulationError(f"--batch auto (the batch-size optimiser) needs --arrival poisson:RATE (the rate to "
+                              f"serve), got {args.arrival!r}")
+    cands = [_positive_int("--batch-candidates")(t) for t in args.batch_candidates.split(",") if t.strip()]
+    if not cands:
+        raise SimulationError(f"--batch-candidates must list batch sizes, got {args.batch_candidates!r}")
+    print(f"batch auto: simulating batch sizes {cands} at {arr.rate:g} req/s ...", file=sys.stderr, flush=True)
+    return optimise_batch(args.workload, args.platform, args.policy, rate_rps=arr.rate, slo_s=args.slo_ms / 1e3,
+                          stat=args.slo_stat, candidates=cands, requests=args.requests,
+                          batch_timeout_s=args.batch_timeout, max_inflight=args.max_inflight, seed=args.seed,
+                          reference=args.reference, mode=args.mode, precision=args.precision,
+                          policy_kwargs=_policy_kwargs(args) or None)
 
 
 def _print_table(res, trace_path: str | None, gantt_path: str | None) -> None:
