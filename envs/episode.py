@@ -9,6 +9,7 @@ the simulators and prediction tables across episodes.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,7 @@ from sparoa_sim.simconfig import SimConfig
 from sparoa_sim.synthetic import generate
 from sparoa_sim.workloads import load_workload
 
+from sparoa_sim.envs.observation import OperatorFeatures, operator_features
 from sparoa_sim.envs.options import RANDOM, SYNTHETIC, EnvOptions
 from sparoa_sim.envs.reference import REFERENCES, Reference
 
@@ -82,6 +84,8 @@ class EpisodeFactory:
         self.cache = PredictionCache()
         self._sims: OrderedDict[tuple[Any, ...], Simulator] = OrderedDict()
         self._max_sims = max_sims
+        # bounded by the options: named workloads × platforms × modes × batch sizes
+        self._features: dict[tuple[Any, ...], OperatorFeatures] = {}
         self.seed_matters = (not o.reference and (o.noise or o.background == RANDOM)) or isinstance(
             self.arrivals, Poisson)
         self._config_key = (o.reference, o.noise, o.background, o.background_level, o.precision, o.arrival,
@@ -132,6 +136,23 @@ class EpisodeFactory:
             if len(sims) > self._max_sims:
                 sims.popitem(last=False)
         return sim
+
+    def features(self, ep: Episode, sim: Simulator) -> Callable[[int], OperatorFeatures]:
+        """Per-batch operator features of ``ep`` for the observation (kept across episodes)."""
+        if ep.graph_key[0] == SYNTHETIC:
+            return lambda batch: operator_features(sim, batch)
+        prefix = (ep.graph_key, ep.platform_index, ep.mode)
+        store = self._features
+
+        def get(batch: int) -> OperatorFeatures:
+            key = (*prefix, batch)
+            f = store.get(key)
+            if f is None:
+                f = operator_features(sim, batch)
+                store[key] = f
+            return f
+
+        return get
 
     def reference(self, ep: Episode, policy: str = "gpu") -> Reference:
         """Mean latency and energy per inference of ``ep`` with every operator on one device."""

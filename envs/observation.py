@@ -54,13 +54,15 @@ index 2).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
 from sparoa_sim.hwmodels.kinds import KINDS
 
-__all__ = ["OBS_LAYOUT", "OBS_LAYOUT_VERSION", "THRESHOLD_FEATURES", "ObservationBuilder", "logt",
-           "log_intensity", "observation_bounds", "observation_layout"]
+__all__ = ["OBS_LAYOUT", "OBS_LAYOUT_VERSION", "THRESHOLD_FEATURES", "ObservationBuilder", "OperatorFeatures",
+           "logt", "log_intensity", "observation_bounds", "observation_layout", "operator_features"]
 
 OBS_LAYOUT_VERSION = 1
 _STATIC = ("op_log_flops", "op_log_bytes", "op_log_intensity", "op_act_sparsity", "op_w_sparsity",
@@ -110,12 +112,51 @@ def _logt_array(r: np.ndarray) -> np.ndarray:
     return np.where(r <= 1e-6, 0.0, np.minimum(v, 1.0))
 
 
+@dataclass(frozen=True)
+class OperatorFeatures:
+    """What the observation needs of every operator at one batch size, independent of ``T_ref``:
+    the static rows (indices 20–21 left 0), idle latencies (n, 2), input bytes, finiteness."""
+
+    table: np.ndarray
+    lat: np.ndarray
+    in_total: list[float]
+    finite: np.ndarray
+
+
+def operator_features(sim, batch: int) -> OperatorFeatures:
+    """Compute :class:`OperatorFeatures` of ``sim``'s graph at ``batch`` (vectorised)."""
+    a = sim.graph.arrays
+    t = sim.tables(batch)
+    n = len(a.flops)
+    tab = np.zeros((n, _N_STATIC), dtype=np.float64)
+    tab[:, 0] = np.log10(1.0 + batch * a.flops) / 13.0
+    tab[:, 1] = np.log10(1.0 + batch * (a.bytes_in + a.bytes_out) + a.bytes_w) / 11.0
+    tab[:, 2] = log_intensity(a.intensity)
+    tab[:, 3] = a.act_sparsity
+    tab[:, 4] = a.w_sparsity
+    tab[:, 5] = a.splittable
+    tab[np.arange(n), 6 + np.asarray(a.kind, dtype=np.int64)] = 1.0
+    lat = np.stack([np.asarray(t.lat[0], dtype=float), np.asarray(t.lat[1], dtype=float)], axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log10(np.maximum(lat[:, 0], 1e-30) / np.maximum(lat[:, 1], 1e-30)) / 4.0
+    tab[:, _RATIO] = np.clip(np.nan_to_num(ratio), -1.0, 1.0)
+    tab = np.clip(tab, -1.0, 1.0).astype(np.float32)
+    # bytes of each operator's inputs (a source reads the request's input, index n, under host_io)
+    xb = t.xfer_bytes
+    host_io = sim.config.host_io
+    in_total = [float(sum(xb[p] for p in op.deps)) if op.deps else (xb[n] if host_io else 0.0)
+                for op in sim.graph.ops]
+    return OperatorFeatures(table=tab, lat=lat, in_total=in_total, finite=np.isfinite(lat))
+
+
 class ObservationBuilder:
     """Fills the observation of one episode's pending operators (static rows precomputed)."""
 
     def __init__(self, sim, t_ref: float, e_ref: float, mode_index: int, n_modes: int, max_batch: int,
-                 thresholds: tuple[float, float] | None = None) -> None:
+                 thresholds: tuple[float, float] | None = None,
+                 features: Callable[[int], OperatorFeatures] | None = None) -> None:
         self.sim = sim
+        self._features = features or (lambda batch: operator_features(sim, batch))
         self.inv_t = 1.0 / t_ref if t_ref > 0 else 0.0
         self.inv_e = 1.0 / (sim.n_requests * e_ref) if e_ref > 0 else 0.0
         self.inv_n = 1.0 / sim.n_requests
@@ -126,36 +167,26 @@ class ObservationBuilder:
         if thresholds:
             self.buf[-2] = thresholds[0]
             self.buf[-1] = float(log_intensity(thresholds[1]))
-        self._static: dict[int, np.ndarray] = {}
-        self._low, self._high = observation_bounds(bool(thresholds))
+        self._static: dict[int, tuple[np.ndarray, list[float], np.ndarray]] = {}
 
     def static_table(self, batch: int) -> np.ndarray:
         """Per-operator static features at ``batch`` (rows of indices 0–22), computed once."""
-        tab = self._static.get(batch)
-        if tab is not None:
-            return tab
-        sim = self.sim
-        a = sim.graph.arrays
-        t = sim.tables(batch)
-        n = len(a.flops)
-        tab = np.zeros((n, _N_STATIC), dtype=np.float64)
-        tab[:, 0] = np.log10(1.0 + batch * a.flops) / 13.0
-        tab[:, 1] = np.log10(1.0 + batch * (a.bytes_in + a.bytes_out) + a.bytes_w) / 11.0
-        tab[:, 2] = log_intensity(a.intensity)
-        tab[:, 3] = a.act_sparsity
-        tab[:, 4] = a.w_sparsity
-        tab[:, 5] = a.splittable
-        tab[np.arange(n), 6 + np.asarray(a.kind, dtype=np.int64)] = 1.0
-        lc = np.asarray(t.lat[0])
-        lg = np.asarray(t.lat[1])
-        tab[:, 20] = _logt_array(lc * self.inv_t)
-        tab[:, 21] = _logt_array(lg * self.inv_t)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.log10(np.maximum(lc, 1e-30) / np.maximum(lg, 1e-30)) / 4.0
-        tab[:, _RATIO] = np.clip(np.nan_to_num(ratio), -1.0, 1.0)
-        tab = np.clip(tab, self._low[:_N_STATIC], self._high[:_N_STATIC]).astype(np.float32)
-        self._static[batch] = tab
-        return tab
+        hit = self._static.get(batch)
+        if hit is None:
+            hit = self._build_static(batch)
+            self._static[batch] = hit
+        return hit[0]
+
+    def finite(self, batch: int) -> np.ndarray:
+        """(n_ops, 2) bool: where the twin predicts a finite latency (the action mask)."""
+        self.static_table(batch)
+        return self._static[batch][2]
+
+    def _build_static(self, batch: int) -> tuple[np.ndarray, list[float], np.ndarray]:
+        f = self._features(batch)
+        tab = f.table.copy()
+        tab[:, 20:22] = _logt_array(f.lat * self.inv_t)
+        return tab, f.in_total, f.finite
 
     def build(self, view, load_cpu: float, load_gpu: float) -> np.ndarray:
         """The observation of the pending operator ``view``, with the observed loads."""
@@ -163,21 +194,25 @@ class ObservationBuilder:
         inv_t = self.inv_t
         buf = self.buf
         batch = view.batch
-        buf[:_N_STATIC] = self.static_table(batch)[view.op]
+        op = view.op
+        hit = self._static.get(batch)
+        if hit is None:
+            self.static_table(batch)
+            hit = self._static[batch]
+        buf[:_N_STATIC] = hit[0][op]
+        total = hit[1][op]
         pc, pg = view.pred_latency
         bc, bg = view.backlog
-        on_c, on_g = view.input_bytes
-        total = view.input_total_bytes
-        if total > 0:
+        if total > 0.0:
+            on_c, on_g = view.input_bytes
             fc, fg = on_c / total, on_g / total
         else:
             fc = fg = 1.0
         xc, xg = view.transfer_in
-        hw = sim.hardware_state()
         buf[_N_STATIC:_N_STATIC + len(_DYNAMIC)] = (
             logt(pc * inv_t), logt(pg * inv_t), logt(bc * inv_t), logt(bg * inv_t),
             logt(view.host_backlog * inv_t), fc, fg, logt(xc * inv_t), logt(xg * inv_t),
-            load_cpu, load_gpu, 1.0 if hw.host_busy else 0.0, min(hw.contention, 1.0), self.mode_feat,
+            load_cpu, load_gpu, 1.0 if view.host_busy else 0.0, min(view.contention, 1.0), self.mode_feat,
             min(batch / self.max_batch, 1.0), view.progress, sim.requests_done * self.inv_n,
             min(sim.n_in_system * self.inv_n, 1.0), min(view.n_ready / 16.0, 1.0), logt(sim.now * inv_t),
             logt(sim.energy_so_far * self.inv_e),

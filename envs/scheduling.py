@@ -128,7 +128,7 @@ class SparOAEnv(gym.Env):
             raise SimulationError("step: no decision is pending — call reset() first (or again, after the end)")
         if self._discrete:
             d = discrete_device(action)
-            if not self._mask_of(view)[d]:
+            if not self._all_finite and not self._builder.finite(view.batch)[view.op, d]:
                 raise InvalidActionError(f"action: {('CPU', 'GPU')[d]} is masked off for operator {view.op} "
                                          f"({view.name!r}); see action_masks()")
             share = float(d)
@@ -158,6 +158,11 @@ class SparOAEnv(gym.Env):
         if view is None:
             return np.ones(2, dtype=bool)
         return self._mask_of(view)
+
+    @property
+    def pending_op(self) -> int | None:
+        """Index of the operator the next action places (None when no decision is pending)."""
+        return None if self._view is None else int(self._view.op)
 
     def render(self):
         """``ansi``: a text Gantt of the episode so far; ``rgb_array``: the Gantt image."""
@@ -199,15 +204,16 @@ class SparOAEnv(gym.Env):
         self._prev_e = 0.0
         self.max_decisions = len(ep.graph) * n
         self._builder = ObservationBuilder(sim, self._t_ref, self._e_ref, ep.mode_index, ep.n_modes,
-                                           max(self.options.batch), self.options.thresholds)
+                                           max(self.options.batch), self.options.thresholds,
+                                           self._factory.features(ep, sim))
+        self._all_finite = all(bool(self._builder.finite(b).all()) for b in self.options.batch)
         info = {"workload": ep.graph.name, "platform": ep.platform.name, "mode": ep.mode, "batch": ep.batch,
                 "seed": ep.seed, "n_ops": len(ep.graph), "t_ref_s": self._t_ref, "e_ref_j": self._e_ref,
                 "max_decisions": self.max_decisions}
         return self._observe(view), info
 
     def _mask_of(self, view) -> np.ndarray:
-        c, g = view.pred_latency_idle
-        mask = np.array([math.isfinite(c), math.isfinite(g)], dtype=bool)
+        mask = self._builder.finite(view.batch)[view.op].copy()
         if not mask.any():  # pragma: no cover - the twin always predicts finite latency somewhere
             mask[:] = True
         return mask

@@ -196,6 +196,16 @@ class OpView:
         return self._sim.hardware_state()
 
     @property
+    def host_busy(self) -> bool:
+        """The host dispatch thread is launching a kernel now (cheap: no snapshot built)."""
+        return self._sim._host_busy
+
+    @property
+    def contention(self) -> float:
+        """DRAM bandwidth factor in force now, 1 = none (cheap: no snapshot built)."""
+        return self._sim._c
+
+    @property
     def load(self) -> tuple[float, float]:
         """(cpu, gpu) background load shares now."""
         bg = self._sim._bg

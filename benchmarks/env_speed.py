@@ -1,0 +1,88 @@
+"""Step rate of ``SparOA-v0`` against ``CartPole-v1``, measured in the same run on one core.
+
+``SparOA-v0`` runs ResNet-50 episodes (174 decisions each) with uniformly random discrete
+actions; resets (including the GPU-only and CPU-only reference runs of each new seed) are
+counted in its time, as a training loop pays them. Both envs are made with ``gym.make`` (same
+wrappers) and stepped with ``action_space.sample()``, in interleaved rounds so that both see
+the same machine load; the best round of each is reported. DESIGN §8 target: ratio ≥ 0.25.
+
+Configurations: ``default`` (latency noise and a random background load — a fresh reference
+per episode) and ``reference`` (the reference setting: the references are cached once).
+
+    python benchmarks/env_speed.py [--steps 20000] [--rounds 5] [--core 0] [-o PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform as pyplatform
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+
+import sparoa_sim  # noqa: F401  (registers SparOA-v0)
+from sparoa_sim.graph import atomic_write_text
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "env_speed.json"
+TARGET_RATIO = 0.25
+CONFIGS = {"default": {}, "reference": {"reference": True}}
+
+
+def steps_per_s(env: gym.Env, n_steps: int, seed: int) -> float:
+    """Random-action steps per second over ``n_steps`` (resets included)."""
+    env.reset(seed=seed)
+    env.action_space.seed(seed)
+    sample = env.action_space.sample
+    step = env.step
+    t = time.perf_counter()
+    for _ in range(n_steps):
+        _, _, terminated, truncated, _ = step(sample())
+        if terminated or truncated:
+            env.reset()
+    return n_steps / (time.perf_counter() - t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=20_000, help="steps per round and env")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--workload", default="resnet50")
+    ap.add_argument("--core", type=int, default=0, help="CPU core to pin to (-1: no pinning)")
+    ap.add_argument("-o", "--output", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    if args.core >= 0 and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.core})
+    cart = gym.make("CartPole-v1")
+    envs = {name: gym.make("SparOA-v0", workloads=args.workload, **kw) for name, kw in CONFIGS.items()}
+    for env in (cart, *envs.values()):  # warm up: imports, prediction tables, first references
+        steps_per_s(env, 2000, 0)
+    best = {"CartPole-v1": 0.0, **{name: 0.0 for name in envs}}
+    for r in range(args.rounds):
+        best["CartPole-v1"] = max(best["CartPole-v1"], steps_per_s(cart, args.steps, 100 + r))
+        for name, env in envs.items():
+            best[name] = max(best[name], steps_per_s(env, args.steps, 100 + r))
+    cart_rate = best["CartPole-v1"]
+    rows = [{"env": "SparOA-v0", "config": name, "workload": args.workload, "steps_per_s": best[name],
+             "ratio_to_cartpole": best[name] / cart_rate, "meets_target": best[name] / cart_rate >= TARGET_RATIO}
+            for name in envs]
+    print(f"{'env':<14}{'config':<11}{'steps/s':>12}{'ratio':>8}  target >= {TARGET_RATIO}")
+    print(f"{'CartPole-v1':<14}{'':<11}{cart_rate:>12.0f}{1.0:>8.3f}")
+    for row in rows:
+        print(f"{'SparOA-v0':<14}{row['config']:<11}{row['steps_per_s']:>12.0f}{row['ratio_to_cartpole']:>8.3f}"
+              f"  {'ok' if row['meets_target'] else 'SHORT'}")
+    doc = {"benchmark": "env_speed", "cartpole_steps_per_s": cart_rate, "target_ratio": TARGET_RATIO, "rows": rows,
+           "steps_per_round": args.steps, "rounds": args.rounds, "pinned_core": args.core,
+           "python": sys.version.split()[0], "machine": pyplatform.machine(), "gymnasium": gym.__version__}
+    atomic_write_text(args.output, json.dumps(doc, indent=1) + "\n")
+    sys.stdout.flush()
+    print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
