@@ -16,6 +16,7 @@ were dropped from the training rows.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -27,11 +28,12 @@ from scipy.optimize import least_squares
 
 from sparoa_sim.hwmodels.errors import CalibrationError
 from sparoa_sim.hwmodels.kinds import KINDS, kind_code, parse_kind
-from sparoa_sim.hwmodels.latency import predict
+from sparoa_sim.hwmodels.latency import bytes_scale, predict, wave_efficiency
 from sparoa_sim.hwmodels.measurements import CONTEXTS, MeasuredOp, MeasurementTable
 from sparoa_sim.hwmodels.ops import OpArrays
 from sparoa_sim.hwmodels.params import LatencyParams
 from sparoa_sim.hwmodels.platform import DEVICE_KINDS, Platform, PowerMode, device_index
+from sparoa_sim.hwmodels.residual import DEFAULT_FEATURES, Residual, feature_columns
 
 __all__ = [
     "FIXED_PARAMS",
@@ -39,6 +41,7 @@ __all__ = [
     "cross_validate",
     "fit",
     "fit_report",
+    "fit_residual",
     "rows_for_device",
     "rows_to_ops",
     "shape_key",
@@ -89,7 +92,7 @@ def _as_tables(tables: MeasurementTable | Iterable[MeasurementTable]) -> list[Me
 
 
 def rows_for_device(tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu",
-                    context: str = "isolated") -> list[MeasuredOp]:
+                    context: str = "graph") -> list[MeasuredOp]:
     """The operator rows of ``device`` measured in ``context``, over all ``tables``.
 
     Raises :class:`CalibrationError` when a table is empty or no row matches.
@@ -136,7 +139,7 @@ def _check_rows(rows: Sequence[MeasuredOp]) -> None:
             raise CalibrationError(f"row {i} (op {r.op!r}): {exc}") from None
 
 
-def rows_to_ops(rows: Sequence[MeasuredOp], context: str | None = "isolated"
+def rows_to_ops(rows: Sequence[MeasuredOp], context: str | None = "graph"
                 ) -> tuple[OpArrays, np.ndarray, np.ndarray]:
     """``(ops, batch, time_s)`` of the rows in ``context`` (None: every row).
 
@@ -172,6 +175,9 @@ def shape_key(r: MeasuredOp, digits: int = 3) -> tuple[str, float, float]:
 
 # ---------------------------------------------------------------------------------------------
 # report
+
+
+_ERROR_KEYS = ("within_10pct", "within_20pct", "median_error", "mape")
 
 
 def _errors(rel: np.ndarray) -> dict[str, float]:
@@ -224,14 +230,16 @@ def fit_report(platform: Platform, rows: Sequence[MeasuredOp], device: str = "cp
 
 def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode: str | PowerMode | None,
               precision: str, fixed: Sequence[str], loss: str, f_scale: float,
-              max_nfev: int | None) -> FitResult:
+              max_nfev: int | None, residual: bool | Sequence[str] = True, alpha: float = 1e-3,
+              joint: bool = True) -> FitResult:
     dev = _device_name(device)
     col = device_index(dev)
     rows = list(rows)
     ops, batch, meas = rows_to_ops(rows, context=None)
     log_meas = np.log(meas)
 
-    base = platform.device(dev).latency
+    base = dataclasses.replace(platform.device(dev).latency, residual=None)  # the roofline alone first
+    platform = platform.with_latency(dev, base, origin="assumed")
     names = LatencyParams.vector_names()
     lo, hi = LatencyParams.vector_bounds()
     logm = LatencyParams.vector_log_scale()
@@ -279,11 +287,24 @@ def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode:
     params = params_of(sol.x)
     note = f"least_squares on log-latency, {len(rows)} {dev} rows"
     fitted = platform.with_latency(dev, params, origin="fitted", note=note)
+    roofline_report = _report_from(rows, _predict_rows(fitted, ops, batch, col, mode, precision), meas)
+    if residual:
+        feats = DEFAULT_FEATURES if residual is True else tuple(residual)
+        res_fit = fit_residual(fitted, rows, dev, features=feats, alpha=alpha, mode=mode, precision=precision,
+                               loss=loss, f_scale=f_scale)
+        params = dataclasses.replace(params, residual=res_fit)
+        if joint:
+            params = _refine_jointly(platform, dev, params, sol.x, params_of, residuals_of=log_meas,
+                                     ops=ops, batch=batch, mode=mode, precision=precision, alpha=alpha,
+                                     bounds=(z_lo, z_hi), x_scale=x_scale, loss=loss, f_scale=f_scale)
+        fitted = fitted.with_latency(dev, params, origin="fitted", note=note)
     pred = _predict_rows(fitted, ops, batch, col, mode, precision)
     report = _report_from(rows, pred, meas)
     res = np.log(pred) - log_meas
     report.update({
         "device": dev,
+        "roofline_only": {k: roofline_report[k] for k in _ERROR_KEYS},
+        "residual_features": list(params.residual.features) if params.residual else [],
         "fitted": [names[i] for i in idx],
         "cost": float(sol.cost),
         "nfev": int(sol.nfev),
@@ -294,37 +315,177 @@ def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode:
     return FitResult(platform=fitted, params=params, report=MappingProxyType(report))
 
 
+def _refine_jointly(platform: Platform, dev: str, params: LatencyParams, z0: np.ndarray,
+                    params_of: Any, residuals_of: np.ndarray, ops: OpArrays, batch: np.ndarray,
+                    mode: str | PowerMode | None, precision: str, alpha: float,
+                    bounds: tuple[np.ndarray, np.ndarray], x_scale: np.ndarray, loss: str,
+                    f_scale: float) -> LatencyParams:
+    """Refit the roofline's free parameters and the residual's coefficients together.
+
+    Starts from the two-stage solution (roofline first, residual on top); the residual keeps
+    its features and standardisation, its coefficients keep their ridge penalty. Returns the
+    better of the start and the refinement.
+    """
+    res0 = params.residual
+    assert res0 is not None
+    col = device_index(dev)
+    n, m = len(residuals_of), len(res0.coef)
+    pen = math.sqrt(alpha * n)
+    lo = np.concatenate([bounds[0], np.full(m, -np.inf)])
+    hi = np.concatenate([bounds[1], np.full(m, np.inf)])
+    k = len(z0)
+
+    def build(x: np.ndarray) -> LatencyParams:
+        res = dataclasses.replace(res0, coef=tuple(float(v) for v in x[k:]))
+        return dataclasses.replace(params_of(x[:k]), residual=res)
+
+    def fun(x: np.ndarray) -> np.ndarray:
+        p = platform.with_latency(dev, build(x), origin="fitted")
+        pred = _predict_rows(p, ops, batch, col, mode, precision)
+        return np.concatenate([np.log(np.maximum(pred, 1e-300)) - residuals_of, pen * x[k:]])
+
+    x0 = np.concatenate([np.clip(z0, bounds[0], bounds[1]), np.array(res0.coef)])
+    try:
+        sol = least_squares(fun, x0, bounds=(lo, hi), loss=loss, f_scale=f_scale, method="trf",
+                            x_scale=np.concatenate([x_scale, np.ones(m)]), xtol=1e-10, ftol=1e-10)
+    except ValueError as exc:
+        raise CalibrationError(f"calibration failed: {exc}") from None
+    start_cost = 0.5 * float(np.sum(_rho(fun(x0), loss, f_scale)))
+    return build(sol.x) if sol.cost <= start_cost else params
+
+
+def _rho(r: np.ndarray, loss: str, f_scale: float) -> np.ndarray:
+    """The robust loss ``least_squares`` minimises (``cost = ½ Σ rho``), for the start-vs-end check."""
+    z = (r / f_scale) ** 2
+    if loss == "linear":
+        return r**2
+    if loss == "soft_l1":
+        return f_scale**2 * 2 * (np.sqrt(1 + z) - 1)
+    if loss == "huber":
+        return f_scale**2 * np.where(z <= 1, z, 2 * np.sqrt(z) - 1)
+    if loss == "cauchy":
+        return f_scale**2 * np.log1p(z)
+    if loss == "arctan":
+        return f_scale**2 * np.arctan(z)
+    raise CalibrationError(f"unknown loss {loss!r}")
+
+
+def fit_residual(platform: Platform, rows: Sequence[MeasuredOp], device: str = "cpu", *,
+                 features: Sequence[str] = DEFAULT_FEATURES, alpha: float = 1e-3,
+                 mode: str | PowerMode | None = None, precision: str = "fp32", loss: str = "soft_l1",
+                 f_scale: float = 0.1, clip: tuple[float, float] | None = None) -> Residual:
+    """Fit the shape-feature residual of ``device`` on top of ``platform``'s roofline (held fixed).
+
+    Minimises ``Σ ρ(log(t_launch + exp(Φw)·t_roofline) − log(measured)) + alpha · n · |w|²`` over
+    the coefficients ``w`` of the standardised features Φ (ridge, so the correction shrinks
+    towards the roofline where the data says little). Features without support in ``rows`` (a
+    kind that never occurs, a constant column) are left out. ``platform``'s own residual on that
+    device, if any, is ignored.
+    """
+    if not (alpha >= 0 and math.isfinite(alpha)):
+        raise CalibrationError(f"fit_residual: alpha must be finite and >= 0, got {alpha!r}")
+    dev = _device_name(device)
+    col = device_index(dev)
+    rows = list(rows)
+    ops, batch, meas = rows_to_ops(rows, context=None)
+    plain = platform.with_latency(dev, dataclasses.replace(platform.device(dev).latency, residual=None),
+                                  origin="fitted")
+    pred = predict(plain, ops, batch, mode=mode, precision=precision)
+    launch = float(pred.t_launch[col])
+    roof = pred.latency[:, col] - launch
+    par = wave_efficiency(plain, ops, batch, mode)[:, col]
+    scale = bytes_scale(precision, ops.elem_bytes)
+    try:
+        for f in features:
+            Residual(features=(f,), coef=(0.0,), center=(0.0,), scale=(1.0,))
+    except ValueError as exc:
+        raise CalibrationError(f"fit_residual: {exc}") from None
+    raw = feature_columns(tuple(features), ops, batch, par, scale)
+    keep, centers, scales = [], [], []
+    for j, f in enumerate(features):
+        on = raw[:, j] != 0 if f.startswith("kind.") else (
+            ops.kind == KINDS.index(parse_kind(f.partition("@")[2])) if "@" in f else np.ones(len(ops), bool))
+        if f.startswith("kind."):
+            if on.any():
+                keep.append(j), centers.append(0.0), scales.append(1.0)
+            continue
+        x = raw[on, j]
+        if x.size >= 2 and np.std(x) > 1e-9 * max(1.0, abs(float(np.mean(x)))):
+            keep.append(j), centers.append(float(np.mean(x))), scales.append(float(np.std(x)))
+    if not keep:
+        raise CalibrationError("fit_residual: no feature varies over the rows; nothing to fit")
+    names = tuple(features[j] for j in keep)
+    lo, hi = clip if clip is not None else Residual.__dataclass_fields__["clip"].default
+    shell = Residual(features=names, coef=(0.0,) * len(names), center=centers, scale=scales, clip=(lo, hi))
+    z = shell.standardise(raw[:, keep], ops.kind)
+    y = np.log(meas)
+    n = len(rows)
+    pen = math.sqrt(alpha * n)
+    # start: ridge on the linearised target log((measured − launch) / roofline)
+    y_lin = np.clip(np.log(np.maximum(meas - launch, 0.2 * meas) / roof), lo, hi)
+    a = z.T @ z + (alpha * n + 1e-9) * np.eye(len(names))
+    w0 = np.linalg.solve(a, z.T @ y_lin)
+
+    def fun(w: np.ndarray) -> np.ndarray:
+        r = np.clip(z @ w, lo, hi)
+        return np.concatenate([np.log(launch + np.exp(r) * roof) - y, pen * w])
+
+    def jac(w: np.ndarray) -> np.ndarray:
+        r_raw = z @ w
+        r = np.clip(r_raw, lo, hi)
+        e = np.exp(r) * roof
+        g = (e / (launch + e)) * ((r_raw > lo) & (r_raw < hi))
+        return np.vstack([z * g[:, None], pen * np.eye(len(names))])
+
+    sol = least_squares(fun, w0, jac=jac, loss=loss, f_scale=f_scale, method="trf", xtol=1e-12, ftol=1e-12,
+                        gtol=1e-12)
+    note = (f"ridge (alpha {alpha:g}) on log-latency over {n} {dev} rows, {loss} loss; "
+            f"roofline held at its fitted values")
+    return Residual(features=names, coef=tuple(float(v) for v in sol.x), center=centers, scale=scales,
+                    clip=(lo, hi), note=note)
+
+
 def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu",
-        context: str = "isolated", mode: str | PowerMode | None = None, precision: str = "fp32", *,
+        context: str = "graph", mode: str | PowerMode | None = None, precision: str = "fp32", *,
         fixed: Sequence[str] = (), loss: str = "soft_l1", f_scale: float = 0.1,
-        max_nfev: int | None = None) -> FitResult:
-    """Fit ``device``'s latency parameters to the ``context`` rows of ``tables``.
+        max_nfev: int | None = None, residual: bool | Sequence[str] = True, alpha: float = 1e-3) -> FitResult:
+    """Fit ``device``'s latency parameters to the ``context`` rows of ``tables``, then the residual.
+
+    The roofline's parameters are fitted first (any residual of ``platform`` is dropped); with
+    ``residual`` (True: :data:`~sparoa_sim.hwmodels.residual.DEFAULT_FEATURES`, or a list of
+    feature names) the shape-feature residual is fitted on top by :func:`fit_residual` (ridge
+    strength ``alpha``). The report's ``roofline_only`` holds the fit before the residual.
 
     Args:
         platform: the starting profile (its other device and its specs are kept).
         tables: one measurement table or several; only those of ``device`` are used.
         device: ``"cpu"`` or ``"gpu"`` (a table's ``"cuda"``).
-        context: ``"isolated"`` or ``"graph"`` rows.
+        context: ``"graph"`` (operators timed inside the running graph: what a pass costs) or
+            ``"isolated"`` rows (warm caches, ~20 % under eager on a CPU).
         mode, precision: the power mode and precision the table was measured at.
         fixed: extra vector names (``LatencyParams.vector_names``) to hold at their start value.
         loss, f_scale: robust loss of ``least_squares`` and its scale (log-latency units).
     """
     rows = rows_for_device(tables, device, context)
-    return _fit_rows(platform, rows, device, mode, precision, fixed, loss, f_scale, max_nfev)
+    return _fit_rows(platform, rows, device, mode, precision, fixed, loss, f_scale, max_nfev, residual, alpha)
 
 
 def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable],
                    device: str = "cpu", folds: Sequence[Iterable[str]] | None = None,
-                   context: str = "isolated", mode: str | PowerMode | None = None,
+                   context: str = "graph", mode: str | PowerMode | None = None,
                    precision: str = "fp32", **fit_kwargs: Any) -> dict[str, Any]:
     """Held-out fit quality by workload.
 
     Each fold holds out one workload (``folds=None``) or the given set of workloads; training
     rows whose :func:`shape_key` also occurs in the held-out rows are dropped, the parameters
-    are fitted on the rest (from ``platform``) and reported on the held-out rows.
+    (and the residual, as :func:`fit` does; ``fit_kwargs`` are :func:`fit`'s keywords) are
+    fitted on the rest (from ``platform``) and reported on the held-out rows. A fold lists in
+    ``unseen_kinds`` the held-out kinds with no training row left (their efficiency and offset
+    stay at ``platform``'s); ``overall`` counts them in.
 
-    Returns ``{"folds": [{"held_out", "n_train", "n_dropped", "report"} | {"held_out",
-    "skipped"}], "overall": report pooled over every held-out row, "n_folds"}``.
+    Returns ``{"folds": [{"held_out", "n_train", "n_dropped", "unseen_kinds", "report"} |
+    {"held_out", "skipped"}], "overall": report pooled over every held-out row, "n_folds",
+    "every_kind_trained": whether no fold had an unseen kind}``.
     """
     rows = rows_for_device(tables, device, context)
     _check_rows(rows)
@@ -356,10 +517,12 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
             continue
         res = _fit_rows(platform, train, device, mode, precision, fit_kwargs.get("fixed", ()),
                         fit_kwargs.get("loss", "soft_l1"), fit_kwargs.get("f_scale", 0.1),
-                        fit_kwargs.get("max_nfev"))
+                        fit_kwargs.get("max_nfev"), fit_kwargs.get("residual", True),
+                        fit_kwargs.get("alpha", 1e-3))
         ops, batch, meas = rows_to_ops(held, context=None)
         pred = _predict_rows(res.platform, ops, batch, col, mode, precision)
-        entry.update({"n_train": len(train), "n_dropped": len(others) - len(train),
+        unseen = sorted({parse_kind(r.kind).value for r in held} - {parse_kind(r.kind).value for r in train})
+        entry.update({"n_train": len(train), "n_dropped": len(others) - len(train), "unseen_kinds": unseen,
                       "report": _report_from(held, pred, meas)})
         out_folds.append(entry)
         all_rows.extend(held)
@@ -368,4 +531,5 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
         raise CalibrationError("cross_validate: every fold was skipped (no training rows left)")
     meas_all = np.array([r.time_s for r in all_rows])
     overall = _report_from(all_rows, np.concatenate(all_pred), meas_all)
-    return {"folds": out_folds, "overall": overall, "n_folds": sum("report" in f for f in out_folds)}
+    return {"folds": out_folds, "overall": overall, "n_folds": sum("report" in f for f in out_folds),
+            "every_kind_trained": not any(f.get("unseen_kinds") for f in out_folds)}

@@ -8,7 +8,9 @@ The model is DESIGN §3 exactly, per operator o, device d, batch b, power mode m
     t_memory  = bytes / (B_d(m) · c_d)
     latency   = t_launch_d(m) + max(t_compute, t_memory)                          # or a p-norm
 
-π_d is the parallel (wave) efficiency: an operator's ``b · units`` output elements run in
+Where a device's profile carries a shape-feature residual (``hwmodels.residual``), its
+``t_compute`` and ``t_memory`` are both multiplied by ``exp(r)`` before the roofline combines
+them (so ``retime`` stays exact). π_d is the parallel (wave) efficiency: an operator's ``b · units`` output elements run in
 ``waves = ceil(b · units / (active_units_d(m) · lanes_d))``, so π = b·units / (waves · slots);
 small operators and batches lose efficiency through it rather than through a free constant. A
 device runs the dense or the sparse kernel of an operator, whichever is predicted faster.
@@ -29,11 +31,12 @@ from sparoa_sim.hwmodels.platform import (
     PRECISION_BYTES,
     PRECISIONS,
     TENSOR_CORE_KINDS,
+    DeviceSpec,
     Platform,
     PowerMode,
 )
 
-__all__ = ["Prediction", "bytes_scale", "predict", "retime", "roofline"]
+__all__ = ["Prediction", "bytes_scale", "predict", "retime", "roofline", "wave_efficiency"]
 
 #: Which kind codes run on tensor cores under ``fp16_tc``.
 _TC_MASK = np.array([k.value in TENSOR_CORE_KINDS for k in KINDS])
@@ -141,6 +144,34 @@ def _per_kind(platform: Platform) -> tuple[np.ndarray, np.ndarray]:
     return eta, ok
 
 
+def _parallel(ops: OpArrays, b: np.ndarray | float, slots: np.ndarray) -> np.ndarray:
+    """Wave efficiency π, (n, 2): ``x / ceil(x)`` with ``x = b·units / slots``."""
+    x = np.maximum(ops.units[:, None] * b, 1.0) / slots
+    return x / np.ceil(x)
+
+
+def wave_efficiency(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1,
+                    mode: str | PowerMode | None = None) -> np.ndarray:
+    """π of every operator on both devices, (n, 2): the wave term of ``predict`` (residual feature)."""
+    m = platform.mode(mode)
+    slots = np.array([m.units(d) * dev.latency.lanes for d, dev in zip(DEVICE_KINDS, platform.devices)])
+    return _parallel(ops, _batch(batch, len(ops)), slots)
+
+
+def _residual_factor(devs: Sequence[DeviceSpec], ops: OpArrays, b: np.ndarray | float, par: np.ndarray,
+                     scale: float) -> np.ndarray | None:
+    """``exp(r)`` per operator and device where a device has a residual (1 elsewhere); None if none has."""
+    if all(dev.latency.residual is None for dev in devs):
+        return None
+    out = np.ones(par.shape)
+    for j, dev in enumerate(devs):
+        res = dev.latency.residual
+        if res is not None:
+            bj = b if np.ndim(b) == 0 else b[:, min(j, b.shape[1] - 1)]
+            out[:, j] = np.exp(res.log_factor(ops, bj, par[:, j], scale))
+    return out
+
+
 def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mode: str | PowerMode | None = None,
             precision: str = "fp32", load: float | Sequence[float] = (0.0, 0.0),
             contention: float | Sequence[float] = (1.0, 1.0)) -> Prediction:
@@ -178,9 +209,9 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     flops_b = ops.flops[:, None] * b
     act_bytes = (ops.bytes_in + ops.bytes_out)[:, None] * (b * scale)
     w_bytes = (ops.bytes_w * scale)[:, None]
-    x = np.maximum(ops.units[:, None] * b, 1.0) / slots
-    par = x / np.ceil(x)
+    par = _parallel(ops, b, slots)
     base_rate = eta_k[k] * par * (1.0 - load_a)  # fraction of peak actually reached, (n, 2)
+    corr = _residual_factor(devs, ops, b, par, scale)  # (n, 2) shape-feature correction, or None
 
     if precision == "fp16_tc":
         peak_tc = np.array([platform.peak_flops(d, m, "fp16_tc") for d in DEVICE_KINDS])
@@ -189,6 +220,8 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         dense_peak = peak
     tc_d = flops_b / (dense_peak * base_rate)
     tm_d = (act_bytes + w_bytes) / bw
+    if corr is not None:
+        tc_d, tm_d = tc_d * corr, tm_d * corr
     t_d = roofline(tc_d, tm_d, sharp)
     shape = t_d.shape
     work = np.broadcast_to(flops_b, shape)
@@ -207,6 +240,8 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         tc_s = work_s / (peak * base_rate * s_eta)
         bytes_s = act_bytes + w_bytes * (1.0 - ws) * (1.0 + idx)
         tm_s = bytes_s / bw
+        if corr is not None:
+            tc_s, tm_s = tc_s * corr, tm_s * corr
         t_s = roofline(tc_s, tm_s, sharp)
         sparse = sparse_ok & (t_s < t_d)
         if sparse.any():

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sparoa_sim.hwmodels.kinds import KINDS, OpKind
+from sparoa_sim.hwmodels.residual import Residual
 
 __all__ = ["LatencyParams", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
 
@@ -88,6 +89,8 @@ class LatencyParams:
         sparse_kinds: kinds for which a sparse kernel exists on this device.
         sharpness: 0 → ``max(t_compute, t_memory)``; s > 0 → p-norm with p = 1/s (1 = sum).
         noise_sigma: σ of the multiplicative log-normal jitter (from calibration residuals).
+        residual: optional shape-feature correction of the roofline time (``hwmodels.residual``);
+            None = the plain roofline.
     """
 
     t_launch: float
@@ -102,6 +105,7 @@ class LatencyParams:
     sparse_kinds: tuple[OpKind, ...]
     sharpness: float = 0.0
     noise_sigma: float = 0.0
+    residual: Residual | None = None
 
     def __post_init__(self) -> None:
         if len(self.eta) != len(KINDS):
@@ -136,7 +140,7 @@ class LatencyParams:
         return np.array(scalars + list(self.eta), dtype=float)
 
     def with_vector(self, vec: np.ndarray) -> LatencyParams:
-        """A copy with the vector entries replaced (``sparse_kinds`` and ``noise_sigma`` kept)."""
+        """A copy with the vector entries replaced (``sparse_kinds``, ``noise_sigma``, ``residual`` kept)."""
         vec = np.asarray(vec, dtype=float)
         n_s = len(SCALAR_PARAMS)
         if vec.shape != (n_s + len(KINDS),):

@@ -351,6 +351,8 @@ def _device_tree(d: DeviceSpec) -> dict[str, Any]:
     latency["noise_sigma"] = lat.noise_sigma
     latency["sparse_kinds"] = [k.value for k in lat.sparse_kinds]
     latency["eta"] = {k.value: e for k, e in zip(KINDS, lat.eta)}
+    if lat.residual is not None:
+        latency["residual"] = lat.residual.to_tree()
     return {
         "name": d.name,
         "unit_name": d.unit_name,

@@ -26,6 +26,7 @@ from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.hwmodels.errors import ProfileError
 from sparoa_sim.hwmodels.kinds import KINDS, parse_kind
 from sparoa_sim.hwmodels.params import SCALAR_PARAMS, VALID_RANGES, LatencyParams
+from sparoa_sim.hwmodels.residual import Residual, validate_feature
 from sparoa_sim.hwmodels.platform import (
     DEVICE_KINDS,
     ORIGINS,
@@ -345,7 +346,7 @@ def _ranged(r: _Reader, tbl: dict[str, Any], key: str, path: str, default: float
 
 
 def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
-    allowed = {p.name for p in SCALAR_PARAMS} | {"eta", "sparse_kinds", "noise_sigma"}
+    allowed = {p.name for p in SCALAR_PARAMS} | {"eta", "sparse_kinds", "noise_sigma", "residual"}
     r.keys(t, path, allowed)
     vals: dict[str, Any] = {}
     for p in SCALAR_PARAMS:
@@ -365,7 +366,47 @@ def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
         sparse_kinds = tuple(parse_kind(x) for x in sk)
     except ValueError as e:
         raise r.error(f"{path}.sparse_kinds", str(e)) from None
-    return LatencyParams(eta=eta, sparse_kinds=sparse_kinds, **vals)
+    residual = _parse_residual(r, t["residual"], f"{path}.residual") if "residual" in t else None
+    return LatencyParams(eta=eta, sparse_kinds=sparse_kinds, residual=residual, **vals)
+
+
+def _parse_residual(r: _Reader, t: Any, path: str) -> Residual:
+    """``[<device>.latency.residual]``: origin, note, and plain lists (features, coef, center, scale, clip)."""
+    if not isinstance(t, dict):
+        raise r.error(path, f"must be a table, got {t!r}")
+    r.keys(t, path, {"origin", "note", "features", "coef", "center", "scale", "clip"})
+    origin = r.text(t, "origin", path)
+    if origin not in ORIGINS:
+        raise r.error(f"{path}.origin", f"unknown origin {origin!r} (known: {', '.join(ORIGINS)})")
+    note = r.text(t, "note", path, default="")
+    feats = t.get("features")
+    if not isinstance(feats, list) or not all(isinstance(f, str) for f in feats):
+        raise r.error(f"{path}.features", f"must be a list of feature names, got {feats!r}")
+    for f in feats:
+        try:
+            validate_feature(f)
+        except ValueError as e:
+            raise r.error(f"{path}.features", str(e)) from None
+    lists: dict[str, list[float]] = {}
+    for key in ("coef", "center", "scale", "clip"):
+        v = t.get(key)
+        if key == "clip" and v is None:
+            continue
+        if not isinstance(v, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v):
+            raise r.error(f"{path}.{key}", f"must be a list of numbers, got {v!r}")
+        bad = [x for x in v if not math.isfinite(x)]
+        if bad:
+            raise r.error(f"{path}.{key}", f"value {bad[0]!r} is not finite")
+        want = 2 if key == "clip" else len(feats)
+        if len(v) != want:
+            raise r.error(f"{path}.{key}", f"has {len(v)} entries, expected {want}")
+        lists[key] = [float(x) for x in v]
+    if any(x <= 0 for x in lists["scale"]):
+        raise r.error(f"{path}.scale", f"entries must be > 0, got {lists['scale']!r}")
+    try:
+        return Residual(features=tuple(feats), note=note, **{k: tuple(v) for k, v in lists.items()})
+    except ValueError as e:
+        raise r.error(path, str(e)) from None
 
 
 def _parse_mode(r: _Reader, name: str, t: Any, cpu: DeviceSpec, gpu: DeviceSpec, memory: Memory) -> PowerMode:

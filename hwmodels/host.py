@@ -1,0 +1,256 @@
+"""The ``host`` platform: a base profile built from this machine's CPU, stored in the user data dir.
+
+The CPU side comes from ``/proc/cpuinfo`` (model, physical cores, clock, SIMD flags → FP32
+FLOP/cycle) and the measured STREAM-copy bandwidth of a measurement table; the GPU side, on a
+host without one measured, is the base Jetson profile's (said so in every GPU note). Calibration
+then fits the CPU's latency parameters on top (``sparoa calibrate … --base host-base``), and
+:func:`store_host_profile` writes the result where ``load_platform("host")`` finds it — never
+into the repository. Standard library and ``hwmodels`` only (no torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sparoa_sim.hwmodels.errors import ProfileError
+from sparoa_sim.hwmodels.measurements import MeasurementTable
+from sparoa_sim.hwmodels.platform import DeviceSpec, Memory, PerPrecision, Platform, PowerMode
+from sparoa_sim.hwmodels.profile_io import host_profile_path, parse_platform, platform_to_toml, save_platform
+
+__all__ = [
+    "HOST_MODE",
+    "HostCPU",
+    "PEAK_HEADROOM",
+    "achieved_flops_per_core",
+    "detect_host_cpu",
+    "flop_per_cycle",
+    "host_platform",
+    "parse_cpuinfo",
+    "store_host_profile",
+]
+
+#: Name of the host profile's single power mode (alias ``MAXN``: what the machine runs at).
+HOST_MODE = "host"
+#: Share of the peak the fastest measured operator is taken to reach when it sets the clock.
+PEAK_HEADROOM = 0.95
+_GEMM_KINDS = ("conv", "linear", "matmul", "attention")
+#: Per-operator framework overhead of eager PyTorch on an x86 core before calibration, s.
+_T_LAUNCH_GUESS = 5e-6
+
+
+@dataclass(frozen=True)
+class HostCPU:
+    """What identifies the CPU's throughput: model, vendor, physical cores, clock, SIMD flags."""
+
+    model: str
+    vendor: str
+    family: int | None
+    cores: int
+    clock_hz: float
+    clock_source: str
+    flags: frozenset[str]
+    memory_bytes: float | None = None
+
+
+def flop_per_cycle(cpu: HostCPU) -> tuple[float, float, str]:
+    """(FP32, FP16) FLOP per core per cycle from the SIMD flags, and the reasoning as a note.
+
+    FMA pipes: Intel server cores with AVX-512 have two 512-bit FMA units (64 FP32 FLOP/cycle);
+    AMD Zen 2-4 run two 256-bit FMA pipes (AVX-512 on Zen 4 is double-pumped: 32); Zen 5 has two
+    512-bit pipes (64); AVX2+FMA cores 32; AVX without FMA 16 (separate mul and add); SSE 8. FP16
+    is computed in FP32 unless the core has AVX-512 FP16 (then twice the FP32 rate).
+    """
+    f = cpu.flags
+    amd = cpu.vendor == "AuthenticAMD"
+    if "avx512f" in f and not (amd and (cpu.family or 0) < 26):
+        fp32, why = 64.0, "2 × 512-bit FMA pipes × 16 FP32 lanes × 2 FLOP (AVX-512)"
+    elif "avx2" in f and "fma" in f:
+        fp32, why = 32.0, "2 × 256-bit FMA pipes × 8 FP32 lanes × 2 FLOP (AVX2+FMA"
+        why += "; AVX-512 here is double-pumped on 256-bit pipes)" if "avx512f" in f else ")"
+    elif "avx" in f:
+        fp32, why = 16.0, "256-bit add + mul pipes × 8 FP32 lanes (AVX, no FMA)"
+    elif "asimd" in f or "neon" in f:
+        fp32, why = 16.0, "2 × 128-bit NEON FMA pipes × 4 FP32 lanes × 2 FLOP"
+    else:
+        fp32, why = 8.0, "128-bit add + mul pipes × 4 FP32 lanes (SSE)"
+    if "avx512_fp16" in f or "asimdhp" in f:
+        return fp32, 2.0 * fp32, why + "; FP16 arithmetic at twice the FP32 rate"
+    return fp32, fp32, why + "; no FP16 arithmetic: FP16 runs at the FP32 rate"
+
+
+def parse_cpuinfo(text: str) -> tuple[str, str, int | None, int, frozenset[str], float | None]:
+    """(model, vendor, family, physical cores, flags, max listed MHz × 1e6) from /proc/cpuinfo text.
+
+    Physical cores are the distinct (physical id, core id) pairs; where those are absent
+    (containers, Arm), every listed processor counts as a core.
+    """
+    blocks = [b for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
+    model, vendor, family, flags = "unknown", "", None, frozenset()
+    cores: set[tuple[str, str]] = set()
+    n_proc, mhz = 0, None
+    for block in blocks:
+        kv: dict[str, str] = {}
+        for line in block.splitlines():
+            key, sep, value = line.partition(":")
+            if sep:
+                kv[key.strip()] = value.strip()
+        if "processor" not in kv:
+            continue
+        n_proc += 1
+        model = kv.get("model name") or kv.get("Model") or kv.get("Hardware") or model
+        vendor = kv.get("vendor_id", vendor)
+        if kv.get("cpu family", "").isdigit():
+            family = int(kv["cpu family"])
+        if "flags" in kv or "Features" in kv:
+            flags = frozenset((kv.get("flags") or kv.get("Features", "")).split())
+        if "physical id" in kv and "core id" in kv:
+            cores.add((kv["physical id"], kv["core id"]))
+        try:
+            mhz = max(mhz or 0.0, float(kv["cpu MHz"]))
+        except (KeyError, ValueError):
+            pass
+    n_cores = len(cores) or n_proc
+    return model, vendor, family, max(1, n_cores), flags, None if mhz is None else mhz * 1e6
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+def detect_host_cpu() -> HostCPU:
+    """This machine's CPU: /proc/cpuinfo, cpufreq's maximum clock where the kernel exposes it.
+
+    The core count is capped by the CPUs this process may run on (cgroup/affinity).
+    """
+    text = _read("/proc/cpuinfo")
+    if text is None:
+        raise ProfileError("/proc/cpuinfo: cannot read it; build the host profile from a HostCPU by hand")
+    model, vendor, family, cores, flags, mhz = parse_cpuinfo(text)
+    try:
+        cores = min(cores, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        pass
+    max_khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
+    if max_khz and max_khz.strip().isdigit():
+        clock, source = float(max_khz.strip()) * 1e3, "cpufreq cpuinfo_max_freq"
+    elif mhz:
+        clock, source = mhz, "/proc/cpuinfo 'cpu MHz' (no cpufreq here: boost clocks are not visible)"
+    else:
+        raise ProfileError("/proc/cpuinfo: no 'cpu MHz' and no cpufreq: cannot tell the CPU clock")
+    mem = None
+    meminfo = _read("/proc/meminfo") or ""
+    m = re.search(r"^MemTotal:\s+(\d+)\s*kB", meminfo, re.M)
+    if m:
+        mem = float(m.group(1)) * 1024.0
+    return HostCPU(model=model, vendor=vendor, family=family, cores=cores, clock_hz=clock,
+                   clock_source=source, flags=flags, memory_bytes=mem)
+
+
+def achieved_flops_per_core(tables: Iterable[MeasurementTable]) -> float | None:
+    """The fastest GEMM-like operator rate measured, FLOP/s per torch thread (None if no such row).
+
+    A lower bound of the true peak: where it exceeds the nominal clock's peak, the CPU boosts
+    above the clock ``/proc/cpuinfo`` shows (virtual machines hide turbo clocks).
+    """
+    best = None
+    for t in tables:
+        threads = max(1, int(t.host.get("torch_threads") or 1))
+        for r in t.rows:
+            if r.kind in _GEMM_KINDS and r.time_s > 0 and r.flops > 0:
+                rate = r.flops * r.batch / r.time_s / threads
+                best = rate if best is None else max(best, rate)
+    return best
+
+
+def host_platform(cpu: HostCPU, base: Platform, mem_bw: float, *, threads: int | None = None,
+                  mem_bw_note: str = "STREAM copy, measured by the profiler", name: str = "host",
+                  achieved_per_core: float | None = None) -> Platform:
+    """A base profile of this host: ``cpu`` as the CPU side, ``base``'s GPU (untouched) as the GPU.
+
+    ``mem_bw`` is the sustained CPU bandwidth, B/s (the profiler's STREAM copy); ``threads`` the
+    cores the measurements used (the mode's active cores; default all). ``achieved_per_core``
+    (:func:`achieved_flops_per_core`) raises the clock where operators ran faster than the
+    nominal peak allows, so that the fastest one sits at :data:`PEAK_HEADROOM` of the peak. The
+    CPU's latency parameters start at ``base``'s efficiencies and sparse-kernel figures
+    (``assumed``) until calibration fits them. Validated by a TOML round trip.
+    """
+    if not (mem_bw > 0):
+        raise ProfileError(f"host profile: mem_bw must be > 0 B/s, got {mem_bw!r}")
+    fp32, fp16, why = flop_per_cycle(cpu)
+    if achieved_per_core is not None and achieved_per_core > PEAK_HEADROOM * cpu.clock_hz * fp32:
+        clock = achieved_per_core / (PEAK_HEADROOM * fp32)
+        source = (f"raised from the nominal {cpu.clock_hz / 1e6:.0f} MHz ({cpu.clock_source}): an operator "
+                  f"reached {achieved_per_core / 1e9:.1f} GFLOP/s per core, so the core boosts above it; "
+                  f"clock set so that rate is {PEAK_HEADROOM:.0%} of the peak")
+        cpu = dataclasses.replace(cpu, clock_hz=clock, clock_source=source)
+    units = cpu.cores
+    active = units if threads is None else max(1, min(int(threads), units))
+    lat = dataclasses.replace(base.cpu.latency, t_launch=_T_LAUNCH_GUESS, t_dispatch=0.0, mem_bw=float(mem_bw))
+    cpu_spec = DeviceSpec(kind="cpu", name=f"{units}-core {cpu.model}", unit_name="core", units=units,
+                          max_clock_hz=cpu.clock_hz, flop_per_cycle=PerPrecision(fp32, fp16),
+                          peak_flops=PerPrecision(units * cpu.clock_hz * fp32, units * cpu.clock_hz * fp16),
+                          latency=lat)
+    base_mode = base.mode(None)
+    peak_bw = max(float(mem_bw), base.memory.peak_bw)
+    mode = PowerMode(name=HOST_MODE, cpu_cores=active, cpu_clock_hz=cpu.clock_hz, gpu_tpcs=base_mode.gpu_tpcs,
+                     gpu_clock_hz=base_mode.gpu_clock_hz, emc_bw=peak_bw, energy=base_mode.energy,
+                     aliases=("MAXN",), description=f"this machine as it runs: {active} of {units} cores")
+    memory = Memory(capacity_bytes=cpu.memory_bytes or base.memory.capacity_bytes, peak_bw=peak_bw)
+    gpu_note = f"from {base.name}: no GPU measured on this host"
+    prov: list[tuple[str, str, str]] = []
+    for key, origin, note in base.provenance:
+        if key.startswith("gpu."):
+            prov.append((key, origin, f"{gpu_note}; {note}" if note else gpu_note))
+        elif key.startswith("cpu.latency."):
+            prov.append((key, origin, f"start value from {base.name}; calibrate" if origin != "fitted" else note))
+        elif key.startswith(("interconnect.", f"modes.{base_mode.name}.energy.")):
+            new_key = key.replace(f"modes.{base_mode.name}.", f"modes.{HOST_MODE}.")
+            prov.append((new_key, "assumed", f"from {base.name}; not measured on this host"))
+    clock_note = f"{cpu.clock_hz / 1e6:.0f} MHz: {cpu.clock_source}"
+    prov += [
+        ("cpu.units", "measured", f"physical cores usable by this process ({cpu.model})"),
+        ("cpu.max_clock_hz", "measured", clock_note),
+        ("cpu.flop_per_cycle.fp32", "derived", why),
+        ("cpu.flop_per_cycle.fp16", "derived", why),
+        ("cpu.peak_flops.fp32", "derived", f"{units} × {fp32:g} × {cpu.clock_hz / 1e9:.3g} GHz"),
+        ("cpu.peak_flops.fp16", "derived", f"{units} × {fp16:g} × {cpu.clock_hz / 1e9:.3g} GHz"),
+        ("cpu.latency.t_launch", "assumed", "eager PyTorch per-operator overhead on x86 (~5 µs); calibrate"),
+        ("cpu.latency.t_dispatch", "assumed", "a CPU operator runs on the host thread itself"),
+        ("cpu.latency.mem_bw", "measured", mem_bw_note),
+        ("memory.capacity_bytes", "measured" if cpu.memory_bytes else "assumed", "/proc/meminfo MemTotal"),
+        ("memory.peak_bw", "assumed", "the larger of the measured CPU bandwidth and the base GPU's DRAM peak: "
+                                      "no memory-clock caps on this host"),
+        (f"modes.{HOST_MODE}.cpu_cores", "measured", "threads the measurements ran with"),
+        (f"modes.{HOST_MODE}.cpu_clock_hz", "measured", clock_note),
+        (f"modes.{HOST_MODE}.gpu_tpcs", "assumed", gpu_note),
+        (f"modes.{HOST_MODE}.gpu_clock_hz", "assumed", gpu_note),
+        (f"modes.{HOST_MODE}.emc_bw", "assumed", "uncapped: equals memory.peak_bw"),
+    ]
+    desc = (f"this machine: {units}-core {cpu.model} at {cpu.clock_hz / 1e9:.3g} GHz, "
+            f"{mem_bw / 1e9:.3g} GB/s STREAM copy; GPU side copied from {base.name} (no GPU measured here)")
+    plat = Platform(name=name, description=desc, cpu=cpu_spec, gpu=base.gpu, memory=memory,
+                    interconnect=base.interconnect, modes=(mode,), default_mode=HOST_MODE,
+                    provenance=tuple(prov))
+    return parse_platform(platform_to_toml(plat), f"<host profile {name!r}>", default_name=name)
+
+
+def store_host_profile(platform: Platform, path: str | os.PathLike[str] | None = None) -> Path:
+    """Write ``platform`` as ``<user data dir>/profiles/host.toml`` (or ``path``), atomically.
+
+    Refuses a path inside this package's source tree: a machine's profile never goes into the
+    repository.
+    """
+    target = Path(path).expanduser() if path is not None else host_profile_path()
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / "pyproject.toml").is_file() and target.resolve().is_relative_to(repo):
+        raise ProfileError(f"{target}: refusing to write a host profile inside the repository ({repo}); "
+                           "set SPAROA_SIM_DATA to a data directory outside it")
+    return save_platform(platform, target)
