@@ -1,0 +1,433 @@
+"""The RL scheduler: SB3 SAC (continuous GPU share, the paper's) or PPO / MaskablePPO (discrete).
+
+Training runs on ``SparOA-v0`` with γ = 1 (the objective is undiscounted). Three things make a
+per-workload policy useful within a minute on two cores:
+
+- **behaviour-cloning warm start**: the policy is first fitted to the best whole-operator
+  heuristic (CPU-only, GPU-only, threshold rule, greedy, HEFT — evaluated in the same setting),
+  so RL starts from the best baseline instead of from random placements;
+- **evaluation while training**: every ``eval_every`` steps the deterministic policy is rolled
+  out on each training workload; the best rollout seen so far (latency, its placement) is kept
+  and exported — SB3's ``EvalCallback`` pattern, with the schedule as the artifact;
+- **time budget / checkpoints**: stop after ``time_budget_s``; periodic checkpoints in
+  ``DIR/checkpoints`` and ``resume=True`` continue an interrupted run.
+
+Outputs (``export``): ``DIR/schedule.json`` (a :class:`~sparoa_sim.policies.StaticSchedule`,
+usable as ``sparoa simulate --policy DIR/schedule.json``), ``DIR/policy.zip`` (the SB3 model —
+a pickle: load only trusted files) and ``DIR/metadata.json`` (workloads, platform, mode,
+observation-layout version, algorithm, timings, latencies).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import sparoa_sim  # noqa: F401  (registers the env ids)
+from sparoa_sim.agents.oracle import whole_op_heuristics
+from sparoa_sim.envs.observation import OBS_LAYOUT_VERSION
+from sparoa_sim.errors import PolicyError
+from sparoa_sim.hwmodels import load_platform
+from sparoa_sim.hwmodels.fileio import atomic_write_text
+from sparoa_sim.policies import StaticSchedule
+from sparoa_sim.workloads import load_workload
+
+__all__ = ["ALGOS", "TrainConfig", "TrainResult", "rollout", "train_scheduler", "load_scheduler"]
+
+ALGOS = ("maskable-ppo", "ppo", "sac")
+METADATA_KIND = "sparoa-scheduler"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to train: workloads (names, paths or "synthetic"), platform, mode, algorithm, budget."""
+
+    workloads: tuple[str, ...]
+    platform: str = "jetson-orin-nano-8gb"
+    mode: str | None = None
+    algo: str = "maskable-ppo"
+    timesteps: int | None = None
+    time_budget_s: float | None = None
+    seed: int = 0
+    lam: float = 0.0
+    thresholds: tuple[float, float] | None = None
+    reference: bool = True
+    bc_episodes: int = 3
+    bc_steps: int = 600
+    eval_every: int = 1024
+    checkpoint_every: int = 10_000
+    n_steps: int = 512
+    learning_rate: float = 3e-4
+    eval_workloads: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.algo not in ALGOS:
+            raise PolicyError(f"scheduler: unknown algorithm {self.algo!r} (known: {', '.join(ALGOS)})")
+        if not self.workloads:
+            raise PolicyError("scheduler: give at least one workload")
+        if self.timesteps is None and self.time_budget_s is None:
+            object.__setattr__(self, "timesteps", 20_000)
+        if self.timesteps is not None and self.timesteps < 1:
+            raise PolicyError(f"scheduler: timesteps must be positive, got {self.timesteps}")
+        if self.time_budget_s is not None and not (math.isfinite(self.time_budget_s) and self.time_budget_s > 0):
+            raise PolicyError(f"scheduler: time budget must be a positive number of seconds, got {self.time_budget_s}")
+
+    @property
+    def action_mode(self) -> str:
+        return "continuous" if self.algo == "sac" else "discrete"
+
+    def env_kwargs(self, workloads: Sequence[str] | None = None) -> dict[str, Any]:
+        """``gym.make("SparOA-v0", **kwargs)`` for training (all workloads) or one evaluation workload."""
+        kw: dict[str, Any] = {"workloads": list(workloads or self.workloads), "platform": self.platform,
+                              "mode": self.mode, "action_mode": self.action_mode, "lam": self.lam,
+                              "reference": self.reference}
+        if not self.reference:
+            kw["background"] = "random"
+        if self.thresholds is not None:
+            kw["thresholds"] = list(self.thresholds)
+        return kw
+
+    @property
+    def concrete_workloads(self) -> tuple[str, ...]:
+        """Workloads that can be evaluated (synthetic draws are training-only)."""
+        named = tuple(w for w in self.workloads if w != "synthetic")
+        return self.eval_workloads or named
+
+
+@dataclass
+class TrainResult:
+    """What training produced: best rollout per evaluated workload and bookkeeping."""
+
+    config: TrainConfig
+    best_latency_s: dict[str, float] = field(default_factory=dict)
+    best_placement: dict[str, list[float]] = field(default_factory=dict)
+    teacher: dict[str, tuple[str, float]] = field(default_factory=dict)
+    bc_accuracy: float | None = None
+    timesteps: int = 0
+    train_s: float = 0.0
+    evaluations: list[dict[str, Any]] = field(default_factory=list)
+    model: Any = None
+
+
+def _make_env(kwargs: dict[str, Any]) -> gym.Env:
+    return gym.make("SparOA-v0", **kwargs)
+
+
+def rollout(model: Any, env_kwargs: dict[str, Any], seed: int = 0) -> tuple[float, list[float]]:
+    """Deterministic rollout of ``model`` on one episode: (mean latency, placement)."""
+    env = _make_env(env_kwargs)
+    obs, _ = env.reset(seed=seed)
+    masks = hasattr(env.unwrapped, "action_masks")
+    done = False
+    info: dict[str, Any] = {}
+    while not done:
+        kw = {"action_masks": env.unwrapped.action_masks()} if masks and _is_maskable(model) else {}
+        action, _ = model.predict(obs, deterministic=True, **kw)
+        obs, _, term, trunc, info = env.step(action)
+        done = term or trunc
+    env.close()
+    return float(info["latency_mean_s"]), [float(x) for x in info["placement"]]
+
+
+def _is_maskable(model: Any) -> bool:
+    return type(model).__name__ == "MaskablePPO"
+
+
+def _teacher(cfg: TrainConfig, workload: str) -> tuple[str, float, np.ndarray]:
+    """Best whole-operator heuristic for ``workload`` replayed as a placement in the env's setting."""
+    from sparoa_sim.engine import Simulator
+    from sparoa_sim.simconfig import SimConfig
+
+    graph = load_workload(workload)
+    plat = load_platform(cfg.platform)
+    heur = whole_op_heuristics(graph, plat, mode=cfg.mode)
+    best = None
+    for name, (_lat, sched) in heur.items():
+        lat = Simulator(graph, plat, StaticSchedule(sched.placement),
+                        config=SimConfig(mode=cfg.mode, reference=True, record_trace=False)).run().latency_mean_s
+        if best is None or lat < best[1]:
+            best = (name, lat, np.asarray(sched.placement, dtype=np.float64))
+    assert best is not None
+    return best
+
+
+def _demonstrations(cfg: TrainConfig, teachers: dict[str, np.ndarray], episodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(observations, actions) of the teachers' placements stepped through the env."""
+    obs_l, act_l = [], []
+    for w, placement in teachers.items():
+        env = _make_env(cfg.env_kwargs([w]))
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=cfg.seed + ep)
+            done = False
+            while not done:
+                op = env.unwrapped.pending_op
+                share = float(placement[op])
+                a = int(share >= 0.5) if cfg.action_mode == "discrete" else np.array([0.95 if share >= 0.5 else -0.95],
+                                                                                      dtype=np.float32)
+                obs_l.append(obs)
+                act_l.append(a)
+                obs, _, term, trunc, _ = env.step(a)
+                done = term or trunc
+        env.close()
+    return np.asarray(obs_l, dtype=np.float32), np.asarray(act_l)
+
+
+def _behaviour_clone(model: Any, obs: np.ndarray, acts: np.ndarray, steps: int, seed: int) -> float:
+    """Fit the policy to demonstrations (max log-likelihood; SAC: the actor's deterministic output);
+    returns the share of demonstrated actions the deterministic policy reproduces."""
+    policy = model.policy
+    policy.set_training_mode(True)
+    gen = torch.Generator().manual_seed(seed)
+    o = torch.as_tensor(obs, device=policy.device)
+    a = torch.as_tensor(acts, device=policy.device)
+    sac = type(model).__name__ == "SAC"
+    opt = model.actor.optimizer if sac else policy.optimizer
+    for _ in range(steps):
+        idx = torch.randint(len(o), (min(128, len(o)),), generator=gen)
+        if sac:
+            loss = torch.nn.functional.mse_loss(model.actor(o[idx], deterministic=True), a[idx].float())
+        else:
+            loss = -policy.get_distribution(o[idx]).log_prob(a[idx]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    policy.set_training_mode(False)
+    with torch.no_grad():
+        if sac:
+            return float(((model.actor(o, deterministic=True) >= 0) == (a >= 0)).float().mean())
+        return float((policy.get_distribution(o).mode() == a).float().mean())
+
+
+def _new_model(cfg: TrainConfig, env: Any, tb_dir: str | None) -> Any:
+    common = dict(seed=cfg.seed, verbose=0, tensorboard_log=tb_dir, device="cpu")
+    if cfg.algo == "sac":
+        from stable_baselines3 import SAC
+
+        return SAC("MlpPolicy", env, gamma=1.0, learning_rate=cfg.learning_rate, learning_starts=256,
+                   buffer_size=100_000, batch_size=256, train_freq=64, gradient_steps=16, **common)
+    kwargs = dict(gamma=1.0, gae_lambda=0.95, n_steps=cfg.n_steps, batch_size=128, n_epochs=5, ent_coef=0.003,
+                  learning_rate=cfg.learning_rate, **common)
+    if cfg.algo == "maskable-ppo":
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO("MlpPolicy", env, **kwargs)
+    from stable_baselines3 import PPO
+
+    return PPO("MlpPolicy", env, **kwargs)
+
+
+def _algo_class(algo: str):
+    if algo == "sac":
+        from stable_baselines3 import SAC
+
+        return SAC
+    if algo == "maskable-ppo":
+        from sb3_contrib import MaskablePPO
+
+        return MaskablePPO
+    from stable_baselines3 import PPO
+
+    return PPO
+
+
+def _callback(cfg: TrainConfig, result: TrainResult, t_start: float, ckpt_dir: Path | None,
+              progress: Callable[[int], None] | None):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    class _Cb(BaseCallback):
+        """Periodic evaluation (keep the best rollout), checkpoints, time budget, progress."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self._last_eval = 0
+            self._last_ckpt = 0
+            self._last_seen = 0
+
+        def _on_step(self) -> bool:
+            n = self.num_timesteps
+            if progress is not None:
+                progress(n - self._last_seen)
+            self._last_seen = n
+            if n - self._last_eval >= cfg.eval_every:
+                self._last_eval = n
+                _evaluate(self.model, cfg, result, n, t_start)
+                self.logger.record("eval/best_latency_ms", 1e3 * float(np.mean(list(result.best_latency_s.values()))))
+            if ckpt_dir is not None and n - self._last_ckpt >= cfg.checkpoint_every:
+                self._last_ckpt = n
+                _checkpoint(self.model, result, ckpt_dir)
+            return cfg.time_budget_s is None or time.perf_counter() - t_start < cfg.time_budget_s
+
+    return _Cb()
+
+
+def _evaluate(model: Any, cfg: TrainConfig, result: TrainResult, step: int, t_start: float) -> None:
+    row: dict[str, Any] = {"timesteps": step, "elapsed_s": time.perf_counter() - t_start}
+    for w in cfg.concrete_workloads:
+        lat, placement = rollout(model, cfg.env_kwargs([w]), seed=cfg.seed)
+        row[w] = lat
+        if lat < result.best_latency_s.get(w, math.inf):
+            result.best_latency_s[w] = lat
+            result.best_placement[w] = placement
+    result.evaluations.append(row)
+
+
+def _checkpoint(model: Any, result: TrainResult, ckpt_dir: Path) -> None:
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    tmp = ckpt_dir / "latest.tmp.zip"
+    model.save(tmp)
+    os.replace(tmp, ckpt_dir / "latest.zip")
+    state = {"timesteps": int(model.num_timesteps), "best_latency_s": result.best_latency_s,
+             "best_placement": result.best_placement, "evaluations": result.evaluations}
+    atomic_write_text(ckpt_dir / "state.json", json.dumps(state))
+
+
+def train_scheduler(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = None, *, resume: bool = False,
+                    progress: Callable[[int], None] | None = None, tensorboard: bool = True) -> TrainResult:
+    """Train per :class:`TrainConfig`; with ``out_dir``, checkpoint there and export at the end."""
+    from stable_baselines3.common.monitor import Monitor
+
+    t_start = time.perf_counter()
+    torch.set_num_threads(1)  # small networks: threads only add overhead on 2 cores
+    out = Path(out_dir) if out_dir is not None else None
+    ckpt_dir = out / "checkpoints" if out is not None else None
+    tb_dir = str(out / "tensorboard") if out is not None and tensorboard and _has_tensorboard() else None
+    result = TrainResult(config=cfg)
+    env = Monitor(_make_env(cfg.env_kwargs()))
+    model = None
+    if resume and ckpt_dir is not None and (ckpt_dir / "latest.zip").is_file():
+        model = _algo_class(cfg.algo).load(ckpt_dir / "latest.zip", env=env, device="cpu")
+        state = json.loads((ckpt_dir / "state.json").read_text())
+        result.best_latency_s = {k: float(v) for k, v in state["best_latency_s"].items()}
+        result.best_placement = state["best_placement"]
+        result.evaluations = state["evaluations"]
+    if model is None:
+        model = _new_model(cfg, env, tb_dir)
+        teachers = {}
+        for w in cfg.concrete_workloads if "synthetic" not in cfg.workloads else ():
+            name, lat, placement = _teacher(cfg, w)
+            result.teacher[w] = (name, lat)
+            teachers[w] = placement
+        if teachers and cfg.bc_episodes > 0:
+            obs, acts = _demonstrations(cfg, teachers, cfg.bc_episodes)
+            result.bc_accuracy = _behaviour_clone(model, obs, acts, cfg.bc_steps, cfg.seed)
+        _evaluate(model, cfg, result, 0, t_start)
+    remaining = cfg.timesteps if cfg.timesteps is not None else 10**9
+    if resume:
+        remaining = max(0, remaining - int(model.num_timesteps))
+    if remaining > 0 and (cfg.time_budget_s is None or time.perf_counter() - t_start < cfg.time_budget_s):
+        model.learn(total_timesteps=remaining, callback=_callback(cfg, result, t_start, ckpt_dir, progress),
+                    reset_num_timesteps=not resume, tb_log_name=cfg.algo)
+    _evaluate(model, cfg, result, int(model.num_timesteps), t_start)
+    env.close()
+    result.timesteps = int(model.num_timesteps)
+    result.train_s = time.perf_counter() - t_start
+    result.model = model
+    if out is not None:
+        if ckpt_dir is not None:
+            _checkpoint(model, result, ckpt_dir)
+        export(result, out)
+    return result
+
+
+def _has_tensorboard() -> bool:
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def export(result: TrainResult, out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``schedule.json`` (first evaluated workload; one per workload when several),
+    ``policy.zip`` and ``metadata.json`` atomically."""
+    cfg = result.config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for k, (w, placement) in enumerate(result.best_placement.items()):
+        name = "schedule.json" if k == 0 else f"schedule-{Path(w).stem}.json"
+        sched = StaticSchedule(placement, workload=load_workload(w).name)
+        sched.save(out / name)
+        files[w] = name
+    tmp = out / "policy.tmp.zip"
+    result.model.save(tmp)
+    os.replace(tmp, out / "policy.zip")
+    meta = {
+        "kind": METADATA_KIND, "obs_layout_version": OBS_LAYOUT_VERSION, "config": _jsonable(asdict(cfg)),
+        "env_kwargs": cfg.env_kwargs(), "workloads": list(cfg.workloads), "platform": cfg.platform, "mode": cfg.mode,
+        "algo": cfg.algo, "timesteps": result.timesteps, "bc_accuracy": result.bc_accuracy, "train_s": result.train_s,
+        "best_latency_s": result.best_latency_s, "teacher": {w: {"policy": n, "latency_s": lat}
+                                                             for w, (n, lat) in result.teacher.items()},
+        "schedules": files, "evaluations": result.evaluations,
+    }
+    atomic_write_text(out / "metadata.json", json.dumps(meta, indent=2, allow_nan=False))
+    return out
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def load_scheduler(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
+    """(SB3 model, metadata) from a training directory. The zip is a pickle: trusted files only."""
+    d = Path(path)
+    meta_path = d / "metadata.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise PolicyError(f"{meta_path}: cannot read scheduler metadata: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("kind") != METADATA_KIND:
+        raise PolicyError(f"{meta_path}: 'kind' is not {METADATA_KIND!r}")
+    if meta.get("obs_layout_version") != OBS_LAYOUT_VERSION:
+        raise PolicyError(f"{meta_path}: 'obs_layout_version' is {meta.get('obs_layout_version')!r}; this version "
+                          f"observes layout {OBS_LAYOUT_VERSION}")
+    algo = meta.get("algo")
+    if algo not in ALGOS:
+        raise PolicyError(f"{meta_path}: 'algo' is {algo!r} (known: {', '.join(ALGOS)})")
+    try:
+        model = _algo_class(algo).load(d / "policy.zip", device="cpu")
+    except Exception as exc:  # SB3 raises many kinds on a corrupt zip
+        raise PolicyError(f"{d / 'policy.zip'}: corrupt or unreadable policy: {exc}") from None
+    return model, meta
+
+
+def cmd_train_scheduler(args: Any) -> dict[str, Any]:
+    """``sparoa train scheduler``: train, export, and return the summary for the CLI."""
+    from tqdm import tqdm
+
+    thresholds = None
+    if args.thresholds:
+        from sparoa_sim.agents.predictor import load_predictor
+        from sparoa_sim.agents.threshold_data import HardwareContext
+
+        pred = load_predictor(args.thresholds)
+        plat = load_platform(args.platform)
+        thresholds = pred.predict(load_workload(args.workload[0]),
+                                  HardwareContext(plat.name, plat.mode(args.mode).name))
+    cfg = TrainConfig(workloads=tuple(args.workload), platform=args.platform, mode=args.mode, algo=args.algo,
+                      timesteps=args.timesteps, time_budget_s=args.time_budget, seed=args.seed, lam=args.lam,
+                      thresholds=thresholds)
+    total = cfg.timesteps if cfg.timesteps is not None else None
+    with tqdm(total=total, desc=f"training {cfg.algo}", unit="step", disable=args.json, file=__import__("sys").stderr) as bar:
+        res = train_scheduler(cfg, args.output, resume=args.resume, progress=bar.update)
+    doc: dict[str, Any] = {"output": str(args.output), "algo": cfg.algo, "timesteps": res.timesteps,
+                           "train_s": res.train_s}
+    for w, lat in res.best_latency_s.items():
+        doc[f"latency_s[{w}]"] = lat
+        if w in res.teacher:
+            doc[f"teacher[{w}]"] = f"{res.teacher[w][0]} {res.teacher[w][1]:.6g}"
+    return doc

@@ -1,0 +1,93 @@
+"""RL scheduler: warm start, best-rollout tracking, export, resume, loading errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from sparoa_sim.agents.scheduler import TrainConfig, load_scheduler, rollout, train_scheduler
+from sparoa_sim.engine import simulate
+from sparoa_sim.errors import PolicyError
+
+WL = "mobilenetv3_small"
+PLAT = "jetson-agx-orin-64gb"
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sched")
+    cfg = TrainConfig(workloads=(WL,), platform=PLAT, mode="MAXN", algo="maskable-ppo", timesteps=600,
+                      n_steps=256, eval_every=300, checkpoint_every=300, bc_episodes=1, bc_steps=300)
+    return cfg, train_scheduler(cfg, out, tensorboard=False), out
+
+
+def test_export_files_and_schedule_replays(trained):
+    cfg, res, out = trained
+    for name in ("schedule.json", "policy.zip", "metadata.json"):
+        assert (out / name).is_file()
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["workloads"] == [WL] and meta["algo"] == "maskable-ppo"
+    # the exported schedule reproduces the best rollout's latency in the same (reference) setting
+    r = simulate(WL, PLAT, str(out / "schedule.json"), reference=True, mode="MAXN")
+    assert r.latency_mean_s == pytest.approx(res.best_latency_s[WL], rel=1e-9)
+
+
+def test_never_behind_the_warm_start_teacher(trained):
+    _, res, _ = trained
+    teacher_name, teacher_lat = res.teacher[WL]
+    assert res.bc_accuracy is not None and res.bc_accuracy > 0.9
+    assert res.best_latency_s[WL] <= teacher_lat * (1 + 1e-9)
+    gpu = simulate(WL, PLAT, "gpu", reference=True, mode="MAXN").latency_mean_s
+    cpu = simulate(WL, PLAT, "cpu", reference=True, mode="MAXN").latency_mean_s
+    assert res.best_latency_s[WL] <= min(gpu, cpu) * (1 + 1e-9)
+
+
+def test_load_and_rollout_deterministic(trained):
+    cfg, _, out = trained
+    model, meta = load_scheduler(out)
+    a = rollout(model, cfg.env_kwargs([WL]))
+    b = rollout(model, cfg.env_kwargs([WL]))
+    assert a == b and a[0] > 0
+
+
+def test_resume_continues_from_checkpoint(trained, tmp_path):
+    cfg, _, out = trained
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    assert state["timesteps"] >= 600
+    import shutil
+
+    shutil.copytree(out, tmp_path / "run")
+    more = TrainConfig(**{**cfg.__dict__, "timesteps": state["timesteps"] + 256})
+    res = train_scheduler(more, tmp_path / "run", resume=True, tensorboard=False)
+    assert res.timesteps >= state["timesteps"] + 256
+    assert res.best_latency_s[WL] <= state["best_latency_s"][WL]
+
+
+def test_load_errors(trained, tmp_path):
+    _, _, out = trained
+    with pytest.raises(PolicyError, match="metadata"):
+        load_scheduler(tmp_path)
+    meta = json.loads((out / "metadata.json").read_text())
+    (tmp_path / "metadata.json").write_text(json.dumps(dict(meta, obs_layout_version=-1)))
+    with pytest.raises(PolicyError, match="obs_layout_version"):
+        load_scheduler(tmp_path)
+    (tmp_path / "metadata.json").write_text(json.dumps(meta))
+    (tmp_path / "policy.zip").write_bytes(b"corrupt")
+    with pytest.raises(PolicyError, match="corrupt"):
+        load_scheduler(tmp_path)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_other_algorithms_train(algo):
+    cfg = TrainConfig(workloads=(WL,), platform=PLAT, algo=algo, timesteps=300, n_steps=128, eval_every=10**9,
+                      bc_episodes=1, bc_steps=100)
+    res = train_scheduler(cfg, None, tensorboard=False)
+    assert res.timesteps >= 300 and res.best_latency_s[WL] > 0
+
+
+def test_bad_config():
+    with pytest.raises(PolicyError, match="algorithm"):
+        TrainConfig(workloads=(WL,), algo="dqn")
+    with pytest.raises(PolicyError, match="time budget"):
+        TrainConfig(workloads=(WL,), time_budget_s=-1)
