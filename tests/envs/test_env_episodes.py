@@ -133,3 +133,17 @@ def test_pickle_before_reset_and_after_the_end():
     rollout(env, seed=3)
     clone = pickle.loads(pickle.dumps(env))
     assert clone.reset()[1] == env.reset()[1]
+
+
+def test_a_made_env_pickles_with_its_wrappers():
+    import gymnasium as gym
+
+    env = gym.make("SparOA-v0", workloads=SMALL)
+    env.reset(seed=2)
+    for _ in range(5):
+        env.step(0)
+    clone = pickle.loads(pickle.dumps(env))
+    assert clone.spec == env.spec
+    a, b = env.step(1), clone.step(1)
+    np.testing.assert_array_equal(a[0], b[0])
+    assert a[1:] == b[1:]

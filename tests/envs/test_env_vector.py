@@ -54,3 +54,17 @@ def test_sb3_subproc_vec_env_with_module_prefixed_id():
         assert [m.tolist() for m in masks] == [[True, True], [True, True]]
     finally:
         venv.close()
+
+
+def test_maskable_ppo_reads_the_action_masks_through_the_wrappers():
+    from sb3_contrib import MaskablePPO
+    from sb3_contrib.common.maskable.utils import get_action_masks
+    from stable_baselines3.common.env_util import make_vec_env
+
+    venv = make_vec_env("SparOA-v0", n_envs=2, seed=0, env_kwargs={"workloads": SMALL})
+    venv.reset()
+    masks = get_action_masks(venv)
+    assert masks.shape == (2, 2) and masks.all()
+    model = MaskablePPO("MlpPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, gamma=1.0, seed=0, device="cpu")
+    model.learn(total_timesteps=64)
+    venv.close()
