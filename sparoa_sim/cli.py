@@ -356,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_simulate_parser(sub)
     from sparoa_sim.cli_train import add_train_parser
     add_train_parser(sub)
+    from sparoa_sim.cli_evaluate import add_evaluate_parser
+    add_evaluate_parser(sub)
     from sparoa_sim.cli_oracle import add_oracle_parser
     add_oracle_parser(sub)
     from sparoa_sim.cli_replay import add_replay_parser

@@ -1,0 +1,116 @@
+"""``sparoa evaluate``: the evaluation harness from the command line (DESIGN §6, §9).
+
+Writes ``DIR/cells.jsonl`` (one line per finished cell; re-running with the same DIR resumes),
+``DIR/summary.json``, ``DIR/summary.md``, ``DIR/speedup.png`` and, with ``--lams``, one
+latency–energy Pareto plot per case. ``--workers N`` runs cells in N local processes;
+``--ray [ADDRESS]`` fans them out as Ray tasks (optional extra ``sparoa-sim[ray]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from sparoa_sim.errors import SparOAError
+
+__all__ = ["add_evaluate_parser"]
+
+
+def _list(text: str) -> list[str]:
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise SparOAError(f"expected a comma-separated list, got {text!r}")
+    return items
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        vals = [float(t) for t in _list(text)]
+    except ValueError:
+        raise SparOAError(f"--lams: expected comma-separated numbers, got {text!r}") from None
+    if any(not (v >= 0) for v in vals):
+        raise SparOAError(f"--lams: energy weights must be >= 0, got {text!r}")
+    return vals
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from sparoa_sim.agents.evaluate import DEFAULT_POLICIES, cells, pareto_plot, run_sweep, summarise, write_report
+
+    opts: dict[str, Any] = {"oracle_time_limit_s": args.oracle_time_limit, "learn_budget_s": args.learn_budget,
+                            "batch": args.batch}
+    policies = args.policies or list(DEFAULT_POLICIES)
+    sweep = cells(args.workloads, args.platforms, args.modes, policies, args.seeds, **opts)
+    if args.lams:
+        sweep += [c for lam in args.lams if lam > 0
+                  for c in cells(args.workloads, args.platforms, args.modes, ["learned"], args.seeds, lam=lam, **opts)]
+    backend = "ray" if args.ray is not None else "local"
+    address = args.ray or None
+    with tqdm(total=len(sweep), desc="evaluate", unit="cell", disable=args.json, file=sys.stderr) as bar:
+        rows = run_sweep(sweep, args.output, workers=args.workers, backend=backend, address=address,
+                         progress=bar.update)
+    files = write_report(rows, args.output)
+    if args.lams:
+        by_case: dict[tuple, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_case.setdefault((r["workload"], r["platform"], r["mode"]), []).append(r)
+        for (w, p, m), rs in by_case.items():
+            files[f"pareto[{w}/{p}/{m}]"] = str(pareto_plot(rs, Path(args.output) / f"pareto-{w}-{p}-{m}.png",
+                                                             title=f"{w} on {p} ({m})"))
+    table = [r for r in summarise(rows) if r["lam"] == 0.0]
+    if args.json:
+        sys.stdout.write(json.dumps({"summary": table, "files": files, "cells": len(rows)}, allow_nan=False) + "\n")
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"evaluation ({len(rows)} cells) — {files['markdown']}")
+    for col in ("workload", "platform", "mode", "policy", "latency ms", "× GPU", "× TRT", "gap to oracle",
+                "gain realised"):
+        t.add_column(col, justify="left" if col in ("workload", "platform", "mode", "policy") else "right")
+    for r in table:
+        t.add_row(r["workload"], r["platform"], r["mode"], r["policy"], f"{1e3 * r['latency_s']:.3f}",
+                  "–" if r["speedup_vs_gpu"] is None else f"{r['speedup_vs_gpu']:.3f}",
+                  "–" if r["speedup_vs_tensorrt"] is None else f"{r['speedup_vs_tensorrt']:.3f}",
+                  "–" if r["gap_to_oracle"] is None else f"{100 * r['gap_to_oracle']:+.2f} %",
+                  "–" if r["gain_realised"] is None else f"{100 * r['gain_realised']:.0f} %")
+    Console(width=None if sys.stdout.isatty() else 200).print(t)
+    return 0
+
+
+def _positive(kind, name: str):
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise SparOAError(f"{name} must be a number, got {text!r}") from None
+        if v <= 0:
+            raise SparOAError(f"{name} must be positive, got {text!r}")
+        return v
+    return parse
+
+
+def add_evaluate_parser(sub: Any) -> None:
+    """Attach ``sparoa evaluate`` to the top-level sub-parsers."""
+    p = sub.add_parser("evaluate", help="policies × workloads × platforms × modes → one table (+ plots)")
+    p.add_argument("--workloads", type=_list, required=True, help="comma-separated workload names")
+    p.add_argument("--platforms", type=_list, required=True, help="comma-separated profile names")
+    p.add_argument("--modes", type=_list, default=None, help="comma-separated power modes (default: each default)")
+    p.add_argument("--policies", type=_list, default=None, help="comma-separated policies (default: all)")
+    p.add_argument("--seeds", type=_positive(int, "--seeds"), default=1, help="seeds for learned policies")
+    p.add_argument("--batch", type=_positive(int, "--batch"), default=1)
+    p.add_argument("--lams", type=_floats, default=None, help="λ sweep for the learned policy (Pareto plot)")
+    p.add_argument("--oracle-time-limit", type=_positive(float, "--oracle-time-limit"), default=10.0)
+    p.add_argument("--learn-budget", type=_positive(float, "--learn-budget"), default=20.0,
+                   help="seconds of training per learned cell")
+    p.add_argument("--workers", type=_positive(int, "--workers"), default=1, help="local worker processes")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run cells as Ray tasks (a local cluster, or ADDRESS)")
+    p.add_argument("-o", "--output", required=True, help="output directory (resumable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_evaluate)
