@@ -3,15 +3,10 @@
 ``import sparoa_sim`` is light: it imports neither torch nor the environments; the Gymnasium ids
 ``SparOA-v0`` and ``SparOAThreshold-v0`` are registered (idempotently) with string entry points,
 so nothing heavy loads before ``gym.make`` — and ``gym.make("sparoa_sim:SparOA-v0")`` works in a
-fresh process. Gymnasium itself is not imported here: the ids are registered now if it already
-is, else right after it is first imported (a one-shot import hook).
+fresh process. Registration imports only ``gymnasium.envs.registration`` (light; no torch).
 """
 
 from __future__ import annotations
-
-import importlib.abc
-import importlib.util
-import sys
 
 from sparoa_sim.errors import (
     CalibrationError,
@@ -45,33 +40,7 @@ def register_envs() -> None:
             register(id=env_id, entry_point=entry_point)
 
 
-class _RegisterAfterGymnasium(importlib.abc.MetaPathFinder):
-    """One-shot import hook: the core layer does not import gymnasium (DESIGN §1), yet
-    ``import sparoa_sim; import gymnasium as gym; gym.make("SparOA-v0")`` must work, so the ids
-    are registered the moment gymnasium finishes importing."""
-
-    def find_spec(self, fullname, path, target=None):
-        if fullname != "gymnasium":
-            return None
-        if self in sys.meta_path:
-            sys.meta_path.remove(self)
-        spec = importlib.util.find_spec("gymnasium")
-        if spec is None or spec.loader is None or not hasattr(spec.loader, "exec_module"):
-            return spec
-        run = spec.loader.exec_module
-
-        def exec_module(module) -> None:
-            run(module)
-            register_envs()
-
-        spec.loader.exec_module = exec_module
-        return spec
-
-
-if "gymnasium" in sys.modules:
-    register_envs()
-elif not any(isinstance(f, _RegisterAfterGymnasium) for f in sys.meta_path):
-    sys.meta_path.insert(0, _RegisterAfterGymnasium())
+register_envs()
 
 __all__ = [
     "ENV_IDS",

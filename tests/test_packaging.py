@@ -70,7 +70,7 @@ def test_mapping_from_a_built_wheel(tmp_path):
     assert int(out) >= 1
 
 
-def test_import_sparoa_sim_does_not_import_torch_or_gymnasium():
+def test_import_sparoa_sim_does_not_import_torch():
     code = (
         "import sys, sparoa_sim, sparoa_sim.hwmodels, sparoa_sim.envs, sparoa_sim.graph, sparoa_sim.workloads\n"
         "sparoa_sim.load_workload(sparoa_sim.list_workloads()[0])\n"

@@ -1,4 +1,5 @@
-"""The engine is core layer: importing it pulls in neither torch nor gymnasium nor upper layers."""
+"""The engine is core layer: importing it pulls in neither torch nor SB3 nor upper layers (gymnasium's
+registry is imported by ``sparoa_sim/__init__`` to register the env ids, DESIGN §1)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ def test_engine_imports_no_upper_layer():
     code = (
         "import sys\n"
         "import sparoa_sim.engine, sparoa_sim.policies, sparoa_sim.trace, sparoa_sim.cli_simulate\n"
-        "bad = [m for m in ('torch', 'gymnasium', 'stable_baselines3', 'sparoa_sim.envs', 'sparoa_sim.agents',"
+        "bad = [m for m in ('torch', 'stable_baselines3', 'sparoa_sim.envs', 'sparoa_sim.agents',"
         " 'sparoa_sim.real') if m in sys.modules]\n"
         "print(','.join(bad))\n"
     )
