@@ -45,6 +45,7 @@ from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.kinds import KINDS
 from sparoa_sim.hwstate import BackgroundLoad
 from sparoa_sim.policies import ThresholdPolicy
+from sparoa_sim.thresholds import INTENSITY_RANGES, from_action
 from sparoa_sim.envs.actions import InvalidActionError
 from sparoa_sim.envs.episode import Episode, EpisodeFactory
 from sparoa_sim.envs.options import EnvOptions
@@ -61,27 +62,16 @@ THRESHOLD_OBS_LAYOUT: tuple[str, ...] = (
     "log_t_ref", "background", "batch_fill",
 )
 _SIGNED = ("peak_ratio", "bw_ratio", "lat_ratio")
-#: log10 range of the intensity threshold per intensity axis.
-INTENSITY_RANGES: dict[str, tuple[float, float]] = {"flop_per_byte": (-2.0, 3.0), "flops": (2.0, 11.0)}
 _SPARSITY = ("act", "weight", "max")
 
 
 def thresholds_from_action(action: Any, intensity: str = "flop_per_byte") -> tuple[float, float]:
-    """(τ_s, τ_I) of a ``Box(-1, 1, (2,))`` action; malformed actions raise InvalidActionError."""
+    """(τ_s, τ_I) of a ``Box(-1, 1, (2,))`` action (:func:`sparoa_sim.thresholds.from_action`);
+    malformed actions raise InvalidActionError."""
     try:
-        a = np.asarray(action, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise InvalidActionError(f"action: expected two numbers in [-1, 1], got {action!r}") from None
-    if a.shape != (2,):
-        raise InvalidActionError(f"action: expected shape (2,), got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise InvalidActionError(f"action: {a.tolist()} has a non-finite entry")
-    if np.any(np.abs(a) > 1.0):
-        raise InvalidActionError(f"action: {a.tolist()} is outside [-1, 1]")
-    lo, hi = INTENSITY_RANGES[intensity]
-    tau_s = 0.5 * (a[0] + 1.0)
-    tau_i = 10.0 ** (lo + 0.5 * (a[1] + 1.0) * (hi - lo))
-    return float(tau_s), float(tau_i)
+        return from_action(action, intensity)
+    except SimulationError as exc:
+        raise InvalidActionError(str(exc)) from None
 
 
 class SparOAThresholdEnv(gym.Env):

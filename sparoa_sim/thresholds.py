@@ -6,15 +6,13 @@ values matter, so the best thresholds form plateaus. This module fixes one share
 parameterisation — used by ``SparOAThreshold-v0`` and the threshold predictor — and evaluates
 the rule on a fixed grid of candidate pairs, simulating each *distinct placement* once.
 
-Normalised action ``a ∈ [-1, 1]²``: ``τ_s = (a₀ + 1)/2 · S_MAX`` (``S_MAX`` slightly above 1, so
-the top end means "no operator qualifies") and ``log10 τ_I`` linear in ``a₁`` over
-``LOG10_TAU_I`` (FLOP/byte).
+Normalised action ``a ∈ [-1, 1]²``: ``τ_s = (a₀ + 1)/2`` and ``log10 τ_I`` linear in ``a₁`` over
+``INTENSITY_RANGES[axis]`` (FLOP/byte, or absolute FLOPs).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +21,7 @@ from sparoa_sim.errors import SimulationError
 from sparoa_sim.graph import OpGraph
 
 __all__ = [
+    "INTENSITY_RANGES",
     "LOG10_TAU_I",
     "S_MAX",
     "ThresholdGrid",
@@ -32,33 +31,47 @@ __all__ = [
     "rule_placements",
 ]
 
-#: τ_s at the top of the normalised range: above every sparsity, so no operator goes to the CPU.
-S_MAX = 1.01
-#: log10 range of τ_I (FLOP/byte) covered by the normalised action.
-LOG10_TAU_I = (-2.0, 4.0)
+#: τ_s at the top of the normalised range (a₀ = 1).
+S_MAX = 1.0
+#: log10 range of τ_I per intensity axis: FLOP/byte, or absolute FLOPs per sample.
+INTENSITY_RANGES: dict[str, tuple[float, float]] = {"flop_per_byte": (-2.0, 3.0), "flops": (2.0, 11.0)}
+#: log10 range of τ_I on the default (FLOP/byte) axis.
+LOG10_TAU_I = INTENSITY_RANGES["flop_per_byte"]
 
 
-def _check_action(a: Sequence[float] | np.ndarray) -> np.ndarray:
-    arr = np.asarray(a, dtype=np.float64).reshape(-1)
-    if arr.shape != (2,) or not np.all(np.isfinite(arr)) or np.any(np.abs(arr) > 1.0 + 1e-9):
-        raise SimulationError(f"threshold action must be two finite numbers in [-1, 1], got {a!r}")
-    return np.clip(arr, -1.0, 1.0)
+def _range(intensity: str) -> tuple[float, float]:
+    try:
+        return INTENSITY_RANGES[intensity]
+    except KeyError:
+        raise SimulationError(f"intensity axis must be one of {', '.join(INTENSITY_RANGES)}, got {intensity!r}") from None
 
 
-def from_action(a: Sequence[float] | np.ndarray) -> tuple[float, float]:
-    """(τ_s, τ_I) from a normalised action in [-1, 1]²."""
-    arr = _check_action(a)
-    lo, hi = LOG10_TAU_I
-    tau_s = (arr[0] + 1.0) / 2.0 * S_MAX
-    tau_i = 10.0 ** (lo + (arr[1] + 1.0) / 2.0 * (hi - lo))
-    return float(tau_s), float(tau_i)
+def _check_action(action: object) -> np.ndarray:
+    try:
+        a = np.asarray(action, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SimulationError(f"action: expected two numbers in [-1, 1], got {action!r}") from None
+    if a.shape != (2,):
+        raise SimulationError(f"action: expected shape (2,), got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise SimulationError(f"action: {a.tolist()} has a non-finite entry")
+    if np.any(np.abs(a) > 1.0):
+        raise SimulationError(f"action: {a.tolist()} is outside [-1, 1]")
+    return a
 
 
-def to_action(tau_s: float, tau_i: float) -> np.ndarray:
+def from_action(action: object, intensity: str = "flop_per_byte") -> tuple[float, float]:
+    """(τ_s, τ_I) from a normalised action in [-1, 1]²; a malformed action raises SimulationError."""
+    a = _check_action(action)
+    lo, hi = _range(intensity)
+    return float(0.5 * (a[0] + 1.0) * S_MAX), float(10.0 ** (lo + 0.5 * (a[1] + 1.0) * (hi - lo)))
+
+
+def to_action(tau_s: float, tau_i: float, intensity: str = "flop_per_byte") -> np.ndarray:
     """The normalised action of (τ_s, τ_I), clipped into [-1, 1]² (float32)."""
     if not (math.isfinite(tau_s) and math.isfinite(tau_i)) or tau_i <= 0:
         raise SimulationError(f"thresholds must be finite with tau_i > 0, got ({tau_s!r}, {tau_i!r})")
-    lo, hi = LOG10_TAU_I
+    lo, hi = _range(intensity)
     a0 = 2.0 * tau_s / S_MAX - 1.0
     a1 = 2.0 * (math.log10(tau_i) - lo) / (hi - lo) - 1.0
     return np.clip(np.array([a0, a1], dtype=np.float32), -1.0, 1.0)
@@ -94,9 +107,9 @@ class ThresholdGrid:
 
 
 def default_grid() -> ThresholdGrid:
-    """12 sparsity × 13 intensity cuts spanning the normalised range (156 cells)."""
+    """12 sparsity cuts (0…1, the top one above every sparsity) × 13 intensity cuts (156 cells)."""
     lo, hi = LOG10_TAU_I
-    return ThresholdGrid(tau_s=tuple(float(x) for x in np.round(np.linspace(0.0, S_MAX, 12), 4)),
+    return ThresholdGrid(tau_s=tuple(float(x) for x in np.round(np.linspace(0.0, 1.01, 12), 4)),
                          tau_i=tuple(float(x) for x in np.logspace(lo, hi, 13)))
 
 

@@ -27,12 +27,13 @@ from sparoa_sim.workloads import load_workload
 def test_action_round_trip(a0, a1):
     ts, ti = from_action([a0, a1])
     assert 0.0 <= ts <= S_MAX and ti > 0
+    assert (ts, ti) == from_action([a0, a1], "flop_per_byte")
     np.testing.assert_allclose(to_action(ts, ti), [a0, a1], atol=1e-6)
 
 
 @pytest.mark.parametrize("bad", [[0.0], [0.0, 1.5], [np.nan, 0.0], [0.0, -np.inf], [[0, 0], [0, 0]]])
 def test_bad_actions_rejected(bad):
-    with pytest.raises(SimulationError, match="threshold action"):
+    with pytest.raises(SimulationError, match="action"):
         from_action(bad)
 
 
