@@ -53,8 +53,8 @@ class TrainConfig:
     """What to train: workloads (names, paths or "synthetic"), platform, mode, algorithm, budget."""
 
     workloads: tuple[str, ...]
-    platform: str = "jetson-orin-nano-8gb"
-    mode: str | None = None
+    platform: str | tuple[str, ...] = "jetson-orin-nano-8gb"
+    mode: str | None = None  # a power mode, None (default) or "random" (drawn per episode)
     algo: str = "maskable-ppo"
     timesteps: int | None = None
     time_budget_s: float | None = None
@@ -68,13 +68,16 @@ class TrainConfig:
     checkpoint_every: int = 10_000
     n_steps: int = 512
     learning_rate: float = 3e-4
-    eval_workloads: tuple[str, ...] = ()
+    eval_cases: tuple[tuple[str, str, str | None], ...] = ()
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise PolicyError(f"scheduler: unknown algorithm {self.algo!r} (known: {', '.join(ALGOS)})")
         if not self.workloads:
             raise PolicyError("scheduler: give at least one workload")
+        if not isinstance(self.platform, str):
+            object.__setattr__(self, "platform", tuple(self.platform))
+        object.__setattr__(self, "eval_cases", tuple((w, p, m) for w, p, m in self.eval_cases))
         if self.timesteps is None and self.time_budget_s is None:
             object.__setattr__(self, "timesteps", 20_000)
         if self.timesteps is not None and self.timesteps < 1:
@@ -86,11 +89,22 @@ class TrainConfig:
     def action_mode(self) -> str:
         return "continuous" if self.algo == "sac" else "discrete"
 
-    def env_kwargs(self, workloads: Sequence[str] | None = None) -> dict[str, Any]:
-        """``gym.make("SparOA-v0", **kwargs)`` for training (all workloads) or one evaluation workload."""
-        kw: dict[str, Any] = {"workloads": list(workloads or self.workloads), "platform": self.platform,
-                              "mode": self.mode, "action_mode": self.action_mode, "lam": self.lam,
-                              "reference": self.reference}
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        return (self.platform,) if isinstance(self.platform, str) else tuple(self.platform)
+
+    def env_kwargs(self) -> dict[str, Any]:
+        """``gym.make("SparOA-v0", **kwargs)`` of the training distribution."""
+        plats = self.platforms
+        return self._kwargs(list(self.workloads), plats[0] if len(plats) == 1 else list(plats), self.mode)
+
+    def case_kwargs(self, case: tuple[str, str, str | None]) -> dict[str, Any]:
+        """Env kwargs of one evaluation case (workload, platform, mode)."""
+        return self._kwargs([case[0]], case[1], case[2])
+
+    def _kwargs(self, workloads: list[str], platform: Any, mode: str | None) -> dict[str, Any]:
+        kw: dict[str, Any] = {"workloads": workloads, "platform": platform, "mode": mode,
+                              "action_mode": self.action_mode, "lam": self.lam, "reference": self.reference}
         if not self.reference:
             kw["background"] = "random"
         if self.thresholds is not None:
@@ -98,10 +112,18 @@ class TrainConfig:
         return kw
 
     @property
-    def concrete_workloads(self) -> tuple[str, ...]:
-        """Workloads that can be evaluated (synthetic draws are training-only)."""
-        named = tuple(w for w in self.workloads if w != "synthetic")
-        return self.eval_workloads or named
+    def cases(self) -> tuple[tuple[str, str, str | None], ...]:
+        """Evaluation cases: ``eval_cases``, else every named workload on every platform (fixed mode)."""
+        if self.eval_cases:
+            return self.eval_cases
+        mode = None if self.mode == "random" else self.mode
+        return tuple((w, p, mode) for p in self.platforms for w in self.workloads if w != "synthetic")
+
+    def label(self, case: tuple[str, str, str | None]) -> str:
+        """Result key of a case: the workload alone when it is the only case of that workload."""
+        if sum(c[0] == case[0] for c in self.cases) == 1:
+            return case[0]
+        return f"{case[0]}@{case[1]}:{case[2] or 'default'}"
 
 
 @dataclass
@@ -112,6 +134,8 @@ class TrainResult:
     best_latency_s: dict[str, float] = field(default_factory=dict)
     best_placement: dict[str, list[float]] = field(default_factory=dict)
     teacher: dict[str, tuple[str, float]] = field(default_factory=dict)
+    best_score: float = math.inf
+    best_state: dict[str, Any] | None = None
     bc_accuracy: float | None = None
     timesteps: int = 0
     train_s: float = 0.0
@@ -143,29 +167,30 @@ def _is_maskable(model: Any) -> bool:
     return type(model).__name__ == "MaskablePPO"
 
 
-def _teacher(cfg: TrainConfig, workload: str) -> tuple[str, float, np.ndarray]:
-    """Best whole-operator heuristic for ``workload`` replayed as a placement in the env's setting."""
+def _teacher(cfg: TrainConfig, case: tuple[str, str, str | None]) -> tuple[str, float, np.ndarray]:
+    """Best whole-operator heuristic for one case, replayed as a placement in the env's setting."""
     from sparoa_sim.engine import Simulator
     from sparoa_sim.simconfig import SimConfig
 
+    workload, platform, mode = case
     graph = load_workload(workload)
-    plat = load_platform(cfg.platform)
-    heur = whole_op_heuristics(graph, plat, mode=cfg.mode)
+    plat = load_platform(platform)
+    heur = whole_op_heuristics(graph, plat, mode=mode)
     best = None
     for name, (_lat, sched) in heur.items():
         lat = Simulator(graph, plat, StaticSchedule(sched.placement),
-                        config=SimConfig(mode=cfg.mode, reference=True, record_trace=False)).run().latency_mean_s
+                        config=SimConfig(mode=mode, reference=True, record_trace=False)).run().latency_mean_s
         if best is None or lat < best[1]:
             best = (name, lat, np.asarray(sched.placement, dtype=np.float64))
     assert best is not None
     return best
 
 
-def _demonstrations(cfg: TrainConfig, teachers: dict[str, np.ndarray], episodes: int) -> tuple[np.ndarray, np.ndarray]:
+def _demonstrations(cfg: TrainConfig, teachers: dict[tuple, np.ndarray], episodes: int) -> tuple[np.ndarray, np.ndarray]:
     """(observations, actions) of the teachers' placements stepped through the env."""
     obs_l, act_l = [], []
-    for w, placement in teachers.items():
-        env = _make_env(cfg.env_kwargs([w]))
+    for case, placement in teachers.items():
+        env = _make_env(cfg.case_kwargs(case))
         for ep in range(episodes):
             obs, _ = env.reset(seed=cfg.seed + ep)
             done = False
@@ -261,7 +286,7 @@ def _callback(cfg: TrainConfig, result: TrainResult, t_start: float, ckpt_dir: P
             if n - self._last_eval >= cfg.eval_every:
                 self._last_eval = n
                 _evaluate(self.model, cfg, result, n, t_start)
-                self.logger.record("eval/best_latency_ms", 1e3 * float(np.mean(list(result.best_latency_s.values()))))
+                self.logger.record("eval/best_score", result.best_score)
             if ckpt_dir is not None and n - self._last_ckpt >= cfg.checkpoint_every:
                 self._last_ckpt = n
                 _checkpoint(self.model, result, ckpt_dir)
@@ -271,13 +296,24 @@ def _callback(cfg: TrainConfig, result: TrainResult, t_start: float, ckpt_dir: P
 
 
 def _evaluate(model: Any, cfg: TrainConfig, result: TrainResult, step: int, t_start: float) -> None:
+    """Roll out every case; keep each case's best rollout, and the policy weights of the best
+    mean score (latency / teacher latency, or / the first evaluation's without a teacher)."""
     row: dict[str, Any] = {"timesteps": step, "elapsed_s": time.perf_counter() - t_start}
-    for w in cfg.concrete_workloads:
-        lat, placement = rollout(model, cfg.env_kwargs([w]), seed=cfg.seed)
-        row[w] = lat
-        if lat < result.best_latency_s.get(w, math.inf):
-            result.best_latency_s[w] = lat
-            result.best_placement[w] = placement
+    ratios = []
+    for case in cfg.cases:
+        key = cfg.label(case)
+        lat, placement = rollout(model, cfg.case_kwargs(case), seed=cfg.seed)
+        row[key] = lat
+        ref = result.teacher[key][1] if key in result.teacher else result.evaluations[0][key] if result.evaluations else lat
+        ratios.append(lat / ref)
+        if lat < result.best_latency_s.get(key, math.inf):
+            result.best_latency_s[key] = lat
+            result.best_placement[key] = placement
+    score = float(np.mean(ratios)) if ratios else 0.0
+    row["score"] = score
+    if score < result.best_score:
+        result.best_score = score
+        result.best_state = {k: v.detach().clone() for k, v in model.policy.state_dict().items()}
     result.evaluations.append(row)
 
 
@@ -286,8 +322,13 @@ def _checkpoint(model: Any, result: TrainResult, ckpt_dir: Path) -> None:
     tmp = ckpt_dir / "latest.tmp.zip"
     model.save(tmp)
     os.replace(tmp, ckpt_dir / "latest.zip")
+    if result.best_state is not None:
+        torch.save(result.best_state, ckpt_dir / "best_policy.tmp.pt")
+        os.replace(ckpt_dir / "best_policy.tmp.pt", ckpt_dir / "best_policy.pt")
     state = {"timesteps": int(model.num_timesteps), "best_latency_s": result.best_latency_s,
-             "best_placement": result.best_placement, "evaluations": result.evaluations}
+             "best_placement": result.best_placement, "evaluations": result.evaluations,
+             "best_score": result.best_score if math.isfinite(result.best_score) else None,
+             "teacher": {k: list(v) for k, v in result.teacher.items()}}
     atomic_write_text(ckpt_dir / "state.json", json.dumps(state))
 
 
@@ -310,13 +351,17 @@ def train_scheduler(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = N
         result.best_latency_s = {k: float(v) for k, v in state["best_latency_s"].items()}
         result.best_placement = state["best_placement"]
         result.evaluations = state["evaluations"]
+        result.teacher = {k: (v[0], float(v[1])) for k, v in state.get("teacher", {}).items()}
+        if state.get("best_score") is not None and (ckpt_dir / "best_policy.pt").is_file():
+            result.best_score = float(state["best_score"])
+            result.best_state = torch.load(ckpt_dir / "best_policy.pt", weights_only=True)
     if model is None:
         model = _new_model(cfg, env, tb_dir)
         teachers = {}
-        for w in cfg.concrete_workloads if "synthetic" not in cfg.workloads else ():
-            name, lat, placement = _teacher(cfg, w)
-            result.teacher[w] = (name, lat)
-            teachers[w] = placement
+        for case in cfg.cases:
+            name, lat, placement = _teacher(cfg, case)
+            result.teacher[cfg.label(case)] = (name, lat)
+            teachers[case] = placement
         if teachers and cfg.bc_episodes > 0:
             obs, acts = _demonstrations(cfg, teachers, cfg.bc_episodes)
             result.bc_accuracy = _behaviour_clone(model, obs, acts, cfg.bc_steps, cfg.seed)
@@ -328,6 +373,8 @@ def train_scheduler(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = N
         model.learn(total_timesteps=remaining, callback=_callback(cfg, result, t_start, ckpt_dir, progress),
                     reset_num_timesteps=not resume, tb_log_name=cfg.algo)
     _evaluate(model, cfg, result, int(model.num_timesteps), t_start)
+    if result.best_state is not None:  # keep the best evaluated weights (SB3 EvalCallback's best model)
+        model.policy.load_state_dict(result.best_state)
     env.close()
     result.timesteps = int(model.num_timesteps)
     result.train_s = time.perf_counter() - t_start
@@ -354,17 +401,20 @@ def export(result: TrainResult, out_dir: str | os.PathLike[str]) -> Path:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files = {}
-    for k, (w, placement) in enumerate(result.best_placement.items()):
-        name = "schedule.json" if k == 0 else f"schedule-{Path(w).stem}.json"
-        sched = StaticSchedule(placement, workload=load_workload(w).name)
-        sched.save(out / name)
-        files[w] = name
+    for k, case in enumerate(cfg.cases):
+        key = cfg.label(case)
+        if key not in result.best_placement:
+            continue
+        name = "schedule.json" if k == 0 else f"schedule-{key.replace('@', '-').replace(':', '-')}.json"
+        StaticSchedule(result.best_placement[key], workload=load_workload(case[0]).name).save(out / name)
+        files[key] = name
     tmp = out / "policy.tmp.zip"
     result.model.save(tmp)
     os.replace(tmp, out / "policy.zip")
     meta = {
         "kind": METADATA_KIND, "obs_layout_version": OBS_LAYOUT_VERSION, "config": _jsonable(asdict(cfg)),
-        "env_kwargs": cfg.env_kwargs(), "workloads": list(cfg.workloads), "platform": cfg.platform, "mode": cfg.mode,
+        "env_kwargs": cfg.env_kwargs(), "workloads": list(cfg.workloads), "platform": _jsonable(cfg.platform),
+        "mode": cfg.mode, "cases": _jsonable(cfg.cases),
         "algo": cfg.algo, "timesteps": result.timesteps, "bc_accuracy": result.bc_accuracy, "train_s": result.train_s,
         "best_latency_s": result.best_latency_s, "teacher": {w: {"policy": n, "latency_s": lat}
                                                              for w, (n, lat) in result.teacher.items()},

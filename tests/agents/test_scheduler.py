@@ -46,8 +46,8 @@ def test_never_behind_the_warm_start_teacher(trained):
 def test_load_and_rollout_deterministic(trained):
     cfg, _, out = trained
     model, meta = load_scheduler(out)
-    a = rollout(model, cfg.env_kwargs([WL]))
-    b = rollout(model, cfg.env_kwargs([WL]))
+    a = rollout(model, cfg.case_kwargs(cfg.cases[0]))
+    b = rollout(model, cfg.case_kwargs(cfg.cases[0]))
     assert a == b and a[0] > 0
 
 
@@ -91,3 +91,18 @@ def test_bad_config():
         TrainConfig(workloads=(WL,), algo="dqn")
     with pytest.raises(PolicyError, match="time budget"):
         TrainConfig(workloads=(WL,), time_budget_s=-1)
+
+
+def test_generalist_cases_and_labels(tmp_path):
+    cfg = TrainConfig(workloads=("resnet18", "synthetic"), platform=("jetson-orin-nano-8gb", PLAT), mode="random",
+                      timesteps=256, n_steps=128, eval_every=10**9, bc_episodes=1, bc_steps=50)
+    assert cfg.cases == (("resnet18", "jetson-orin-nano-8gb", None), ("resnet18", PLAT, None))
+    assert cfg.label(cfg.cases[1]) == f"resnet18@{PLAT}:default"
+    assert cfg.env_kwargs()["platform"] == ["jetson-orin-nano-8gb", PLAT]
+    res = train_scheduler(cfg, tmp_path, tensorboard=False)
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert set(meta["schedules"]) == {cfg.label(c) for c in cfg.cases}
+    for key, name in meta["schedules"].items():
+        case = next(c for c in cfg.cases if cfg.label(c) == key)
+        r = simulate(case[0], case[1], str(tmp_path / name), reference=True)
+        assert r.latency_mean_s == pytest.approx(res.best_latency_s[key], rel=1e-9)
