@@ -177,6 +177,8 @@ def shape_key(r: MeasuredOp, digits: int = 3) -> tuple[str, float, float]:
 # report
 
 
+#: Cap on the joint refinement's evaluations (each costs a Jacobian of ~60 columns).
+_JOINT_MAX_NFEV = 40
 _ERROR_KEYS = ("within_10pct", "within_20pct", "median_error", "mape")
 
 
@@ -231,7 +233,7 @@ def fit_report(platform: Platform, rows: Sequence[MeasuredOp], device: str = "cp
 def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode: str | PowerMode | None,
               precision: str, fixed: Sequence[str], loss: str, f_scale: float,
               max_nfev: int | None, residual: bool | Sequence[str] = True, alpha: float = 1e-3,
-              joint: bool = True) -> FitResult:
+              joint: bool = False) -> FitResult:
     dev = _device_name(device)
     col = device_index(dev)
     rows = list(rows)
@@ -347,7 +349,8 @@ def _refine_jointly(platform: Platform, dev: str, params: LatencyParams, z0: np.
     x0 = np.concatenate([np.clip(z0, bounds[0], bounds[1]), np.array(res0.coef)])
     try:
         sol = least_squares(fun, x0, bounds=(lo, hi), loss=loss, f_scale=f_scale, method="trf",
-                            x_scale=np.concatenate([x_scale, np.ones(m)]), xtol=1e-10, ftol=1e-10)
+                            x_scale=np.concatenate([x_scale, np.ones(m)]), xtol=1e-8, ftol=1e-8,
+                            max_nfev=_JOINT_MAX_NFEV)
     except ValueError as exc:
         raise CalibrationError(f"calibration failed: {exc}") from None
     start_cost = 0.5 * float(np.sum(_rho(fun(x0), loss, f_scale)))
@@ -448,13 +451,16 @@ def fit_residual(platform: Platform, rows: Sequence[MeasuredOp], device: str = "
 def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu",
         context: str = "graph", mode: str | PowerMode | None = None, precision: str = "fp32", *,
         fixed: Sequence[str] = (), loss: str = "soft_l1", f_scale: float = 0.1,
-        max_nfev: int | None = None, residual: bool | Sequence[str] = True, alpha: float = 1e-3) -> FitResult:
+        max_nfev: int | None = None, residual: bool | Sequence[str] = True, alpha: float = 1e-3,
+        joint: bool = False) -> FitResult:
     """Fit ``device``'s latency parameters to the ``context`` rows of ``tables``, then the residual.
 
     The roofline's parameters are fitted first (any residual of ``platform`` is dropped); with
     ``residual`` (True: :data:`~sparoa_sim.hwmodels.residual.DEFAULT_FEATURES`, or a list of
     feature names) the shape-feature residual is fitted on top by :func:`fit_residual` (ridge
-    strength ``alpha``). The report's ``roofline_only`` holds the fit before the residual.
+    strength ``alpha``); with ``joint`` both are then refined together (the residual's
+    features and standardisation kept). The report's ``roofline_only`` holds the fit before the
+    residual.
 
     Args:
         platform: the starting profile (its other device and its specs are kept).
@@ -467,7 +473,7 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
         loss, f_scale: robust loss of ``least_squares`` and its scale (log-latency units).
     """
     rows = rows_for_device(tables, device, context)
-    return _fit_rows(platform, rows, device, mode, precision, fixed, loss, f_scale, max_nfev, residual, alpha)
+    return _fit_rows(platform, rows, device, mode, precision, fixed, loss, f_scale, max_nfev, residual, alpha, joint)
 
 
 def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable],
@@ -518,7 +524,7 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
         res = _fit_rows(platform, train, device, mode, precision, fit_kwargs.get("fixed", ()),
                         fit_kwargs.get("loss", "soft_l1"), fit_kwargs.get("f_scale", 0.1),
                         fit_kwargs.get("max_nfev"), fit_kwargs.get("residual", True),
-                        fit_kwargs.get("alpha", 1e-3))
+                        fit_kwargs.get("alpha", 1e-3), fit_kwargs.get("joint", False))
         ops, batch, meas = rows_to_ops(held, context=None)
         pred = _predict_rows(res.platform, ops, batch, col, mode, precision)
         unseen = sorted({parse_kind(r.kind).value for r in held} - {parse_kind(r.kind).value for r in train})

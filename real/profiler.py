@@ -73,6 +73,7 @@ __all__ = [
     "sparse_sweep",
     "host_info",
     "save_table",
+    "time_eager",
     "load_table",
     "merge_tables",
     "repeatability",
@@ -823,6 +824,38 @@ def profile_workload(name: str, *, reduced: bool = False, seed: int = 0, **kwarg
     x = zoo.example_input(base, reduced=reduced, seed=seed)
     label = f"{name}_reduced" if reduced else name
     return profile_model(model, x, name=label, prune=prune, seed=seed, **kwargs)
+
+
+def time_eager(name: str, *, batch: int = 1, device: str = "cpu", reduced: bool = False, threads: int | None = None,
+               reps: int = 30, min_reps: int = 6, warmup: int = 2, target_s: float = 1.0, settle_s: float = 5.0,
+               seed: int = 0) -> EndToEnd:
+    """Eager ``model(x)`` latency of a shipped workload alone (no per-operator timing), two halves.
+
+    For workloads whose end-to-end figure is wanted without profiling every operator (e.g. the
+    pruned variants: magnitude-pruned weights, dense kernels). ``sum_isolated_s`` and
+    ``sum_graph_s`` are 0 (not measured).
+    """
+    from sparoa_sim.real import zoo
+
+    base, prune = resolve_workload(name)
+    dev = _device(device)
+    (b,) = _check_batches([batch])
+    if reps < 2 or min_reps < 1 or warmup < 0:
+        raise CalibrationError(f"reps must be >= 2, min_reps >= 1, warmup >= 0; got {reps}, {min_reps}, {warmup}")
+    model = zoo.build(base, seed=seed, reduced=reduced)
+    if prune:
+        magnitude_prune(model, prune)
+    model = model.to(dev).eval()
+    x = zoo.example_input(base, batch=b, reduced=reduced, seed=seed).to(dev)
+    clock = _Clock(dev.type == "cuda")
+    lo, hi = max(1, math.ceil(min_reps / 2)), max(1, math.ceil(reps / 2))
+    with _quiet_runtime(threads):
+        _settle(lambda: model(x), clock, settle_s)
+        halves = [_adaptive(lambda: model(x), clock, warmup, target_s / 2, lo, hi) for _ in range(2)]
+    f = _figure(*halves)
+    label = f"{name}_reduced" if reduced else name
+    return EndToEnd(workload=label, batch=b, time_s=f.time_s, time_s_a=f.time_s_a, time_s_b=f.time_s_b,
+                    reps=f.reps, sum_isolated_s=0.0, sum_graph_s=0.0)
 
 
 def save_table(table: MeasurementTable, path: str | os.PathLike[str], indent: int | None = 1) -> Path:

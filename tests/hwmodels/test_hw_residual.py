@@ -129,7 +129,7 @@ def test_fit_with_residual_beats_roofline_on_structured_deviation() -> None:
     from sparoa_sim.hwmodels.measurements import MeasurementTable
 
     table = MeasurementTable(device="cpu", host={"cpu_model": "synthetic"}, rows=tuple(rows))
-    with_res = fit(BASE, table, residual=FEATS, alpha=1e-6)
+    with_res = fit(BASE, table, residual=FEATS, alpha=1e-6, joint=True)
     without = fit(BASE, table, residual=False)
     assert with_res.report["median_error"] < 0.01 < without.report["median_error"]
     assert with_res.report["roofline_only"]["median_error"] == pytest.approx(without.report["median_error"], rel=0.2)

@@ -1,0 +1,214 @@
+"""Calibrate the twin on this machine's CPU, end to end, and store the ``host`` profile.
+
+1. Profile the shipped workloads on the CPU at batch 1 (operators isolated and in-graph, eager
+   passes, STREAM bandwidth, dense-vs-CSR sweep with the first one); time the eager pass of every
+   other shipped workload (the pruned variants) on its own.
+2. Build the ``host`` base profile from this CPU (``hwmodels.host``) and fit it to the in-graph
+   rows (roofline, then the shape-feature residual); report the fit on held-out workloads
+   (leave one workload out, shapes shared with training removed) per operator kind, beside the
+   measurements' own repeatability.
+3. Store the fitted profile in the user data directory (``$SPAROA_SIM_DATA`` or XDG), where
+   ``--platform host`` finds it — never in the repository.
+4. Predict the CPU-only end-to-end latency of every shipped workload with the engine
+   (``simulate(..., policy="cpu", reference=True)``) and compare it with the measured eager
+   latency (DESIGN §8 target: ≤ 5 % error).
+
+Writes ``benchmarks/results/calibration.json`` and the measurement tables to
+``benchmarks/results/calibration_tables/``. Timings on a shared machine are noisy: the load
+average before and after is recorded, and each figure carries its two-median repeatability.
+
+    python benchmarks/calibration.py [--quick] [--threads 1] [--budget 40] [--tables DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sparoa_sim.hwmodels import load_platform
+from sparoa_sim.hwmodels.calibrate import cross_validate, fit
+from sparoa_sim.hwmodels.fileio import atomic_write_text
+from sparoa_sim.hwmodels.host import achieved_flops_per_core, detect_host_cpu, host_platform, store_host_profile
+from sparoa_sim.hwmodels.measurements import EndToEnd, MeasurementTable, load_table
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+#: Workloads profiled operator by operator (every shipped base model); --quick keeps the small ones.
+FULL = ("resnet18", "mobilenetv2", "mobilenetv3_small", "resnet50", "swin_t", "vit_b_16", "vgg16")
+QUICK = ("resnet18", "mobilenetv2", "mobilenetv3_small")
+E2E_TARGET = 0.05
+_KEYS = ("n", "within_10pct", "within_20pct", "median_error", "mape", "repeatability_within_10pct")
+
+
+def shipped_workloads() -> list[str]:
+    """Names of the shipped workload graphs (``sparoa_sim/workloads/*.json``)."""
+    return sorted(p.stem for p in (ROOT / "sparoa_sim" / "workloads").glob("*.json"))
+
+
+def profile_tables(names: tuple[str, ...], threads: int, budget: float, out: Path) -> list[MeasurementTable]:
+    """Profile each workload (batch 1); bandwidth and the sparse sweep with the first one."""
+    from sparoa_sim.real.profiler import DEFAULT_SPARSE_SHAPES, profile_workload, save_table
+
+    tables = []
+    for i, name in enumerate(names):
+        t0 = time.perf_counter()
+        table = profile_workload(name, batches=(1,), threads=threads, time_budget_s=budget, bandwidth=i == 0,
+                                 sparse_shapes=DEFAULT_SPARSE_SHAPES if i == 0 else None,
+                                 progress=sys.stderr.isatty())
+        save_table(table, out / f"{name}.json")
+        e = table.end_to_end[0]
+        print(f"  profiled {name:18s} {len(table.rows) // 2:4d} ops in {time.perf_counter() - t0:5.1f} s: eager "
+              f"{e.time_s * 1e3:8.2f} ms, in-graph sum {e.sum_graph_s * 1e3:8.2f} ms", file=sys.stderr)
+        tables.append(table)
+    return tables
+
+
+def eager_figures(tables: list[MeasurementTable], names: list[str], threads: int) -> dict[str, EndToEnd]:
+    """Measured eager latency per shipped workload: from the tables, else timed on its own."""
+    from sparoa_sim.real.profiler import time_eager
+
+    out = {e.workload: e for t in tables for e in t.end_to_end if e.batch == 1}
+    for name in names:
+        if name not in out:
+            out[name] = time_eager(name, threads=threads)
+            print(f"  eager {name:18s} {out[name].time_s * 1e3:8.2f} ms", file=sys.stderr)
+    return out
+
+
+def dense_only(platform: Any) -> Any:
+    """The platform with no sparse CPU kernel: what eager PyTorch runs for pruned weights."""
+    lat = dataclasses.replace(platform.cpu.latency, sparse_kinds=())
+    return dataclasses.replace(platform, cpu=dataclasses.replace(platform.cpu, latency=lat))
+
+
+def end_to_end(platform: Any, eager: dict[str, EndToEnd], names: list[str]) -> list[dict[str, Any]]:
+    """Engine CPU-only latency (reference setting) vs measured eager, per workload."""
+    from sparoa_sim.engine import simulate
+
+    dense = dense_only(platform)
+    rows = []
+    for name in names:
+        e = eager[name]
+        sim = simulate(name, dense, policy="cpu", reference=True).latency_mean_s
+        sim_sparse = simulate(name, platform, policy="cpu", reference=True).latency_mean_s
+        rows.append({"workload": name, "measured_s": e.time_s, "measured_rel_spread": e.rel_spread,
+                     "predicted_s": sim, "error": (sim - e.time_s) / e.time_s,
+                     "predicted_sparse_kernels_s": sim_sparse,
+                     "sum_graph_over_eager": e.sum_graph_s / e.time_s if e.sum_graph_s else None})
+    return rows
+
+
+def print_fit_table(title: str, report: dict[str, Any]) -> None:
+    """One row per operator kind: n, within ±10/20 %, median error, MAPE, repeatability."""
+    print(f"\n{title}")
+    print(f"  {'kind':10s} {'n':>5s} {'≤10%':>7s} {'≤20%':>7s} {'median':>8s} {'MAPE':>8s} {'repeat ≤10%':>12s}")
+    rows = [("all", report)] + sorted(report["per_kind"].items())
+    for kind, r in rows:
+        print(f"  {kind:10s} {r['n']:5d} {r['within_10pct']:7.1%} {r['within_20pct']:7.1%} {r['median_error']:8.1%} "
+              f"{r['mape']:8.1%} {r['repeatability_within_10pct']:12.1%}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help=f"profile only {', '.join(QUICK)} (about a minute)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads (default 1: on a shared 2-core host two threads wait on each other)")
+    ap.add_argument("--budget", type=float, default=None, help="profiling seconds per workload (default 40; quick 15)")
+    ap.add_argument("--tables", type=Path, default=None, help="reuse the measurement tables in this folder")
+    ap.add_argument("--base", default="jetson-orin-nano-8gb", help="profile whose GPU side the host profile keeps")
+    ap.add_argument("--alpha", type=float, default=1e-3, help="ridge strength of the residual")
+    ap.add_argument("--no-residual", action="store_true", help="fit the roofline alone")
+    ap.add_argument("--no-store", action="store_true", help="do not write the host profile to the user data dir")
+    args = ap.parse_args(argv)
+    budget = args.budget if args.budget is not None else (15.0 if args.quick else 40.0)
+    names = QUICK if args.quick else FULL
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+
+    if args.tables is not None:
+        tables = [load_table(p) for p in sorted(args.tables.glob("*.json"))]
+        print(f"reusing {len(tables)} tables from {args.tables}", file=sys.stderr)
+    else:
+        print(f"profiling {', '.join(names)} at batch 1 on {args.threads} thread(s), ~{budget:g} s each",
+              file=sys.stderr)
+        tables = profile_tables(names, args.threads, budget, RESULTS / "calibration_tables")
+    shipped = shipped_workloads()
+    e2e_names = [w for w in shipped if not args.quick or w in {t.end_to_end[0].workload for t in tables}]
+    eager = eager_figures(tables, e2e_names, args.threads)
+    profile_s = time.perf_counter() - started
+
+    bw = next((t.bandwidth for t in tables if t.bandwidth is not None), None)
+    if bw is None:
+        print("no bandwidth measurement in the tables", file=sys.stderr)
+        return 2
+    threads = int(tables[0].host.get("torch_threads") or args.threads)
+    base = host_platform(detect_host_cpu(), load_platform(args.base), bw.sustained_bytes_per_s, threads=threads,
+                         mem_bw_note=f"STREAM copy, {bw.nbytes / 2**20:.0f} MiB arrays, {bw.threads} thread(s)",
+                         achieved_per_core=achieved_flops_per_core(tables))
+    residual = not args.no_residual
+    t0 = time.perf_counter()
+    fitted = fit(base, tables, residual=residual, alpha=args.alpha)
+    fit_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    held = cross_validate(base, tables, residual=residual, alpha=args.alpha)
+    cv_s = time.perf_counter() - t0
+    path = None if args.no_store else store_host_profile(fitted.platform)
+    e2e = end_to_end(fitted.platform, eager, e2e_names)
+
+    print_fit_table("held-out workloads (leave one out, shared shapes removed), in-graph rows", held["overall"])
+    print_fit_table("training fit (all rows)", dict(fitted.report))
+    print(f"  roofline alone, training: {json.dumps({k: round(v, 3) for k, v in fitted.report['roofline_only'].items()})}")
+    print("\n  held-out fold          n   ≤10%  median  unseen kinds")
+    for f in held["folds"]:
+        if "report" in f:
+            r = f["report"]
+            print(f"  {','.join(f['held_out']):18s} {r['n']:5d} {r['within_10pct']:6.1%} {r['median_error']:7.1%}  "
+                  f"{', '.join(f['unseen_kinds']) or '-'}")
+    print(f"\nCPU-only end to end at batch 1 (engine, reference setting, host profile; target ≤ {E2E_TARGET:.0%})")
+    print(f"  {'workload':20s} {'measured ms':>12s} {'spread':>7s} {'twin ms':>10s} {'error':>8s} {'graph/eager':>12s}")
+    for r in e2e:
+        ge = f"{r['sum_graph_over_eager']:.2f}" if r["sum_graph_over_eager"] else "-"
+        print(f"  {r['workload']:20s} {r['measured_s'] * 1e3:12.2f} {r['measured_rel_spread']:7.1%} "
+              f"{r['predicted_s'] * 1e3:10.2f} {r['error']:+8.1%} {ge:>12s}")
+    errs = np.abs([r["error"] for r in e2e])
+    within = float(np.mean(errs <= E2E_TARGET))
+    print(f"  |error|: mean {errs.mean():.1%}, max {errs.max():.1%}, {within:.0%} of workloads within "
+          f"{E2E_TARGET:.0%}")
+    load_after = os.getloadavg()
+    print(f"\nload average before {load_before}, after {load_after}; profiling {profile_s:.0f} s, fit {fit_s:.1f} s, "
+          f"cross-validation {cv_s:.1f} s")
+    print(f"host profile: {path or 'not stored (--no-store)'}")
+
+    doc = {
+        "benchmark": "calibration", "quick": args.quick, "threads": threads, "budget_s": budget,
+        "workloads_profiled": [t.end_to_end[0].workload for t in tables],
+        "host": dict(tables[0].host), "bandwidth_copy_Bps": bw.sustained_bytes_per_s,
+        "cpu_peak_flops": fitted.platform.peak_flops("cpu"), "cpu_clock_hz": fitted.platform.cpu.max_clock_hz,
+        "residual": residual, "alpha": args.alpha,
+        "held_out": {k: held["overall"][k] for k in _KEYS}, "held_out_per_kind": held["overall"]["per_kind"],
+        "every_kind_trained": held["every_kind_trained"],
+        "folds": [{k: v for k, v in f.items() if k != "report"} | (
+            {"report": {k: f["report"][k] for k in _KEYS}} if "report" in f else {}) for f in held["folds"]],
+        "train": {k: fitted.report[k] for k in _KEYS}, "train_roofline_only": dict(fitted.report["roofline_only"]),
+        "train_per_kind": fitted.report["per_kind"],
+        "end_to_end": e2e, "e2e_error_mean": float(errs.mean()), "e2e_error_max": float(errs.max()),
+        "e2e_within_5pct": within,
+        "profile_path": str(path) if path else None,
+        "loadavg_before": list(load_before), "loadavg_after": list(load_after),
+        "profile_s": profile_s, "fit_s": fit_s, "cross_validate_s": cv_s,
+    }  # fmt: skip
+    out = atomic_write_text(RESULTS / "calibration.json", json.dumps(doc, indent=1, default=float) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,167 @@
+"""The host platform: CPU detection from /proc/cpuinfo text, the base profile, storage, the fixture.
+
+Nothing here measures or calibrates on the live machine: CPU descriptions are literal text, and
+the fitted profile is the committed fixture ``tests/fixtures/host.toml`` (fitted once to
+``tests/fixtures/host_table.json``, in-graph rows of two workloads measured on a 2-core VM).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sparoa_sim.hwmodels import CalibrationError, ProfileError, load_platform, predict
+from sparoa_sim.hwmodels.calibrate import cross_validate, fit, rows_for_device, rows_to_ops
+from sparoa_sim.hwmodels.host import (
+    HOST_MODE,
+    PEAK_HEADROOM,
+    HostCPU,
+    achieved_flops_per_core,
+    flop_per_cycle,
+    host_platform,
+    parse_cpuinfo,
+    store_host_profile,
+)
+from sparoa_sim.hwmodels.measurements import load_table, table_from_dict
+from sparoa_sim.hwmodels.profile_io import DATA_ENV_VAR, host_profile_path
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+TABLE = FIXTURES / "host_table.json"
+PROFILE = FIXTURES / "host.toml"
+BASE = load_platform("jetson-orin-nano-8gb")
+
+ZEN4 = "\n".join(
+    f"processor\t: {p}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel name\t: AMD EPYC\ncpu MHz\t\t: 2596.134\n"
+    f"physical id\t: 0\ncore id\t\t: {p}\nflags\t\t: fpu sse sse2 avx fma avx2 avx512f avx512bw\n"
+    for p in (0, 1)
+)
+
+
+def _intel_ht(n_phys: int = 2) -> str:
+    blocks = []
+    for p in range(2 * n_phys):  # two hyper-threads per core
+        blocks.append(f"processor\t: {p}\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel name\t: Xeon\n"
+                      f"cpu MHz\t\t: {2000 + p}.0\nphysical id\t: 0\ncore id\t\t: {p // 2}\n"
+                      "flags\t\t: sse avx fma avx2 avx512f avx512_fp16\n")
+    return "\n".join(blocks)
+
+
+JETSON = "processor\t: 0\nFeatures\t: fp asimd asimdhp\n\nprocessor\t: 1\nFeatures\t: fp asimd asimdhp\n\n" \
+         "Hardware\t: Jetson\n"
+
+
+def _cpu(text: str, clock: float | None = None) -> HostCPU:
+    model, vendor, family, cores, flags, mhz = parse_cpuinfo(text)
+    return HostCPU(model=model, vendor=vendor, family=family, cores=cores, clock_hz=clock or mhz or 1.5e9,
+                   clock_source="test", flags=flags, memory_bytes=16e9)
+
+
+def test_parse_cpuinfo_counts_physical_cores_and_reads_flags() -> None:
+    model, vendor, family, cores, flags, hz = parse_cpuinfo(ZEN4)
+    assert (model, vendor, family, cores) == ("AMD EPYC", "AuthenticAMD", 25, 2)
+    assert hz == pytest.approx(2596.134e6) and "avx512f" in flags
+    _, vendor, _, cores, _, hz = parse_cpuinfo(_intel_ht(2))
+    assert vendor == "GenuineIntel" and cores == 2 and hz == pytest.approx(2003e6)  # 4 threads, 2 cores
+    _, _, _, cores, flags, hz = parse_cpuinfo(JETSON)
+    assert cores == 2 and "asimd" in flags and hz is None  # no core ids: every processor counts
+
+
+@pytest.mark.parametrize(("text", "fp32", "fp16"), [
+    (ZEN4, 32.0, 32.0),  # Zen 4: AVX-512 double-pumped on 256-bit pipes, no FP16 arithmetic
+    (_intel_ht(), 64.0, 128.0),  # Intel server AVX-512 with FP16
+    (JETSON, 16.0, 32.0),  # NEON FMA with FP16 arithmetic
+    (ZEN4.replace("avx512f avx512bw", "").replace(" fma avx2", ""), 16.0, 16.0),  # AVX only
+    ("processor\t: 0\nflags\t\t: sse sse2\n", 8.0, 8.0),
+])
+def test_flop_per_cycle_from_flags(text: str, fp32: float, fp16: float) -> None:
+    got32, got16, note = flop_per_cycle(_cpu(text))
+    assert (got32, got16) == (fp32, fp16) and note
+
+
+def test_host_platform_cpu_from_host_gpu_from_base() -> None:
+    cpu = _cpu(ZEN4)
+    p = host_platform(cpu, BASE, 2.5e10, threads=1)
+    assert p.name == "host" and p.default_mode == HOST_MODE and p.mode("MAXN").name == HOST_MODE
+    assert p.cpu.units == 2 and p.mode().cpu_cores == 1
+    assert p.peak_flops("cpu") == pytest.approx(1 * 2596.134e6 * 32)  # one active core
+    assert p.cpu.peak_flops.fp32 == pytest.approx(2 * 2596.134e6 * 32)
+    assert p.cpu.latency.mem_bw == 2.5e10 and p.origin("cpu.latency.mem_bw").origin == "measured"
+    assert p.gpu == BASE.gpu and "no GPU measured on this host" in p.origin("gpu.units").note
+    assert "no GPU measured here" in p.description
+    assert p.cpu.latency.residual is None
+    with pytest.raises(ProfileError, match="mem_bw"):
+        host_platform(cpu, BASE, 0.0)
+
+
+def test_clock_is_raised_when_operators_beat_the_nominal_peak() -> None:
+    cpu = _cpu(ZEN4)
+    nominal = host_platform(cpu, BASE, 2.5e10, achieved_per_core=50e9)  # below 95 % of 83 GF/s: kept
+    assert nominal.cpu.max_clock_hz == cpu.clock_hz
+    fast = host_platform(cpu, BASE, 2.5e10, achieved_per_core=100e9)
+    assert fast.cpu.max_clock_hz == pytest.approx(100e9 / (PEAK_HEADROOM * 32))
+    assert "raised from the nominal 2596 MHz" in fast.origin("cpu.max_clock_hz").note
+
+
+def test_achieved_flops_per_core_of_the_fixture() -> None:
+    table = load_table(TABLE)
+    a = table.arrays("graph")
+    gemm = np.isin(a.kind, ["conv", "linear", "matmul", "attention"])
+    want = float(np.max(a.flops[gemm] * a.batch[gemm] / a.time_s[gemm])) / table.host["torch_threads"]
+    assert achieved_flops_per_core([table]) == pytest.approx(want)
+
+
+def test_store_host_profile_in_the_user_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    fitted = load_platform(PROFILE)
+    path = store_host_profile(fitted)
+    assert path == host_profile_path() == tmp_path / "data" / "profiles" / "host.toml"
+    host = load_platform("host")
+    ops, batch, _ = rows_to_ops(rows_for_device(load_table(TABLE)))
+    np.testing.assert_array_equal(predict(host, ops, batch).latency, predict(fitted, ops, batch).latency)
+    repo = Path(__file__).resolve().parents[2]
+    with pytest.raises(ProfileError, match="inside the repository"):
+        store_host_profile(fitted, repo / "hwmodels" / "profiles" / "host.toml")
+
+
+def test_fixture_profile_has_a_fitted_residual_that_helps() -> None:
+    p = load_platform(PROFILE)
+    res = p.cpu.latency.residual
+    assert res is not None and p.gpu.latency.residual is None
+    assert p.origin("cpu.latency.t_launch").origin == "fitted"
+    table = load_table(TABLE)
+    ops, batch, t = rows_to_ops(rows_for_device(table))
+    with_res = np.median(np.abs(predict(p, ops, batch).cpu - t) / t)
+    import dataclasses
+
+    plain = p.with_latency("cpu", dataclasses.replace(p.cpu.latency, residual=None))
+    without = np.median(np.abs(predict(plain, ops, batch).cpu - t) / t)
+    assert with_res < without
+
+
+def test_calibrate_the_fixture_table() -> None:
+    table = load_table(TABLE)
+    base = host_platform(_cpu(ZEN4), BASE, table.bandwidth.sustained_bytes_per_s, threads=1,
+                         achieved_per_core=achieved_flops_per_core([table]))
+    res = fit(base, table, joint=False)
+    rep = res.report
+    assert rep["n"] == len(table.arrays("graph")) and rep["residual_features"]
+    assert rep["median_error"] < rep["roofline_only"]["median_error"]
+    cv = cross_validate(base, table, joint=False)
+    assert cv["n_folds"] == 2 and {f["held_out"][0] for f in cv["folds"]} == {"resnet18", "mobilenetv3_small"}
+    assert all(0 <= cv["overall"][k] for k in ("within_10pct", "median_error", "mape"))
+
+
+@pytest.mark.parametrize("bad", [math.nan, 0.0, -2e-6])
+def test_fixture_table_with_a_bad_time_is_refused(bad: float, tmp_path: Path) -> None:
+    doc = json.loads(TABLE.read_text())
+    doc["rows"][3]["time_s"] = bad
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))  # NaN is written as the JSON extension NaN
+    with pytest.raises(CalibrationError, match=r"bad\.json: rows\[3\].*time_s"):
+        load_table(path)
+    with pytest.raises(CalibrationError, match="time_s"):
+        table_from_dict(doc)
