@@ -362,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_oracle_parser(sub)
     from sparoa_sim.cli_replay import add_replay_parser
     add_replay_parser(sub)
+    from sparoa_sim.cli_validate import add_validate_parser
+    add_validate_parser(sub)
 
     p = sub.add_parser("profile", help="time every operator of a workload on this machine -> measurement table")
     p.add_argument("--workload", required=True, action="append", help="zoo workload (repeatable)")

@@ -1,0 +1,156 @@
+"""``sparoa validate``: the same placements through the twin and through this machine (DESIGN §7, §9).
+
+``add_validate_parser(subparsers)`` adds the sub-command; its handler is :func:`cmd_validate`.
+It writes ``validation.json``, ``report.md`` and ``scatter.png`` to ``-o DIR``; with ``--json``
+exactly one JSON object goes to stdout (keys ``e2e_error_mean``, ``e2e_error_max``,
+``within_10pct``, ``kendall_tau`` among them). ``--platform host`` uses this machine's
+calibrated profile, calibrating it first (progress on stderr) when there is none. Bad input
+raises a ``SparOAError`` subclass (exit 2, one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sparoa_sim.cli_simulate import _positive_int, _seed
+
+__all__ = ["QUICK_CALIBRATION", "add_validate_parser", "cmd_validate", "ensure_host_profile"]
+
+#: Workloads profiled when ``--platform host`` has to calibrate first (small, every kind of conv net).
+QUICK_CALIBRATION: tuple[str, ...] = ("resnet18", "mobilenetv2", "mobilenetv3_small")
+
+
+def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``validate`` to an argparse sub-parser collection; returns the new parser."""
+    p = subparsers.add_parser("validate", help="sim-to-real: twin vs this machine for the same placements")
+    p.add_argument("--workload", required=True, help="shipped workload name (e.g. resnet18, resnet50_pruned80)")
+    p.add_argument("--platform", required=True,
+                   help="hardware profile name or TOML path; 'host' = this machine's calibrated profile "
+                        "(calibrated first when there is none)")
+    p.add_argument("--mode", default=None, help="power mode (default: the profile's default)")
+    p.add_argument("--policies", nargs="+", default=None, metavar="POLICY",
+                   help="candidate placements: registered policies and/or schedule .json files "
+                        "(default cpu gpu threshold heft greedy)")
+    p.add_argument("--reps", type=_positive_int("--reps"), default=10,
+                   help="executor runs per placement, in two halves (default 10)")
+    p.add_argument("--batch", type=_positive_int("--batch"), default=1, help="batch size (default 1)")
+    p.add_argument("--reduced", action="store_true", help="use the width-reduced model (32×32 inputs)")
+    p.add_argument("--setting", choices=("deterministic", "reference"), default="deterministic",
+                   help="twin setting: deterministic (noise and background load off, contention on; default) "
+                        "or reference (contention and dispatch interference off too)")
+    p.add_argument("--threads", type=_positive_int("--threads"), default=None,
+                   help="torch threads (default: the mode's active CPU cores, capped by this machine's)")
+    p.add_argument("--emulate-gpu", action="store_true",
+                   help="no CUDA: still run placements with a GPU share, the GPU role on the CPU (not comparable)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (model weights, input; default 0)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for validation.json, report.md, "
+                                                                         "scatter.png")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_validate)
+    return p
+
+
+def ensure_host_profile(progress: bool = True) -> Any:
+    """The calibrated ``host`` platform; when none is stored, profile and calibrate this CPU first.
+
+    Quick calibration: :data:`QUICK_CALIBRATION` profiled at batch 1 on one thread (STREAM
+    bandwidth and the dense-vs-CSR sweep with the first), the host base profile built from this
+    CPU, fitted (roofline + residual) and stored in the user data dir. ``benchmarks/calibration.py``
+    is the full run.
+    """
+    from sparoa_sim.hwmodels import load_platform
+    from sparoa_sim.hwmodels.profile_io import host_profile_path
+
+    if host_profile_path().is_file():
+        return load_platform("host")
+    from sparoa_sim.hwmodels.calibrate import fit
+    from sparoa_sim.hwmodels.host import achieved_flops_per_core, detect_host_cpu, host_platform, store_host_profile
+    from sparoa_sim.real.profiler import DEFAULT_SPARSE_SHAPES, profile_workload
+
+    say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
+    say(f"no calibrated host profile at {host_profile_path()}: calibrating this CPU first "
+        f"({', '.join(QUICK_CALIBRATION)}, ~20 s each)")
+    tables = []
+    for i, name in enumerate(QUICK_CALIBRATION):
+        say(f"  [{i + 1}/{len(QUICK_CALIBRATION)}] profiling {name}")
+        tables.append(profile_workload(name, batches=(1,), threads=1, time_budget_s=15.0, bandwidth=i == 0,
+                                       sparse_shapes=DEFAULT_SPARSE_SHAPES if i == 0 else None,
+                                       progress=progress and sys.stderr.isatty()))
+    bw = tables[0].bandwidth
+    base = host_platform(detect_host_cpu(), load_platform("jetson-orin-nano-8gb"), bw.sustained_bytes_per_s,
+                         threads=1, mem_bw_note=f"STREAM copy, {bw.nbytes / 2**20:.0f} MiB arrays, {bw.threads} "
+                                                f"thread(s)", achieved_per_core=achieved_flops_per_core(tables))
+    say("  fitting the host profile")
+    fitted = fit(base, tables)
+    path = store_host_profile(fitted.platform)
+    say(f"  host profile stored at {path} (in-graph fit: {fitted.report['within_10pct']:.0%} within ±10 %)")
+    return load_platform("host")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate, write the three files, print JSON or a summary table."""
+    from sparoa_sim.hwmodels import load_platform
+    from sparoa_sim.real.validate import DEFAULT_POLICIES, validate, write_outputs
+
+    platform = ensure_host_profile(not args.json) if args.platform == "host" else load_platform(args.platform)
+    policies = tuple(args.policies) if args.policies else DEFAULT_POLICIES
+    bar: list[Any] = []  # opened at the first run, so bad input fails before any progress output
+
+    def progress(n: int) -> None:
+        if not bar:
+            from tqdm import tqdm
+
+            bar.append(tqdm(desc=f"validating {args.workload}", unit="run", file=sys.stderr, disable=args.json))
+        bar[0].update(n)
+
+    try:
+        report = validate(args.workload, platform, policies=policies, reps=args.reps, reduced=args.reduced,
+                          batch=args.batch, mode=args.mode, setting=args.setting, seed=args.seed,
+                          threads=args.threads, emulate_gpu=args.emulate_gpu, progress=progress)
+    finally:
+        if bar:
+            bar[0].close()
+    files = write_outputs(report, Path(args.output))
+    doc = report.to_dict()
+    doc["files"] = {k: str(v) for k, v in files.items()}
+    if not args.json:
+        _print_table(doc)
+        return 0
+    from sparoa_sim.cli import _print_json
+
+    doc.pop("ops")  # the per-operator table is in validation.json
+    _print_json(doc)
+    return 0
+
+
+def _print_table(doc: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from sparoa_sim.cli import _console
+
+    console = _console()
+    table = Table(title=f"validate {doc['workload']} on {doc['platform']} ({doc['mode']}), twin {doc['setting']}",
+                  caption=f"executor: CPU + {doc['devices']['gpu']}, {doc['threads']} thread(s), {doc['reps']} runs")
+    for col in ("placement", "GPU ops", "twin ms", "measured ms", "repeat.", "error", "note"):
+        table.add_column(col, justify="left" if col in ("placement", "note") else "right")
+    for p in doc["placements"]:
+        f = (lambda v: "–" if v is None else f"{v * 1e3:.3f}")
+        table.add_row(p["name"], f"{p['gpu_ops']}/{p['n_ops']}", f(p["predicted_s"]), f(p["measured_s"]),
+                      "–" if p["repeatability"] is None else f"{p['repeatability']:.1%}",
+                      "–" if p["error"] is None else f"{p['error']:+.1%}", p["note"])
+    console.print(table)
+    po = doc["per_op"]
+    if po is not None:
+        console.print(f"per operator: {po['n']} rows, {po['within_10pct']:.1%} within ±10 %, median |error| "
+                      f"{po['median_error']:.1%} (repeatability: {po['repeatability_within_10pct']:.1%} within 10 %)")
+    if doc["e2e_error_mean"] is not None:
+        console.print(f"end to end |error|: mean {doc['e2e_error_mean']:.1%}, max {doc['e2e_error_max']:.1%}")
+    if doc["kendall_tau"] is None:
+        console.print(f"Kendall τ: not reported — {doc['ranking_reason']}")
+    else:
+        console.print(f"Kendall τ = {doc['kendall_tau']:.3f}; twin picks {doc['twin_choice']}, best measured "
+                      f"{doc['measured_best']}: {doc['latency_lost_s'] * 1e3:.3f} ms lost")
+    console.print(f"wrote {', '.join(doc['files'].values())}")
