@@ -67,6 +67,8 @@ class TrainConfig:
     eval_every: int = 1024
     checkpoint_every: int = 10_000
     n_steps: int = 512
+    split_levels: int = 256  # continuous mode: GPU shares of split operators in steps of 1/split_levels
+    dead_zone: float = 0.1
     learning_rate: float = 3e-4
     eval_cases: tuple[tuple[str, str, str | None], ...] = ()
 
@@ -105,6 +107,8 @@ class TrainConfig:
     def _kwargs(self, workloads: list[str], platform: Any, mode: str | None) -> dict[str, Any]:
         kw: dict[str, Any] = {"workloads": workloads, "platform": platform, "mode": mode,
                               "action_mode": self.action_mode, "lam": self.lam, "reference": self.reference}
+        if self.action_mode == "continuous":
+            kw.update(split_levels=self.split_levels, dead_zone=self.dead_zone)
         if not self.reference:
             kw["background"] = "random"
         if self.thresholds is not None:
@@ -167,21 +171,42 @@ def _is_maskable(model: Any) -> bool:
     return type(model).__name__ == "MaskablePPO"
 
 
+def _quantise(placement: Sequence[float], levels: int) -> np.ndarray:
+    """Shares as the continuous action can express them (whole, or a multiple of 1/levels)."""
+    p = np.asarray(placement, dtype=np.float64)
+    split = (p > 0.0) & (p < 1.0)
+    p[split] = np.clip(np.round(p[split] * levels), 1, levels - 1) / levels
+    return p
+
+
+def _share_action(share: float, cfg: TrainConfig) -> np.ndarray:
+    """The continuous action the env maps to ``share`` (centre of its bin, outside the dead zones)."""
+    dz = cfg.dead_zone
+    u = 0.5 * dz if share <= 0.0 else 1.0 - 0.5 * dz if share >= 1.0 else dz + share * (1.0 - 2.0 * dz)
+    return np.array([2.0 * u - 1.0], dtype=np.float32)
+
+
 def _teacher(cfg: TrainConfig, case: tuple[str, str, str | None]) -> tuple[str, float, np.ndarray]:
-    """Best whole-operator heuristic for one case, replayed as a placement in the env's setting."""
+    """Best heuristic for one case, replayed as a placement in the env's setting: the
+    whole-operator ones, plus CoDL-style co-execution where the action can split operators."""
+    from sparoa_sim.agents.baselines import CoExec
     from sparoa_sim.engine import Simulator
     from sparoa_sim.simconfig import SimConfig
 
     workload, platform, mode = case
     graph = load_workload(workload)
     plat = load_platform(platform)
-    heur = whole_op_heuristics(graph, plat, mode=mode)
+    candidates = {name: np.asarray(sched.placement, dtype=np.float64)
+                  for name, (_lat, sched) in whole_op_heuristics(graph, plat, mode=mode).items()}
+    if cfg.action_mode == "continuous":
+        res = Simulator(graph, plat, CoExec(), config=SimConfig(mode=mode, reference=True, record_trace=False)).run()
+        candidates["coexec"] = _quantise(res.placement, cfg.split_levels)
     best = None
-    for name, (_lat, sched) in heur.items():
-        lat = Simulator(graph, plat, StaticSchedule(sched.placement),
+    for name, placement in candidates.items():
+        lat = Simulator(graph, plat, StaticSchedule(placement.tolist()),
                         config=SimConfig(mode=mode, reference=True, record_trace=False)).run().latency_mean_s
         if best is None or lat < best[1]:
-            best = (name, lat, np.asarray(sched.placement, dtype=np.float64))
+            best = (name, lat, placement)
     assert best is not None
     return best
 
@@ -197,8 +222,7 @@ def _demonstrations(cfg: TrainConfig, teachers: dict[tuple, np.ndarray], episode
             while not done:
                 op = env.unwrapped.pending_op
                 share = float(placement[op])
-                a = int(share >= 0.5) if cfg.action_mode == "discrete" else np.array([0.95 if share >= 0.5 else -0.95],
-                                                                                      dtype=np.float32)
+                a = int(share >= 0.5) if cfg.action_mode == "discrete" else _share_action(share, cfg)
                 obs_l.append(obs)
                 act_l.append(a)
                 obs, _, term, trunc, _ = env.step(a)
@@ -216,7 +240,10 @@ def _behaviour_clone(model: Any, obs: np.ndarray, acts: np.ndarray, steps: int, 
     o = torch.as_tensor(obs, device=policy.device)
     a = torch.as_tensor(acts, device=policy.device)
     sac = type(model).__name__ == "SAC"
-    opt = model.actor.optimizer if sac else policy.optimizer
+    # a fresh optimiser at a higher rate: imitation is supervised and needs precise shares
+    opt = torch.optim.Adam((model.actor if sac else policy).parameters(), lr=1e-3)
+    if sac:
+        steps *= 5
     for _ in range(steps):
         idx = torch.randint(len(o), (min(128, len(o)),), generator=gen)
         if sac:
@@ -229,7 +256,8 @@ def _behaviour_clone(model: Any, obs: np.ndarray, acts: np.ndarray, steps: int, 
     policy.set_training_mode(False)
     with torch.no_grad():
         if sac:
-            return float(((model.actor(o, deterministic=True) >= 0) == (a >= 0)).float().mean())
+            tol = (1.0 - 2.0 * model.env.get_attr("options")[0].dead_zone) / model.env.get_attr("options")[0].split_levels
+            return float(((model.actor(o, deterministic=True) - a).abs() < tol).float().mean())
         return float((policy.get_distribution(o).mode() == a).float().mean())
 
 
@@ -333,8 +361,11 @@ def _checkpoint(model: Any, result: TrainResult, ckpt_dir: Path) -> None:
 
 
 def train_scheduler(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = None, *, resume: bool = False,
-                    progress: Callable[[int], None] | None = None, tensorboard: bool = True) -> TrainResult:
-    """Train per :class:`TrainConfig`; with ``out_dir``, checkpoint there and export at the end."""
+                    progress: Callable[[int], None] | None = None, tensorboard: bool = True,
+                    vec_env: Any = None) -> TrainResult:
+    """Train per :class:`TrainConfig`; with ``out_dir``, checkpoint there and export at the end.
+    ``vec_env``: an SB3 VecEnv of ``SparOA-v0(**cfg.env_kwargs())`` to collect experience from
+    (e.g. :class:`~sparoa_sim.agents.ray_vecenv.RayVecEnv`) instead of one local env; closed at the end."""
     from stable_baselines3.common.monitor import Monitor
 
     t_start = time.perf_counter()
@@ -343,7 +374,7 @@ def train_scheduler(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = N
     ckpt_dir = out / "checkpoints" if out is not None else None
     tb_dir = str(out / "tensorboard") if out is not None and tensorboard and _has_tensorboard() else None
     result = TrainResult(config=cfg)
-    env = Monitor(_make_env(cfg.env_kwargs()))
+    env = vec_env if vec_env is not None else Monitor(_make_env(cfg.env_kwargs()))
     model = None
     if resume and ckpt_dir is not None and (ckpt_dir / "latest.zip").is_file():
         model = _algo_class(cfg.algo).load(ckpt_dir / "latest.zip", env=env, device="cpu")
@@ -472,8 +503,13 @@ def cmd_train_scheduler(args: Any) -> dict[str, Any]:
                       timesteps=args.timesteps, time_budget_s=args.time_budget, seed=args.seed, lam=args.lam,
                       thresholds=thresholds)
     total = cfg.timesteps if cfg.timesteps is not None else None
+    vec_env = None
+    if getattr(args, "ray", None) is not None or getattr(args, "workers", 1) > 1:
+        from sparoa_sim.agents.ray_vecenv import training_vec_env
+
+        vec_env = training_vec_env(cfg, args.workers, args.ray)
     with tqdm(total=total, desc=f"training {cfg.algo}", unit="step", disable=args.json, file=__import__("sys").stderr) as bar:
-        res = train_scheduler(cfg, args.output, resume=args.resume, progress=bar.update)
+        res = train_scheduler(cfg, args.output, resume=args.resume, progress=bar.update, vec_env=vec_env)
     doc: dict[str, Any] = {"output": str(args.output), "algo": cfg.algo, "timesteps": res.timesteps,
                            "train_s": res.train_s}
     for w, lat in res.best_latency_s.items():

@@ -111,6 +111,10 @@ def add_train_parser(sub: Any) -> None:
     s.add_argument("--thresholds", default=None, help="trained predictor directory: thresholds as features")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints if present")
+    s.add_argument("--workers", type=_positive("--workers"), default=1,
+                   help="environment workers collecting experience (local processes, or Ray actors with --ray)")
+    s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="environment workers as Ray actors (a local cluster, or ADDRESS; extra sparoa-sim[ray])")
     s.add_argument("-o", "--output", required=True, help="output directory")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=_cmd_scheduler)

@@ -1,0 +1,110 @@
+"""Scale-out on Ray (optional extra ``sparoa-sim[ray]``): evaluation cells as Ray tasks, and
+environment workers as Ray actors feeding the SB3 learner.
+
+- :func:`ray_map` runs one Ray task per :class:`~sparoa_sim.agents.evaluate.Cell` and hands
+  each row to the caller's ``on_result`` in the driver as soon as it is back (``ray.wait``), so
+  the harness appends it to ``cells.jsonl`` at once and an interrupted sweep resumes. A worker
+  process that dies is retried by Ray (``max_retries``); an exception raised by a cell is
+  deterministic, is not retried, and is raised here with the cell named.
+- :class:`~sparoa_sim.agents.ray_vecenv.RayVecEnv` (its own module, it needs SB3) puts training
+  environments in Ray actors.
+
+Ray is imported lazily: without it installed nothing here is touched unless asked for, and
+asking raises a :class:`RayUnavailableError` saying how to install it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from sparoa_sim.errors import SparOAError
+
+if TYPE_CHECKING:
+    from sparoa_sim.agents.evaluate import Cell
+
+__all__ = ["RayUnavailableError", "CellFailedError", "require_ray", "ensure_ray", "ray_map"]
+
+MAX_RETRIES = 3
+
+
+class RayUnavailableError(SparOAError, RuntimeError):
+    """``--ray`` (or a Ray API) was asked for but Ray is not installed."""
+
+
+class CellFailedError(SparOAError, RuntimeError):
+    """One or more cells of a Ray sweep raised (deterministically) or lost their worker past the retries."""
+
+
+def require_ray() -> Any:
+    """The ``ray`` module, or a clear error saying how to get it."""
+    try:
+        import ray
+    except ImportError:
+        raise RayUnavailableError("--ray: Ray is not installed; install the extra with "
+                                  "pip install 'sparoa-sim[ray]' (or run without --ray: local processes)") from None
+    return ray
+
+
+def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
+    """Connect to ``address`` (e.g. ``auto``, ``HOST:6379``, ``ray://HOST:10001``) or start a local
+    instance with ``num_cpus`` (default: all cores), unless this process is already connected."""
+    ray = require_ray()
+    if not ray.is_initialized():
+        # log_to_driver=False: worker and raylet lines would land on this process's stdout, which
+        # `--json` reserves for one JSON object; cell errors still arrive through ray.get, and the
+        # workers' logs stay in Ray's session log directory.
+        kw: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
+                              "configure_logging": False, "log_to_driver": False}
+        if address:
+            kw["address"] = address
+        elif num_cpus is not None:
+            kw["num_cpus"] = num_cpus
+        try:
+            ray.init(**kw)
+        except (ConnectionError, ValueError, RuntimeError) as exc:
+            raise SparOAError(f"--ray: cannot connect to Ray at {address or 'a new local instance'!r}: {exc}") from None
+    return ray
+
+
+def _describe(cell: Any) -> str:
+    return (f"{cell.workload}/{cell.platform}/{cell.mode}/{cell.policy} (seed {cell.seed}, batch {cell.batch}, "
+            f"λ {cell.lam})")
+
+
+def ray_map(cells: Sequence[Cell], on_result: Callable[[dict[str, Any]], None], address: str | None = None,
+            num_cpus: int | None = None, fn: Callable[[Cell], dict[str, Any]] | None = None) -> None:
+    """Run ``fn`` (default :func:`~sparoa_sim.agents.evaluate.run_cell`) on every cell as a Ray task and
+    call ``on_result(row)`` in this process as each finishes. Cells that raise do not stop the
+    others (their rows are still delivered, so a re-run resumes); afterwards a :class:`CellFailedError`
+    names every failed cell and the first failure is chained."""
+    if not cells:
+        return
+    ray = ensure_ray(address, num_cpus)
+    if fn is None:
+        from sparoa_sim.agents.evaluate import run_cell as fn
+    task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(fn)
+    pending = {task.remote(c): c for c in cells}
+    failures: list[tuple[Any, BaseException]] = []
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                cell = pending.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:  # the cell's own exception
+                    failures.append((cell, exc.cause if exc.cause is not None else exc))
+                    continue
+                except ray.exceptions.RayError as exc:  # worker lost past the retries, object lost, …
+                    failures.append((cell, exc))
+                    continue
+                on_result(row)
+    finally:
+        for ref in pending:  # interrupted (Ctrl-C, on_result raised): do not leave tasks running
+            ray.cancel(ref, force=True)
+    if failures:
+        lines = "; ".join(f"{_describe(c)}: {type(e).__name__}: {e}".splitlines()[0] for c, e in failures)
+        raise CellFailedError(f"evaluate --ray: {len(failures)} of {len(cells)} cells failed — {lines}") \
+            from failures[0][1]
