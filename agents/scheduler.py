@@ -377,8 +377,12 @@ def train_scheduler(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = N
     env = vec_env if vec_env is not None else Monitor(_make_env(cfg.env_kwargs()))
     model = None
     if resume and ckpt_dir is not None and (ckpt_dir / "latest.zip").is_file():
-        model = _algo_class(cfg.algo).load(ckpt_dir / "latest.zip", env=env, device="cpu")
-        state = json.loads((ckpt_dir / "state.json").read_text())
+        try:
+            model = _algo_class(cfg.algo).load(ckpt_dir / "latest.zip", env=env, device="cpu")
+            state = json.loads((ckpt_dir / "state.json").read_text())
+        except Exception as exc:  # SB3/zipfile/json raise many kinds on a corrupt checkpoint
+            raise PolicyError(f"{ckpt_dir}: cannot resume from a corrupt checkpoint ({type(exc).__name__}: {exc}); "
+                              "delete the folder to start afresh") from None
         result.best_latency_s = {k: float(v) for k, v in state["best_latency_s"].items()}
         result.best_placement = state["best_placement"]
         result.evaluations = state["evaluations"]

@@ -106,3 +106,11 @@ def test_generalist_cases_and_labels(tmp_path):
         case = next(c for c in cfg.cases if cfg.label(c) == key)
         r = simulate(case[0], case[1], str(tmp_path / name), reference=True)
         assert r.latency_mean_s == pytest.approx(res.best_latency_s[key], rel=1e-9)
+
+
+def test_resume_from_corrupt_checkpoint_is_a_clear_error(trained, tmp_path):
+    cfg, _, out = trained
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "latest.zip").write_bytes(b"garbage")
+    with pytest.raises(PolicyError, match="corrupt checkpoint"):
+        train_scheduler(cfg, tmp_path, resume=True, tensorboard=False)
