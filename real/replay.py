@@ -9,11 +9,20 @@ and GPU concurrently inside it). Reported: measured latency percentiles, through
 inference where a meter exists (``None`` otherwise), busy time per device. A request whose
 batch fails is reported failed with the operator named, and the stream goes on; Ctrl-C stops
 the stream and the partial report is returned (``interrupted``).
+
+The placement is fixed (a schedule or a list of GPU shares) or dynamic: an object with
+``place(batch) -> StaticSchedule`` (e.g. :class:`~sparoa_sim.real.policy_placer.SB3Placer`, a
+trained SB3 scheduler queried per operator with the live hardware state) is asked before each
+batch, and the time it takes counts in the batch's latency (it is also reported on its own).
+``torch_trace_path`` records the stream with ``torch.profiler`` and writes its Chrome trace,
+to open beside the twin's trace and the executor's own (``trace_path``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +63,9 @@ class ReplayReport:
     meters: Mapping[str, Any] = field(default_factory=dict)
     devices: Mapping[str, str] = field(default_factory=dict)
     interrupted: bool = False
+    decisions: int = 0  # policy queries of a dynamic placement (0 for a fixed one)
+    decide_s: float = 0.0  # seconds spent deciding them
+    live_load: Mapping[str, Any] = field(default_factory=dict)  # load sources and the last sample
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the common result keys plus replay's own."""
@@ -71,6 +83,7 @@ class ReplayReport:
             "makespan_s": self.makespan_s, "batches": len(self.batches),
             "mean_batch": float(np.mean(self.batches)) if self.batches else 0.0,
             "devices": dict(self.devices), "meters": dict(self.meters),
+            "policy_decisions": self.decisions, "policy_decide_s": self.decide_s, "live_load": dict(self.live_load),
         }
 
 
@@ -123,12 +136,14 @@ def replay(
     seed: int = 0,
     meters: Mapping[str, Meter] | None = None,
     trace_path: str | Path | None = None,
+    torch_trace_path: str | Path | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[ReplayReport, Path | None]:
     """Serve ``arrivals`` (inputs from ``make_input(request_id)``, one sample each) → report, trace path."""
     if not isinstance(batching, Batching):
         raise SimulationError(f"replay: 'batching' must be a Batching, got {type(batching).__name__}")
-    executor.shares(placement)  # bad placements fail before the stream starts
+    placer = placement if callable(getattr(placement, "place", None)) else None
+    executor.shares(placement if placer is None else placer.place(1))  # bad placements fail before the stream
     stream = _Stream(arrivals, batching.max_batch, seed)
     pending: deque[tuple[int, float]] = deque()
     latencies: list[float] = []
@@ -141,7 +156,7 @@ def replay(
     devices: Mapping[str, str] = {}
     interrupted = False
     t0 = clock()
-    with measure_energy(meters) as energy:
+    with measure_energy(meters) as energy, _torch_profile(torch_trace_path) as prof:
         try:
             while len(latencies) + len(failed) < stream.n:
                 now = clock() - t0
@@ -163,7 +178,8 @@ def replay(
                 x = torch.cat([make_input(r) for r in ids])
                 start = clock() - t0
                 try:
-                    res = executor.run(x, placement=placement)
+                    plc = placement if placer is None else placer.place(len(ids))
+                    res = executor.run(x, placement=plc)
                 except ExecutorError as exc:
                     failed.extend({"request": r, "op": exc.op_name, "message": str(exc)} for r in ids)
                 else:
@@ -185,7 +201,12 @@ def replay(
         n_requests=stream.n, completed=len(latencies), failed=tuple(failed), latencies_s=tuple(latencies),
         makespan_s=makespan, cpu_busy_s=busy[0], gpu_busy_s=busy[1], batches=tuple(sizes),
         energy_j=energy.energy_j, meters=energy.to_dict()["meters"], devices=devices, interrupted=interrupted,
+        decisions=getattr(placer, "decisions", 0), decide_s=getattr(placer, "decide_s", 0.0),
+        live_load={} if placer is None else {"sources": dict(getattr(placer, "load_sources", {})),
+                                              "last": list(getattr(placer, "last_load", ()))},
     )
+    if prof is not None:
+        _export_torch_trace(prof, Path(torch_trace_path))
     path = None
     if trace_path is not None:
         tr = SimTrace(events=tuple(events), op_names=names, job_requests=tuple(job_requests),
@@ -193,6 +214,31 @@ def replay(
                       platform=f"real: {devices.get('cpu', 'cpu')} + {devices.get('gpu', 'gpu')}", policy="replay")
         path = tr.save(trace_path)
     return report, path
+
+
+@contextlib.contextmanager
+def _torch_profile(path: str | Path | None):
+    """``torch.profiler`` over the stream (CPU, and CUDA where present), or nothing without a path."""
+    if path is None:
+        yield None
+        return
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+    with profile(activities=acts) as prof:
+        yield prof
+
+
+def _export_torch_trace(prof: Any, path: Path) -> Path:
+    """Write the profiler's Chrome trace atomically (temp file in the same folder, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        prof.export_chrome_trace(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
 
 
 def _shift(res: RunResult, offset: float, job: int) -> list[tuple]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from sparoa_sim.cli_simulate import _positive_int, _seed
@@ -21,7 +22,10 @@ def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``replay`` to an argparse sub-parser collection; returns the new parser."""
     p = subparsers.add_parser("replay", help="serve requests on this machine's CPU/GPU under a placement")
     p.add_argument("--workload", required=True, help="shipped workload name (e.g. resnet18, resnet50_pruned80)")
-    p.add_argument("--policy", default="cpu", help="cpu | gpu | a schedule .json (default cpu)")
+    p.add_argument("--policy", default="cpu",
+                   help="cpu | gpu | a schedule .json | a training directory (policy.zip + metadata.json: the SB3 "
+                        "scheduler, queried per operator with the live hardware state; trusted files only) "
+                        "(default cpu)")
     p.add_argument("--requests", type=_positive_int("--requests"), default=8, help="requests to serve (default 8)")
     p.add_argument("--arrival", default="closed", help="closed | closed:C | poisson:RATE | trace:FILE (default closed)")
     p.add_argument("--max-batch", type=_positive_int("--max-batch"), default=1, help="largest batch (default 1)")
@@ -34,6 +38,8 @@ def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--fallback", choices=("error", "cpu"), default="error",
                    help="no CUDA device while the placement needs one: fail (default) or run on the CPU")
     p.add_argument("--trace", metavar="JSON", default=None, help="write a Chrome/Perfetto trace here")
+    p.add_argument("--torch-trace", metavar="JSON", default=None,
+                   help="also record the stream with torch.profiler and write its Chrome trace here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_replay)
     return p
@@ -63,6 +69,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
         n = len(ex.graph)
         if args.policy in ("cpu", "gpu"):
             placement: Any = [0.0 if args.policy == "cpu" else 1.0] * n
+        elif Path(args.policy).is_dir():
+            from sparoa_sim.real.policy_placer import SB3Placer
+
+            placement = SB3Placer(args.policy, ex.graph)
         else:
             placement = StaticSchedule.load(args.policy)
         gen = torch.Generator().manual_seed(args.seed + 1)
@@ -73,10 +83,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
                 inputs[r] = torch.randn(x1.shape, generator=gen)
             return inputs[r]
 
-        report, trace = replay(ex, placement, make_input, arrivals, batching, seed=args.seed, trace_path=args.trace)
+        report, trace = replay(ex, placement, make_input, arrivals, batching, seed=args.seed, trace_path=args.trace,
+                               torch_trace_path=args.torch_trace)
     doc = report.to_dict()
     doc["policy"] = args.policy
     doc["trace"] = None if trace is None else str(trace)
+    doc["torch_trace"] = args.torch_trace
     if args.json:
         from sparoa_sim.cli import _print_json
 
@@ -106,10 +118,13 @@ def _print_table(doc: dict[str, Any]) -> None:
         ("energy per inference", "no meter on this host" if e is None else f"{e * 1e3:.4g} mJ"),
         ("CPU / GPU busy", f"{doc['cpu_busy_s'] * 1e3:.4g} / {doc['gpu_busy_s'] * 1e3:.4g} ms"),
         ("batches (mean size)", f"{doc['batches']} ({doc['mean_batch']:.3g})"),
+        ("policy queries", f"{doc['policy_decisions']} in {doc['policy_decide_s'] * 1e3:.4g} ms"
+                           if doc["policy_decisions"] else "- (fixed placement)"),
     ):
         table.add_row(k, v)
     console.print(table)
     for f in doc["failures"][:5]:
         console.print(f"request {f['request']} failed: {f['message']}")
-    if doc["trace"]:
-        console.print(f"trace written to {doc['trace']}")
+    for key in ("trace", "torch_trace"):
+        if doc[key]:
+            console.print(f"{key.replace('_', ' ')} written to {doc[key]}")

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -84,3 +85,108 @@ def test_cli_replay_json_and_bad_input(tmp_path):
         assert key in doc
     bad = subprocess.run(cmd[:5] + ["nope", "--json"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown workload" in bad.stderr and "Traceback" not in bad.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# SB3 policy queried per operator, torch.profiler trace
+
+
+def _policy_dir(root, algo: str):
+    """An untrained SB3 scheduler saved as a training directory (policy.zip + metadata.json)."""
+    import gymnasium as gym
+    from sb3_contrib import MaskablePPO
+    from stable_baselines3 import SAC
+
+    import sparoa_sim  # noqa: F401  (registers SparOA-v0)
+    from sparoa_sim.agents.scheduler import METADATA_KIND
+    from sparoa_sim.envs.observation import OBS_LAYOUT_VERSION
+
+    d = root / algo
+    d.mkdir()
+    kw = {"workloads": ["resnet18"], "platform": "jetson-orin-nano-8gb", "mode": None,
+          "action_mode": "continuous" if algo == "sac" else "discrete", "lam": 0.0, "reference": True}
+    model = (SAC if algo == "sac" else MaskablePPO)("MlpPolicy", gym.make("SparOA-v0", **kw), seed=0)
+    model.save(d / "policy.zip")
+    meta = {"kind": METADATA_KIND, "obs_layout_version": OBS_LAYOUT_VERSION, "algo": algo, "env_kwargs": kw,
+            "platform": kw["platform"], "mode": None, "workloads": kw["workloads"]}
+    (d / "metadata.json").write_text(json.dumps(meta))
+    return d, model, kw
+
+
+@pytest.fixture(scope="module")
+def policies(tmp_path_factory):
+    root = tmp_path_factory.mktemp("policies")
+    return {algo: _policy_dir(root, algo) for algo in ("maskable-ppo", "sac")}
+
+
+@pytest.mark.parametrize("algo", ["maskable-ppo", "sac"])
+def test_placer_reproduces_the_env_rollout_at_zero_load(policies, algo):
+    from sparoa_sim.agents.scheduler import rollout
+    from sparoa_sim.real.policy_placer import SB3Placer
+    from sparoa_sim.workloads import load_workload
+
+    d, model, kw = policies[algo]
+    graph = load_workload("resnet18")
+    _, expected = rollout(model, kw)
+    placer = SB3Placer(d, graph, load=lambda: (0.0, 0.0))
+    sched = placer.place(1)
+    assert list(sched.placement) == expected
+    assert placer.decisions == len(graph) and placer.decide_s > 0
+    sched.check(graph)  # the twin's release order is a valid per-device order
+    assert sorted(sched.order["cpu"] + sched.order["gpu"]) == sorted(
+        [i for i, s in enumerate(sched.placement) if s < 1] + [i for i, s in enumerate(sched.placement) if s > 0])
+
+
+def test_placer_feeds_the_live_load_into_the_observation(policies):
+    from sparoa_sim.envs.observation import OBS_LAYOUT
+    from sparoa_sim.real.policy_placer import SB3Placer
+    from sparoa_sim.workloads import load_workload
+
+    d, model, _ = policies["maskable-ppo"]
+    seen = []
+
+    class Recorder:  # the real model's spaces, a recording decision: always the GPU
+        observation_space = model.observation_space
+
+        def predict(self, obs, deterministic=True, action_masks=None):
+            seen.append(obs.copy())
+            return np.array(1), None
+
+    placer = SB3Placer(d, load_workload("resnet18"), load=lambda: (0.3, 0.6))
+    placer.model = Recorder()
+    sched = placer.place(1)
+    assert sched.placement == (1.0,) * len(seen)
+    i_cpu, i_gpu = OBS_LAYOUT.index("load_cpu"), OBS_LAYOUT.index("load_gpu")
+    assert all(o[i_cpu] == pytest.approx(0.3) and o[i_gpu] == pytest.approx(0.6) for o in seen)
+    assert placer.last_load == (0.3, 0.6)
+
+
+def test_replay_with_a_policy_and_a_torch_trace(ex, policies, tmp_path):
+    from sparoa_sim.real.policy_placer import SB3Placer
+
+    placer = SB3Placer(policies["sac"][0], ex.graph)
+    rep, _ = replay(ex, placer, _inputs, ClosedLoop(3, concurrency=1), Batching(max_batch=1),
+                    torch_trace_path=tmp_path / "torch.json")
+    d = rep.to_dict()
+    assert d["completed"] == 3 and d["failed"] == 0
+    assert d["policy_decisions"] == len(ex.graph) * (3 + 1)  # one validation pass before the stream
+    assert d["policy_decide_s"] > 0 and d["live_load"]["sources"]["cpu"] in ("psutil", "none")
+    assert all(0.0 <= v <= 1.0 for v in d["live_load"]["last"])
+    doc = json.loads((tmp_path / "torch.json").read_text())
+    assert doc["traceEvents"]
+    assert [p.name for p in tmp_path.iterdir()] == ["torch.json"]
+
+
+def test_cli_replay_with_a_policy_directory(policies, tmp_path):
+    d = policies["maskable-ppo"][0]
+    cmd = [sys.executable, "-m", "sparoa_sim.cli", "replay", "--workload", "mobilenetv3_small", "--reduced",
+           "--gpu", "none", "--policy", str(d), "--requests", "2", "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["completed"] == 2 and doc["policy_decisions"] > 0 and doc["torch_trace"] is None
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    cmd[cmd.index("--policy") + 1] = str(broken)
+    bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "metadata" in bad.stderr and "Traceback" not in bad.stderr
