@@ -414,6 +414,7 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
     from sparoa_sim.real import zoo
     from sparoa_sim.real.executor import HybridExecutor, twin_sparse_ops
     from sparoa_sim.real.extract import extract, magnitude_prune
+    from sparoa_sim.real.policy_placer import LiveLoad
     from sparoa_sim.real.profiler import _quiet_runtime, resolve_workload
     from sparoa_sim.workloads import load_workload
 
@@ -435,8 +436,10 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
     with HybridExecutor(model, x[:1], graph=graph, gpu_device=gpu_device if cuda else None, cpu_sparse=sparse,
                         name=workload) as ex:
         run = [c for c in cands if c.same_as is None and (cuda or c.gpu_ops == 0 or emulate_gpu)]
+        live = LiveLoad()  # other processes' CPU share while measuring: a shared host's noise, on record
         with _quiet_runtime(n_threads):
             timings, eager = _measure(ex, model, x, run, reps, warmup, progress)
+        others = live.sample()
         devices = {"cpu": "cpu", "gpu": str(ex.devices[1]) if ex.cuda else "cpu (GPU role emulated)"}
         n_sparse = len(ex.cpu_sparse)
     results: list[PlacementResult] = []
@@ -472,7 +475,8 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
                      f"the twin runs {n_sparse} operator(s) with the sparse CPU kernel, eager PyTorch does not"}
     meta = {"seed": seed, "reduced": reduced, "policies": list(policies), "cpu_sparse_ops": n_sparse,
             "torch": torch.__version__, "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-            "sparsity_source": graph.sparsity_source}
+            "sparsity_source": graph.sparsity_source, "other_processes_cpu_share": others[0],
+            "other_processes_cpu_source": live.cpu_source}
     return ValidationReport(workload=workload, platform=platform.name, mode=mode_name, setting=setting, batch=batch,
                             reps=reps, threads=n_threads, devices=devices, cuda=cuda, placements=tuple(results),
                             ops=tuple(rows), eager=eager_doc, meta=meta)
@@ -499,7 +503,10 @@ def to_markdown(report: ValidationReport) -> str:
                 if report.setting == "deterministic" else "(noise, background load, contention, interference off)"),
              f"- executor: CPU + {report.devices.get('gpu')}, {report.threads} torch thread(s), batch {report.batch}, "
              f"{report.reps} runs per placement in two halves (repeatability = |a − b| / median)",
-             f"- sparsity source: {d['meta'].get('sparsity_source')}", ""]
+             f"- sparsity source: {d['meta'].get('sparsity_source')}",
+             f"- other processes' share of this machine's CPUs while measuring: "
+             f"{d['meta'].get('other_processes_cpu_share', 0.0):.0%} ({d['meta'].get('other_processes_cpu_source')}); "
+             f"load average {d['meta'].get('loadavg')}", ""]
     if not report.cuda:
         lines += [f"> **No GPU on this host.** {NO_GPU_REASON[0].upper()}{NO_GPU_REASON[1:]}. Kendall τ is not "
                   "reported; the CPU-only placement is validated end to end.", ""]

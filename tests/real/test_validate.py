@@ -196,3 +196,33 @@ def test_cli_json_and_bad_input(tmp_path):
     r = _cli("--workload", "nope", "--platform", plat, "-o", str(tmp_path / "b"))
     assert r.returncode == 2 and "unknown workload" in r.stderr
     assert not (tmp_path / "b").exists()
+
+
+def test_host_platform_is_calibrated_first_when_missing(tmp_path, monkeypatch):
+    """No stored host profile: profile (here: the fixture table, no timing), fit, store, load."""
+    from sparoa_sim.cli_validate import QUICK_CALIBRATION, ensure_host_profile
+    from sparoa_sim.hwmodels.measurements import load_table
+    from sparoa_sim.hwmodels.profile_io import DATA_ENV_VAR, host_profile_path
+    from sparoa_sim.real import profiler
+
+    table = load_table(FIXTURE.parent / "host_table.json")
+    calls = []
+
+    def fake_profile(name, **kw):
+        calls.append((name, kw["bandwidth"]))
+        return table
+
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    monkeypatch.setattr(profiler, "profile_workload", fake_profile)
+    plat = ensure_host_profile(progress=False)
+    assert calls == [(w, i == 0) for i, w in enumerate(QUICK_CALIBRATION)]
+    assert host_profile_path().is_file() and plat.name == "host"
+    assert any(origin == "fitted" for key, origin, _ in plat.provenance if key.startswith("cpu.latency."))
+    calls.clear()
+    assert ensure_host_profile(progress=False).name == "host" and calls == []  # stored: no recalibration
+
+
+def test_measurement_records_the_hosts_other_load(report):
+    meta = report.to_dict()["meta"]
+    assert 0.0 <= meta["other_processes_cpu_share"] <= 1.0 and meta["other_processes_cpu_source"] in ("psutil", "none")
+    assert "other processes' share" in to_markdown(report)
