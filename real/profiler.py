@@ -65,6 +65,7 @@ from sparoa_sim.hwmodels.measurements import (
 from sparoa_sim.real.extract import extract, magnitude_prune
 
 __all__ = [
+    "CLOCKS",
     "DEFAULT_SPARSE_SHAPES",
     "DEFAULT_SPARSITIES",
     "profile_model",
@@ -95,18 +96,25 @@ _PRUNED = re.compile(r"^(?P<base>.+)_pruned(?P<pct>\d{1,2})$")
 # clocks and repetition
 
 
+#: What a CPU figure measures: wall time, or the CPU time of the timing thread (one torch thread
+#: only), which leaves out the time other tenants of a shared host take the core away.
+CLOCKS = ("wall", "thread_cpu")
+
+
 @dataclass(frozen=True)
 class _Clock:
-    """Marks points in time on the host (``perf_counter_ns``) or on a CUDA stream (events)."""
+    """Marks points in time on the host (``perf_counter_ns``, or ``thread_time_ns`` for the CPU
+    time of this thread) or on a CUDA stream (events)."""
 
     cuda: bool
+    cpu_time: bool = False
 
     def mark(self) -> Any:
         if self.cuda:
             ev = torch.cuda.Event(enable_timing=True)
             ev.record()
             return ev
-        return time.perf_counter_ns()
+        return time.thread_time_ns() if self.cpu_time else time.perf_counter_ns()
 
     def sync(self) -> None:
         if self.cuda:
@@ -117,6 +125,20 @@ class _Clock:
         if self.cuda:
             return max(_MIN_TIME_S, start.elapsed_time(end) / 1e3)
         return max(_MIN_TIME_S, (end - start) / 1e9)
+
+
+def _make_clock(dev: torch.device, clock: str) -> _Clock:
+    """The clock of a run; ``thread_cpu`` needs a CPU device and exactly one torch thread (call it
+    inside :func:`_quiet_runtime`): with more, the work of the other threads would be missed."""
+    if clock not in CLOCKS:
+        raise CalibrationError(f"--clock: {clock!r} is not a clock (known: {', '.join(CLOCKS)})")
+    if clock == "thread_cpu":
+        if dev.type != "cpu":
+            raise CalibrationError(f"--clock thread_cpu: only for the CPU, not {dev.type!r}")
+        if torch.get_num_threads() != 1:
+            raise CalibrationError(f"--clock thread_cpu: needs --threads 1 (torch runs {torch.get_num_threads()} "
+                                   "threads; their CPU time would be missed)")
+    return _Clock(dev.type == "cuda", cpu_time=clock == "thread_cpu")
 
 
 def _time_calls(fn: Callable[[], Any], clock: _Clock, n: int) -> list[float]:
@@ -314,6 +336,7 @@ def measure_bandwidth(
     warmup: int = 1,
     triad: bool = True,
     threads: int | None = None,
+    clock: str = "wall",
 ) -> Bandwidth:
     """Sustained memory bandwidth, STREAM-style: copy (2 × nbytes moved) and triad (3 ×).
 
@@ -326,9 +349,10 @@ def measure_bandwidth(
     if nbytes < 4:
         raise CalibrationError(f"measure_bandwidth: nbytes must be >= 4, got {nbytes}")
     n = nbytes // 4
-    clock = _Clock(dev.type == "cuda")
+    clock_name = clock
     half = max(1, math.ceil(reps / 2))
     with _quiet_runtime(threads) as nthreads:
+        clock = _make_clock(dev, clock_name)
         src = torch.full((n,), 1.5, device=dev)  # values are irrelevant; full() touches every page
         other = torch.full((n,), 0.5, device=dev)
         dst = torch.zeros(n, device=dev)
@@ -370,6 +394,7 @@ def sparse_sweep(
     target_s: float = 0.05,
     seed: int = 0,
     threads: int | None = None,
+    clock: str = "wall",
 ) -> tuple[SparsePoint, ...]:
     """Dense ``torch.mm`` vs CSR ``torch.sparse.mm`` per (out, in, cols) shape and weight sparsity.
 
@@ -383,11 +408,12 @@ def sparse_sweep(
     for shape in shapes:
         if len(shape) != 3 or any(int(d) < 1 for d in shape):
             raise CalibrationError(f"sparse_sweep: shape must be (out_features, in_features, cols) >= 1, got {shape!r}")
-    clock = _Clock(dev.type == "cuda")
+    clock_name = clock
     lo, hi = max(1, math.ceil(min_reps / 2)), max(1, math.ceil(reps / 2))
     gen = torch.Generator().manual_seed(seed)
     points: list[SparsePoint] = []
     with _quiet_runtime(threads):
+        clock = _make_clock(dev, clock_name)
         for out_f, in_f, cols in shapes:
             x = torch.randn(in_f, cols, generator=gen).to(dev)
             for s in sparsities:
@@ -642,6 +668,7 @@ def profile_model(
     sparsities: Sequence[float] = DEFAULT_SPARSITIES,
     progress: bool = True,
     seed: int = 0,
+    clock: str = "wall",
 ) -> MeasurementTable:
     """Profile ``model`` on ``device`` at each batch size → a measurement table.
 
@@ -655,6 +682,9 @@ def profile_model(
     ``min_reps`` floor wins over it). With ``prune``, the graph and the timed model are
     magnitude-pruned to that weight sparsity (the kernels stay dense; the caller's model is not
     touched). The model is timed in eval mode; its training flag is restored afterwards.
+    ``clock="thread_cpu"`` (CPU, ``threads=1`` only) times the CPU time of the timing thread
+    instead of wall time: on a host shared with other work, the time the core is taken away is
+    left out, so the figures describe the unloaded core (the twin models load separately).
     """
     started = time.perf_counter()
     dev = _device(device)
@@ -675,7 +705,7 @@ def profile_model(
         e2e_target_s=e2e_target_s, time_budget_s=time_budget_s, threads=threads, prune=prune,
         bandwidth=bandwidth, bandwidth_bytes=bandwidth_bytes,
         sparse_shapes=tuple(sparse_shapes or ()), sparsities=tuple(sparsities), progress=progress, seed=seed,
-        settle_s=settle_s,
+        settle_s=settle_s, clock=clock,
     )  # fmt: skip
     try:
         return _profile_traced(timed, graph, example_input, name=name, dev=dev, batches=batches, cfg=settings,
@@ -704,6 +734,7 @@ class _Settings:
     progress: bool
     seed: int
     settle_s: float
+    clock: str
 
 
 def _profile_traced(
@@ -721,11 +752,11 @@ def _profile_traced(
     device = str(dev)
     gm, op_index = _graph_module(timed, graph)
     owner = _attribution(gm, op_index)
-    clock = _Clock(dev.type == "cuda")
     host = host_info(device)
     bw = None
     sweep: tuple[SparsePoint, ...] = ()
     with _quiet_runtime(cfg.threads) as nthreads:
+        clock = _make_clock(dev, cfg.clock)
         host["torch_threads"] = nthreads
         extras = cfg.bandwidth or bool(cfg.sparse_shapes)
         policy = _policy(len(op_index), len(batches), cfg, time.perf_counter() - started, extras)
@@ -753,9 +784,9 @@ def _profile_traced(
             bar.close()
         # last: freeing the STREAM arrays (GiBs) can disturb the host for seconds afterwards
         if cfg.sparse_shapes:
-            sweep = sparse_sweep(device, cfg.sparse_shapes, cfg.sparsities, seed=cfg.seed)
+            sweep = sparse_sweep(device, cfg.sparse_shapes, cfg.sparsities, seed=cfg.seed, clock=cfg.clock)
         if cfg.bandwidth:
-            bw = measure_bandwidth(device, cfg.bandwidth_bytes)
+            bw = measure_bandwidth(device, cfg.bandwidth_bytes, clock=cfg.clock)
     meta = {
         "profiler": "sparoa_sim.real.profiler",
         "graph_attribution": "views, get_attr and constant nodes -> first consuming operator, else last producer",
@@ -764,7 +795,7 @@ def _profile_traced(
         "reps": cfg.reps, "min_reps": cfg.min_reps, "warmup": cfg.warmup,
         "target_s": policy.iso_target_s * 2, "graph_target_s": policy.graph_target_s * 2,
         "e2e_target_s": policy.e2e_target_s * 2, "settle_s": policy.settle_s,
-        "time_budget_s": cfg.time_budget_s,
+        "time_budget_s": cfg.time_budget_s, "clock": cfg.clock,
         "seed": cfg.seed, "prune": cfg.prune or 0.0, "sparsity_source": graph.sparsity_source,
         "input_shape": [1, *example_input.shape[1:]], "elapsed_s": round(time.perf_counter() - started, 3),
     }  # fmt: skip
@@ -828,7 +859,7 @@ def profile_workload(name: str, *, reduced: bool = False, seed: int = 0, **kwarg
 
 def time_eager(name: str, *, batch: int = 1, device: str = "cpu", reduced: bool = False, threads: int | None = None,
                reps: int = 30, min_reps: int = 6, warmup: int = 2, target_s: float = 1.0, settle_s: float = 5.0,
-               seed: int = 0) -> EndToEnd:
+               seed: int = 0, clock: str = "wall") -> EndToEnd:
     """Eager ``model(x)`` latency of a shipped workload alone (no per-operator timing), two halves.
 
     For workloads whose end-to-end figure is wanted without profiling every operator (e.g. the
@@ -839,6 +870,7 @@ def time_eager(name: str, *, batch: int = 1, device: str = "cpu", reduced: bool 
 
     base, prune = resolve_workload(name)
     dev = _device(device)
+    clock_name = clock
     (b,) = _check_batches([batch])
     if reps < 2 or min_reps < 1 or warmup < 0:
         raise CalibrationError(f"reps must be >= 2, min_reps >= 1, warmup >= 0; got {reps}, {min_reps}, {warmup}")
@@ -847,9 +879,9 @@ def time_eager(name: str, *, batch: int = 1, device: str = "cpu", reduced: bool 
         magnitude_prune(model, prune)
     model = model.to(dev).eval()
     x = zoo.example_input(base, batch=b, reduced=reduced, seed=seed).to(dev)
-    clock = _Clock(dev.type == "cuda")
     lo, hi = max(1, math.ceil(min_reps / 2)), max(1, math.ceil(reps / 2))
     with _quiet_runtime(threads):
+        clock = _make_clock(dev, clock_name)
         _settle(lambda: model(x), clock, settle_s)
         halves = [_adaptive(lambda: model(x), clock, warmup, target_s / 2, lo, hi) for _ in range(2)]
     f = _figure(*halves)

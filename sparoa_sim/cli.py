@@ -234,7 +234,7 @@ def _cmd_profile(args: argparse.Namespace) -> int:
     tables = [
         profile_workload(w, reduced=args.reduced, device=args.device, batches=batches, reps=args.reps,
                          threads=args.threads, time_budget_s=args.time_budget, bandwidth=i == 0,
-                         bandwidth_bytes=args.bandwidth_mib * 2**20 if args.bandwidth_mib else None,
+                         bandwidth_bytes=args.bandwidth_mib * 2**20 if args.bandwidth_mib else None, clock=args.clock,
                          sparse_shapes=None if args.no_sparse or i else DEFAULT_SPARSE_SHAPES,
                          progress=not args.json)
         for i, w in enumerate(args.workload)
@@ -272,8 +272,9 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     tables = [load_table(t) for t in args.tables]
     base = load_platform(args.base)
     workloads = sorted({r.workload for t in tables for r in t.rows})
-    held_out = cross_validate(base, tables, device=args.device) if len(workloads) >= 2 else None
-    result = fit(base, tables, device=args.device)
+    kw = {"context": args.context, "residual": not args.no_residual, "alpha": args.alpha}
+    held_out = cross_validate(base, tables, device=args.device, **kw) if len(workloads) >= 2 else None
+    result = fit(base, tables, device=args.device, **kw)
     platform = dataclasses.replace(result.platform, name=args.name) if args.name else result.platform
     path = save_platform(platform, args.output)
     keys = ("n", "within_10pct", "within_20pct", "median_error", "mape", "repeatability_within_10pct")
@@ -281,7 +282,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         "path": str(path),
         "device": args.device,
         "workloads": workloads,
+        "context": args.context,
+        "residual": list(result.report["residual_features"]),
         "train": {k: result.report[k] for k in keys},
+        "train_roofline_only": dict(result.report["roofline_only"]),
         "held_out": {k: held_out["overall"][k] for k in keys} if held_out else None,
         "per_kind": dict((held_out or {"overall": result.report})["overall"]["per_kind"]),
     }
@@ -375,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--time-budget", type=float, default=None, help="seconds per workload (approximate)")
     p.add_argument("--no-sparse", action="store_true", help="skip the dense-vs-CSR sweep")
     p.add_argument("--bandwidth-mib", type=int, default=None, help="STREAM array size, MiB (default: 2x LLC)")
+    p.add_argument("--clock", default="wall", choices=("wall", "thread_cpu"),
+                   help="wall time (default) or the timing thread's CPU time (--threads 1; for shared hosts)")
     p.add_argument("-o", "--output", required=True, help="measurement table JSON to write")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_profile)
@@ -384,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base", required=True, help="profile to start from (name or TOML path)")
     p.add_argument("--device", default="cpu", choices=("cpu", "gpu"), help="device whose parameters are fitted")
     p.add_argument("--name", default=None, help="name of the fitted profile (default: the base's)")
+    p.add_argument("--context", default="graph", choices=("graph", "isolated"),
+                   help="fit operators timed inside the running graph (default) or in isolation")
+    p.add_argument("--no-residual", action="store_true", help="fit the roofline alone (no shape-feature residual)")
+    p.add_argument("--alpha", type=float, default=1e-3, help="ridge strength of the residual (default 1e-3)")
     p.add_argument("-o", "--output", required=True, help="fitted TOML profile to write")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_calibrate)

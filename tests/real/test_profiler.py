@@ -328,3 +328,17 @@ def test_time_eager_of_a_pruned_reduced_workload():
         profiler.time_eager("alexnet")
     with pytest.raises(CalibrationError, match="reps"):
         profiler.time_eager("resnet18", reduced=True, reps=1)
+
+
+def test_thread_cpu_clock_needs_one_thread_and_is_recorded():
+    model, x = nn.Sequential(nn.Linear(16, 8), nn.ReLU()), torch.randn(1, 16)
+    kw = {**FAST, "bandwidth": False, "sparse_shapes": None}
+    t = profile_model(model, x, name="tiny", clock="thread_cpu", **kw)
+    assert t.meta["clock"] == "thread_cpu" and all(r.time_s > 0 for r in t.rows)
+    with pytest.raises(CalibrationError, match="needs --threads 1"):
+        profile_model(model, x, name="tiny", clock="thread_cpu", **{**kw, "threads": 2})
+    with pytest.raises(CalibrationError, match="not a clock"):
+        profiler.time_eager("resnet18", reduced=True, clock="sundial")
+    e = profiler.time_eager("resnet18", reduced=True, threads=1, reps=4, min_reps=4, warmup=1, target_s=0.01,
+                            settle_s=0.1, clock="thread_cpu")
+    assert e.time_s > 0
