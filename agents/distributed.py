@@ -73,6 +73,11 @@ def _describe(cell: Any) -> str:
             f"λ {cell.lam})")
 
 
+def _apply(fn: Callable[[Any], dict[str, Any]], cell: Any) -> dict[str, Any]:
+    """The Ray task body: one cell."""
+    return fn(cell)
+
+
 def ray_map(cells: Sequence[Cell], on_result: Callable[[dict[str, Any]], None], address: str | None = None,
             num_cpus: int | None = None, fn: Callable[[Cell], dict[str, Any]] | None = None) -> None:
     """Run ``fn`` (default :func:`~sparoa_sim.agents.evaluate.run_cell`) on every cell as a Ray task and
@@ -84,8 +89,9 @@ def ray_map(cells: Sequence[Cell], on_result: Callable[[dict[str, Any]], None], 
     ray = ensure_ray(address, num_cpus)
     if fn is None:
         from sparoa_sim.agents.evaluate import run_cell as fn
-    task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(fn)
-    pending = {task.remote(c): c for c in cells}
+    task = ray.remote(max_retries=MAX_RETRIES, retry_exceptions=False)(_apply)
+    fn_ref = ray.put(fn)  # any callable (a partial too), shipped once
+    pending = {task.remote(fn_ref, c): c for c in cells}
     failures: list[tuple[Any, BaseException]] = []
     try:
         while pending:
