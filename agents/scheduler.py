@@ -366,10 +366,19 @@ def train_scheduler(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = N
     """Train per :class:`TrainConfig`; with ``out_dir``, checkpoint there and export at the end.
     ``vec_env``: an SB3 VecEnv of ``SparOA-v0(**cfg.env_kwargs())`` to collect experience from
     (e.g. :class:`~sparoa_sim.agents.ray_vecenv.RayVecEnv`) instead of one local env; closed at the end."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small networks: threads only add overhead on 2 cores
+    try:
+        return _train(cfg, out_dir, resume, progress, tensorboard, vec_env)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: bool,
+           progress: Callable[[int], None] | None, tensorboard: bool, vec_env: Any) -> TrainResult:
     from stable_baselines3.common.monitor import Monitor
 
     t_start = time.perf_counter()
-    torch.set_num_threads(1)  # small networks: threads only add overhead on 2 cores
     out = Path(out_dir) if out_dir is not None else None
     ckpt_dir = out / "checkpoints" if out is not None else None
     tb_dir = str(out / "tensorboard") if out is not None and tensorboard and _has_tensorboard() else None
