@@ -125,25 +125,25 @@ class Residual:
         if not (math.isfinite(lo) and math.isfinite(hi) and lo <= 0.0 <= hi):
             raise ValueError(f"residual clip must be finite with lo <= 0 <= hi, got {self.clip!r}")
         object.__setattr__(self, "clip", (lo, hi))
-        # Evaluation plan: r = offset[kind] + raw_cont @ w. Every constant (one-hot terms, the
-        # centring of plain features, the per-kind centring of interactions) folds into offset.
+        # Evaluation plan: r = offset[kind] + Σ_X X · slope[kind, X] over the base features X used.
+        # Every constant (one-hot terms, the centring of plain features, the per-kind centring of
+        # interactions) folds into offset; a plain slope and its per-kind interactions into slope.
         offset = np.zeros(len(KINDS))
-        cont = []
+        base = tuple(dict.fromkeys(f.partition("@")[0] for f in self.features if not f.startswith("kind.")))
+        slope = np.zeros((len(KINDS), len(base)))
         for j, f in enumerate(self.features):
             w_j = self.coef[j] / self.scale[j]
             if f.startswith("kind."):
                 offset[_KIND_NAMES.index(f[5:])] += w_j
                 offset -= w_j * self.center[j]
-            elif "@" in f:
-                offset[_KIND_NAMES.index(f.partition("@")[2])] -= w_j * self.center[j]
-                cont.append(j)
-            else:
-                offset -= w_j * self.center[j]
-                cont.append(j)
-        idx = np.array(cont, dtype=np.int64)
+                continue
+            x, _, kind = f.partition("@")
+            rows = _KIND_NAMES.index(kind) if kind else slice(None)
+            offset[rows] -= w_j * self.center[j]
+            slope[rows, base.index(x)] += w_j
         object.__setattr__(self, "_offset", offset)
-        object.__setattr__(self, "_cont_names", tuple(self.features[j] for j in cont))
-        object.__setattr__(self, "_cont_w", np.array(self.coef)[idx] / np.array(self.scale)[idx])
+        object.__setattr__(self, "_base", base)
+        object.__setattr__(self, "_slope", slope)
 
     def standardise(self, raw: np.ndarray, kind: np.ndarray) -> np.ndarray:
         """``(raw − center · active) / scale`` per column; ``active`` is 1, or for ``X@K`` the rows of
@@ -154,8 +154,9 @@ class Residual:
                    byte_scale: float = 1.0) -> np.ndarray:
         """The clipped log-correction ``r`` of every operator on this device, shape (n,)."""
         r = self._offset[ops.kind]
-        if self._cont_names:
-            r = r + feature_columns(self._cont_names, ops, batch, parallel, byte_scale) @ self._cont_w
+        if self._base:
+            x = feature_columns(self._base, ops, batch, parallel, byte_scale)
+            r = r + np.einsum("ij,ij->i", x, self._slope[ops.kind])
         return np.clip(r, self.clip[0], self.clip[1])
 
     def to_tree(self) -> dict[str, object]:
