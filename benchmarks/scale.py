@@ -136,8 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train-steps", type=int, default=8192)
     ap.add_argument("-o", "--output", default=str(RESULTS))
     args = ap.parse_args(argv)
+    # Ray starts its workers at nice 15 so they never starve the driver; on a shared machine that
+    # handicaps them against the local runs (each at nice 0), so compare at equal priority.
+    os.environ.setdefault("RAY_worker_niceness", "0")
     doc: dict[str, Any] = {"host": {"machine": pyplatform.machine(), "cpus": os.cpu_count(),
-                                    "load_avg_start": os.getloadavg()}, "workers": args.workers}
+                                    "load_avg_start": os.getloadavg()}, "workers": args.workers,
+                           "ray_worker_niceness": os.environ["RAY_worker_niceness"]}
     doc["sweep"] = sweep_section(args.workers, args.oracle_limit)
     if not args.no_train:
         doc["train"] = train_section(args.workers, args.train_workload, args.train_steps)
