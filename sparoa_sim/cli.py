@@ -311,6 +311,18 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 # parser
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from sparoa_sim.demo import run_demo
+
+    root = run_demo(args.output, quick=args.quick, progress=not args.json)
+    if args.json:
+        _print_json({"run_dir": str(root), "index": str(root / "index.md")})
+    else:
+        _console().print((root / "index.md").read_text())
+        _console().print(f"\nEverything is in {root} (start with {root / 'index.md'}).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser (sub-commands attach their handler as ``func``)."""
     parser = _Parser(prog="sparoa", description="SparOA-sim: digital twin for CPU-GPU hybrid DNN inference")
@@ -362,6 +374,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     from sparoa_sim.cli_evaluate import add_evaluate_parser
     add_evaluate_parser(sub)
+    p = sub.add_parser("demo", help="the project end to end in minutes: plots, baselines, oracle, training, "
+                                    "comparison, Gantt, sim-to-real -> runs/demo-<timestamp>/")
+    p.add_argument("--quick", action="store_true", help="tiny budgets and the example host profile (about a minute)")
+    p.add_argument("-o", "--output", default="runs", help="parent folder of the run directory (default runs/)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_cmd_demo)
     from sparoa_sim.cli_oracle import add_oracle_parser
     add_oracle_parser(sub)
     from sparoa_sim.cli_replay import add_replay_parser

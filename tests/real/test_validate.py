@@ -200,7 +200,7 @@ def test_cli_json_and_bad_input(tmp_path):
 
 def test_host_platform_is_calibrated_first_when_missing(tmp_path, monkeypatch):
     """No stored host profile: profile (here: the fixture table, no timing), fit, store, load."""
-    from sparoa_sim.cli_validate import QUICK_CALIBRATION, ensure_host_profile
+    from sparoa_sim.real.host_calibration import QUICK_CALIBRATION, ensure_host_profile
     from sparoa_sim.hwmodels.measurements import load_table
     from sparoa_sim.hwmodels.profile_io import DATA_ENV_VAR, host_profile_path
     from sparoa_sim.real import profiler
