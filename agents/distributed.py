@@ -16,6 +16,7 @@ asking raises a :class:`RayUnavailableError` saying how to install it.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ from sparoa_sim.errors import SparOAError
 if TYPE_CHECKING:
     from sparoa_sim.agents.evaluate import Cell
 
-__all__ = ["RayUnavailableError", "CellFailedError", "require_ray", "ensure_ray", "ray_map"]
+__all__ = ["RayUnavailableError", "CellFailedError", "require_ray", "check_reachable", "ensure_ray", "ray_map"]
 
 MAX_RETRIES = 3
 
@@ -47,6 +48,18 @@ def require_ray() -> Any:
     return ray
 
 
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast on a ``HOST:PORT`` nobody listens on (``ray.init`` would retry for minutes)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or "://" in address or not port.isdigit():
+        return  # "auto", ray://… client addresses: Ray resolves and reports those itself
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise SparOAError(f"--ray: no Ray head node answers at {address!r} ({exc}); start one with "
+                          f"`ray start --head` and pass the address it prints") from None
+
+
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
     """Connect to ``address`` (e.g. ``auto``, ``HOST:6379``, ``ray://HOST:10001``) or start a local
     instance with ``num_cpus`` (default: all cores), unless this process is already connected."""
@@ -58,6 +71,7 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
         kw: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
                               "configure_logging": False, "log_to_driver": False}
         if address:
+            check_reachable(address)
             kw["address"] = address
         elif num_cpus is not None:
             kw["num_cpus"] = num_cpus

@@ -17,6 +17,7 @@ from sparoa_sim.agents import evaluate
 from sparoa_sim.agents.distributed import CellFailedError, RayUnavailableError
 from sparoa_sim.agents.evaluate import cells, run_sweep
 from sparoa_sim.cli import main
+from sparoa_sim.errors import SparOAError
 
 WORKLOADS = ["resnet18", "resnet50", "mobilenetv2", "mobilenetv3_small", "vgg16", "vit_b_16", "swin_t"]
 PLATFORMS = ["jetson-orin-nano-8gb", "jetson-agx-orin-64gb"]
@@ -55,6 +56,20 @@ def test_without_ray_a_clear_error(monkeypatch, tmp_path, capsys):
     assert rc == 2 and len(err) == 1 and "sparoa-sim[ray]" in err[0]
     # the local path needs no Ray
     assert len(run_sweep(cells(["vgg16"], PLATFORMS[:1], None, ["cpu", "gpu"]), workers=1)) == 2
+
+
+def test_unreachable_head_fails_fast():
+    import socket
+
+    from sparoa_sim.agents.distributed import check_reachable
+
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(SparOAError, match=rf"no Ray head node answers at '127.0.0.1:{port}'"):
+            check_reachable(f"127.0.0.1:{port}", timeout_s=2.0)
+    check_reachable("auto")  # resolved by Ray itself
+    check_reachable("ray://head:10001")
 
 
 def test_seven_workloads_two_platforms_identical_locally_and_on_ray(ray_session):
