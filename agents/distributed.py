@@ -61,8 +61,9 @@ def check_reachable(address: str, timeout_s: float = 5.0) -> None:
 
 
 def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
-    """Connect to ``address`` (e.g. ``auto``, ``HOST:6379``, ``ray://HOST:10001``) or start a local
-    instance with ``num_cpus`` (default: all cores), unless this process is already connected."""
+    """Connect to ``address`` (``auto``: the cluster ``ray start`` began on this machine; ``HOST:6379``;
+    ``ray://HOST:10001``) or start a new local instance with ``num_cpus`` (default: all cores),
+    unless this process is already connected."""
     ray = require_ray()
     if not ray.is_initialized():
         # log_to_driver=False: worker and raylet lines would land on this process's stdout, which
@@ -73,8 +74,10 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> Any:
         if address:
             check_reachable(address)
             kw["address"] = address
-        elif num_cpus is not None:
-            kw["num_cpus"] = num_cpus
+        else:  # always a fresh instance: never a stale `ray start` cluster or RAY_ADDRESS by surprise
+            kw["address"] = "local"
+            if num_cpus is not None:
+                kw["num_cpus"] = num_cpus
         try:
             ray.init(**kw)
         except (ConnectionError, ValueError, RuntimeError) as exc:

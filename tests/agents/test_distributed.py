@@ -29,7 +29,7 @@ def ray_session():
     ray = pytest.importorskip("ray", reason="Ray is the optional extra sparoa-sim[ray]; CI installs it")
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False)
+        ray.init(address="local", num_cpus=2, include_dashboard=False)  # never a stray `ray start` cluster
     yield ray
     if started:
         ray.shutdown()
