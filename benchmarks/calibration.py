@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=1e-3, help="ridge strength of the residual")
     ap.add_argument("--no-residual", action="store_true", help="fit the roofline alone")
     ap.add_argument("--no-store", action="store_true", help="do not write the host profile to the user data dir")
+    ap.add_argument("--json-out", type=Path, default=RESULTS / "calibration.json", help="where the JSON goes")
     args = ap.parse_args(argv)
     budget = args.budget if args.budget is not None else (15.0 if args.quick else 40.0)
     names = QUICK if args.quick else FULL
@@ -152,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
               f"~{budget:g} s each", file=sys.stderr)
         tables = profile_tables(names, args.threads, budget, args.out_tables or RESULTS / "calibration_tables", args.clock)
     shipped = shipped_workloads()
-    e2e_names = [w for w in shipped if not args.quick or w in {t.end_to_end[0].workload for t in tables}]
+    profiled = sorted({e.workload for t in tables for e in t.end_to_end})
+    e2e_names = [w for w in shipped if not args.quick or w in profiled]
     clock = str(tables[0].meta.get("clock", "wall"))
     eager = eager_figures(tables, e2e_names, args.threads, clock)
     profile_s = time.perf_counter() - started
@@ -201,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     doc = {
         "benchmark": "calibration", "quick": args.quick, "threads": threads, "clock": clock, "budget_s": budget,
-        "workloads_profiled": [t.end_to_end[0].workload for t in tables],
+        "workloads_profiled": profiled,
         "host": dict(tables[0].host), "bandwidth_copy_Bps": bw.sustained_bytes_per_s,
         "cpu_peak_flops": fitted.platform.peak_flops("cpu"), "cpu_clock_hz": fitted.platform.cpu.max_clock_hz,
         "residual": residual, "alpha": args.alpha,
@@ -217,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_before": list(load_before), "loadavg_after": list(load_after),
         "profile_s": profile_s, "fit_s": fit_s, "cross_validate_s": cv_s,
     }  # fmt: skip
-    out = atomic_write_text(RESULTS / "calibration.json", json.dumps(doc, indent=1, default=float) + "\n")
+    out = atomic_write_text(args.json_out, json.dumps(doc, indent=1, default=float) + "\n")
     print(f"wrote {out}")
     return 0
 

@@ -165,3 +165,22 @@ def test_fixture_table_with_a_bad_time_is_refused(bad: float, tmp_path: Path) ->
         load_table(path)
     with pytest.raises(CalibrationError, match="time_s"):
         table_from_dict(doc)
+
+
+def test_calibration_benchmark_runs_on_the_fixture_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/calibration.py end to end on stored tables (no profiling, no timing)."""
+    import importlib.util
+
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "calibration.py"
+    spec = importlib.util.spec_from_file_location("calibration_bench", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "calibration.json"
+    assert mod.main(["--quick", "--tables", str(FIXTURES), "--json-out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert {r["workload"] for r in doc["end_to_end"]} == {"resnet18", "mobilenetv3_small"}
+    assert doc["held_out"]["n"] == doc["train"]["n"] == len(load_table(TABLE).arrays("graph"))
+    assert load_platform("host").cpu.latency.residual is not None  # stored where --platform host finds it
+    assert "held-out workloads" in capsys.readouterr().out
