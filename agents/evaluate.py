@@ -137,6 +137,11 @@ def _done_keys(path: Path) -> dict[str, dict[str, Any]]:
 def _append(path: Path, row: dict[str, Any]) -> None:
     """Append one JSON line with a single write (atomic for lines under the pipe buffer size)."""
     data = (json.dumps(row, allow_nan=False) + "\n").encode()
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":  # a torn line from an interrupted write: start a fresh line
+                data = b"\n" + data
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, data)

@@ -13,16 +13,11 @@ import json
 import sys
 from typing import Any
 
+from sparoa_sim.cliargs import comma_list as _list
+from sparoa_sim.cliargs import positive
 from sparoa_sim.errors import SparOAError
 
 __all__ = ["add_evaluate_parser"]
-
-
-def _list(text: str) -> list[str]:
-    items = [t.strip() for t in text.split(",") if t.strip()]
-    if not items:
-        raise SparOAError(f"expected a comma-separated list, got {text!r}")
-    return items
 
 
 def _floats(text: str) -> list[float]:
@@ -83,18 +78,6 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(kind, name: str):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise SparOAError(f"{name} must be a number, got {text!r}") from None
-        if v <= 0:
-            raise SparOAError(f"{name} must be positive, got {text!r}")
-        return v
-    return parse
-
-
 def add_evaluate_parser(sub: Any) -> None:
     """Attach ``sparoa evaluate`` to the top-level sub-parsers."""
     p = sub.add_parser("evaluate", help="policies × workloads × platforms × modes → one table (+ plots)")
@@ -102,13 +85,13 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--platforms", type=_list, required=True, help="comma-separated profile names")
     p.add_argument("--modes", type=_list, default=None, help="comma-separated power modes (default: each default)")
     p.add_argument("--policies", type=_list, default=None, help="comma-separated policies (default: all)")
-    p.add_argument("--seeds", type=_positive(int, "--seeds"), default=1, help="seeds for learned policies")
-    p.add_argument("--batch", type=_positive(int, "--batch"), default=1)
+    p.add_argument("--seeds", type=positive("--seeds", int), default=1, help="seeds for learned policies")
+    p.add_argument("--batch", type=positive("--batch", int), default=1)
     p.add_argument("--lams", type=_floats, default=None, help="λ sweep for the learned policy (Pareto plot)")
-    p.add_argument("--oracle-time-limit", type=_positive(float, "--oracle-time-limit"), default=10.0)
-    p.add_argument("--learn-budget", type=_positive(float, "--learn-budget"), default=20.0,
+    p.add_argument("--oracle-time-limit", type=positive("--oracle-time-limit", float), default=10.0)
+    p.add_argument("--learn-budget", type=positive("--learn-budget", float), default=20.0,
                    help="seconds of training per learned cell")
-    p.add_argument("--workers", type=_positive(int, "--workers"), default=1, help="local worker processes")
+    p.add_argument("--workers", type=positive("--workers", int), default=1, help="local worker processes")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run cells as Ray tasks (a local cluster, or ADDRESS)")
     p.add_argument("-o", "--output", required=True, help="output directory (resumable)")

@@ -14,31 +14,11 @@ import math
 import sys
 from typing import Any
 
+from sparoa_sim.cliargs import positive_int as _positive_int
+from sparoa_sim.cliargs import seed as _seed
 from sparoa_sim.errors import SimulationError
 
 __all__ = ["add_simulate_parser", "cmd_simulate"]
-
-
-def _positive_int(name: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise SimulationError(f"{name} must be an integer, got {text!r}") from None
-        if v < 1:
-            raise SimulationError(f"{name} must be >= 1, got {v}")
-        return v
-    return parse
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise SimulationError(f"--seed must be a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise SimulationError(f"--seed must be a non-negative integer, got {v}")
-    return v
 
 
 def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ import json
 import sys
 from typing import Any
 
-from sparoa_sim.errors import SparOAError
+from sparoa_sim.cliargs import positive
 
 __all__ = ["add_train_parser"]
 
@@ -69,18 +69,6 @@ def _cmd_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(name: str, kind=int):
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise SparOAError(f"{name} must be a number, got {text!r}") from None
-        if v <= 0:
-            raise SparOAError(f"{name} must be positive, got {text!r}")
-        return v
-    return parse
-
-
 def add_train_parser(sub: Any) -> None:
     """Attach ``train predictor`` and ``train scheduler`` to the top-level sub-parsers."""
     tr = sub.add_parser("train", help="train the threshold predictor or the RL scheduler")
@@ -89,9 +77,9 @@ def add_train_parser(sub: Any) -> None:
     p = tr_sub.add_parser("predictor", help="train the threshold predictor on regret surfaces")
     p.add_argument("-o", "--output", required=True, help="output directory")
     p.add_argument("--model", choices=("both", "transformer_lstm", "mlp"), default="both")
-    p.add_argument("--synthetic", type=_positive("--synthetic"), default=40, help="synthetic training graphs")
-    p.add_argument("--contexts", type=_positive("--contexts"), default=8, help="hardware contexts per graph")
-    p.add_argument("--epochs", type=_positive("--epochs"), default=60)
+    p.add_argument("--synthetic", type=positive("--synthetic"), default=40, help="synthetic training graphs")
+    p.add_argument("--contexts", type=positive("--contexts"), default=8, help="hardware contexts per graph")
+    p.add_argument("--epochs", type=positive("--epochs"), default=60)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help="small data and few epochs (≈ 1 minute)")
     p.add_argument("--json", action="store_true")
@@ -104,14 +92,14 @@ def add_train_parser(sub: Any) -> None:
     s.add_argument("--mode", default=None)
     s.add_argument("--algo", choices=("sac", "ppo", "maskable-ppo"), default="maskable-ppo")
     budget = s.add_mutually_exclusive_group()
-    budget.add_argument("--timesteps", type=_positive("--timesteps"), default=None)
-    budget.add_argument("--time-budget", type=_positive("--time-budget", float), default=None,
+    budget.add_argument("--timesteps", type=positive("--timesteps"), default=None)
+    budget.add_argument("--time-budget", type=positive("--time-budget", float), default=None,
                         help="seconds of training (wall clock)")
     s.add_argument("--lam", type=float, default=0.0, help="energy weight λ")
     s.add_argument("--thresholds", default=None, help="trained predictor directory: thresholds as features")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints if present")
-    s.add_argument("--workers", type=_positive("--workers"), default=1,
+    s.add_argument("--workers", type=positive("--workers"), default=1,
                    help="environment workers collecting experience (local processes, or Ray actors with --ray)")
     s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="environment workers as Ray actors (a local cluster, or ADDRESS; extra sparoa-sim[ray])")

@@ -56,6 +56,7 @@ def test_sweep_runs_resumes_and_reports(tmp_path, monkeypatch):
     monkeypatch.setattr(ev, "run_cell", lambda c: ran.append(c.policy) or real(c))
     again = ev.run_sweep(sweep, tmp_path)
     assert ran == ["tensorrt"]
+    assert len(ev._done_keys(tmp_path / "cells.jsonl")) == len(sweep)  # the re-run row is not glued to the torn one
     assert [r["latency_s"] for r in again] == [r["latency_s"] for r in rows]
     files = ev.write_report(again, tmp_path)
     doc = json.loads((tmp_path / "summary.json").read_text())

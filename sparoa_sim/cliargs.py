@@ -1,0 +1,56 @@
+"""Argument parsers shared by the ``sparoa`` sub-commands.
+
+Bad values raise :class:`BadArgument` (an ``argparse.ArgumentTypeError``, whose message argparse
+prints as is — a plain ValueError would be replaced by argparse's vague "invalid value" — and a
+``SparOAError`` where a command calls a parser itself): one line, exit 2.
+"""
+
+from __future__ import annotations
+
+from argparse import ArgumentTypeError
+from collections.abc import Callable
+
+from sparoa_sim.errors import SparOAError
+
+__all__ = ["BadArgument", "comma_list", "positive", "positive_int", "seed"]
+
+
+class BadArgument(SparOAError, ArgumentTypeError):
+    """A bad argument value: argparse prints its message; called directly, it is a SparOAError."""
+
+
+def positive(name: str, kind: type = int) -> Callable[[str], int | float]:
+    """A parser for a positive ``kind`` (int: ≥ 1; float: > 0) named ``name`` in errors."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise BadArgument(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not v > 0:
+            raise BadArgument(f"{name} must be {'>= 1' if kind is int else 'positive'}, got {text!r}")
+        return v
+    return parse
+
+
+def positive_int(name: str) -> Callable[[str], int]:
+    """A parser for an integer ≥ 1."""
+    return positive(name, int)
+
+
+def seed(text: str) -> int:
+    """``--seed``: a non-negative integer."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise BadArgument(f"--seed must be a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise BadArgument(f"--seed must be a non-negative integer, got {v}")
+    return v
+
+
+def comma_list(text: str) -> list[str]:
+    """``a,b,c`` → ``["a", "b", "c"]`` (at least one item)."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise BadArgument(f"expected a comma-separated list, got {text!r}")
+    return items
