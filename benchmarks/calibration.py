@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.hwmodels import load_platform
-from sparoa_sim.hwmodels.calibrate import cross_validate, fit
+from sparoa_sim.hwmodels.calibrate import DEFAULT_ALPHA, cross_validate, fit
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.hwmodels.host import achieved_flops_per_core, detect_host_cpu, host_platform, store_host_profile
 from sparoa_sim.hwmodels.measurements import EndToEnd, MeasurementTable, load_table
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out-tables", type=Path, default=None,
                     help="where to write the new tables (default benchmarks/results/calibration_tables)")
     ap.add_argument("--base", default="jetson-orin-nano-8gb", help="profile whose GPU side the host profile keeps")
-    ap.add_argument("--alpha", type=float, default=1e-3, help="ridge strength of the residual")
+    ap.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="ridge strength of the residual")
     ap.add_argument("--no-residual", action="store_true", help="fit the roofline alone")
     ap.add_argument("--no-store", action="store_true", help="do not write the host profile to the user data dir")
     ap.add_argument("--json-out", type=Path, default=RESULTS / "calibration.json", help="where the JSON goes")

@@ -411,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--context", default="graph", choices=("graph", "isolated"),
                    help="fit operators timed inside the running graph (default) or in isolation")
     p.add_argument("--no-residual", action="store_true", help="fit the roofline alone (no shape-feature residual)")
-    p.add_argument("--alpha", type=float, default=1e-3, help="ridge strength of the residual (default 1e-3)")
+    p.add_argument("--alpha", type=float, default=0.01, help="ridge strength of the residual (default 0.01)")
     p.add_argument("-o", "--output", required=True, help="fitted TOML profile to write")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_calibrate)
