@@ -106,14 +106,13 @@ def run_cell(cell: Cell) -> dict[str, Any]:
         extra = {"bound_s": o.bound_s, "optimal": o.optimal, "oracle_latency_s": o.latency_s}
     elif cell.policy == "learned":
         from sparoa_sim.agents.scheduler import TrainConfig, train_scheduler
-        from sparoa_sim.policies import StaticSchedule
-
         tr = train_scheduler(TrainConfig(workloads=(cell.workload,), platform=cell.platform, mode=cell.mode,
                                          algo=cell.learn_algo, time_budget_s=cell.learn_budget_s, seed=cell.seed,
                                          lam=cell.lam), None, tensorboard=False)
-        res = simulate(cell.workload, cell.platform, StaticSchedule(tr.best_placement[cell.workload]), reference=True,
+        res = simulate(cell.workload, cell.platform, tr.schedule(cell.workload), reference=True,
                        mode=cell.mode, batch=cell.batch, requests=cell.batch, seed=cell.seed)
-        extra = {"train_s": tr.train_s, "timesteps": tr.timesteps, "teacher": tr.teacher[cell.workload][0]}
+        extra = {"train_s": tr.train_s, "timesteps": tr.timesteps, "teacher": tr.teacher[cell.workload][0],
+                 "source": tr.final[cell.workload]["source"], "policy_latency_s": tr.best_latency_s[cell.workload]}
     else:
         res = simulate(cell.workload, cell.platform, cell.policy, reference=True, mode=cell.mode, batch=cell.batch,
                        requests=cell.batch, seed=cell.seed)

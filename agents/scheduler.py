@@ -140,6 +140,12 @@ class TrainResult:
     teacher: dict[str, tuple[str, float]] = field(default_factory=dict)
     best_score: float = math.inf
     best_state: dict[str, Any] | None = None
+    teacher_schedule: dict[str, StaticSchedule] = field(default_factory=dict)
+    final: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def schedule(self, key: str) -> StaticSchedule:
+        """The shipped schedule of one case (see :func:`_finalise`)."""
+        return StaticSchedule.from_dict(self.final[key]["schedule"])
     bc_accuracy: float | None = None
     timesteps: int = 0
     train_s: float = 0.0
@@ -186,9 +192,18 @@ def _share_action(share: float, cfg: TrainConfig) -> np.ndarray:
     return np.array([2.0 * u - 1.0], dtype=np.float32)
 
 
-def _teacher(cfg: TrainConfig, case: tuple[str, str, str | None]) -> tuple[str, float, np.ndarray]:
-    """Best heuristic for one case, replayed as a placement in the env's setting: the
-    whole-operator ones, plus CoDL-style co-execution where the action can split operators."""
+def _reference_latency(case: tuple[str, str, str | None], schedule: StaticSchedule) -> float:
+    """Latency of one inference under ``schedule`` in the reference setting (the engine's)."""
+    from sparoa_sim.engine import Simulator
+    from sparoa_sim.simconfig import SimConfig
+
+    return Simulator(case[0], case[1], schedule, config=SimConfig(mode=case[2], reference=True,
+                                                                 record_trace=False)).run().latency_mean_s
+
+
+def _teacher(cfg: TrainConfig, case: tuple[str, str, str | None]) -> tuple[str, float, StaticSchedule]:
+    """Best heuristic for one case in the reference setting: the whole-operator ones (HEFT with its
+    per-device order), plus CoDL-style co-execution where the action can split operators."""
     from sparoa_sim.agents.baselines import CoExec
     from sparoa_sim.engine import Simulator
     from sparoa_sim.simconfig import SimConfig
@@ -196,19 +211,59 @@ def _teacher(cfg: TrainConfig, case: tuple[str, str, str | None]) -> tuple[str, 
     workload, platform, mode = case
     graph = load_workload(workload)
     plat = load_platform(platform)
-    candidates = {name: np.asarray(sched.placement, dtype=np.float64)
-                  for name, (_lat, sched) in whole_op_heuristics(graph, plat, mode=mode).items()}
+    candidates = {name: sched for name, (_lat, sched) in whole_op_heuristics(graph, plat, mode=mode).items()}
     if cfg.action_mode == "continuous":
         res = Simulator(graph, plat, CoExec(), config=SimConfig(mode=mode, reference=True, record_trace=False)).run()
-        candidates["coexec"] = _quantise(res.placement, cfg.split_levels)
+        candidates["coexec"] = StaticSchedule(_quantise(res.placement, cfg.split_levels).tolist())
     best = None
-    for name, placement in candidates.items():
-        lat = Simulator(graph, plat, StaticSchedule(placement.tolist()),
-                        config=SimConfig(mode=mode, reference=True, record_trace=False)).run().latency_mean_s
+    for name, sched in candidates.items():
+        sched = StaticSchedule(sched.placement, sched.order, workload=graph.name)
+        lat = _reference_latency(case, sched)
         if best is None or lat < best[1]:
-            best = (name, lat, placement)
+            best = (name, lat, sched)
     assert best is not None
     return best
+
+
+def _ranked_order(case: tuple[str, str, str | None], placement: Sequence[float]) -> dict[str, list[int]] | None:
+    """Per-device order by upward rank under a fixed whole-operator placement (HEFT's list order:
+    the critical path first); None for a placement that splits operators."""
+    from sparoa_sim.agents.refsched import RefProblem
+
+    if any(0.0 < s < 1.0 for s in placement):
+        return None
+    p = RefProblem.build(load_workload(case[0]), load_platform(case[1]), mode=case[2])
+    dev = [int(s) for s in placement]
+    lat = (p.lat_cpu, p.lat_gpu)
+    rank = [0.0] * p.n
+    for i in range(p.n - 1, -1, -1):
+        rank[i] = lat[dev[i]][i] + max((rank[c] + (p.xfer[i] if dev[c] != dev[i] else 0.0) for c in p.cons[i]),
+                                       default=0.0)
+    seq = sorted(range(p.n), key=lambda i: (-rank[i], i))
+    return {"cpu": [i for i in seq if dev[i] == 0], "gpu": [i for i in seq if dev[i] == 1]}
+
+
+def _finalise(cfg: TrainConfig, result: TrainResult) -> None:
+    """The schedule to ship per case: the policy's best rollout (in dispatch order, or in upward-rank
+    order when that is faster), unless the warm-start teacher's schedule is faster still — the
+    source is recorded, so a case where learning did not beat its teacher is visible."""
+    for case in cfg.cases:
+        key = cfg.label(case)
+        workload = load_workload(case[0]).name
+        options: list[tuple[float, str, StaticSchedule]] = []
+        if key in result.best_placement:
+            placement = result.best_placement[key]
+            options.append((result.best_latency_s[key], "policy", StaticSchedule(placement, workload=workload)))
+            order = _ranked_order(case, placement)
+            if order is not None:
+                sched = StaticSchedule(placement, order, workload=workload)
+                options.append((_reference_latency(case, sched), "policy+ranked-order", sched))
+        if key in result.teacher_schedule:
+            name, lat = result.teacher[key]
+            options.append((lat, f"teacher:{name}", result.teacher_schedule[key]))
+        if options:
+            lat, source, sched = min(options, key=lambda o: o[0])
+            result.final[key] = {"latency_s": lat, "source": source, "schedule": sched.to_dict()}
 
 
 def _demonstrations(cfg: TrainConfig, teachers: dict[tuple, np.ndarray], episodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -356,7 +411,8 @@ def _checkpoint(model: Any, result: TrainResult, ckpt_dir: Path) -> None:
     state = {"timesteps": int(model.num_timesteps), "best_latency_s": result.best_latency_s,
              "best_placement": result.best_placement, "evaluations": result.evaluations,
              "best_score": result.best_score if math.isfinite(result.best_score) else None,
-             "teacher": {k: list(v) for k, v in result.teacher.items()}}
+             "teacher": {k: list(v) for k, v in result.teacher.items()},
+             "teacher_schedule": {k: v.to_dict() for k, v in result.teacher_schedule.items()}}
     atomic_write_text(ckpt_dir / "state.json", json.dumps(state))
 
 
@@ -396,6 +452,7 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
         result.best_placement = state["best_placement"]
         result.evaluations = state["evaluations"]
         result.teacher = {k: (v[0], float(v[1])) for k, v in state.get("teacher", {}).items()}
+        result.teacher_schedule = {k: StaticSchedule.from_dict(v) for k, v in state.get("teacher_schedule", {}).items()}
         if state.get("best_score") is not None and (ckpt_dir / "best_policy.pt").is_file():
             result.best_score = float(state["best_score"])
             result.best_state = torch.load(ckpt_dir / "best_policy.pt", weights_only=True)
@@ -403,9 +460,10 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
         model = _new_model(cfg, env, tb_dir)
         teachers = {}
         for case in cfg.cases:
-            name, lat, placement = _teacher(cfg, case)
+            name, lat, sched = _teacher(cfg, case)
             result.teacher[cfg.label(case)] = (name, lat)
-            teachers[case] = placement
+            result.teacher_schedule[cfg.label(case)] = sched
+            teachers[case] = np.asarray(sched.placement, dtype=np.float64)
         if teachers and cfg.bc_episodes > 0:
             obs, acts = _demonstrations(cfg, teachers, cfg.bc_episodes)
             result.bc_accuracy = _behaviour_clone(model, obs, acts, cfg.bc_steps, cfg.seed)
@@ -423,6 +481,7 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
     result.timesteps = int(model.num_timesteps)
     result.train_s = time.perf_counter() - t_start
     result.model = model
+    _finalise(cfg, result)
     if out is not None:
         if ckpt_dir is not None:
             _checkpoint(model, result, ckpt_dir)
@@ -447,10 +506,10 @@ def export(result: TrainResult, out_dir: str | os.PathLike[str]) -> Path:
     files = {}
     for k, case in enumerate(cfg.cases):
         key = cfg.label(case)
-        if key not in result.best_placement:
+        if key not in result.final:
             continue
         name = "schedule.json" if k == 0 else f"schedule-{key.replace('@', '-').replace(':', '-')}.json"
-        StaticSchedule(result.best_placement[key], workload=load_workload(case[0]).name).save(out / name)
+        result.schedule(key).save(out / name)
         files[key] = name
     tmp = out / "policy.tmp.zip"
     result.model.save(tmp)
@@ -460,7 +519,9 @@ def export(result: TrainResult, out_dir: str | os.PathLike[str]) -> Path:
         "env_kwargs": cfg.env_kwargs(), "workloads": list(cfg.workloads), "platform": _jsonable(cfg.platform),
         "mode": cfg.mode, "cases": _jsonable(cfg.cases),
         "algo": cfg.algo, "timesteps": result.timesteps, "bc_accuracy": result.bc_accuracy, "train_s": result.train_s,
-        "best_latency_s": result.best_latency_s, "teacher": {w: {"policy": n, "latency_s": lat}
+        "best_latency_s": result.best_latency_s,
+        "shipped": {k: {"latency_s": v["latency_s"], "source": v["source"]} for k, v in result.final.items()},
+        "teacher": {w: {"policy": n, "latency_s": lat}
                                                              for w, (n, lat) in result.teacher.items()},
         "schedules": files, "evaluations": result.evaluations,
     }
