@@ -48,7 +48,7 @@ def _generalist(workloads, args, out_dir: Path) -> dict[tuple[str, str, str], fl
     plats = tuple(dict.fromkeys(p for p, _ in PLATFORM_MODES))
     cases = tuple((w, p, m) for p, m in PLATFORM_MODES for w in train_w if w != "synthetic")
     cfg = TrainConfig(workloads=train_w, platform=plats, mode="random", time_budget_s=args.generalist_budget,
-                      eval_cases=cases, eval_every=4096, n_steps=1024, seed=0, algo=args.algo)
+                      eval_cases=cases, eval_every=4096, n_steps=1024, seed=0, algo=args.generalist_algo)
     with tqdm(desc="generalist", unit="step", file=sys.stderr) as bar:
         res = train_scheduler(cfg, out_dir / "generalist", progress=bar.update, tensorboard=False)
     lat = {}
@@ -65,7 +65,8 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--algo", default="sac", choices=("sac", "maskable-ppo", "ppo"), help="per-workload learner")
     ap.add_argument("--learn-budget", type=float, default=15.0)
-    ap.add_argument("--generalist-budget", type=float, default=240.0)
+    ap.add_argument("--generalist-budget", type=float, default=300.0)
+    ap.add_argument("--generalist-algo", default="maskable-ppo", choices=("sac", "maskable-ppo", "ppo"))
     ap.add_argument("--oracle-time-limit", type=float, default=10.0)
     ap.add_argument("-o", "--output", default=str(OUT / "scheduling"))
     args = ap.parse_args()
@@ -93,6 +94,8 @@ def main() -> int:
             single = min(lat[(w, p, m, "cpu")]["latency_s"], lat[(w, p, m, "gpu")]["latency_s"])
             le = lat[(w, p, m, "learned")]
             t_le_worst = le["latency_worst_s"]
+            srcs = sorted({r.get("source", "?") for r in rows if r["policy"] == "learned"
+                           and (r["workload"], r["platform"], r["mode"]) == (w, p, m)})
             t_gen = gen_lat[(w, p, m)]
             cases.append({
                 "workload": w, "platform": p, "mode": m, "best_baseline": best_base, "t_best_baseline_s": t_base,
@@ -104,7 +107,7 @@ def main() -> int:
                 "generalist_gap_to_oracle": t_gen / t_or - 1.0,
                 "oracle_gain_over_single": 1.0 - t_or / single,
                 "gain_realised": (single - le["latency_s"]) / (single - t_or) if single - t_or > 0 else None,
-                "held_out": w in HELD_OUT,
+                "held_out": w in HELD_OUT, "learned_sources": srcs,
             })
     for r in rows:
         if r["policy"] == "oracle":
@@ -120,6 +123,8 @@ def main() -> int:
         "mean_gain_realised_on_those": float(np.mean([c["gain_realised"] for c in big])) if big else None,
         "worst_learned_gap_to_oracle": max(c["learned_gap_to_oracle"] for c in cases),
         "learned_train_s_max": max(r["train_s"] for r in learned_train),
+        "learned_cells_shipping_the_policy": sum(1 for r in learned_train if str(r.get("source", "")).startswith("policy")),
+        "learned_cells": len(learned_train),
         "worst_generalist_gap_held_out": max((c["generalist_gap_to_oracle"] for c in cases if c["held_out"]), default=None),
         "worst_generalist_gap_all": max(c["generalist_gap_to_oracle"] for c in cases),
         "oracle_proven_optimal": sum(bool(c["oracle_optimal"]) for c in cases),
@@ -129,13 +134,14 @@ def main() -> int:
            "args": vars(args)}
     atomic_write_text(out / "scheduling.json", json.dumps(doc, indent=1, default=str).replace("NaN", "null"))
     lines = ["| workload | platform | mode | best baseline | ms | oracle ms | learned ms (worst of seeds) | "
-             "generalist ms | gap learned | gap generalist | oracle gain vs single |", "|" + "---|" * 11]
+             "generalist ms | gap learned | gap generalist | oracle gain vs single | learned source |", "|" + "---|" * 12]
     for c in cases:
         lines.append(f"| {c['workload']}{' (held out)' if c['held_out'] else ''} | {c['platform']} | {c['mode']} | "
                      f"{c['best_baseline']} | {1e3 * c['t_best_baseline_s']:.3f} | {1e3 * c['t_oracle_s']:.3f}"
                      f"{'' if c['oracle_optimal'] else '*'} | {1e3 * c['t_learned_worst_s']:.3f} | "
                      f"{1e3 * c['t_generalist_s']:.3f} | {100 * c['learned_gap_to_oracle']:+.2f} % | "
-                     f"{100 * c['generalist_gap_to_oracle']:+.2f} % | {100 * c['oracle_gain_over_single']:.1f} % |")
+                     f"{100 * c['generalist_gap_to_oracle']:+.2f} % | {100 * c['oracle_gain_over_single']:.1f} % | "
+                     f"{', '.join(c['learned_sources'])} |")
     md = "\n".join(lines) + "\n\n(* oracle not proven optimal within the time limit)\n\n" + \
         "\n".join(f"- {k}: {v}" for k, v in targets.items()) + "\n"
     atomic_write_text(out / "scheduling.md", md)
