@@ -295,3 +295,25 @@ class PredictedThresholdPolicy:
 
     def __repr__(self) -> str:
         return f"PredictedThresholdPolicy(model={self.predictor.model!r}, thresholds={self.thresholds})"
+
+
+def train_default(n_synthetic: int = 40, contexts: int = 8, epochs: int = 60, models: Sequence[str] = MODELS,
+                  seed: int = 0, show_progress: bool = True) -> tuple[ThresholdPredictor, PredictorReport]:
+    """Regret surfaces of the default split (:func:`~sparoa_sim.agents.threshold_data.default_split`:
+    shipped + synthetic graphs, held-out workloads apart) in ``contexts`` random hardware contexts
+    each, then :func:`train_predictor`; progress bars on stderr. What ``sparoa train predictor``,
+    the demo and ``benchmarks/predictor.py`` run."""
+    import sys
+
+    from tqdm import tqdm
+
+    from sparoa_sim.agents.threshold_data import build_samples, default_split
+
+    tr_g, te_g = default_split(n_synthetic)
+    rng = np.random.default_rng(seed)
+    bar = dict(file=sys.stderr, disable=not show_progress)
+    with tqdm(total=(len(tr_g) + len(te_g)) * contexts, desc="regret surfaces", unit="surface", **bar) as b:
+        train = build_samples(tr_g, contexts, rng, progress=b.update)
+        test = build_samples(te_g, contexts, rng, progress=b.update)
+    with tqdm(total=epochs * len(models), desc="training " + "+".join(models), unit="epoch", **bar) as b:
+        return train_predictor(train, test, models=models, epochs=epochs, seed=seed, progress=lambda: b.update(1))

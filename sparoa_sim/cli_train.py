@@ -35,26 +35,11 @@ def _emit(args: argparse.Namespace, doc: dict[str, Any], title: str) -> None:
 
 
 def _cmd_predictor(args: argparse.Namespace) -> int:
-    import numpy as np
-    from tqdm import tqdm
-
-    from sparoa_sim.agents.predictor import MODELS, train_predictor
-    from sparoa_sim.agents.threshold_data import build_samples, default_split
+    from sparoa_sim.agents.predictor import MODELS, train_default
 
     models = MODELS if args.model == "both" else (args.model,)
-    n_syn = 12 if args.quick else args.synthetic
-    contexts = 3 if args.quick else args.contexts
-    epochs = 15 if args.quick else args.epochs
-    tr_g, te_g = default_split(n_syn)
-    rng = np.random.default_rng(args.seed)
-    with tqdm(total=(len(tr_g) + len(te_g)) * contexts, desc="regret surfaces", unit="surface",
-              disable=args.json, file=sys.stderr) as bar:
-        train = build_samples(tr_g, contexts, rng, progress=bar.update)
-        test = build_samples(te_g, contexts, rng, progress=bar.update)
-    with tqdm(total=epochs * len(models), desc="training " + "+".join(models), unit="epoch", disable=args.json,
-              file=sys.stderr) as bar:
-        pred, report = train_predictor(train, test, models=models, epochs=epochs, seed=args.seed,
-                                       progress=lambda: bar.update(1))
+    pred, report = train_default(12 if args.quick else args.synthetic, 3 if args.quick else args.contexts,
+                                 15 if args.quick else args.epochs, models, args.seed, show_progress=not args.json)
     out = pred.save(args.output)
     doc = dict(report.to_dict(), output=str(out))
     _emit(args, doc, f"threshold predictor (kept {report.model}) → {out}")

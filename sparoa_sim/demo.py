@@ -57,13 +57,12 @@ class _Index:
 def run_demo(out_root: str | Path = "runs", *, quick: bool = False, platform: str = PLATFORM,
              say: Callable[[str], None] | None = None, progress: bool = True) -> Path:
     """Run the demo; return the run directory (``out_root/demo-<timestamp>``)."""
-    import numpy as np
     from tqdm import tqdm
 
     from sparoa_sim.agents.evaluate import cells, markdown, run_sweep, summarise, write_report
-    from sparoa_sim.agents.predictor import train_predictor
+    from sparoa_sim.agents.predictor import train_default
     from sparoa_sim.agents.scheduler import TrainConfig, train_scheduler
-    from sparoa_sim.agents.threshold_data import HardwareContext, build_samples, default_split
+    from sparoa_sim.agents.threshold_data import HardwareContext
     from sparoa_sim.engine import Simulator
     from sparoa_sim.hwmodels import load_platform
     from sparoa_sim.plots import quadrant_plot
@@ -93,13 +92,7 @@ def run_demo(out_root: str | Path = "runs", *, quick: bool = False, platform: st
     say("[2/6] threshold predictor: regret surfaces and training")
     # the Transformer-LSTM vs MLP comparison is `sparoa train predictor` (minutes); the demo trains the MLP
     n_syn, contexts, epochs, models = (12, 3, 30, ("mlp",)) if quick else (30, 5, 60, ("mlp",))
-    tr_g, te_g = default_split(n_syn)
-    rng = np.random.default_rng(0)
-    with tqdm(total=(len(tr_g) + len(te_g)) * contexts, desc="regret surfaces", unit="surface", **bar) as b:
-        train = build_samples(tr_g, contexts, rng, progress=b.update)
-        test = build_samples(te_g, contexts, rng, progress=b.update)
-    with tqdm(total=epochs * len(models), desc="predictor", unit="epoch", **bar) as b:
-        pred, prep = train_predictor(train, test, models=models, epochs=epochs, progress=lambda: b.update(1))
+    pred, prep = train_default(n_syn, contexts, epochs, models, show_progress=progress)
     pred.save(root / "predictor")
     idx.add(root / "predictor" / "metadata.json", "threshold predictor: weights (predictor.pt) and its held-out report")
     thresholds = {w: pred.predict(g, HardwareContext(plat.name, mode)) for w, g in graphs.items()}
