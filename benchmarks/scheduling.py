@@ -79,7 +79,14 @@ def main() -> int:
     sweep = _sweep(workloads, args)
     with tqdm(total=len(sweep), desc="cells", unit="cell", file=sys.stderr) as bar:
         rows = run_sweep(sweep, out, workers=args.workers, progress=bar.update)
-    gen_lat, gen_info = _generalist(workloads, args, out)
+    cached = out / "generalist.json"  # resume: the generalist is trained once per output folder
+    if cached.is_file():
+        doc = json.loads(cached.read_text())
+        gen_lat, gen_info = {tuple(k.split("|")): v for k, v in doc["latency_s"].items()}, doc["info"]
+    else:
+        gen_lat, gen_info = _generalist(workloads, args, out)
+        atomic_write_text(cached, json.dumps({"latency_s": {"|".join(k): v for k, v in gen_lat.items()},
+                                              "info": gen_info}))
     for (w, p, m), lat in gen_lat.items():
         rows.append({"workload": w, "platform": p, "mode": m, "policy": "generalist", "seed": 0, "batch": 1,
                      "lam": 0.0, "latency_s": lat, "energy_per_inference_j": math.nan})
