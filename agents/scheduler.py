@@ -111,8 +111,8 @@ class TrainConfig:
             kw.update(split_levels=self.split_levels, dead_zone=self.dead_zone)
         if not self.reference:
             kw["background"] = "random"
-        if self.thresholds is not None:
-            kw["thresholds"] = list(self.thresholds)
+        if self.thresholds is not None:  # as features; τ_s above 1 ("no operator qualifies") reads as 1
+            kw["thresholds"] = [min(float(self.thresholds[0]), 1.0), float(self.thresholds[1])]
         return kw
 
     @property

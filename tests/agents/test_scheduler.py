@@ -134,3 +134,11 @@ def test_ranked_order_is_valid_and_never_worse_than_reported():
     sched.check(g)  # every operator once, on its device, in an order the dependencies allow
     assert _reference_latency(case, sched) > 0
     assert _ranked_order(case, [0.5] + [1.0] * (len(g) - 1)) is None  # splits: no static order
+
+
+def test_thresholds_above_one_are_valid_features():
+    cfg = TrainConfig(workloads=(WL,), platform=PLAT, thresholds=(1.01, 56.2))
+    assert cfg.env_kwargs()["thresholds"] == [1.0, 56.2]
+    import gymnasium as gym
+
+    gym.make("SparOA-v0", **cfg.env_kwargs()).reset(seed=0)
