@@ -167,7 +167,7 @@ def run_demo(out_root: str | Path = "runs", *, quick: bool = False, platform: st
         val_lines.append(
             f"- {w}: twin {_ms(cpu.get('predicted_s'))} vs eager PyTorch {_ms(cpu.get('eager_s'))} "
             f"(error {_pct(cpu.get('eager_error'))}) and the hybrid executor {_ms(cpu.get('executor_s'))} "
-            f"(error {_pct(cpu.get('executor_error'))}); per-operator within ±10 %: {_pct(doc.get('within_10pct'))}; "
+            f"(error {_pct(cpu.get('executor_error'))}); per-operator within ±10 %: {_share(doc.get('within_10pct'))}; "
             f"other processes used {_share(doc['meta'].get('other_processes_cpu_share'))} of the CPU while measuring")
     idx.sections.append(f"## Sim-to-real (host CPU)\n\nTwin: {note}.\n\n" + "\n".join(val_lines) +
                         "\n\nOn a host without CUDA only CPU placements can be measured; the GPU side of the twin "
