@@ -20,6 +20,7 @@ observation-layout version, algorithm, timings, latencies).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -141,7 +142,9 @@ class TrainResult:
     best_score: float = math.inf
     best_state: dict[str, Any] | None = None
     teacher_schedule: dict[str, StaticSchedule] = field(default_factory=dict)  # the fallback shipped if faster
-    fallback: dict[str, tuple[str, float]] = field(default_factory=dict)
+    fallback: dict[str, tuple[str, float, float]] = field(default_factory=dict)  # name, objective, latency
+    best_objective: dict[str, float] = field(default_factory=dict)
+    teacher_objective: dict[str, float] = field(default_factory=dict)
     final: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def schedule(self, key: str) -> StaticSchedule:
@@ -158,8 +161,9 @@ def _make_env(kwargs: dict[str, Any]) -> gym.Env:
     return gym.make("SparOA-v0", **kwargs)
 
 
-def rollout(model: Any, env_kwargs: dict[str, Any], seed: int = 0) -> tuple[float, list[float]]:
-    """Deterministic rollout of ``model`` on one episode: (mean latency, placement)."""
+def rollout(model: Any, env_kwargs: dict[str, Any], seed: int = 0) -> tuple[float, list[float], float]:
+    """Deterministic rollout of ``model`` on one episode: (mean latency, placement, objective
+    ``latency/T_ref + λ·energy/E_ref``, the negated return)."""
     env = _make_env(env_kwargs)
     obs, _ = env.reset(seed=seed)
     masks = hasattr(env.unwrapped, "action_masks")
@@ -171,7 +175,7 @@ def rollout(model: Any, env_kwargs: dict[str, Any], seed: int = 0) -> tuple[floa
         obs, _, term, trunc, info = env.step(action)
         done = term or trunc
     env.close()
-    return float(info["latency_mean_s"]), [float(x) for x in info["placement"]]
+    return float(info["latency_mean_s"]), [float(x) for x in info["placement"]], float(info["objective"])
 
 
 def _is_maskable(model: Any) -> bool:
@@ -193,17 +197,36 @@ def _share_action(share: float, cfg: TrainConfig) -> np.ndarray:
     return np.array([2.0 * u - 1.0], dtype=np.float32)
 
 
-def _reference_latency(case: tuple[str, str, str | None], schedule: StaticSchedule) -> float:
-    """Latency of one inference under ``schedule`` in the reference setting (the engine's)."""
+@functools.lru_cache(maxsize=256)
+def _gpu_reference(workload: str, platform: str, mode: str | None) -> tuple[float, float]:
+    """(T_ref, E_ref): GPU-only latency and energy per inference in the reference setting."""
+    return _reference_run((workload, platform, mode), "gpu")
+
+
+def _reference_run(case: tuple[str, str, str | None], schedule: Any) -> tuple[float, float]:
+    """(latency, energy per inference) of one inference under ``schedule`` in the reference setting."""
     from sparoa_sim.engine import Simulator
     from sparoa_sim.simconfig import SimConfig
 
-    return Simulator(case[0], case[1], schedule, config=SimConfig(mode=case[2], reference=True,
-                                                                 record_trace=False)).run().latency_mean_s
+    r = Simulator(case[0], case[1], schedule, config=SimConfig(mode=case[2], reference=True,
+                                                              record_trace=False)).run()
+    return r.latency_mean_s, r.energy_per_inference_j
+
+
+def _score(cfg: TrainConfig, case: tuple[str, str, str | None], schedule: Any) -> tuple[float, float]:
+    """(objective, latency) of ``schedule``: the env's objective ``T/T_ref + λ·E/E_ref``."""
+    lat, energy = _reference_run(case, schedule)
+    t_ref, e_ref = _gpu_reference(*case)
+    return lat / t_ref + (cfg.lam * energy / e_ref if cfg.lam and e_ref > 0 else 0.0), lat
+
+
+def _reference_latency(case: tuple[str, str, str | None], schedule: StaticSchedule) -> float:
+    """Latency of one inference under ``schedule`` in the reference setting (the engine's)."""
+    return _reference_run(case, schedule)[0]
 
 
 def _teacher(cfg: TrainConfig, case: tuple[str, str, str | None]
-             ) -> tuple[tuple[str, float, StaticSchedule], tuple[str, float, StaticSchedule]]:
+             ) -> tuple[tuple[str, float, float, StaticSchedule], tuple[str, float, float, StaticSchedule]]:
     """Best heuristic for one case in the reference setting — (the best the env's actions can
     express, the teacher to imitate; the best overall, the fallback to ship) — among the
     whole-operator ones (HEFT with its per-device order), plus CoDL-style co-execution where the
@@ -219,13 +242,13 @@ def _teacher(cfg: TrainConfig, case: tuple[str, str, str | None]
     res = Simulator(graph, plat, CoExec(), config=SimConfig(mode=mode, reference=True, record_trace=False)).run()
     if cfg.action_mode == "continuous":
         candidates["coexec"] = StaticSchedule(_quantise(res.placement, cfg.split_levels).tolist())
-    scored = []
+    scored = []  # (name, objective, latency, schedule): the best by the env's objective
     for name, sched in candidates.items():
         sched = StaticSchedule(sched.placement, sched.order, workload=graph.name)
-        scored.append((name, _reference_latency(case, sched), sched))
+        scored.append((name, *_score(cfg, case, sched), sched))
     imitate = min(scored, key=lambda t: t[1])
     exact = StaticSchedule(res.placement, workload=graph.name)
-    ship = min([imitate, ("coexec", _reference_latency(case, exact), exact)], key=lambda t: t[1])
+    ship = min([imitate, ("coexec", *_score(cfg, case, exact), exact)], key=lambda t: t[1])
     return imitate, ship
 
 
@@ -248,26 +271,28 @@ def _ranked_order(case: tuple[str, str, str | None], placement: Sequence[float])
 
 
 def _finalise(cfg: TrainConfig, result: TrainResult) -> None:
-    """The schedule to ship per case: the policy's best rollout (in dispatch order, or in upward-rank
-    order when that is faster), unless the warm-start teacher's schedule is faster still — the
-    source is recorded, so a case where learning did not beat its teacher is visible."""
+    """The schedule to ship per case, by the env's objective: the policy's best rollout (in
+    dispatch order, or in upward-rank order when that scores better), unless the warm-start
+    teacher's schedule scores better still — the source is recorded, so a case where learning did
+    not beat its teacher is visible."""
     for case in cfg.cases:
         key = cfg.label(case)
         workload = load_workload(case[0]).name
-        options: list[tuple[float, str, StaticSchedule]] = []
+        options: list[tuple[float, float, str, StaticSchedule]] = []
         if key in result.best_placement:
             placement = result.best_placement[key]
-            options.append((result.best_latency_s[key], "policy", StaticSchedule(placement, workload=workload)))
+            options.append((result.best_objective[key], result.best_latency_s[key], "policy",
+                            StaticSchedule(placement, workload=workload)))
             order = _ranked_order(case, placement)
             if order is not None:
                 sched = StaticSchedule(placement, order, workload=workload)
-                options.append((_reference_latency(case, sched), "policy+ranked-order", sched))
+                options.append((*_score(cfg, case, sched), "policy+ranked-order", sched))
         if key in result.teacher_schedule:
-            name, lat = result.fallback.get(key, result.teacher[key])
-            options.append((lat, f"teacher:{name}", result.teacher_schedule[key]))
+            name, obj, lat = result.fallback[key]
+            options.append((obj, lat, f"teacher:{name}", result.teacher_schedule[key]))
         if options:
-            lat, source, sched = min(options, key=lambda o: o[0])
-            result.final[key] = {"latency_s": lat, "source": source, "schedule": sched.to_dict()}
+            obj, lat, source, sched = min(options, key=lambda o: (o[0], o[1]))
+            result.final[key] = {"latency_s": lat, "objective": obj, "source": source, "schedule": sched.to_dict()}
 
 
 def _demonstrations(cfg: TrainConfig, teachers: dict[tuple, np.ndarray], episodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -389,11 +414,14 @@ def _evaluate(model: Any, cfg: TrainConfig, result: TrainResult, step: int, t_st
     ratios = []
     for case in cfg.cases:
         key = cfg.label(case)
-        lat, placement = rollout(model, cfg.case_kwargs(case), seed=cfg.seed)
+        lat, placement, obj = rollout(model, cfg.case_kwargs(case), seed=cfg.seed)
         row[key] = lat
-        ref = result.teacher[key][1] if key in result.teacher else result.evaluations[0][key] if result.evaluations else lat
-        ratios.append(lat / ref)
-        if lat < result.best_latency_s.get(key, math.inf):
+        row[f"objective[{key}]"] = obj
+        ref = result.teacher_objective.get(key) or (result.evaluations[0][f"objective[{key}]"] if result.evaluations
+                                                    else obj)
+        ratios.append(obj / ref)
+        if obj < result.best_objective.get(key, math.inf):
+            result.best_objective[key] = obj
             result.best_latency_s[key] = lat
             result.best_placement[key] = placement
     score = float(np.mean(ratios)) if ratios else 0.0
@@ -417,7 +445,8 @@ def _checkpoint(model: Any, result: TrainResult, ckpt_dir: Path) -> None:
              "best_score": result.best_score if math.isfinite(result.best_score) else None,
              "teacher": {k: list(v) for k, v in result.teacher.items()},
              "teacher_schedule": {k: v.to_dict() for k, v in result.teacher_schedule.items()},
-             "fallback": {k: list(v) for k, v in result.fallback.items()}}
+             "fallback": {k: list(v) for k, v in result.fallback.items()},
+             "best_objective": result.best_objective, "teacher_objective": result.teacher_objective}
     atomic_write_text(ckpt_dir / "state.json", json.dumps(state))
 
 
@@ -458,7 +487,9 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
         result.evaluations = state["evaluations"]
         result.teacher = {k: (v[0], float(v[1])) for k, v in state.get("teacher", {}).items()}
         result.teacher_schedule = {k: StaticSchedule.from_dict(v) for k, v in state.get("teacher_schedule", {}).items()}
-        result.fallback = {k: (v[0], float(v[1])) for k, v in state.get("fallback", {}).items()}
+        result.fallback = {k: (v[0], float(v[1]), float(v[2])) for k, v in state.get("fallback", {}).items()}
+        result.best_objective = {k: float(v) for k, v in state.get("best_objective", {}).items()}
+        result.teacher_objective = {k: float(v) for k, v in state.get("teacher_objective", {}).items()}
         if state.get("best_score") is not None and (ckpt_dir / "best_policy.pt").is_file():
             result.best_score = float(state["best_score"])
             result.best_state = torch.load(ckpt_dir / "best_policy.pt", weights_only=True)
@@ -466,10 +497,11 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
         model = _new_model(cfg, env, tb_dir)
         teachers = {}
         for case in cfg.cases:
-            (name, lat, sched), ship = _teacher(cfg, case)
+            (name, obj, lat, sched), ship = _teacher(cfg, case)
             result.teacher[cfg.label(case)] = (name, lat)
-            result.fallback[cfg.label(case)] = (ship[0], ship[1])
-            result.teacher_schedule[cfg.label(case)] = ship[2]
+            result.teacher_objective[cfg.label(case)] = obj
+            result.fallback[cfg.label(case)] = (ship[0], ship[1], ship[2])
+            result.teacher_schedule[cfg.label(case)] = ship[3]
             teachers[case] = np.asarray(sched.placement, dtype=np.float64)
         if teachers and cfg.bc_episodes > 0:
             obs, acts = _demonstrations(cfg, teachers, cfg.bc_episodes)
@@ -527,7 +559,8 @@ def export(result: TrainResult, out_dir: str | os.PathLike[str]) -> Path:
         "mode": cfg.mode, "cases": _jsonable(cfg.cases),
         "algo": cfg.algo, "timesteps": result.timesteps, "bc_accuracy": result.bc_accuracy, "train_s": result.train_s,
         "best_latency_s": result.best_latency_s,
-        "shipped": {k: {"latency_s": v["latency_s"], "source": v["source"]} for k, v in result.final.items()},
+        "shipped": {k: {"latency_s": v["latency_s"], "objective": v["objective"], "source": v["source"]}
+                    for k, v in result.final.items()},
         "teacher": {w: {"policy": n, "latency_s": lat}
                                                              for w, (n, lat) in result.teacher.items()},
         "schedules": files, "evaluations": result.evaluations,

@@ -142,3 +142,18 @@ def test_thresholds_above_one_are_valid_features():
     import gymnasium as gym
 
     gym.make("SparOA-v0", **cfg.env_kwargs()).reset(seed=0)
+
+
+def test_energy_weight_changes_what_is_shipped_by_objective():
+    """With λ > 0 the shipped schedule is the best by latency/T_ref + λ·energy/E_ref, never worse
+    than any baseline's objective."""
+    from sparoa_sim.agents.scheduler import _score
+
+    cfg = TrainConfig(workloads=(WL,), platform=PLAT, mode="MAXN", lam=4.0, timesteps=256, n_steps=128,
+                      eval_every=128, bc_episodes=1, bc_steps=100)
+    res = train_scheduler(cfg, None, tensorboard=False)
+    case = cfg.cases[0]
+    shipped = res.final[WL]["objective"]
+    assert _score(cfg, case, res.schedule(WL))[0] == pytest.approx(shipped, rel=1e-9)
+    for p in ("gpu", "cpu", "heft", "greedy", "threshold", "coexec"):
+        assert shipped <= _score(cfg, case, p)[0] * (1 + 1e-9), p
