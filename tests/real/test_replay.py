@@ -127,7 +127,7 @@ def test_placer_reproduces_the_env_rollout_at_zero_load(policies, algo):
 
     d, model, kw = policies[algo]
     graph = load_workload("resnet18")
-    _, expected = rollout(model, kw)
+    _, expected, _ = rollout(model, kw)
     placer = SB3Placer(d, graph, load=lambda: (0.0, 0.0))
     sched = placer.place(1)
     assert list(sched.placement) == expected
