@@ -312,7 +312,7 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from sparoa_sim.demo import run_demo
+    from sparoa_sim.real.demo import run_demo
 
     root = run_demo(args.output, quick=args.quick, progress=not args.json)
     if args.json:
@@ -367,12 +367,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_extract)
 
-    from sparoa_sim.cli_simulate import add_simulate_parser
+    from sparoa_sim.agents.cli_simulate import add_simulate_parser
 
     add_simulate_parser(sub)
-    from sparoa_sim.cli_train import add_train_parser
+    from sparoa_sim.agents.cli_train import add_train_parser
     add_train_parser(sub)
-    from sparoa_sim.cli_evaluate import add_evaluate_parser
+    from sparoa_sim.agents.cli_evaluate import add_evaluate_parser
     add_evaluate_parser(sub)
     p = sub.add_parser("demo", help="the project end to end in minutes: plots, baselines, oracle, training, "
                                     "comparison, Gantt, sim-to-real -> runs/demo-<timestamp>/")
@@ -380,11 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="runs", help="parent folder of the run directory (default runs/)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_demo)
-    from sparoa_sim.cli_oracle import add_oracle_parser
+    from sparoa_sim.agents.cli_oracle import add_oracle_parser
     add_oracle_parser(sub)
-    from sparoa_sim.cli_replay import add_replay_parser
+    from sparoa_sim.real.cli_replay import add_replay_parser
     add_replay_parser(sub)
-    from sparoa_sim.cli_validate import add_validate_parser
+    from sparoa_sim.real.cli_validate import add_validate_parser
     add_validate_parser(sub)
 
     p = sub.add_parser("profile", help="time every operator of a workload on this machine -> measurement table")

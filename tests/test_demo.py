@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from sparoa_sim.demo import EXAMPLE_HOST_PROFILE, run_demo
+from sparoa_sim.real.demo import EXAMPLE_HOST_PROFILE, run_demo
 
 
 def test_quick_demo_writes_every_artifact_and_an_index(tmp_path):

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from sparoa_sim import cli
-from sparoa_sim.cli_simulate import add_simulate_parser
+from sparoa_sim.agents.cli_simulate import add_simulate_parser
 from sparoa_sim.engine import Simulator
 from sparoa_sim.errors import SparOAError
 from sparoa_sim.results import SUMMARY_KEYS

@@ -10,7 +10,7 @@ import sys
 def test_engine_imports_no_upper_layer():
     code = (
         "import sys\n"
-        "import sparoa_sim.engine, sparoa_sim.policies, sparoa_sim.trace, sparoa_sim.cli_simulate\n"
+        "import sparoa_sim.engine, sparoa_sim.policies, sparoa_sim.trace, sparoa_sim.cli\n"
         "bad = [m for m in ('torch', 'stable_baselines3', 'sparoa_sim.envs', 'sparoa_sim.agents',"
         " 'sparoa_sim.real') if m in sys.modules]\n"
         "print(','.join(bad))\n"

@@ -14,7 +14,8 @@ import json
 import sys
 from typing import Any
 
-from sparoa_sim.cli_simulate import _positive_int, _seed
+from sparoa_sim.cliargs import positive_int as _positive_int
+from sparoa_sim.cliargs import seed as _seed
 from sparoa_sim.errors import SimulationError
 
 __all__ = ["add_oracle_parser", "cmd_oracle"]

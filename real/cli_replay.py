@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sparoa_sim.cli_simulate import _positive_int, _seed
+from sparoa_sim.cliargs import positive_int as _positive_int
+from sparoa_sim.cliargs import seed as _seed
 
 __all__ = ["add_replay_parser", "cmd_replay"]
 
