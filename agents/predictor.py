@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sparoa_sim.agents.artifacts import read_metadata
 from sparoa_sim.agents.threshold_data import (
     FEATURE_VERSION,
     N_CTX_FEATURES,
@@ -160,16 +161,7 @@ class ThresholdPredictor:
 def load_predictor(path: str | os.PathLike[str]) -> ThresholdPredictor:
     """Load ``DIR`` written by :meth:`ThresholdPredictor.save` (``weights_only=True``)."""
     d = Path(path)
-    meta_path = d / "metadata.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise PolicyError(f"{meta_path}: cannot read predictor metadata: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("kind") != "sparoa-threshold-predictor":
-        raise PolicyError(f"{meta_path}: 'kind' is not 'sparoa-threshold-predictor'")
-    if meta.get("feature_version") != FEATURE_VERSION:
-        raise PolicyError(f"{meta_path}: 'feature_version' is {meta.get('feature_version')!r}, this version reads "
-                          f"{FEATURE_VERSION}")
+    meta = read_metadata(d, "sparoa-threshold-predictor", "feature_version", FEATURE_VERSION)
     try:
         grid = ThresholdGrid(tuple(meta["grid"]["tau_s"]), tuple(meta["grid"]["tau_i"]))
         net = _make(meta["model"], grid.size)

@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 import sparoa_sim  # noqa: F401  (registers the env ids)
+from sparoa_sim.agents.artifacts import read_metadata
 from sparoa_sim.agents.oracle import whole_op_heuristics
 from sparoa_sim.envs.observation import OBS_LAYOUT_VERSION
 from sparoa_sim.errors import PolicyError
@@ -580,16 +581,8 @@ def _jsonable(x: Any) -> Any:
 def load_scheduler(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
     """(SB3 model, metadata) from a training directory. The zip is a pickle: trusted files only."""
     d = Path(path)
+    meta = read_metadata(d, METADATA_KIND, "obs_layout_version", OBS_LAYOUT_VERSION)
     meta_path = d / "metadata.json"
-    try:
-        meta = json.loads(meta_path.read_text())
-    except (OSError, ValueError) as exc:
-        raise PolicyError(f"{meta_path}: cannot read scheduler metadata: {exc}") from None
-    if not isinstance(meta, dict) or meta.get("kind") != METADATA_KIND:
-        raise PolicyError(f"{meta_path}: 'kind' is not {METADATA_KIND!r}")
-    if meta.get("obs_layout_version") != OBS_LAYOUT_VERSION:
-        raise PolicyError(f"{meta_path}: 'obs_layout_version' is {meta.get('obs_layout_version')!r}; this version "
-                          f"observes layout {OBS_LAYOUT_VERSION}")
     algo = meta.get("algo")
     if algo not in ALGOS:
         raise PolicyError(f"{meta_path}: 'algo' is {algo!r} (known: {', '.join(ALGOS)})")

@@ -144,7 +144,7 @@ def run_demo(out_root: str | Path = "runs", *, quick: bool = False, platform: st
         tr = sim.trace()
         idx.add(tr.gantt(root / f"gantt-{w}.png", title=f"{w} on {platform} ({mode}): learned schedule"),
                 f"Gantt chart of the learned schedule of {w}")
-        idx.add(tr.save(root / f"trace-{w}.json"), f"Chrome/Perfetto trace of the same run (open in ui.perfetto.dev)")
+        idx.add(tr.save(root / f"trace-{w}.json"), "Chrome/Perfetto trace of the same run (open in ui.perfetto.dev)")
 
     say("[6/6] sim-to-real: the CPU-only placement on this machine's CPU")
     from sparoa_sim.real.validate import validate, write_outputs
