@@ -9,10 +9,11 @@ latency–energy Pareto plot per case. ``--workers N`` runs cells in N local pro
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
+from sparoa_sim.cliargs import console as cli_console
+from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import comma_list as _list
 from sparoa_sim.cliargs import positive
 from sparoa_sim.errors import SparOAError
@@ -59,9 +60,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                                              title=f"{w} on {p} ({m})"))
     table = [r for r in summarise(rows) if r["lam"] == 0.0]
     if args.json:
-        sys.stdout.write(json.dumps({"summary": table, "files": files, "cells": len(rows)}, allow_nan=False) + "\n")
+        print_json({"summary": table, "files": files, "cells": len(rows)})
         return 0
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title=f"evaluation ({len(rows)} cells) — {files['markdown']}")
@@ -74,7 +74,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                   "–" if r["speedup_vs_tensorrt"] is None else f"{r['speedup_vs_tensorrt']:.3f}",
                   "–" if r["gap_to_oracle"] is None else f"{100 * r['gap_to_oracle']:+.2f} %",
                   "–" if r["gain_realised"] is None else f"{100 * r['gain_realised']:.0f} %")
-    Console(width=None if sys.stdout.isatty() else 200).print(t)
+    cli_console().print(t)
     return 0
 
 

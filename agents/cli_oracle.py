@@ -10,10 +10,10 @@ them — negative when the oracle is faster); ``-o`` writes the schedule, which
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
+from sparoa_sim.cliargs import console as cli_console
+from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import positive_int as _positive_int
 from sparoa_sim.cliargs import seed as _seed
 from sparoa_sim.errors import SimulationError
@@ -83,17 +83,16 @@ def cmd_oracle(args: argparse.Namespace) -> int:
                 "best_baseline": best_name, "best_baseline_s": best, "gap_vs_best_baseline": res.latency_s / best - 1.0,
                 "tensorrt_fp16_tc_s": trt, "schedule_path": path})
     if args.json:
-        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+        print_json(doc)
         return 0
     _print_table(doc)
     return 0
 
 
 def _print_table(doc: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console = cli_console()
     table = Table(title=f"oracle: {doc['workload']} on {doc['platform']} ({doc['mode']}, {doc['precision']}), "
                         f"batch {doc['batch']}",
                   caption=f"{doc['status']} in {doc['solve_time_s']:.2f} s ({doc['num_workers']} worker(s), seed "

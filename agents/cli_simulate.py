@@ -9,11 +9,12 @@ subclass, which the ``sparoa`` entry point turns into one line and exit status 2
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from typing import Any
 
+from sparoa_sim.cliargs import console as cli_console
+from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import positive_int as _positive_int
 from sparoa_sim.cliargs import seed as _seed
 from sparoa_sim.errors import SimulationError
@@ -127,7 +128,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         doc["gantt"] = gantt_path
         if auto is not None:
             doc["batch_auto"] = auto.to_dict()
-        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+        print_json(doc)
         return 0
     _print_table(res, trace_path, gantt_path)
     if auto is not None:
@@ -162,10 +163,9 @@ def _auto_batch(args: argparse.Namespace):
 
 
 def _print_table(res, trace_path: str | None, gantt_path: str | None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console = cli_console()
     setting = "reference setting" if res.reference else "noise, background load and contention on"
     table = Table(title=f"{res.workload} on {res.platform} ({res.mode}, {res.precision}), policy {res.policy}",
                   caption=f"{res.n_requests} request(s), arrival {res.arrival}, batch {res.max_batch}, "

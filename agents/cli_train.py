@@ -10,10 +10,10 @@ workloads and writes ``DIR/predictor.pt`` + ``DIR/metadata.json`` (the held-out 
 from __future__ import annotations
 
 import argparse
-import json
-import sys
 from typing import Any
 
+from sparoa_sim.cliargs import console as cli_console
+from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import positive
 
 __all__ = ["add_train_parser"]
@@ -21,9 +21,8 @@ __all__ = ["add_train_parser"]
 
 def _emit(args: argparse.Namespace, doc: dict[str, Any], title: str) -> None:
     if args.json:
-        sys.stdout.write(json.dumps(doc, allow_nan=False) + "\n")
+        print_json(doc)
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
@@ -31,7 +30,7 @@ def _emit(args: argparse.Namespace, doc: dict[str, Any], title: str) -> None:
     table.add_column("value", justify="right")
     for k, v in doc.items():
         table.add_row(k, f"{v:.4g}" if isinstance(v, float) else str(v))
-    Console(width=None if sys.stdout.isatty() else 200).print(table)
+    cli_console().print(table)
 
 
 def _cmd_predictor(args: argparse.Namespace) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 from pathlib import Path
 from typing import Any
 
+from sparoa_sim.cliargs import console as cli_console
+from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import positive_int as _positive_int
 from sparoa_sim.cliargs import seed as _seed
 
@@ -91,19 +92,16 @@ def cmd_replay(args: argparse.Namespace) -> int:
     doc["trace"] = None if trace is None else str(trace)
     doc["torch_trace"] = args.torch_trace
     if args.json:
-        from sparoa_sim.cli import _print_json
-
-        _print_json(doc)
+        print_json(doc)
     else:
         _print_table(doc)
     return 0
 
 
 def _print_table(doc: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console = cli_console()
     table = Table(title=f"replay {doc['workload']} on {doc['devices'].get('cpu', 'cpu')} + "
                         f"{doc['devices'].get('gpu', '-')}, policy {doc['policy']}",
                   caption=f"{doc['n_requests']} request(s), arrival {doc['arrival']}, max batch {doc['max_batch']}")

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sparoa_sim.cliargs import console as cli_console
+from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import positive_int as _positive_int
 from sparoa_sim.cliargs import seed as _seed
 
@@ -82,19 +84,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not args.json:
         _print_table(doc)
         return 0
-    from sparoa_sim.cli import _print_json
 
     doc.pop("ops")  # the per-operator table is in validation.json
-    _print_json(doc)
+    print_json(doc)
     return 0
 
 
 def _print_table(doc: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from sparoa_sim.cli import _console
-
-    console = _console()
+    console = cli_console()
     table = Table(title=f"validate {doc['workload']} on {doc['platform']} ({doc['mode']}), twin {doc['setting']}",
                   caption=f"executor: CPU + {doc['devices']['gpu']}, {doc['threads']} thread(s), {doc['reps']} runs")
     for col in ("placement", "GPU ops", "twin ms", "measured ms", "repeat.", "error", "note"):

@@ -8,11 +8,12 @@ layers (torch, gymnasium, agents) are imported inside the command functions only
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from sparoa_sim.cliargs import console as _console
+from sparoa_sim.cliargs import print_json as _print_json
 from sparoa_sim.errors import SparOAError
 
 __all__ = ["main", "build_parser"]
@@ -29,15 +30,6 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message}")
 
 
-def _print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
-
-
-def _console():
-    from rich.console import Console
-
-    # Piped output (CI logs, `| less`) gets a wide table instead of rich's 80-column default.
-    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 def _fmt(x: float, unit: str = "") -> str:

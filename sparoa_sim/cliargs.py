@@ -1,4 +1,4 @@
-"""Argument parsers shared by the ``sparoa`` sub-commands.
+"""What the ``sparoa`` sub-commands share: argument parsers, JSON output and the rich console.
 
 Bad values raise :class:`BadArgument` (an ``argparse.ArgumentTypeError``, whose message argparse
 prints as is — a plain ValueError would be replaced by argparse's vague "invalid value" — and a
@@ -7,12 +7,15 @@ prints as is — a plain ValueError would be replaced by argparse's vague "inval
 
 from __future__ import annotations
 
+import json
+import sys
 from argparse import ArgumentTypeError
 from collections.abc import Callable
+from typing import Any
 
 from sparoa_sim.errors import SparOAError
 
-__all__ = ["BadArgument", "comma_list", "positive", "positive_int", "seed"]
+__all__ = ["BadArgument", "comma_list", "console", "positive", "positive_int", "print_json", "seed"]
 
 
 class BadArgument(SparOAError, ArgumentTypeError):
@@ -54,3 +57,15 @@ def comma_list(text: str) -> list[str]:
     if not items:
         raise BadArgument(f"expected a comma-separated list, got {text!r}")
     return items
+
+
+def print_json(obj: Any) -> None:
+    """``--json``: exactly one JSON object on stdout (NaN refused)."""
+    sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
+
+
+def console():
+    """A rich console; piped output (CI logs, ``| less``) gets a wide table, not rich's 80 columns."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=200)
