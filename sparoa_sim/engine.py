@@ -102,6 +102,20 @@ _STREAMS = ("background_cpu", "background_gpu", "noise", "arrivals", "policy")
 _MAX_LOAD = 0.95  # background + dispatch share of a device is capped here (a device never stops)
 
 
+def substreams(seed: int | None) -> list[np.random.SeedSequence]:
+    """The run's independent substreams, in the fixed order of ``_STREAMS`` (CRN depends on it)."""
+    return np.random.SeedSequence(seed).spawn(len(_STREAMS))
+
+
+def batch_noise(noise_ss: np.random.SeedSequence, sigma: np.ndarray, n: int, request: int) -> list[float]:
+    """Noise factors of a batch led by ``request``, index ``2*op + device``: drawn from the
+    request's own child of the noise stream, so they depend on the seed and the request
+    alone, whatever the order of events or the policy (common random numbers)."""
+    child = np.random.SeedSequence(noise_ss.entropy, spawn_key=noise_ss.spawn_key + (int(request),))
+    rng = np.random.Generator(np.random.PCG64(child))
+    return lognormal_factors(rng, sigma, (n, 2)).ravel().tolist()
+
+
 def _as_graph(graph: OpGraph | str | os.PathLike[str]) -> OpGraph:
     if isinstance(graph, OpGraph):
         return graph
@@ -188,9 +202,7 @@ class Simulator:
                 raise SimulationError(f"seed must be a non-negative integer or None, got {seed!r}")
             self.seed = None if seed is None else int(seed)
         cfg = self.config
-        ss = np.random.SeedSequence(self.seed)
-        self._entropy = ss.entropy
-        kids = ss.spawn(len(_STREAMS))
+        kids = substreams(self.seed)
         self._noise_ss = kids[2]
         gt = self._gt
         n = gt.n
@@ -532,13 +544,7 @@ class Simulator:
         self._dispatch_ready()
 
     def _noise_factors(self, request: int) -> list[float]:
-        """Noise factors of a batch led by ``request``, index ``2*op + device``: drawn from the
-        request's own child of the noise stream, so they depend on the seed and the request
-        alone, whatever the order of events or the policy (common random numbers)."""
-        ns = self._noise_ss
-        child = np.random.SeedSequence(ns.entropy, spawn_key=ns.spawn_key + (int(request),))
-        rng = np.random.Generator(np.random.PCG64(child))
-        return lognormal_factors(rng, self._sigma, (self._n, 2)).ravel().tolist()
+        return batch_noise(self._noise_ss, self._sigma, self._n, request)
 
     def _job_done(self, job: Job) -> None:
         now = self.env.now

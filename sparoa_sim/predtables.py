@@ -39,11 +39,24 @@ def duration_at(tl: float, tc: float, tm: float, sharp: float, load: float, c: f
     return tl + hard * ((a / hard) ** p + (m / hard) ** p) ** (1.0 / p)
 
 
+def _fifo_order(sources: tuple[int, ...], cons: list[tuple[int, ...]], indeg: list[int]) -> tuple[int, ...]:
+    """Kahn's order with a FIFO queue (sources first, consumers in ``cons`` order): the order in
+    which the engine's dispatcher releases the operators of a job placed wholly on one device."""
+    left = indeg[:]
+    order = list(sources)
+    for op in order:  # the list grows while it is walked: a FIFO queue
+        for c in cons[op]:
+            left[c] -= 1
+            if left[c] == 0:
+                order.append(c)
+    return tuple(order)
+
+
 class GraphTables:
     """Structure of a graph as Python lists: producers, consumers, sources, sinks, sizes."""
 
     __slots__ = ("graph", "n", "deps", "cons", "indeg", "sources", "is_sink", "n_sinks", "names", "splittable",
-                 "split_axis", "out_bytes", "input_bytes")
+                 "split_axis", "out_bytes", "input_bytes", "fifo_order")
 
     def __init__(self, graph: OpGraph) -> None:
         a = graph.arrays
@@ -62,6 +75,7 @@ class GraphTables:
         self.out_bytes: list[float] = [float(x) for x in a.bytes_out]
         # The request's input: what the source operators read (the largest of them, per sample).
         self.input_bytes = max((float(a.bytes_in[i]) for i in self.sources), default=0.0)
+        self.fifo_order: tuple[int, ...] = _fifo_order(self.sources, self.cons, self.indeg)
 
 
 @dataclass(frozen=True)
