@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.hwmodels import load_platform
-from sparoa_sim.hwmodels.calibrate import DEFAULT_ALPHA, cross_validate, fit
+from sparoa_sim.hwmodels.calibrate import DEFAULT_ALPHA, DEFAULT_TIME_WEIGHT, cross_validate, fit
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.hwmodels.host import achieved_flops_per_core, detect_host_cpu, host_platform, store_host_profile
 from sparoa_sim.hwmodels.measurements import EndToEnd, MeasurementTable, load_table
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="where to write the new tables (default benchmarks/results/calibration_tables)")
     ap.add_argument("--base", default="jetson-orin-nano-8gb", help="profile whose GPU side the host profile keeps")
     ap.add_argument("--alpha", type=float, default=DEFAULT_ALPHA, help="ridge strength of the residual")
+    ap.add_argument("--time-weight", type=float, default=DEFAULT_TIME_WEIGHT,
+                    help="exponent of the per-operator time weights of the fit (0 = all alike)")
     ap.add_argument("--no-residual", action="store_true", help="fit the roofline alone")
     ap.add_argument("--no-store", action="store_true", help="do not write the host profile to the user data dir")
     ap.add_argument("--json-out", type=Path, default=RESULTS / "calibration.json", help="where the JSON goes")
@@ -169,10 +171,10 @@ def main(argv: list[str] | None = None) -> int:
                          achieved_per_core=achieved_flops_per_core(tables))
     residual = not args.no_residual
     t0 = time.perf_counter()
-    fitted = fit(base, tables, residual=residual, alpha=args.alpha)
+    fitted = fit(base, tables, residual=residual, alpha=args.alpha, time_weight=args.time_weight)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    held = cross_validate(base, tables, residual=residual, alpha=args.alpha)
+    held = cross_validate(base, tables, residual=residual, alpha=args.alpha, time_weight=args.time_weight)
     cv_s = time.perf_counter() - t0
     path = None if args.no_store else store_host_profile(fitted.platform)
     e2e = end_to_end(fitted.platform, eager, e2e_names)
@@ -206,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "workloads_profiled": profiled,
         "host": dict(tables[0].host), "bandwidth_copy_Bps": bw.sustained_bytes_per_s,
         "cpu_peak_flops": fitted.platform.peak_flops("cpu"), "cpu_clock_hz": fitted.platform.cpu.max_clock_hz,
-        "residual": residual, "alpha": args.alpha,
+        "residual": residual, "alpha": args.alpha, "time_weight": args.time_weight,
         "held_out": {k: held["overall"][k] for k in _KEYS}, "held_out_per_kind": held["overall"]["per_kind"],
         "every_kind_trained": held["every_kind_trained"],
         "folds": [{k: v for k, v in f.items() if k != "report"} | (

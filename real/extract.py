@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from sparoa_sim.errors import GraphError
 from sparoa_sim.graph import Op, OpGraph
-from sparoa_sim.hwmodels.kinds import ELEMENTWISE_FLOPS, OpKind
+from sparoa_sim.hwmodels.kinds import ELEMENTWISE_FLOPS, FUNCTION_FLOPS, OpKind
 from sparoa_sim.real.flops import counting_flops
 
 __all__ = ["extract", "extract_factory", "magnitude_prune", "classify", "DTYPE_NAMES"]
@@ -128,6 +128,46 @@ def classify(node: torch.fx.Node, modules: dict[str, nn.Module]) -> OpKind:
             return OpKind.RESHAPE
         return OpKind.OTHER
     return OpKind.OTHER
+
+
+_MODULE_FUNCTIONS: tuple[tuple[type, str], ...] = (
+    (nn.modules.batchnorm._BatchNorm, "batch_norm"), (nn.LayerNorm, "layer_norm"), (nn.GroupNorm, "group_norm"),
+    (nn.modules.instancenorm._InstanceNorm, "instance_norm"), (nn.ReLU, "relu"), (nn.ReLU6, "relu6"),
+    (nn.LeakyReLU, "leaky_relu"), (nn.Hardsigmoid, "hardsigmoid"), (nn.Hardswish, "hardswish"),
+    (nn.Sigmoid, "sigmoid"), (nn.SiLU, "silu"), (nn.Tanh, "tanh"), (nn.ELU, "elu"), (nn.Mish, "mish"),
+)
+_FUNCTION_NAMES = {
+    F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.leaky_relu: "leaky_relu", F.hardsigmoid: "hardsigmoid",
+    F.hardswish: "hardswish", F.sigmoid: "sigmoid", torch.sigmoid: "sigmoid", F.silu: "silu", F.tanh: "tanh",
+    torch.tanh: "tanh", F.gelu: "gelu", F.layer_norm: "layer_norm", F.batch_norm: "batch_norm",
+    F.group_norm: "group_norm",
+}
+
+
+def function_name(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str | None:
+    """The norm or activation function an fx node computes (a key of ``FUNCTION_FLOPS``), or None."""
+    if node.op == "call_module":
+        m = modules[str(node.target)]
+        if isinstance(m, nn.GELU):
+            return "gelu_tanh" if m.approximate == "tanh" else "gelu"
+        return next((name for cls, name in _MODULE_FUNCTIONS if isinstance(m, cls)), None)
+    if node.op == "call_function":
+        name = _FUNCTION_NAMES.get(node.target)
+        if name == "gelu" and node.kwargs.get("approximate") == "tanh":
+            return "gelu_tanh"
+        return name
+    if node.op == "call_method" and str(node.target) in FUNCTION_FLOPS:
+        return str(node.target)
+    return None
+
+
+def elementwise_flops(node: torch.fx.Node, modules: dict[str, nn.Module], kind: OpKind) -> float:
+    """Element-wise FLOPs per output element of ``node`` (DESIGN §2's explicit rules)."""
+    if kind in (OpKind.ACT, OpKind.NORM):
+        name = function_name(node, modules)
+        if name is not None:
+            return FUNCTION_FLOPS[name]
+    return ELEMENTWISE_FLOPS.get(kind, 0.0)
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:
@@ -337,7 +377,7 @@ def _to_graph(
         if kind is OpKind.POOL:
             elementwise = _pool_window(n, rec.modules, r)
         else:
-            elementwise = ELEMENTWISE_FLOPS.get(kind, 0.0) * r.out_numel
+            elementwise = elementwise_flops(n, rec.modules, kind) * r.out_numel
         flops = 2.0 * macs + elementwise
         split = "channel" if kind in _SPLIT_KINDS and len(r.out_shape) >= 2 else None
         ops.append(

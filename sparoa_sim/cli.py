@@ -264,7 +264,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     tables = [load_table(t) for t in args.tables]
     base = load_platform(args.base)
     workloads = sorted({r.workload for t in tables for r in t.rows})
-    kw = {"context": args.context, "residual": not args.no_residual, "alpha": args.alpha}
+    kw = {"context": args.context, "residual": not args.no_residual, "alpha": args.alpha,
+          "time_weight": args.time_weight}
     held_out = cross_validate(base, tables, device=args.device, **kw) if len(workloads) >= 2 else None
     result = fit(base, tables, device=args.device, **kw)
     platform = dataclasses.replace(result.platform, name=args.name) if args.name else result.platform
@@ -404,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fit operators timed inside the running graph (default) or in isolation")
     p.add_argument("--no-residual", action="store_true", help="fit the roofline alone (no shape-feature residual)")
     p.add_argument("--alpha", type=float, default=0.01, help="ridge strength of the residual (default 0.01)")
+    p.add_argument("--time-weight", type=float, default=0.25, metavar="G",
+                   help="weigh each operator by (time / median time)^G in the fit: 0 = all alike; larger leans "
+                        "towards the long operators that make up end-to-end latency (default 0.25, in [0, 2])")
     p.add_argument("-o", "--output", required=True, help="fitted TOML profile to write")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_calibrate)

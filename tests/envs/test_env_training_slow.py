@@ -16,12 +16,20 @@ def _episode_return(env, act) -> tuple[float, dict]:
     return total, info
 
 
-@pytest.mark.slow
-def test_ppo_beats_the_worse_single_device_baseline():
+@pytest.fixture
+def one_torch_thread():
     import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.slow
+def test_ppo_beats_the_worse_single_device_baseline(one_torch_thread):
     from stable_baselines3 import PPO
 
-    torch.set_num_threads(1)
     options = {"workloads": "vgg16", "reference": True}
     env = SparOAEnv(**options)
     gpu_return, info = _episode_return(env, lambda obs: 1)

@@ -14,6 +14,7 @@ from sparoa_sim.hwmodels.calibrate import (
     cross_validate,
     fit,
     fit_report,
+    row_weights,
     rows_for_device,
     rows_to_ops,
     shape_key,
@@ -209,3 +210,36 @@ def test_table_with_nan_time_is_refused_on_load() -> None:
     doc = _doc([_row(0, "conv", 1e8, 1e6, 1, t=math.nan)])
     with pytest.raises(CalibrationError):
         table_from_dict(doc)
+
+
+def test_row_weights_lean_towards_long_operators() -> None:
+    t = np.array([1e-6, 1e-5, 1e-4, 1e-3])
+    assert np.array_equal(row_weights(t, 0.0), np.ones(4))
+    w = row_weights(t, 0.5)
+    assert w.mean() == pytest.approx(1.0) and np.all(np.diff(w) > 0)
+    assert w[3] / w[0] == pytest.approx(1000.0**0.5)
+    for bad in (-0.1, 2.5, math.nan):
+        with pytest.raises(CalibrationError, match="time_weight"):
+            row_weights(t, bad)
+
+
+def test_time_weighted_fit_gets_the_summed_latency_closer() -> None:
+    """Where the roofline cannot fit every operator, weighting by time trades per-operator error
+    for the sum (end-to-end latency) — measured on the shipped host fixture."""
+    from pathlib import Path
+
+    from sparoa_sim.hwmodels.measurements import load_table
+
+    fixtures = Path(__file__).parents[1] / "fixtures"
+    table = load_table(fixtures / "host_table.json")
+    plat = load_platform(fixtures / "host.toml")
+    ops, batch, meas = rows_to_ops(rows_for_device(table, "cpu", "graph"), context=None)
+
+    def sum_error(tw: float) -> float:
+        f = fit(plat, table, time_weight=tw)
+        assert f.report["time_weight"] == tw
+        return abs(float(predict(f.platform, ops, batch).latency[:, 0].sum()) / float(meas.sum()) - 1.0)
+
+    assert sum_error(0.5) < sum_error(0.0)
+    with pytest.raises(CalibrationError, match="time_weight"):
+        fit(plat, table, time_weight=3.0)

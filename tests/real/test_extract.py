@@ -30,6 +30,31 @@ class Small(nn.Module):
         return self.fc(torch.flatten(self.pool(y), 1))
 
 
+class Smooth(nn.Module):
+    """The element-wise functions whose cost a flop counter's "one op" misrepresents."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ln = nn.LayerNorm(16)
+        self.gelu = nn.GELU()
+        self.hswish = nn.Hardswish()
+        self.silu = nn.SiLU()
+
+    def forward(self, x):
+        y = self.silu(self.hswish(self.gelu(self.ln(x))))
+        return torch.nn.functional.gelu(y, approximate="tanh").relu()
+
+
+def test_element_wise_functions_are_counted_by_their_own_rule():
+    from sparoa_sim.hwmodels.kinds import ERF_FLOPS, EXP_FLOPS, FUNCTION_FLOPS
+
+    g = extract(Smooth(), torch.zeros(1, 4, 16), name="smooth")
+    per = {op.name: op.flops / 64 for op in g.ops}  # 4 x 16 output elements each
+    assert per == {"ln": 8.0, "gelu": ERF_FLOPS + 4.0, "hswish": 4.0, "silu": EXP_FLOPS + 3.0,
+                   "gelu_1": FUNCTION_FLOPS["gelu_tanh"], "relu": 1.0}
+    assert all(op.kind in (OpKind.ACT, OpKind.NORM) for op in g.ops)
+
+
 @pytest.fixture(scope="module")
 def small_graph():
     return extract(Small(), torch.zeros(1, 3, 8, 8), name="small")
