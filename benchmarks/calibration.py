@@ -84,7 +84,7 @@ def eager_figures(tables: list[MeasurementTable], names: list[str], threads: int
     out = {e.workload: e for t in tables for e in t.end_to_end if e.batch == 1}
     for name in names:
         if name not in out:
-            out[name] = time_eager(name, threads=threads, clock=clock)
+            out[name] = time_eager(name, threads=threads, clock=clock, target_s=4.0)
             print(f"  eager {name:18s} {out[name].time_s * 1e3:8.2f} ms", file=sys.stderr)
     return out
 

@@ -29,7 +29,7 @@ from scipy.optimize import least_squares
 from sparoa_sim.hwmodels.errors import CalibrationError
 from sparoa_sim.hwmodels.kinds import KINDS, kind_code, parse_kind
 from sparoa_sim.hwmodels.latency import bytes_scale, predict, wave_efficiency
-from sparoa_sim.hwmodels.measurements import CONTEXTS, MeasuredOp, MeasurementTable
+from sparoa_sim.hwmodels.measurements import CONTEXTS, MeasuredOp, MeasurementTable, SparsePoint
 from sparoa_sim.hwmodels.ops import OpArrays
 from sparoa_sim.hwmodels.params import LatencyParams
 from sparoa_sim.hwmodels.platform import DEVICE_KINDS, Platform, PowerMode, device_index
@@ -44,6 +44,7 @@ __all__ = [
     "fit",
     "fit_report",
     "fit_residual",
+    "fit_sparse",
     "rows_for_device",
     "row_weights",
     "rows_to_ops",
@@ -477,6 +478,73 @@ def fit_residual(platform: Platform, rows: Sequence[MeasuredOp], device: str = "
                     clip=(lo, hi), note=note)
 
 
+def sparse_sweep_ops(points: Sequence[SparsePoint]) -> OpArrays:
+    """The linear layers of a dense-vs-CSR sweep as operators (one sample = all ``cols`` columns)."""
+    out = np.array([p.out_features for p in points], dtype=float)
+    inp = np.array([p.in_features for p in points], dtype=float)
+    cols = np.array([p.cols for p in points], dtype=float)
+    return OpArrays(kind=np.full(len(points), kind_code("linear"), dtype=np.int64), flops=2.0 * out * inp * cols,
+                    macs=out * inp * cols, bytes_in=4.0 * inp * cols, bytes_out=4.0 * out * cols,
+                    bytes_w=4.0 * out * inp, act_sparsity=np.zeros(len(points)),
+                    w_sparsity=np.array([p.w_sparsity for p in points], dtype=float), units=out * cols)
+
+
+def fit_sparse(platform: Platform, points: Sequence[SparsePoint], device: str = "cpu",
+               mode: str | PowerMode | None = None, precision: str = "fp32") -> tuple[Platform, dict[str, Any]]:
+    """Fit ``sparse_eta`` and ``csr_index_overhead`` of ``device`` to a dense-vs-CSR sweep.
+
+    Least squares on ``log(predicted dense / predicted sparse) − log(measured speed-up)`` over
+    the sweep's points, the dense model held as it is (fitted on the operator rows), so the twin
+    picks the sparse kernel exactly where this device's measurements say it wins. Returns the
+    platform and a report (n, fitted values, median |error| of the speed-up, measured and
+    predicted break-even weight sparsity of each shape).
+    """
+    dev = _device_name(device)
+    col = device_index(dev)
+    pts = list(points)
+    if len(pts) < 2:
+        raise CalibrationError(f"fit_sparse: need at least two sweep points, got {len(pts)}")
+    lat = platform.device(dev).latency
+    if "linear" not in {k.value for k in lat.sparse_kinds}:
+        raise CalibrationError(f"fit_sparse: the {dev} of {platform.name!r} has no sparse linear kernel to fit")
+    ops = sparse_sweep_ops(pts)
+    log_meas = np.log([p.speedup for p in pts])
+
+    def platform_of(z: np.ndarray) -> Platform:
+        params = dataclasses.replace(lat, sparse_eta=float(np.exp(z[0])), csr_index_overhead=float(z[1]))
+        return platform.with_latency(dev, params, origin="fitted",
+                                     note=f"least_squares on {len(pts)} dense-vs-CSR sweep points")
+
+    def speedup(p: Platform) -> np.ndarray:
+        dense = predict(p, ops, 1, mode=mode, precision=precision, kernel="dense").latency[:, col]
+        sparse = predict(p, ops, 1, mode=mode, precision=precision, kernel="sparse").latency[:, col]
+        return dense / sparse
+
+    z0 = np.array([math.log(min(max(lat.sparse_eta, 1e-3), 1.0)), min(lat.csr_index_overhead, 4.0)])
+    try:
+        sol = least_squares(lambda z: np.log(speedup(platform_of(z))) - log_meas, z0,
+                            bounds=([math.log(1e-3), 0.0], [0.0, 4.0]), method="trf")
+    except ValueError as exc:
+        raise CalibrationError(f"fit_sparse failed: {exc}") from None
+    fitted = platform_of(sol.x)
+    pred = speedup(fitted)
+    shapes: dict[tuple[int, int, int], list[int]] = {}
+    for i, p in enumerate(pts):
+        shapes.setdefault((p.out_features, p.in_features, p.cols), []).append(i)
+
+    def break_even(values: np.ndarray, idx: list[int]) -> float | None:
+        wins = [pts[i].w_sparsity for i in sorted(idx, key=lambda i: pts[i].w_sparsity) if values[i] >= 1.0]
+        return min(wins) if wins else None
+
+    report = {
+        "n": len(pts), "sparse_eta": float(np.exp(sol.x[0])), "csr_index_overhead": float(sol.x[1]),
+        "median_speedup_error": float(np.median(np.abs(pred / np.exp(log_meas) - 1.0))),
+        "break_even": [{"shape": list(k), "measured": break_even(np.exp(log_meas), v),
+                        "predicted": break_even(pred, v)} for k, v in shapes.items()],
+    }
+    return fitted, report
+
+
 def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu",
         context: str = "graph", mode: str | PowerMode | None = None, precision: str = "fp32", *,
         fixed: Sequence[str] = (), loss: str = "soft_l1", f_scale: float = 0.1,
@@ -491,6 +559,10 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
     features and standardisation kept). The report's ``roofline_only`` holds the fit before the
     residual.
 
+    Where the tables hold a dense-vs-CSR sweep of ``device`` (and it has a sparse linear
+    kernel), the sparse kernel's figures are then fitted to it (:func:`fit_sparse`; report key
+    ``sparse``).
+
     Args:
         platform: the starting profile (its other device and its specs are kept).
         tables: one measurement table or several; only those of ``device`` are used.
@@ -504,8 +576,16 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
             alike; > 0 leans towards the long operators that dominate end-to-end latency.
     """
     rows = rows_for_device(tables, device, context)
-    return _fit_rows(platform, rows, device, mode, precision, fixed, loss, f_scale, max_nfev, residual, alpha, joint,
-                     time_weight)
+    result = _fit_rows(platform, rows, device, mode, precision, fixed, loss, f_scale, max_nfev, residual, alpha,
+                       joint, time_weight)
+    dev = _device_name(device)
+    points = [p for t in _as_tables(tables) if _TABLE_DEVICE.get(t.device) == dev for p in t.sparse_sweep]
+    has_kernel = "linear" in {k.value for k in result.params.sparse_kinds}
+    if len(points) >= 2 and has_kernel:
+        plat, sparse_report = fit_sparse(result.platform, points, dev, mode, precision)
+        report = dict(result.report, sparse=sparse_report)
+        return FitResult(platform=plat, params=plat.device(dev).latency, report=MappingProxyType(report))
+    return result
 
 
 def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable],

@@ -180,7 +180,8 @@ def host_platform(cpu: HostCPU, base: Platform, mem_bw: float, *, threads: int |
     (:func:`achieved_flops_per_core`) raises the clock where operators ran faster than the
     nominal peak allows, so that the fastest one sits at :data:`PEAK_HEADROOM` of the peak. The
     CPU's latency parameters start at ``base``'s efficiencies and sparse-kernel figures
-    (``assumed``) until calibration fits them. Validated by a TOML round trip.
+    (``assumed``) until calibration fits them; its sparse kernel covers linear layers only (the
+    kind the profiler's sweep measures). Validated by a TOML round trip.
     """
     if not (mem_bw > 0):
         raise ProfileError(f"host profile: mem_bw must be > 0 B/s, got {mem_bw!r}")
@@ -193,7 +194,11 @@ def host_platform(cpu: HostCPU, base: Platform, mem_bw: float, *, threads: int |
         cpu = dataclasses.replace(cpu, clock_hz=clock, clock_source=source)
     units = cpu.cores
     active = units if threads is None else max(1, min(int(threads), units))
-    lat = dataclasses.replace(base.cpu.latency, t_launch=_T_LAUNCH_GUESS, t_dispatch=0.0, mem_bw=float(mem_bw))
+    # The sparse kernel is offered for linear layers only: the profiler's dense-vs-CSR sweep
+    # measures CSR matmuls (calibrate.fit_sparse fits them); a CSR convolution (im2col, then a
+    # CSR matmul) is unmeasured here and, run by the executor, slower than dense at 80 % sparsity.
+    lat = dataclasses.replace(base.cpu.latency, t_launch=_T_LAUNCH_GUESS, t_dispatch=0.0, mem_bw=float(mem_bw),
+                              sparse_kinds=tuple(k for k in base.cpu.latency.sparse_kinds if k.value == "linear"))
     cpu_spec = DeviceSpec(kind="cpu", name=f"{units}-core {cpu.model}", unit_name="core", units=units,
                           max_clock_hz=cpu.clock_hz, flop_per_cycle=PerPrecision(fp32, fp16),
                           peak_flops=PerPrecision(units * cpu.clock_hz * fp32, units * cpu.clock_hz * fp16),

@@ -174,7 +174,7 @@ def _residual_factor(devs: Sequence[DeviceSpec], ops: OpArrays, b: np.ndarray | 
 
 def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mode: str | PowerMode | None = None,
             precision: str = "fp32", load: float | Sequence[float] = (0.0, 0.0),
-            contention: float | Sequence[float] = (1.0, 1.0)) -> Prediction:
+            contention: float | Sequence[float] = (1.0, 1.0), kernel: str = "auto") -> Prediction:
     """Latency of every operator on the CPU and the GPU (one numpy pass; see module docstring).
 
     Args:
@@ -186,7 +186,12 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
             conv/linear/matmul/attention on a GPU that has them; FP16 elsewhere).
         load: background load ℓ per device in [0, 1): the share of the device other tenants take.
         contention: bandwidth factor c per device in (0, 1] (see ``contention.bandwidth_shares``).
+        kernel: ``"auto"`` (the faster of dense and sparse, as a device would choose), or
+            ``"dense"`` / ``"sparse"`` to force one (sparse only where the kind has a sparse
+            kernel on that device) — e.g. to calibrate the sparse kernel against measurements.
     """
+    if kernel not in ("auto", "dense", "sparse"):
+        raise ValueError(f"kernel must be 'auto', 'dense' or 'sparse', got {kernel!r}")
     m = platform.mode(mode)
     scale = bytes_scale(precision, ops.elem_bytes)
     load_a = _pair(load, "load", 0.0, 1.0, True, False)
@@ -230,7 +235,7 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     tc, tm, t = tc_d, tm_d, t_d
 
     sparse_ok = sparse_ok_k[k]
-    if sparse_ok.any():
+    if sparse_ok.any() and kernel != "dense":
         g_w = np.array([dev.latency.g_w for dev in devs])
         g_a = np.array([dev.latency.g_a for dev in devs])
         s_eta = np.array([dev.latency.sparse_eta for dev in devs])
@@ -243,7 +248,7 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         if corr is not None:
             tc_s, tm_s = tc_s * corr, tm_s * corr
         t_s = roofline(tc_s, tm_s, sharp)
-        sparse = sparse_ok & (t_s < t_d)
+        sparse = sparse_ok if kernel == "sparse" else sparse_ok & (t_s < t_d)
         if sparse.any():
             tc = np.where(sparse, tc_s, tc_d)
             tm = np.where(sparse, tm_s, tm_d)

@@ -51,6 +51,7 @@ from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels.kinds import OpKind
 from sparoa_sim.policies import StaticSchedule
 from sparoa_sim.real.profiler import _callable, _graph_module
+from sparoa_sim.real.sparse_kernels import sparse_conv2d, sparse_linear, to_csr
 from sparoa_sim.trace import SimTrace
 
 __all__ = [
@@ -170,35 +171,6 @@ def twin_sparse_ops(graph: OpGraph, platform: Any, *, batch: int = 1, mode: str 
 
     pred = predict(platform, graph.hw_ops, batch=batch, mode=mode)
     return tuple(int(i) for i in np.flatnonzero(pred.sparse[:, CPU]))
-
-
-def _to_csr(w: torch.Tensor) -> torch.Tensor:
-    with warnings.catch_warnings():  # "sparse CSR support is in beta"
-        warnings.simplefilter("ignore")
-        return w.reshape(w.shape[0], -1).to_sparse_csr()
-
-
-def _sparse_linear(x: torch.Tensor, w_csr: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    """``F.linear`` with a CSR weight: (W @ x^T)^T."""
-    x2 = x.reshape(-1, x.shape[-1])
-    y = torch.sparse.mm(w_csr, x2.t().contiguous()).t()
-    if bias is not None:
-        y = y + bias
-    return y.reshape(*x.shape[:-1], w_csr.shape[0])
-
-
-def _sparse_conv2d(x: torch.Tensor, w_csr: torch.Tensor, bias: torch.Tensor | None, conv: nn.Conv2d,
-                   kernel: tuple[int, int]) -> torch.Tensor:
-    """A dense-groups-1 ``Conv2d`` as im2col + CSR matmul."""
-    n, _, h, w = x.shape
-    cols = F.unfold(x, kernel, dilation=conv.dilation, padding=conv.padding, stride=conv.stride)
-    out = torch.stack([torch.sparse.mm(w_csr, cols[i]) for i in range(n)])
-    ho = (h + 2 * conv.padding[0] - conv.dilation[0] * (kernel[0] - 1) - 1) // conv.stride[0] + 1
-    wo = (w + 2 * conv.padding[1] - conv.dilation[1] * (kernel[1] - 1) - 1) // conv.stride[1] + 1
-    out = out.reshape(n, w_csr.shape[0], ho, wo)
-    if bias is not None:
-        out = out + bias.reshape(1, -1, 1, 1)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -743,11 +715,11 @@ class HybridExecutor:
         key = (i, lo, hi)
         w_csr = self._csr.get(key)
         if w_csr is None:
-            w_csr = self._csr[key] = _to_csr(mod.weight[lo:hi].detach())
+            w_csr = self._csr[key] = to_csr(mod.weight[lo:hi].detach())
         bias = None if mod.bias is None else mod.bias[lo:hi]
         if isinstance(mod, nn.Linear):
-            return _sparse_linear(x, w_csr, bias)
-        return _sparse_conv2d(x, w_csr, bias, mod, tuple(mod.kernel_size))
+            return sparse_linear(x, w_csr, bias)
+        return sparse_conv2d(x, w_csr, bias, mod, tuple(mod.kernel_size))
 
     # -- values and copies ----------------------------------------------------------------
     def _fetch(self, run: _Run, k: int, d: int) -> Any:

@@ -37,7 +37,6 @@ import re
 import statistics
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -46,6 +45,7 @@ from typing import Any
 
 import torch
 import torch.fx
+import torch.nn.functional as F
 from torch import nn
 
 from sparoa_sim.errors import CalibrationError, GraphError
@@ -63,6 +63,7 @@ from sparoa_sim.hwmodels.measurements import (
     table_to_json,
 )
 from sparoa_sim.real.extract import extract, magnitude_prune
+from sparoa_sim.real.sparse_kernels import sparse_linear, to_csr
 
 __all__ = [
     "CLOCKS",
@@ -396,10 +397,11 @@ def sparse_sweep(
     threads: int | None = None,
     clock: str = "wall",
 ) -> tuple[SparsePoint, ...]:
-    """Dense ``torch.mm`` vs CSR ``torch.sparse.mm`` per (out, in, cols) shape and weight sparsity.
+    """Dense ``F.linear`` vs its CSR form per (out, in, cols) shape and weight sparsity.
 
-    The measured speed-up ``dense_s / sparse_s`` is what the twin's weight-sparsity gain ``g_w``
-    is fitted to. Dense and sparse alternate in two halves so each carries its repeatability.
+    The CSR side is the executor's own kernel (``real.sparse_kernels.sparse_linear``, layout
+    changes included); the measured speed-up ``dense_s / sparse_s`` is what the twin's
+    sparse-kernel figures are fitted to (``hwmodels.calibrate.fit_sparse``). Dense and sparse alternate in two halves so each carries its repeatability.
     """
     dev = _device(device)
     for s in sparsities:
@@ -415,13 +417,11 @@ def sparse_sweep(
     with _quiet_runtime(threads):
         clock = _make_clock(dev, clock_name)
         for out_f, in_f, cols in shapes:
-            x = torch.randn(in_f, cols, generator=gen).to(dev)
+            x = torch.randn(cols, in_f, generator=gen).to(dev)  # activations as a linear layer sees them
             for s in sparsities:
                 w = _sparse_weight(out_f, in_f, float(s), gen).to(dev)
-                with warnings.catch_warnings():  # "sparse CSR support is in beta"
-                    warnings.simplefilter("ignore", UserWarning)
-                    w_csr = w.to_sparse_csr()
-                fns = {"dense": lambda w=w: torch.mm(w, x), "sparse": lambda w_csr=w_csr: torch.sparse.mm(w_csr, x)}
+                w_csr = to_csr(w)
+                fns = {"dense": lambda w=w: F.linear(x, w), "sparse": lambda w_csr=w_csr: sparse_linear(x, w_csr, None)}
                 halves: dict[str, list[list[float]]] = {"dense": [], "sparse": []}
                 for _half in range(2):
                     for k, fn in fns.items():

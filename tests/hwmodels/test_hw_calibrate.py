@@ -243,3 +243,52 @@ def test_time_weighted_fit_gets_the_summed_latency_closer() -> None:
     assert sum_error(0.5) < sum_error(0.0)
     with pytest.raises(CalibrationError, match="time_weight"):
         fit(plat, table, time_weight=3.0)
+
+
+def _sweep_from_model(platform, shapes, sparsities):
+    """Sweep points whose speed-ups are the model's own (so a fit must reproduce them)."""
+    from sparoa_sim.hwmodels.calibrate import sparse_sweep_ops
+    from sparoa_sim.hwmodels.measurements import SparsePoint
+
+    def point(o, i, c, s, d_s=1.0, sp_s=1.0):
+        return SparsePoint(out_features=o, in_features=i, cols=c, sparsity=s, w_sparsity=s, nnz=int(o * i * (1 - s)),
+                           dense_s=d_s, dense_s_a=d_s, dense_s_b=d_s, sparse_s=sp_s, sparse_s_a=sp_s,
+                           sparse_s_b=sp_s, speedup=d_s / sp_s, reps=4)
+
+    pts = [point(o, i, c, s) for o, i, c in shapes for s in sparsities]
+    ops = sparse_sweep_ops(pts)
+    dense = predict(platform, ops, 1, kernel="dense").latency[:, 0]
+    sparse = predict(platform, ops, 1, kernel="sparse").latency[:, 0]
+    return [point(p.out_features, p.in_features, p.cols, p.sparsity, float(d), float(s))
+            for p, d, s in zip(pts, dense, sparse)]
+
+
+def test_predict_can_force_either_kernel() -> None:
+    from sparoa_sim.hwmodels.calibrate import sparse_sweep_ops
+
+    pts = _sweep_from_model(BASE, [(512, 512, 8)], [0.0, 0.99])
+    ops = sparse_sweep_ops(pts)
+    auto = predict(BASE, ops, 1)
+    dense = predict(BASE, ops, 1, kernel="dense")
+    sparse = predict(BASE, ops, 1, kernel="sparse")
+    assert not dense.sparse.any() and sparse.sparse[:, 0].all()
+    assert np.allclose(auto.latency, np.minimum(dense.latency, sparse.latency))
+    with pytest.raises(ValueError, match="kernel"):
+        predict(BASE, ops, 1, kernel="csr")
+
+
+def test_fit_sparse_recovers_the_models_own_speedups() -> None:
+    from sparoa_sim.hwmodels.calibrate import fit_sparse
+
+    truth_lat = dataclasses.replace(BASE.cpu.latency, sparse_eta=0.12, csr_index_overhead=1.5)
+    truth = BASE.with_latency("cpu", truth_lat)
+    pts = _sweep_from_model(truth, [(1000, 2048, 1), (768, 768, 197)], [0.0, 0.5, 0.8, 0.9, 0.95])
+    fitted, report = fit_sparse(BASE, pts, "cpu")
+    assert report["n"] == len(pts) and report["median_speedup_error"] < 0.01
+    assert all(b["measured"] == b["predicted"] for b in report["break_even"])
+    assert fitted.cpu.latency.sparse_eta == pytest.approx(report["sparse_eta"])
+    with pytest.raises(CalibrationError, match="two sweep points"):
+        fit_sparse(BASE, pts[:1], "cpu")
+    no_kernel = BASE.with_latency("cpu", dataclasses.replace(BASE.cpu.latency, sparse_kinds=()))
+    with pytest.raises(CalibrationError, match="no sparse linear kernel"):
+        fit_sparse(no_kernel, pts, "cpu")

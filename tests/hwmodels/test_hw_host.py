@@ -93,6 +93,9 @@ def test_host_platform_cpu_from_host_gpu_from_base() -> None:
     assert p.gpu == BASE.gpu and "no GPU measured on this host" in p.origin("gpu.units").note
     assert "no GPU measured here" in p.description
     assert p.cpu.latency.residual is None
+    # a sparse kernel only where the profiler's sweep measures one (CSR matmuls: linear layers)
+    assert [k.value for k in p.cpu.latency.sparse_kinds] == ["linear"]
+    assert p.gpu.latency.sparse_kinds == BASE.gpu.latency.sparse_kinds
     with pytest.raises(ProfileError, match="mem_bw"):
         host_platform(cpu, BASE, 0.0)
 
