@@ -11,6 +11,8 @@ into the repository. Standard library and ``hwmodels`` only (no torch).
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import re
 from collections.abc import Iterable
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sparoa_sim.hwmodels.errors import ProfileError
+from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.hwmodels.measurements import MeasurementTable
 from sparoa_sim.hwmodels.platform import DeviceSpec, Memory, PerPrecision, Platform, PowerMode
 from sparoa_sim.hwmodels.profile_io import host_profile_path, parse_platform, platform_to_toml, save_platform
@@ -31,6 +34,9 @@ __all__ = [
     "flop_per_cycle",
     "host_platform",
     "parse_cpuinfo",
+    "host_anchors_path",
+    "load_host_anchors",
+    "store_host_anchors",
     "store_host_profile",
 ]
 
@@ -259,3 +265,34 @@ def store_host_profile(platform: Platform, path: str | os.PathLike[str] | None =
         raise ProfileError(f"{target}: refusing to write a host profile inside the repository ({repo}); "
                            "set SPAROA_SIM_DATA to a data directory outside it")
     return save_platform(platform, target)
+
+
+def host_anchors_path() -> Path:
+    """Beside the host profile: the eager latencies measured when it was calibrated."""
+    return host_profile_path().with_name("host.anchors.json")
+
+
+def store_host_anchors(eager_s: dict[str, float], *, clock: str, threads: int,
+                       path: str | os.PathLike[str] | None = None) -> Path:
+    """Record the eager CPU latency (s, batch 1) of each workload at calibration time.
+
+    A shared host's speed drifts (by tens of per cent for cache-bound models on a VM); timing
+    the same eager pass later and dividing by its anchor gives the drift since calibration —
+    a ratio of two measurements of one thing — which ``validate`` reports beside its errors.
+    """
+    bad = {k: v for k, v in eager_s.items() if not (isinstance(v, float | int) and math.isfinite(v) and v > 0)}
+    if bad:
+        raise ProfileError(f"host anchors: eager latencies must be positive seconds, got {bad}")
+    doc = {"clock": clock, "threads": int(threads), "batch": 1, "eager_s": {k: float(v) for k, v in eager_s.items()}}
+    target = Path(path) if path is not None else host_anchors_path()
+    return atomic_write_text(target, json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def load_host_anchors(path: str | os.PathLike[str] | None = None) -> dict[str, float]:
+    """Anchors stored with the host profile (empty when there are none or the file is unreadable)."""
+    target = Path(path) if path is not None else host_anchors_path()
+    try:
+        doc = json.loads(target.read_text(encoding="utf-8"))
+        return {str(k): float(v) for k, v in doc["eager_s"].items() if float(v) > 0}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}

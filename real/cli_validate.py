@@ -110,6 +110,11 @@ def _print_table(doc: dict[str, Any]) -> None:
                       f"{po['median_error']:.1%} (repeatability: {po['repeatability_within_10pct']:.1%} within 10 %)")
     if doc["e2e_error_mean"] is not None:
         console.print(f"end to end |error|: mean {doc['e2e_error_mean']:.1%}, max {doc['e2e_error_max']:.1%}")
+    c = doc.get("cpu_only") or {}
+    if c.get("host_drift") is not None:
+        console.print(f"host drift since calibration: eager ×{c['host_drift']:.3f} "
+                      f"({c['calibration_eager_s'] * 1e3:.2f} → {c['eager_s'] * 1e3:.2f} ms); twin scaled by it vs "
+                      f"executor: {c['drift_corrected_error']:+.1%}")
     if doc["kendall_tau"] is None:
         console.print(f"Kendall τ: not reported — {doc['ranking_reason']}")
     else:

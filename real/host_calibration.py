@@ -29,7 +29,13 @@ def ensure_host_profile(progress: bool = True) -> Any:
     if host_profile_path().is_file():
         return load_platform("host")
     from sparoa_sim.hwmodels.calibrate import fit
-    from sparoa_sim.hwmodels.host import achieved_flops_per_core, detect_host_cpu, host_platform, store_host_profile
+    from sparoa_sim.hwmodels.host import (
+        achieved_flops_per_core,
+        detect_host_cpu,
+        host_platform,
+        store_host_anchors,
+        store_host_profile,
+    )
     from sparoa_sim.real.profiler import DEFAULT_SPARSE_SHAPES, profile_workload
 
     say = (lambda m: print(m, file=sys.stderr)) if progress else (lambda m: None)
@@ -48,5 +54,7 @@ def ensure_host_profile(progress: bool = True) -> Any:
     say("  fitting the host profile")
     fitted = fit(base, tables)
     path = store_host_profile(fitted.platform)
+    store_host_anchors({e.workload: e.time_s for t in tables for e in t.end_to_end if e.batch == 1},
+                       clock=str(tables[0].meta.get("clock", "wall")), threads=1)
     say(f"  host profile stored at {path} (in-graph fit: {fitted.report['within_10pct']:.0%} within ±10 %)")
     return load_platform("host")

@@ -43,6 +43,7 @@ from sparoa_sim.errors import SparOAError
 from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels import Platform
 from sparoa_sim.hwmodels.calibrate import _report_from
+from sparoa_sim.hwmodels.host import load_host_anchors
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.policies import StaticSchedule, make_policy, policy_names
 from sparoa_sim.simconfig import SimConfig
@@ -473,6 +474,12 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
                      "eager_error": (cpu.predicted_s - em) / em if n_sparse == 0 else None,
                      "eager_note": "" if n_sparse == 0 else
                      f"the twin runs {n_sparse} operator(s) with the sparse CPU kernel, eager PyTorch does not"}
+        anchor = (load_host_anchors().get(workload) if platform.name == "host" and batch == 1 and not reduced
+                  else None)
+        if anchor is not None:  # the host's speed now vs when it was calibrated, from one eager model
+            drift = em / anchor
+            eager_doc.update({"calibration_eager_s": anchor, "host_drift": drift,
+                              "drift_corrected_error": (cpu.predicted_s * drift - cpu.measured_s) / cpu.measured_s})
     meta = {"seed": seed, "reduced": reduced, "policies": list(policies), "cpu_sparse_ops": n_sparse,
             "torch": torch.__version__, "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "sparsity_source": graph.sparsity_source, "other_processes_cpu_share": others[0],
@@ -521,6 +528,10 @@ def to_markdown(report: ValidationReport) -> str:
         lines += ["", f"CPU-only: twin {_ms(c['predicted_s'])} ms, executor {_ms(c['executor_s'])} ms "
                       f"(error {_pct(c['executor_error'])}), eager {_ms(c.get('eager_s'))} ms "
                       f"(error {_pct(c.get('eager_error'))}). {c.get('eager_note') or ''}".rstrip()]
+        if c.get("host_drift") is not None:
+            lines += ["", f"Host drift since calibration: the same eager pass took {_ms(c['calibration_eager_s'])} ms "
+                          f"then and {_ms(c['eager_s'])} ms now (×{c['host_drift']:.3f}); the twin scaled by it is "
+                          f"off the executor by {_pct(c['drift_corrected_error'])}."]
     lines += ["", f"e2e |error|: mean {_pct(d['e2e_error_mean'])}, max {_pct(d['e2e_error_max'])} "
                   "(meaningful measured placements)", "", "## Per operator", ""]
     po = d["per_op"]

@@ -187,3 +187,16 @@ def test_calibration_benchmark_runs_on_the_fixture_table(tmp_path: Path, monkeyp
     assert doc["held_out"]["n"] == doc["train"]["n"] == len(load_table(TABLE).arrays("graph"))
     assert load_platform("host").cpu.latency.residual is not None  # stored where --platform host finds it
     assert "held-out workloads" in capsys.readouterr().out
+
+
+def test_host_anchors_round_trip_and_refuse_bad_values(tmp_path) -> None:
+    from sparoa_sim.hwmodels.host import load_host_anchors, store_host_anchors
+
+    path = tmp_path / "host.anchors.json"
+    store_host_anchors({"resnet18": 0.05, "vgg16": 0.3}, clock="thread_cpu", threads=1, path=path)
+    assert load_host_anchors(path) == {"resnet18": 0.05, "vgg16": 0.3}
+    with pytest.raises(ProfileError, match="positive seconds"):
+        store_host_anchors({"resnet18": float("nan")}, clock="wall", threads=1, path=path)
+    assert load_host_anchors(path) == {"resnet18": 0.05, "vgg16": 0.3}  # the failed write changed nothing
+    path.write_text("{not json", encoding="utf-8")
+    assert load_host_anchors(path) == {} and load_host_anchors(tmp_path / "missing.json") == {}

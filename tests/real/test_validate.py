@@ -218,8 +218,30 @@ def test_host_platform_is_calibrated_first_when_missing(tmp_path, monkeypatch):
     assert calls == [(w, i == 0) for i, w in enumerate(QUICK_CALIBRATION)]
     assert host_profile_path().is_file() and plat.name == "host"
     assert any(origin == "fitted" for key, origin, _ in plat.provenance if key.startswith("cpu.latency."))
+    from sparoa_sim.hwmodels.host import load_host_anchors
+
+    assert load_host_anchors() == {e.workload: e.time_s for e in table.end_to_end if e.batch == 1}
     calls.clear()
     assert ensure_host_profile(progress=False).name == "host" and calls == []  # stored: no recalibration
+
+
+def test_host_drift_since_calibration_is_reported(tmp_path, monkeypatch):
+    """With anchors stored beside the host profile, validate reports the eager drift and the
+    twin's error once scaled by it (a ratio of two timings of one model)."""
+    import dataclasses
+
+    from sparoa_sim.hwmodels.host import store_host_anchors
+    from sparoa_sim.hwmodels.profile_io import DATA_ENV_VAR
+
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    host = dataclasses.replace(PLATFORM, name="host")
+    store_host_anchors({W: 0.004}, clock="wall", threads=1)
+    c = validate(W, host, policies=("cpu",), reps=2, warmup=1).to_dict()["cpu_only"]
+    assert c["calibration_eager_s"] == 0.004 and c["host_drift"] == pytest.approx(c["eager_s"] / 0.004)
+    assert c["drift_corrected_error"] == pytest.approx(
+        (c["predicted_s"] * c["host_drift"] - c["executor_s"]) / c["executor_s"])
+    other = validate(W, PLATFORM, policies=("cpu",), reps=2, warmup=1, reduced=True).to_dict()["cpu_only"]
+    assert "host_drift" not in other  # not the host profile, and a reduced model: no anchor applies
 
 
 def test_measurement_records_the_hosts_other_load(report):
