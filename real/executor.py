@@ -473,7 +473,7 @@ class HybridExecutor:
         shares, order = self.shares(placement)
         queues = self._queues(shares, order)
         run = _Run(shares)
-        uses, readers = self._liveness(queues)
+        uses, readers = self._liveness(shares, queues)
         run.uses = (dict(uses[CPU]), dict(uses[GPU]))
         run.readers = dict(readers)
         for k, x in zip(self._placeholders, inputs):
@@ -481,7 +481,8 @@ class HybridExecutor:
                 raise ExecutorError(f"executor: input {self._nodes[k].name!r} must be a tensor, got {type(x).__name__}")
             run.local[CPU][k] = x.detach().cpu()
         for i, s in enumerate(shares):
-            run.home[i] = _Slot()
+            if readers[i]:  # read on the other device: published through a slot
+                run.home[i] = _Slot()
             if 0.0 < s < 1.0:
                 run.part[i] = _Slot()
         if self._pool is None:
@@ -517,11 +518,13 @@ class HybridExecutor:
         n = len(shares)
         return [i for i in range(n) if shares[i] < 1.0], [i for i in range(n) if shares[i] > 0.0]
 
-    def _liveness(self, queues: tuple[list[int], list[int]]
+    def _liveness(self, shares: Sequence[float], queues: tuple[list[int], list[int]]
                   ) -> tuple[tuple[dict[int, int], dict[int, int]], dict[int, int]]:
         """Per device, how many consumers evaluated there read each fx node (the output's inputs
-        are pinned); per operator, how many devices read its published value. Cached per queues."""
-        key = (tuple(queues[CPU]), tuple(queues[GPU]))
+        are pinned); per operator, whether the device other than its home reads it (then it is
+        published through a slot; a value read only where it was made is handed over directly).
+        Cached per placement."""
+        key = (tuple(shares), tuple(queues[CPU]), tuple(queues[GPU]))
         hit = self._liveness_cache.get(key)
         if hit is not None:
             return hit
@@ -543,7 +546,7 @@ class HybridExecutor:
                         stack.append(a)  # a folded node: evaluated on this device, reads its own inputs
         for k in self._placeholders:  # the input: the GPU worker copies it from the CPU's values
             uses[CPU][k] = uses[CPU].get(k, 0) + pinned
-        readers = {i: sum(1 for d in (CPU, GPU) if uses[d].get(self._op_node[i], 0) > 0)
+        readers = {i: int(uses[1 - self._owner(shares[i])].get(self._op_node[i], 0) > 0)
                    for i in range(len(self.graph))}
         if len(self._liveness_cache) > 64:
             self._liveness_cache.clear()
@@ -571,6 +574,19 @@ class HybridExecutor:
     @staticmethod
     def _home(share: float) -> int:
         return GPU if share >= 0.5 else CPU
+
+    @classmethod
+    def _owner(cls, share: float) -> int:
+        """The device where an operator's final value is made (a split's home; else its device)."""
+        return cls._home(share) if 0.0 < share < 1.0 else (GPU if share >= 1.0 else CPU)
+
+    def _produce(self, run: _Run, i: int, d: int, value: Any) -> None:
+        """Operator ``i``'s final value exists on ``d``: hand it to consumers there, publish it for the other device."""
+        k = self._op_node[i]
+        if run.uses[d].get(k, 0) > 0:
+            run.local[d][k] = value
+        if run.readers.get(i, 0):
+            self._publish(run.home[i], value, d)
 
     # -- workers --------------------------------------------------------------------------
     def _worker(self, run: _Run, d: int, queue: Sequence[int]) -> None:
@@ -623,7 +639,7 @@ class HybridExecutor:
         out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, None, sparse))
         end = self._mark(d)
         run.marks.append(("op", i, d, float(run.shares[i]), sparse, start, end))
-        self._publish(run.home[i], out, d)
+        self._produce(run, i, d, out)
 
     def _run_split(self, run: _Run, d: int, i: int, share: float) -> None:
         k = self._op_node[i]
@@ -637,7 +653,7 @@ class HybridExecutor:
                 out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, None, False))
                 end = self._mark(d)
                 run.marks.append(("op", i, d, float(home), False, start, end))
-                self._publish(run.home[i], out, d)
+                self._produce(run, i, d, out)
             return
         lo, hi = (0, sizes[0]) if d == CPU else (sizes[0], size)
         sparse = d == CPU and i in self.cpu_sparse
@@ -652,7 +668,7 @@ class HybridExecutor:
         moved = self._copy(run, run.part[i], 1 - d, d, i, "merge")
         parts = (out, moved) if d == CPU else (moved, out)
         merged = self._guard(i, d, lambda: torch.cat(parts, dim=cat_dim))
-        self._publish(run.home[i], merged, d)
+        self._produce(run, i, d, merged)
 
     def _extent(self, i: int, d: int, args: tuple) -> tuple[int, int, int]:
         """(length of the split dimension, output ndim, concatenation dim) of operator ``i``."""
@@ -732,12 +748,15 @@ class HybridExecutor:
         n = self._nodes[k]
         i = self._op_of_node.get(k)
         if i is not None:
-            share = run.shares[i]
-            home = self._home(share) if 0.0 < share < 1.0 else (GPU if share >= 1.0 else CPU)
-            slot = run.home[i]
-            value = self._wait(run, slot)
-            if home != d:
-                value = self._copy(run, slot, home, d, i, "transfer")
+            home = self._owner(run.shares[i])
+            slot = run.home.get(i)
+            if home == d or slot is None:  # made here, but not yet: the order runs a consumer first
+                op = self.graph.ops[i]
+                raise ExecutorError(f"operator {i} ({op.name!r}) is read on the {_DEV_NAMES[d]} before it has run "
+                                    "there: the placement's order contradicts the dependencies",
+                                    op_index=i, op_name=op.name)
+            self._wait(run, slot)
+            value = self._copy(run, slot, home, d, i, "transfer")
             self._slot_read(run, i)
         elif n.op == "placeholder":  # the input lives on the CPU: here d is the GPU
             value = self._copy_value(run, run.local[CPU][k], CPU, d, len(self.graph), "input")
