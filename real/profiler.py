@@ -62,6 +62,7 @@ from sparoa_sim.hwmodels.measurements import (
     repeatability,
     table_to_json,
 )
+from sparoa_sim.real.allocator import ALLOCATOR_NOTE, keep_freed_memory
 from sparoa_sim.real.extract import extract, magnitude_prune
 from sparoa_sim.real.sparse_kernels import sparse_linear, to_csr
 
@@ -219,7 +220,10 @@ class _Reps:
 
 @contextlib.contextmanager
 def _quiet_runtime(threads: int | None) -> Iterator[int]:
-    """Inference mode, fixed thread count (restored afterwards), no GC pauses while timing."""
+    """Inference mode, fixed thread count (restored afterwards), no GC pauses while timing, and
+    freed memory kept with the process (``real.allocator``: no page faults from a fresh mapping
+    on every pass)."""
+    keep_freed_memory()
     old_threads = torch.get_num_threads()
     if threads is not None:
         if threads < 1:
@@ -274,6 +278,7 @@ def host_info(device: str = "cpu") -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "board": _board(),
+        "allocator": ALLOCATOR_NOTE if keep_freed_memory() else "default",
     }
 
 

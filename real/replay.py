@@ -36,6 +36,7 @@ import torch
 from sparoa_sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson, TraceArrivals
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.policies import StaticSchedule
+from sparoa_sim.real.allocator import keep_freed_memory
 from sparoa_sim.real.executor import ExecutorError, HybridExecutor, RunResult
 from sparoa_sim.real.meters import Meter, measure_energy
 from sparoa_sim.results import summarise_latencies
@@ -144,6 +145,7 @@ def replay(
         raise SimulationError(f"replay: 'batching' must be a Batching, got {type(batching).__name__}")
     placer = placement if callable(getattr(placement, "place", None)) else None
     executor.shares(placement if placer is None else placer.place(1))  # bad placements fail before the stream
+    keep_freed_memory()  # serve as a steady process does: freed activations stay mapped (real.allocator)
     stream = _Stream(arrivals, batching.max_batch, seed)
     pending: deque[tuple[int, float]] = deque()
     latencies: list[float] = []
