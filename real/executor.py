@@ -338,6 +338,7 @@ class HybridExecutor:
         self._modules = dict(gm.named_modules())
         self._inputs: list[tuple[int, ...]] = [tuple(sorted({self._idx[a] for a in n.all_input_nodes}))
                                                for n in self._nodes]
+        self._flat_args = [self._flat_plan(n) for n in self._nodes]
         self._liveness_cache: dict[tuple, tuple[tuple[dict[int, int], dict[int, int]], dict[int, int]]] = {}
 
         # devices
@@ -380,6 +381,17 @@ class HybridExecutor:
         self._pool: ThreadPoolExecutor | None = None
 
     # -- set-up ---------------------------------------------------------------------------
+    def _flat_plan(self, n: torch.fx.Node) -> tuple[tuple[tuple[int, Any], ...], dict[str, Any]] | None:
+        """Where a node's arguments are values and nodes side by side (no nesting, no node among
+        its keyword arguments): per argument (node index, or -1 and the value) and the keyword
+        arguments — read without walking ``map_arg`` on every pass. None otherwise."""
+        nested = (list, tuple, dict, slice)
+        if any(isinstance(a, nested) for a in n.args) or any(
+                isinstance(v, (torch.fx.Node, *nested)) for v in n.kwargs.values()):
+            return None
+        return (tuple((self._idx[a], None) if isinstance(a, torch.fx.Node) else (-1, a) for a in n.args),
+                dict(n.kwargs))
+
     def _static_nodes(self) -> set[int]:
         """fx nodes with no path from an input: constant sub-graphs, computed once."""
         dynamic: set[int] = set()
@@ -615,8 +627,13 @@ class HybridExecutor:
                 self._run_whole(run, d, i)
 
     def _args(self, run: _Run, d: int, k: int) -> tuple[tuple, dict]:
-        n = self._nodes[k]
-        args = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: self._fetch(run, self._idx[a], d))
+        plan = self._flat_args[k]
+        if plan is not None:
+            fetch = self._fetch
+            args = (tuple(v if j < 0 else fetch(run, j, d) for j, v in plan[0]), plan[1])
+        else:
+            n = self._nodes[k]
+            args = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: self._fetch(run, self._idx[a], d))
         self._consumed(run, d, k)
         return args
 
@@ -627,17 +644,25 @@ class HybridExecutor:
         except (_Aborted, ExecutorError):
             raise
         except Exception as exc:  # noqa: BLE001 - any kernel error, re-raised with the op's name
-            op = self.graph.ops[i]
-            raise ExecutorError(f"operator {i} ({op.name!r}, {op.kind.value}) failed on the {_DEV_NAMES[d]}: "
-                                f"{type(exc).__name__}: {exc}", op_index=i, op_name=op.name) from exc
+            raise self._op_error(i, d, exc) from exc
+
+    def _op_error(self, i: int, d: int, exc: BaseException) -> ExecutorError:
+        op = self.graph.ops[i]
+        return ExecutorError(f"operator {i} ({op.name!r}, {op.kind.value}) failed on the {_DEV_NAMES[d]}: "
+                             f"{type(exc).__name__}: {exc}", op_index=i, op_name=op.name)
 
     def _run_whole(self, run: _Run, d: int, i: int) -> None:
         k = self._op_node[i]
-        args, kwargs = self._guard(i, d, lambda: self._args(run, d, k))
-        sparse = d == CPU and i in self.cpu_sparse
-        start = self._mark(d)
-        out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, None, sparse))
-        end = self._mark(d)
+        try:  # _guard inlined: this is the per-operator hot path
+            args, kwargs = self._args(run, d, k)
+            sparse = d == CPU and i in self.cpu_sparse
+            start = self._mark(d)
+            out = self._call_op(i, d, args, kwargs, None, sparse)
+            end = self._mark(d)
+        except (_Aborted, ExecutorError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - any kernel error, re-raised with the op's name
+            raise self._op_error(i, d, exc) from exc
         run.marks.append(("op", i, d, float(run.shares[i]), sparse, start, end))
         self._produce(run, i, d, out)
 
