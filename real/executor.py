@@ -277,9 +277,10 @@ class _Run:
         self.abort = threading.Event()
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
-        # liveness: consumers still to read each fx node's value, per device; devices still to
-        # read each operator's published slot (a value is dropped once nobody will read it, as
-        # eager PyTorch frees it: keeping every intermediate alive costs ~9 % on ResNet-50)
+        # liveness: consumers still to read each fx node's value, per device, and whether the
+        # other device has yet to read an operator's published slot (a value is dropped once
+        # nobody will read it, as eager PyTorch frees it: keeping every intermediate alive cost
+        # ~9 % on ResNet-50)
         self.uses: tuple[dict[int, int], dict[int, int]] = ({}, {})
         self.readers: dict[int, int] = {}
 

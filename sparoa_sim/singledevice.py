@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from sparoa_sim.arrivals import ClosedLoop
 from sparoa_sim.engine import _MAX_LOAD, Simulator, batch_noise, substreams
+from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.noise import noise_sigmas
 from sparoa_sim.hwstate import load_path
-
-import numpy as np
 
 __all__ = ["single_device_figures"]
 
@@ -49,7 +50,9 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     """(latency s, energy per inference J) of one request of ``sim``'s workload with every operator
     on ``device`` ("cpu" | "gpu") under ``seed`` — what ``sim.run(seed)`` returns under that
     device's policy — or None where this walk does not apply."""
-    d = _DEVICES[device]
+    d = _DEVICES.get(device)
+    if d is None:
+        raise SimulationError(f"single_device_figures: device must be 'cpu' or 'gpu', got {device!r}")
     arr = sim.arrivals
     if not isinstance(arr, ClosedLoop) or arr.n_requests != 1:
         return None

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from sparoa_sim.arrivals import ClosedLoop, Poisson
 from sparoa_sim.engine import Simulator
+from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels import load_platform
 from sparoa_sim.hwstate import BackgroundLoad
 from sparoa_sim.simconfig import SimConfig
@@ -66,6 +67,8 @@ def test_the_walk_declines_what_it_does_not_model(tmp_path):
     assert single_device_figures(stream, "gpu", 0) is None
     assert single_device_figures(poisson, "gpu", 0) is None
     assert single_device_figures(Simulator(g, plat, "gpu"), "gpu", None) is None
+    with pytest.raises(SimulationError, match="'cpu' or 'gpu'"):
+        single_device_figures(Simulator(g, plat, "gpu"), "npu", 0)
     # CPU launches through the host thread (t_dispatch > 0) interfere with CPU kernels: engine only
     src = (Path(__file__).parents[1] / "fixtures" / "host.toml").read_text(encoding="utf-8")
     variant = tmp_path / "host-dispatch.toml"
