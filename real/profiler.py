@@ -901,7 +901,7 @@ def time_eager(name: str, *, batch: int = 1, device: str = "cpu", reduced: bool 
 
 
 def time_eager_interleaved(names: Sequence[str], *, rounds: int = 8, warmup: int = 2, threads: int | None = None,
-                           seed: int = 0, clock: str = "wall") -> dict[str, EndToEnd]:
+                           seed: int = 0, clock: str = "wall", reduced: bool = False) -> dict[str, EndToEnd]:
     """Eager latency of several shipped workloads timed in alternation (one pass of each per
     round, ``rounds`` rounds in two halves), so their ratios come from the same moments of a
     host whose speed drifts (CPU, batch 1). Same fields as :func:`time_eager`."""
@@ -912,11 +912,11 @@ def time_eager_interleaved(names: Sequence[str], *, rounds: int = 8, warmup: int
     runs: dict[str, Callable[[], Any]] = {}
     for name in names:
         base, prune = resolve_workload(name)
-        model = zoo.build(base, seed=seed)
+        model = zoo.build(base, seed=seed, reduced=reduced)
         if prune:
             magnitude_prune(model, prune)
         model = model.eval()
-        x = zoo.example_input(base, batch=1, seed=seed)
+        x = zoo.example_input(base, batch=1, seed=seed, reduced=reduced)
         runs[name] = lambda model=model, x=x: model(x)
     halves: dict[str, list[list[float]]] = {n: [[], []] for n in runs}
     with _quiet_runtime(threads):

@@ -330,6 +330,19 @@ def test_time_eager_of_a_pruned_reduced_workload():
         profiler.time_eager("resnet18", reduced=True, reps=1)
 
 
+def test_time_eager_interleaved_times_each_workload_in_every_round():
+    out = profiler.time_eager_interleaved(["resnet18", "resnet18_pruned80"], rounds=4, warmup=1, threads=1,
+                                          reduced=True)
+    assert list(out) == ["resnet18", "resnet18_pruned80"]
+    for name, e in out.items():
+        assert e.workload == name and e.reps == 4 and e.sum_graph_s == 0.0
+        assert min(e.time_s_a, e.time_s_b) <= e.time_s <= max(e.time_s_a, e.time_s_b) and e.time_s > 0
+    with pytest.raises(CalibrationError, match="rounds"):
+        profiler.time_eager_interleaved(["resnet18"], rounds=1, reduced=True)
+    with pytest.raises(GraphError, match="unknown workload"):
+        profiler.time_eager_interleaved(["alexnet"], reduced=True)
+
+
 def test_thread_cpu_clock_needs_one_thread_and_is_recorded():
     model, x = nn.Sequential(nn.Linear(16, 8), nn.ReLU()), torch.randn(1, 16)
     kw = {**FAST, "bandwidth": False, "sparse_shapes": None}
