@@ -168,7 +168,9 @@ def run_demo(out_root: str | Path = "runs", *, quick: bool = False, platform: st
             f"- {w}: twin {_ms(cpu.get('predicted_s'))} vs eager PyTorch {_ms(cpu.get('eager_s'))} "
             f"(error {_pct(cpu.get('eager_error'))}) and the hybrid executor {_ms(cpu.get('executor_s'))} "
             f"(error {_pct(cpu.get('executor_error'))}); per-operator within ±10 %: {_share(doc.get('within_10pct'))}; "
-            f"other processes used {_share(doc['meta'].get('other_processes_cpu_share'))} of the CPU while measuring")
+            f"other processes used {_share(doc['meta'].get('other_processes_cpu_share'))} of the CPU while measuring"
+            + (f"; this CPU ran the eager pass ×{cpu['host_drift']:.2f} as long as at calibration (twin scaled by "
+               f"that: {_pct(cpu['drift_corrected_error'])} vs the executor)" if cpu.get("host_drift") else ""))
     idx.sections.append(f"## Sim-to-real (host CPU)\n\nTwin: {note}.\n\n" + "\n".join(val_lines) +
                         "\n\nOn a host without CUDA only CPU placements can be measured; the GPU side of the twin "
                         "is a Jetson's, so no ranking (Kendall τ) is reported here.")
