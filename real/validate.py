@@ -352,14 +352,21 @@ class _Timings:
 
 
 def _measure(ex: Any, model: Any, x: torch.Tensor, cands: Sequence[Candidate], reps: int, warmup: int,
-             progress: Any) -> tuple[dict[str, _Timings], tuple[list[float], list[float]]]:
+             progress: Any, settle_s: float = 3.0) -> tuple[dict[str, _Timings], tuple[list[float], list[float]]]:
     """Run every candidate (and eager ``model(x)``) round-robin: warm-up, then two halves."""
+    from sparoa_sim.real.profiler import _make_clock, _settle
+
     timings = {c.name: _Timings() for c in cands}
     eager: tuple[list[float], list[float]] = ([], [])
     for _ in range(warmup):
         model(x)
         for c in cands:
             ex.run(x, placement=c.schedule)
+    # settle: time only once three calls in a row agree within 10 % (pages faulted in, caches warm)
+    clock = _make_clock(torch.device("cpu"), "wall")
+    _settle(lambda: model(x), clock, settle_s)
+    for c in cands:
+        _settle(lambda c=c: ex.run(x, placement=c.schedule), clock, settle_s)
     per_half = max(1, math.ceil(reps / 2))
     for half in (0, 1):
         for _ in range(per_half):
