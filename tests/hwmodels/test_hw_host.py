@@ -186,6 +186,9 @@ def test_calibration_benchmark_runs_on_the_fixture_table(tmp_path: Path, monkeyp
     assert {r["workload"] for r in doc["end_to_end"]} == {"resnet18", "mobilenetv3_small"}
     assert doc["held_out"]["n"] == doc["train"]["n"] == len(load_table(TABLE).arrays("graph"))
     assert load_platform("host").cpu.latency.residual is not None  # stored where --platform host finds it
+    from sparoa_sim.hwmodels.host import load_host_anchors
+
+    assert set(load_host_anchors()) == {"resnet18", "mobilenetv3_small"}  # eager figures kept for validate
     assert "held-out workloads" in capsys.readouterr().out
 
 

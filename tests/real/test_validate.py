@@ -248,3 +248,26 @@ def test_measurement_records_the_hosts_other_load(report):
     meta = report.to_dict()["meta"]
     assert 0.0 <= meta["other_processes_cpu_share"] <= 1.0 and meta["other_processes_cpu_source"] in ("psutil", "none")
     assert "other processes' share" in to_markdown(report)
+
+
+def test_sim_to_real_benchmark_writes_its_table(tmp_path, monkeypatch, capsys):
+    """benchmarks/sim_to_real.py on one small workload with the fixture host profile (no calibration)."""
+    import importlib.util
+    import shutil
+
+    from sparoa_sim.hwmodels.profile_io import DATA_ENV_VAR, host_profile_path
+
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    host_profile_path().parent.mkdir(parents=True)
+    shutil.copy(FIXTURE, host_profile_path())
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "sim_to_real.py"
+    spec = importlib.util.spec_from_file_location("sim_to_real_bench", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "s2r.json"
+    assert mod.main(["--workloads", W, "--reps", "2", "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    (row,) = doc["rows"]
+    assert row["workload"] == W and row["executor_s"] > 0 and row["host_drift"] is None  # no anchors stored
+    assert row["executor_error"] == pytest.approx((row["predicted_s"] - row["executor_s"]) / row["executor_s"])
+    assert doc["summary"]["n"] == 1 and "within 5%" in capsys.readouterr().out
