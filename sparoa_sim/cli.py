@@ -281,6 +281,8 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
         "train_roofline_only": dict(result.report["roofline_only"]),
         "held_out": {k: held_out["overall"][k] for k in keys} if held_out else None,
         "per_kind": dict((held_out or {"overall": result.report})["overall"]["per_kind"]),
+        "time_weight": args.time_weight,
+        "sparse": result.report.get("sparse"),  # the CSR kernel fitted to the table's sweep, if it has one
     }
     if args.json:
         _print_json(doc)
@@ -297,6 +299,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
                       f"{r['median_error']:.1%}", f"{r['mape']:.1%}",
                       f"{r['repeatability_within_10pct']:.1%}" if "repeatability_within_10pct" in r else "")
     _console().print(table)
+    sp = doc["sparse"]
+    if sp:
+        _console().print(f"sparse kernel fitted to {sp['n']} dense-vs-CSR sweep points: sparse_eta "
+                         f"{sp['sparse_eta']:.3f}, CSR index overhead {sp['csr_index_overhead']:.2f}, median speed-up "
+                         f"error {sp['median_speedup_error']:.1%}")
     return 0
 
 

@@ -124,8 +124,12 @@ def test_profile_command_writes_a_loadable_table(capsys, tmp_path):
     fitted = json.loads(out)
     assert {"within_10pct", "within_20pct", "median_error", "mape"} <= set(fitted["train"])
     assert fitted["held_out"] is None  # one workload: nothing to hold out
+    assert fitted["time_weight"] == 0.25 and fitted["sparse"] is None  # --no-sparse: no sweep to fit
     host = load_platform(toml)
     assert host.name == "host" and host.origin("cpu.latency.t_launch").origin == "fitted"
     code, _, err = run(capsys, "calibrate", str(tmp_path / "absent.json"), "--base", "jetson-orin-nano-8gb",
                        "-o", str(tmp_path / "x.toml"))
     assert code == 2 and "absent.json" in err and not (tmp_path / "x.toml").exists()
+    code, _, err = run(capsys, "calibrate", str(out_path), "--base", "jetson-orin-nano-8gb", "--time-weight", "5",
+                       "-o", str(tmp_path / "y.toml"))
+    assert code == 2 and "time_weight must lie in [0, 2]" in err and not (tmp_path / "y.toml").exists()
