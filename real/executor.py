@@ -277,12 +277,11 @@ class _Run:
         self.abort = threading.Event()
         self.errors: list[BaseException] = []
         self.lock = threading.Lock()
-        # liveness: consumers still to read each fx node's value, per device, and whether the
-        # other device has yet to read an operator's published slot (a value is dropped once
-        # nobody will read it, as eager PyTorch frees it: keeping every intermediate alive cost
-        # ~9 % on ResNet-50)
+        # liveness: consumers still to read each fx node's value, per device (a value is dropped
+        # once nobody will read it, as eager PyTorch frees it: keeping every intermediate alive
+        # cost ~9 % on ResNet-50), and the operators the other device reads (through a slot)
         self.uses: tuple[dict[int, int], dict[int, int]] = ({}, {})
-        self.readers: dict[int, int] = {}
+        self.cross: frozenset[int] = frozenset()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -340,7 +339,7 @@ class HybridExecutor:
         self._inputs: list[tuple[int, ...]] = [tuple(sorted({self._idx[a] for a in n.all_input_nodes}))
                                                for n in self._nodes]
         self._flat_args = [self._flat_plan(n) for n in self._nodes]
-        self._liveness_cache: dict[tuple, tuple[tuple[dict[int, int], dict[int, int]], dict[int, int]]] = {}
+        self._liveness_cache: dict[tuple, tuple[tuple[dict[int, int], dict[int, int]], frozenset[int]]] = {}
 
         # devices
         self.gpu_requested = gpu_device is not None
@@ -486,15 +485,15 @@ class HybridExecutor:
         shares, order = self.shares(placement)
         queues = self._queues(shares, order)
         run = _Run(shares)
-        uses, readers = self._liveness(shares, queues)
+        uses, cross = self._liveness(shares, queues)
         run.uses = (dict(uses[CPU]), dict(uses[GPU]))
-        run.readers = dict(readers)
+        run.cross = cross
         for k, x in zip(self._placeholders, inputs):
             if not isinstance(x, torch.Tensor):
                 raise ExecutorError(f"executor: input {self._nodes[k].name!r} must be a tensor, got {type(x).__name__}")
             run.local[CPU][k] = x.detach().cpu()
         for i, s in enumerate(shares):
-            if readers[i]:  # read on the other device: published through a slot
+            if i in cross:  # read on the other device: published through a slot
                 run.home[i] = _Slot()
             if 0.0 < s < 1.0:
                 run.part[i] = _Slot()
@@ -532,7 +531,7 @@ class HybridExecutor:
         return [i for i in range(n) if shares[i] < 1.0], [i for i in range(n) if shares[i] > 0.0]
 
     def _liveness(self, shares: Sequence[float], queues: tuple[list[int], list[int]]
-                  ) -> tuple[tuple[dict[int, int], dict[int, int]], dict[int, int]]:
+                  ) -> tuple[tuple[dict[int, int], dict[int, int]], frozenset[int]]:
         """Per device, how many consumers evaluated there read each fx node (the output's inputs
         are pinned); per operator, whether the device other than its home reads it (then it is
         published through a slot; a value read only where it was made is handed over directly).
@@ -559,11 +558,11 @@ class HybridExecutor:
                         stack.append(a)  # a folded node: evaluated on this device, reads its own inputs
         for k in self._placeholders:  # the input: the GPU worker copies it from the CPU's values
             uses[CPU][k] = uses[CPU].get(k, 0) + pinned
-        readers = {i: int(uses[1 - self._owner(shares[i])].get(self._op_node[i], 0) > 0)
-                   for i in range(len(self.graph))}
+        cross = frozenset(i for i in range(len(self.graph))
+                          if uses[1 - self._owner(shares[i])].get(self._op_node[i], 0) > 0)
         if len(self._liveness_cache) > 64:
             self._liveness_cache.clear()
-        self._liveness_cache[key] = hit = (uses, readers)
+        self._liveness_cache[key] = hit = (uses, cross)
         return hit
 
     def _consumed(self, run: _Run, d: int, c: int) -> None:
@@ -577,12 +576,9 @@ class HybridExecutor:
                 local.pop(a, None)
 
     def _slot_read(self, run: _Run, i: int) -> None:
-        """One device has taken operator ``i``'s published value: drop it after the last one."""
-        with run.lock:
-            left = run.readers.get(i, 0) - 1
-            run.readers[i] = left
-            if left == 0:
-                run.home[i].value = None
+        """The other device has taken operator ``i``'s published value (once: it keeps its copy
+        in its own values): the slot need not hold it any longer."""
+        run.home[i].value = None
 
     @staticmethod
     def _home(share: float) -> int:
@@ -598,7 +594,7 @@ class HybridExecutor:
         k = self._op_node[i]
         if run.uses[d].get(k, 0) > 0:
             run.local[d][k] = value
-        if run.readers.get(i, 0):
+        if i in run.cross:
             self._publish(run.home[i], value, d)
 
     # -- workers --------------------------------------------------------------------------

@@ -79,8 +79,8 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     host_io = cfg.host_io and d == 1
     xfer_s = t.xfer_s
     is_sink = gt.is_sink
-    x_in = 0.0 + xfer_s[n] if host_io else 0.0
-    xfer_energy = 0.0 + t.eps_byte[1] * t.xfer_bytes[n] if host_io else 0.0
+    x_in = xfer_s[n] if host_io else 0.0
+    xfer_energy = t.eps_byte[1] * t.xfer_bytes[n] if host_io else 0.0
     launch = 0.0
     prev_end = 0.0
     completion = 0.0
@@ -122,6 +122,5 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
             done = end + xfer_s[op]
         if done > completion:
             completion = done
-    e0, e1 = (energy, 0.0) if d == 0 else (0.0, energy)
-    total = e0 + e1 + xfer_energy + t.board_idle_w * (completion - 0.0)
-    return completion - 0.0, float(total / 1)
+    # the engine's sum: device energies (the idle device's is 0), copies, board idle over the makespan
+    return completion, energy + xfer_energy + t.board_idle_w * completion

@@ -20,6 +20,5 @@ def test_keep_freed_memory_is_idempotent_and_recorded():
 def test_off_linux_nothing_is_touched(monkeypatch):
     monkeypatch.setattr(allocator, "_applied", None)
     monkeypatch.setattr(allocator.sys, "platform", "darwin")
-    assert allocator.keep_freed_memory() is False
-    monkeypatch.setattr(allocator, "_applied", None)  # let the next call apply it for real
+    assert allocator.keep_freed_memory() is False  # monkeypatch restores the real state afterwards
 
