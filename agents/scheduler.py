@@ -508,6 +508,10 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
             obs, acts = _demonstrations(cfg, teachers, cfg.bc_episodes)
             result.bc_accuracy = _behaviour_clone(model, obs, acts, cfg.bc_steps, cfg.seed)
         _evaluate(model, cfg, result, 0, t_start)
+    if tb_dir is None:  # SB3 would otherwise make an empty SB3-<date> folder in the temp dir on every learn()
+        from stable_baselines3.common.logger import Logger
+
+        model.set_logger(Logger(folder=None, output_formats=[]))
     remaining = cfg.timesteps if cfg.timesteps is not None else 10**9
     if resume:
         remaining = max(0, remaining - int(model.num_timesteps))

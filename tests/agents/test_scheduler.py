@@ -81,11 +81,15 @@ def test_load_errors(trained, tmp_path):
 
 
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
-def test_other_algorithms_train(algo):
+def test_other_algorithms_train(algo, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where SB3's default logger makes its folders
     cfg = TrainConfig(workloads=(WL,), platform=PLAT, algo=algo, timesteps=300, n_steps=128, eval_every=10**9,
                       bc_episodes=1, bc_steps=100)
     res = train_scheduler(cfg, None, tensorboard=False)
     assert res.timesteps >= 300 and res.best_latency_s[WL] > 0
+    assert not list(tmp_path.glob("SB3-*")), "training without TensorBoard left an SB3 log folder in the temp dir"
 
 
 def test_bad_config():
