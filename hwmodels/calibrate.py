@@ -40,6 +40,7 @@ __all__ = [
     "DEFAULT_TIME_WEIGHT",
     "FIXED_PARAMS",
     "FitResult",
+    "context_ratios",
     "cross_validate",
     "fit",
     "fit_report",
@@ -115,6 +116,33 @@ def rows_for_device(tables: MeasurementTable | Iterable[MeasurementTable], devic
         sources = ", ".join(f"{t.source} ({t.device})" for t in tabs)
         raise CalibrationError(f"no {context!r} rows for device {dev!r} in: {sources}")
     return rows
+
+
+def context_ratios(tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu") -> dict[str, Any]:
+    """How much slower each operator runs inside the graph than timed alone: ``graph / isolated``
+    per operator (rows paired by workload, batch and operator), summarised overall and per kind.
+
+    The gap is the graph's context, which an operator's own shape does not show: inputs evicted
+    from the caches by the operators in between, the views and constants it owns in the graph,
+    the interpreter's cold start after a large operator. Returns ``{"n", "median", "q25", "q75",
+    "within_10pct", "per_kind": {kind: same keys}}``; ``within_10pct`` is the share of operators
+    whose in-graph time is within ±10 % of their isolated time.
+    """
+    graph = {(r.workload, r.batch, r.op_index): r for r in rows_for_device(tables, device, "graph")}
+    iso = rows_for_device(tables, device, "isolated")
+    pairs = [(r.kind, graph[k].time_s / r.time_s) for r in iso if (k := (r.workload, r.batch, r.op_index)) in graph]
+    if not pairs:
+        raise CalibrationError("context_ratios: no operator was timed both alone and in the graph")
+    kinds = np.array([str(parse_kind(k).value) for k, _ in pairs])
+    ratio = np.array([v for _, v in pairs])
+
+    def summary(x: np.ndarray) -> dict[str, Any]:
+        q25, med, q75 = np.percentile(x, [25, 50, 75])
+        return {"n": int(x.size), "median": float(med), "q25": float(q25), "q75": float(q75),
+                "within_10pct": float(np.mean(np.abs(x - 1.0) <= 0.10))}
+
+    return {**summary(ratio), "per_kind": {k.value: summary(ratio[kinds == k.value]) for k in KINDS
+                                           if (kinds == k.value).any()}}
 
 
 def _check_rows(rows: Sequence[MeasuredOp]) -> None:

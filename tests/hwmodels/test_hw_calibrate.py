@@ -11,6 +11,7 @@ import pytest
 from sparoa_sim.hwmodels import KINDS, CalibrationError, load_platform, predict
 from sparoa_sim.hwmodels.calibrate import (
     FitResult,
+    context_ratios,
     cross_validate,
     fit,
     fit_report,
@@ -175,6 +176,24 @@ def test_shape_key_rounds() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # bad input
+
+
+def test_context_ratios_pair_graph_and_isolated_rows() -> None:
+    rows = []
+    for i, (kind, iso, graph) in enumerate([("conv", 1e-3, 1.05e-3), ("conv", 2e-3, 3e-3), ("add", 1e-5, 4e-5),
+                                            ("add", 2e-5, 6e-5), ("add", 3e-5, 3e-5)]):
+        rows += [_row(i, kind, 1e6, 1e5, 1, t=iso, context="isolated"), _row(i, kind, 1e6, 1e5, 1, t=graph)]
+    rows.append(_row(9, "norm", 1e6, 1e5, 1, t=1e-4))  # in the graph only: not paired
+    rows.append(_row(0, "conv", 1e6, 1e5, 1, t=1e-4, workload="w1", context="isolated"))  # other workload
+    out = context_ratios(table_from_dict(_doc(rows)))
+    assert out["n"] == 5 and set(out["per_kind"]) == {"conv", "add"}
+    assert out["per_kind"]["conv"]["median"] == pytest.approx(1.275)
+    assert out["per_kind"]["add"] == pytest.approx({"n": 3, "median": 3.0, "q25": 2.0, "q75": 3.5,
+                                                    "within_10pct": 1 / 3})
+    assert out["median"] == pytest.approx(1.5) and out["within_10pct"] == pytest.approx(2 / 5)
+    with pytest.raises(CalibrationError, match="both alone and in the graph"):
+        context_ratios(table_from_dict(_doc([_row(0, "conv", 1e6, 1e5, 1, t=1e-3),
+                                             _row(1, "conv", 1e6, 1e5, 1, t=1e-3, context="isolated")])))
 
 
 def test_empty_table_is_refused() -> None:

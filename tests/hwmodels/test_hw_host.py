@@ -192,6 +192,34 @@ def test_calibration_benchmark_runs_on_the_fixture_table(tmp_path: Path, monkeyp
     assert "held-out workloads" in capsys.readouterr().out
 
 
+def test_calibration_benchmark_reports_the_kernel_level_fit_and_the_graph_context(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """With isolated rows in the tables, the benchmark also holds out kernels timed alone and
+    reports how much slower the graph runs them."""
+    import importlib.util
+
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    doc = json.loads(TABLE.read_text())
+    doc["rows"] += [dict(r, context="isolated", time_s=r["time_s"] / 1.25, time_s_a=r["time_s_a"] / 1.25,
+                         time_s_b=r["time_s_b"] / 1.25) for r in doc["rows"]]
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    (tables / "host_table.json").write_text(json.dumps(doc))
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "calibration.py"
+    spec = importlib.util.spec_from_file_location("calibration_bench", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "calibration.json"
+    assert mod.main(["--quick", "--tables", str(tables), "--json-out", str(out), "--no-store"]) == 0
+    res = json.loads(out.read_text())
+    n = len(load_table(TABLE).arrays("graph"))
+    assert res["held_out_isolated"]["n"] == res["held_out"]["n"] == n
+    assert 0.0 <= res["held_out_isolated"]["within_10pct"] <= 1.0
+    ctx = res["graph_over_isolated"]
+    assert ctx["n"] == n and ctx["median"] == pytest.approx(1.25) and ctx["within_10pct"] == 0.0
+    assert "kernel-level" in capsys.readouterr().out
+
+
 def test_host_anchors_round_trip_and_refuse_bad_values(tmp_path) -> None:
     from sparoa_sim.hwmodels.host import load_host_anchors, store_host_anchors
 
