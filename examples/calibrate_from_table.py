@@ -10,7 +10,6 @@ residual); held-out quality is reported by workload, beside the measurements' re
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 from sparoa_sim.engine import simulate
@@ -27,7 +26,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="skip the cross-validation")
     ap.add_argument("--table", default=str(HERE / "data" / "host_table.json"))
     ap.add_argument("--base", default=str(HERE.parent / "hwmodels" / "profiles" / "examples" / "host-example.toml"))
-    ap.add_argument("-o", "--output", default=None)
+    ap.add_argument("-o", "--output", default=None, help="where to write the fitted profile (default ./my-host.toml)")
     args = ap.parse_args()
     table = load_table(args.table)
     base = load_platform(args.base)
@@ -39,7 +38,7 @@ def main() -> None:
         cv = cross_validate(base, table, device="cpu")["overall"]
         print(f"held out by workload: {100 * cv['within_10pct']:.0f} % within ±10 %, "
               f"median error {100 * cv['median_error']:.1f} %")
-    out = Path(args.output) if args.output else Path(tempfile.mkdtemp()) / "my-host.toml"
+    out = Path(args.output or "my-host.toml")
     save_platform(result.platform, out)
     r = simulate("resnet18", out, "cpu", reference=True)
     print(f"wrote {out}; predicted CPU-only resnet18 on it: {1e3 * r.latency_mean_s:.2f} ms")

@@ -10,7 +10,6 @@ workload name does (`sparoa simulate --workload my_model.json …`).
 from __future__ import annotations
 
 import argparse
-import tempfile
 from pathlib import Path
 
 import torch
@@ -41,11 +40,11 @@ class TinyNet(nn.Module):
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
-    ap.add_argument("-o", "--output", default=None, help="where to write the graph JSON")
+    ap.add_argument("-o", "--output", default=None, help="where to write the graph JSON (default ./tinynet.json)")
     args = ap.parse_args()
     size = 64 if args.quick else 224
     graph = extract(TinyNet(), torch.randn(1, 3, size, size), name="tinynet", prune=0.5)
-    out = Path(args.output) if args.output else Path(tempfile.mkdtemp()) / "tinynet.json"
+    out = Path(args.output or "tinynet.json")
     save_graph(graph, out)
     print(f"extracted {len(graph)} operators, {graph.total_macs / 1e6:.1f} M MACs → {out}")
     plat = load_platform("jetson-orin-nano-8gb")
