@@ -8,8 +8,9 @@ optionally the order of operators on each device.
 
 Machinery, per :meth:`HybridExecutor.run`:
 
-- one worker thread per device walks its in-order queue of operators (the schedule's order, or
-  graph order); torch releases the GIL inside kernels, so the two devices really overlap;
+- each device walks its in-order queue of operators (the schedule's order, or graph order): the
+  CPU's in the calling thread, the GPU's in a worker thread; torch releases the GIL inside
+  kernels, so the two devices really overlap;
 - the GPU worker launches kernels on its own CUDA stream; every produced value is published in a
   slot (a ``threading.Event`` plus, on CUDA, a ``torch.cuda.Event`` marking completion on the
   stream);
@@ -446,7 +447,7 @@ class HybridExecutor:
 
     # -- public ---------------------------------------------------------------------------
     def close(self) -> None:
-        """Stop the worker threads."""
+        """Stop the GPU worker thread."""
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -497,17 +498,22 @@ class HybridExecutor:
                 run.home[i] = _Slot()
             if 0.0 < s < 1.0:
                 run.part[i] = _Slot()
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sparoa-exec")
         if self.cuda:
             torch.cuda.synchronize(self.devices[GPU])
             self._base_event = torch.cuda.Event(enable_timing=True)
             self._base_event.record(self._streams[0])
         t0 = time.perf_counter()
         self._t0 = t0
-        futures = [self._pool.submit(self._worker, run, d, queues[d]) for d in (CPU, GPU)]
-        for f in futures:
-            f.result()
+        # the CPU's queue is walked in this thread, the GPU's (if any) in a worker: a CPU-only pass
+        # hands nothing between threads (on a loaded host each wake-up can cost a scheduler tick)
+        gpu_walk = None
+        if queues[GPU]:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparoa-gpu")
+            gpu_walk = self._pool.submit(self._worker, run, GPU, queues[GPU])
+        self._worker(run, CPU, queues[CPU])
+        if gpu_walk is not None:
+            gpu_walk.result()
         try:
             if run.errors:
                 raise run.errors[0]
