@@ -68,6 +68,32 @@ def test_failed_batches_are_reported_and_the_stream_goes_on(ex):
     assert all(f["op"] == ex.graph.ops[0].name and "failed" in f["message"] for f in rep.failed)
 
 
+def test_ctrl_c_mid_pass_stops_the_stream_with_partial_results(tmp_path):
+    """A KeyboardInterrupt inside an operator (the CPU walk runs in the calling thread) ends the
+    stream: what completed is reported, the trace is written whole, the executor stays usable."""
+    m = zoo.build("vgg16", reduced=True)
+    with HybridExecutor(m, zoo.example_input("vgg16", reduced=True), gpu_device=None, name="vgg16") as e:
+        k = e._op_node[2]
+        real, calls = e._calls[0][k], []
+
+        def interrupting(*args, **kwargs):
+            calls.append(1)
+            if len(calls) == 4:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+
+        e._calls[0][k] = interrupting
+        pl = [float(i % 2) for i in range(len(e.graph))]  # both walks busy: the GPU role's one is aborted
+        rep, path = replay(e, pl, _inputs, ClosedLoop(10, concurrency=1), Batching(max_batch=1),
+                           trace_path=tmp_path / "t.json")
+        assert rep.interrupted and rep.completed == 3 and not rep.failed
+        doc = json.loads(path.read_text())
+        assert sorted({ev["args"]["job"] for ev in doc["traceEvents"] if ev.get("cat") == "op"}) == [0, 1, 2]
+        e._calls[0][k] = real
+        out = e.run(_inputs(0), placement=pl).output
+        assert torch.allclose(out, e.eager(_inputs(0)), atol=1e-5)
+
+
 def test_bad_placement_fails_before_serving(ex):
     with pytest.raises(SimulationError, match="placement"):
         replay(ex, [0.0], _inputs, ClosedLoop(2))
