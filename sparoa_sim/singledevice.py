@@ -40,8 +40,8 @@ def _load_changes(bg, rng: np.random.Generator):
     for hold, level in load_path(bg, rng):
         if level != last:
             yield t, level
-            if len(bg.levels) == 1:
-                return  # one level: it never changes again
+            if len(set(bg.levels)) == 1:
+                return  # one distinct level: it never changes again (the path would jump forever unseen)
             last = level
         t = t + hold
 

@@ -26,6 +26,7 @@ _CONFIGS = {
     "busy background": SimConfig(background=BackgroundLoad(mean_hold_s=2e-4)),
     "fixed background": SimConfig(background=BackgroundLoad(levels=(0.4,), initial=0), noise=False),
     "no host io": SimConfig(host_io=False, background=BackgroundLoad(mean_hold_s=1e-3)),
+    "equal levels": SimConfig(background=BackgroundLoad(levels=(0.25, 0.25), mean_hold_s=1e-3)),  # once hung
     "gpu load only": SimConfig(background=BackgroundLoad(levels=(0.0, 0.97), devices=("gpu",), mean_hold_s=5e-4)),
 }
 
