@@ -108,10 +108,11 @@ def rows_for_device(tables: MeasurementTable | Iterable[MeasurementTable], devic
     tabs = _as_tables(tables)
     rows: list[MeasuredOp] = []
     for t in tabs:
+        if _TABLE_DEVICE.get(t.device) != dev:
+            continue  # another device's table (even an empty one) does not hold this fit up
         if not t.rows:
             raise CalibrationError(f"{t.source}: measurement table has no operator rows")
-        if _TABLE_DEVICE.get(t.device) == dev:
-            rows.extend(r for r in t.rows if r.context == context)
+        rows.extend(r for r in t.rows if r.context == context)
     if not rows:
         sources = ", ".join(f"{t.source} ({t.device})" for t in tabs)
         raise CalibrationError(f"no {context!r} rows for device {dev!r} in: {sources}")
@@ -357,7 +358,7 @@ def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode:
         fitted = fitted.with_latency(dev, params, origin="fitted", note=note)
     pred = _predict_rows(fitted, ops, batch, col, mode, precision)
     report = _report_from(rows, pred, meas)
-    res = np.log(pred) - log_meas
+    res = np.log(np.maximum(pred, 1e-300)) - log_meas
     report.update({
         "device": dev,
         "roofline_only": {k: roofline_report[k] for k in _ERROR_KEYS},
@@ -451,7 +452,7 @@ def fit_residual(platform: Platform, rows: Sequence[MeasuredOp], device: str = "
                                   origin="fitted")
     pred = predict(plain, ops, batch, mode=mode, precision=precision)
     launch = float(pred.t_launch[col])
-    roof = pred.latency[:, col] - launch
+    roof = np.maximum(pred.latency[:, col] - launch, 1e-12)  # an operator with no work and no launch: not log(0)
     par = wave_efficiency(plain, ops, batch, mode)[:, col]
     scale = bytes_scale(precision, ops.elem_bytes)
     try:
@@ -498,8 +499,11 @@ def fit_residual(platform: Platform, rows: Sequence[MeasuredOp], device: str = "
         g = sw * (e / (launch + e)) * ((r_raw > lo) & (r_raw < hi))
         return np.vstack([z * g[:, None], pen * np.eye(len(names))])
 
-    sol = least_squares(fun, w0, jac=jac, loss=loss, f_scale=f_scale, method="trf", xtol=1e-12, ftol=1e-12,
-                        gtol=1e-12)
+    try:
+        sol = least_squares(fun, w0, jac=jac, loss=loss, f_scale=f_scale, method="trf", xtol=1e-12, ftol=1e-12,
+                            gtol=1e-12)
+    except ValueError as exc:
+        raise CalibrationError(f"fit_residual failed: {exc}") from None
     note = (f"ridge (alpha {alpha:g}) on log-latency over {n} {dev} rows, {loss} loss; "
             f"roofline held at its fitted values")
     return Residual(features=names, coef=tuple(float(v) for v in sol.x), center=centers, scale=scales,
@@ -604,16 +608,37 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
             alike; > 0 leans towards the long operators that dominate end-to-end latency.
     """
     rows = rows_for_device(tables, device, context)
-    result = _fit_rows(platform, rows, device, mode, precision, fixed, loss, f_scale, max_nfev, residual, alpha,
-                       joint, time_weight)
+    return _fit_with_sparse(platform, rows, _sweep_points(tables, device), device, mode, precision, fixed=fixed,
+                            loss=loss, f_scale=f_scale, max_nfev=max_nfev, residual=residual, alpha=alpha,
+                            joint=joint, time_weight=time_weight)
+
+
+def _sweep_points(tables: MeasurementTable | Iterable[MeasurementTable], device: str) -> list[SparsePoint]:
     dev = _device_name(device)
-    points = [p for t in _as_tables(tables) if _TABLE_DEVICE.get(t.device) == dev for p in t.sparse_sweep]
-    has_kernel = "linear" in {k.value for k in result.params.sparse_kinds}
-    if len(points) >= 2 and has_kernel:
-        plat, sparse_report = fit_sparse(result.platform, points, dev, mode, precision)
-        report = dict(result.report, sparse=sparse_report)
-        return FitResult(platform=plat, params=plat.device(dev).latency, report=MappingProxyType(report))
-    return result
+    return [p for t in _as_tables(tables) if _TABLE_DEVICE.get(t.device) == dev for p in t.sparse_sweep]
+
+
+#: The keywords :func:`fit` passes on to the fit of the rows (and :func:`cross_validate` accepts).
+_FIT_KEYWORDS = ("fixed", "loss", "f_scale", "max_nfev", "residual", "alpha", "joint", "time_weight")
+
+
+def _fit_with_sparse(platform: Platform, rows: Sequence[MeasuredOp], points: Sequence[SparsePoint], device: str,
+                     mode: str | PowerMode | None, precision: str, **kw: Any) -> FitResult:
+    """The rows' fit, then (where a dense-vs-CSR sweep and a sparse linear kernel exist) the sparse
+    kernel's figures; the report's error figures are those of the platform returned."""
+    result = _fit_rows(platform, rows, device, mode, precision, kw.get("fixed", ()), kw.get("loss", "soft_l1"),
+                       kw.get("f_scale", 0.1), kw.get("max_nfev"), kw.get("residual", True),
+                       kw.get("alpha", DEFAULT_ALPHA), kw.get("joint", False),
+                       kw.get("time_weight", DEFAULT_TIME_WEIGHT))
+    dev = _device_name(device)
+    if len(points) < 2 or "linear" not in {k.value for k in result.params.sparse_kinds}:
+        return result
+    plat, sparse_report = fit_sparse(result.platform, points, dev, mode, precision)
+    ops, batch, meas = rows_to_ops(rows, context=None)
+    pred = _predict_rows(plat, ops, batch, device_index(dev), mode, precision)  # the kernel choice may have moved
+    report = dict(result.report, **_report_from(rows, pred, meas), sparse=sparse_report,
+                  sigma_log=float(np.std(np.log(np.maximum(pred, 1e-300)) - np.log(meas))))
+    return FitResult(platform=plat, params=plat.device(dev).latency, report=MappingProxyType(report))
 
 
 def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable],
@@ -624,8 +649,9 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
 
     Each fold holds out one workload (``folds=None``) or the given set of workloads; training
     rows whose :func:`shape_key` also occurs in the held-out rows are dropped, the parameters
-    (and the residual, as :func:`fit` does; ``fit_kwargs`` are :func:`fit`'s keywords) are
-    fitted on the rest (from ``platform``) and reported on the held-out rows. A fold lists in
+    (and the residual and the sparse kernel, as :func:`fit` does; ``fit_kwargs`` are
+    :func:`fit`'s keywords, any other is refused) are fitted on the rest (from ``platform``) and
+    reported on the held-out rows. A fold lists in
     ``unseen_kinds`` the held-out kinds with no training row left (their efficiency and offset
     stay at ``platform``'s); ``overall`` counts them in.
 
@@ -635,6 +661,10 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
     """
     rows = rows_for_device(tables, device, context)
     _check_rows(rows)
+    unknown = sorted(set(fit_kwargs) - set(_FIT_KEYWORDS))
+    if unknown:
+        raise CalibrationError(f"cross_validate: unknown fit option(s) {unknown} (known: {', '.join(_FIT_KEYWORDS)})")
+    points = _sweep_points(tables, device)  # the sweep's shapes are the profiler's own, in no workload
     workloads = sorted({r.workload for r in rows})
     if folds is None:
         fold_sets = [{w} for w in workloads]
@@ -661,11 +691,7 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
             entry["skipped"] = "no held-out rows" if not held else "no training rows left"
             out_folds.append(entry)
             continue
-        res = _fit_rows(platform, train, device, mode, precision, fit_kwargs.get("fixed", ()),
-                        fit_kwargs.get("loss", "soft_l1"), fit_kwargs.get("f_scale", 0.1),
-                        fit_kwargs.get("max_nfev"), fit_kwargs.get("residual", True),
-                        fit_kwargs.get("alpha", DEFAULT_ALPHA), fit_kwargs.get("joint", False),
-                        fit_kwargs.get("time_weight", DEFAULT_TIME_WEIGHT))
+        res = _fit_with_sparse(platform, train, points, device, mode, precision, **fit_kwargs)
         ops, batch, meas = rows_to_ops(held, context=None)
         pred = _predict_rows(res.platform, ops, batch, col, mode, precision)
         unseen = sorted({parse_kind(r.kind).value for r in held} - {parse_kind(r.kind).value for r in train})

@@ -11,6 +11,7 @@ into the repository. Standard library and ``hwmodels`` only (no torch).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -168,6 +169,8 @@ def achieved_flops_per_core(tables: Iterable[MeasurementTable]) -> float | None:
     """
     best = None
     for t in tables:
+        if t.device != "cpu":
+            continue  # a GPU table's rates say nothing about the CPU's clock
         threads = max(1, int(t.host.get("torch_threads") or 1))
         for r in t.rows:
             if r.kind in _GEMM_KINDS and r.time_s > 0 and r.flops > 0:
@@ -272,6 +275,14 @@ def host_anchors_path() -> Path:
     return host_profile_path().with_name("host.anchors.json")
 
 
+def _profile_digest(anchors: Path) -> str | None:
+    """SHA-256 of the host profile beside ``anchors`` (None when there is none)."""
+    try:
+        return hashlib.sha256(anchors.with_name(host_profile_path().name).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
 def store_host_anchors(eager_s: dict[str, float], *, clock: str, threads: int,
                        path: str | os.PathLike[str] | None = None) -> Path:
     """Record the eager CPU latency (s, batch 1) of each workload at calibration time.
@@ -279,20 +290,34 @@ def store_host_anchors(eager_s: dict[str, float], *, clock: str, threads: int,
     A shared host's speed drifts (by tens of per cent for cache-bound models on a VM); timing
     the same eager pass later and dividing by its anchor gives the drift since calibration —
     a ratio of two measurements of one thing — which ``validate`` reports beside its errors.
+    The anchors are tied to the host profile beside them (its digest): a profile written later
+    by other means makes them stale, and :func:`load_host_anchors` then returns none.
     """
-    bad = {k: v for k, v in eager_s.items() if not (isinstance(v, float | int) and math.isfinite(v) and v > 0)}
+    bad = {k: v for k, v in eager_s.items()
+           if isinstance(v, bool) or not (isinstance(v, float | int) and math.isfinite(v) and v > 0)}
     if bad:
         raise ProfileError(f"host anchors: eager latencies must be positive seconds, got {bad}")
-    doc = {"clock": clock, "threads": int(threads), "batch": 1, "eager_s": {k: float(v) for k, v in eager_s.items()}}
     target = Path(path) if path is not None else host_anchors_path()
+    doc = {"clock": clock, "threads": int(threads), "batch": 1, "eager_s": {k: float(v) for k, v in eager_s.items()},
+           "profile_sha256": _profile_digest(target)}
     return atomic_write_text(target, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
 def load_host_anchors(path: str | os.PathLike[str] | None = None) -> dict[str, float]:
-    """Anchors stored with the host profile (empty when there are none or the file is unreadable)."""
+    """Anchors stored with the host profile: empty when there are none, the file is unreadable,
+    or the profile beside them is not the one they were measured with; an entry that is not a
+    positive finite number of seconds is left out (the others stay)."""
     target = Path(path) if path is not None else host_anchors_path()
     try:
         doc = json.loads(target.read_text(encoding="utf-8"))
-        return {str(k): float(v) for k, v in doc["eager_s"].items() if float(v) > 0}
+        entries = doc["eager_s"].items()
+        digest = doc.get("profile_sha256")
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
+    if digest is not None and digest != _profile_digest(target):
+        return {}
+    out = {}
+    for k, v in entries:
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
+            out[str(k)] = float(v)
+    return out

@@ -311,3 +311,42 @@ def test_fit_sparse_recovers_the_models_own_speedups() -> None:
     no_kernel = BASE.with_latency("cpu", dataclasses.replace(BASE.cpu.latency, sparse_kinds=()))
     with pytest.raises(CalibrationError, match="no sparse linear kernel"):
         fit_sparse(no_kernel, pts, "cpu")
+
+
+def test_fit_report_describes_the_platform_it_returns_after_the_sparse_stage() -> None:
+    """The sparse kernel is fitted after the rows; the report's figures are recomputed on the
+    returned platform (a sparse linear row may change kernel), and the folds of cross_validate
+    run the same stages."""
+    truth = BASE.with_latency("cpu", dataclasses.replace(BASE.cpu.latency, sparse_eta=0.5, csr_index_overhead=1.0))
+    pts = _sweep_from_model(truth, [(1000, 2048, 1), (768, 768, 197)], [0.0, 0.5, 0.8, 0.9, 0.95])
+    rows = [_row(i, k, f, b, 1, workload=f"w{i % 3}", t=t) for i, (k, f, b, t) in enumerate(
+        [("conv", 2e8, 4e6, 4e-3), ("conv", 5e7, 2e6, 1.2e-3), ("linear", 4e6, 8e6, 4e-4), ("add", 1e5, 1.2e6, 6e-5),
+         ("norm", 4e5, 1e6, 8e-5), ("linear", 3e7, 5e6, 9e-4), ("conv", 1e8, 1e6, 2e-3), ("add", 5e4, 6e5, 3e-5),
+         ("linear", 8e6, 1.6e7, 7e-4)])]
+    for r in rows:
+        if r["kind"] == "linear":
+            r["w_sparsity"] = 0.95
+    doc = _doc(rows)
+    doc["sparse_sweep"] = [dataclasses.asdict(p) for p in pts]
+    table = table_from_dict(doc)
+    res = fit(BASE, table, residual=False)
+    assert "sparse" in res.report
+    again = fit_report(res.platform, rows_for_device(table))
+    for key in ("within_10pct", "median_error", "mape"):
+        assert res.report[key] == pytest.approx(again[key])
+    cv = cross_validate(BASE, table, residual=False)
+    assert cv["n_folds"] == 3
+    with pytest.raises(CalibrationError, match="unknown fit option.*time_weigth"):
+        cross_validate(BASE, table, time_weigth=0.0)
+
+
+def test_other_devices_tables_do_not_hold_up_a_fit() -> None:
+    from sparoa_sim.hwmodels.host import achieved_flops_per_core
+
+    cpu = table_from_dict(_doc([_row(0, "conv", 1e8, 1e6, 1, t=1e-3), _row(1, "linear", 1e6, 1e6, 1, t=1e-4)]))
+    empty_gpu = table_from_dict(_doc([], device="cuda"))
+    assert len(rows_for_device([cpu, empty_gpu], "cpu")) == 2  # an empty CUDA table is not the CPU's problem
+    with pytest.raises(CalibrationError, match="no operator rows"):
+        rows_for_device([cpu, empty_gpu], "gpu")
+    fast_gpu = table_from_dict(_doc([_row(0, "conv", 1e8, 1e6, 1, t=1e-6)], device="cuda"))
+    assert achieved_flops_per_core([cpu, fast_gpu]) == pytest.approx(achieved_flops_per_core([cpu]))

@@ -231,3 +231,15 @@ def test_host_anchors_round_trip_and_refuse_bad_values(tmp_path) -> None:
     assert load_host_anchors(path) == {"resnet18": 0.05, "vgg16": 0.3}  # the failed write changed nothing
     path.write_text("{not json", encoding="utf-8")
     assert load_host_anchors(path) == {} and load_host_anchors(tmp_path / "missing.json") == {}
+    with pytest.raises(ProfileError, match="positive seconds"):
+        store_host_anchors({"resnet18": True}, clock="wall", threads=1, path=path)
+    # one bad entry leaves the others
+    path.write_text('{"eager_s": {"a": Infinity, "b": "x", "c": true, "d": -1, "ok": 0.1}}', encoding="utf-8")
+    assert load_host_anchors(path) == {"ok": 0.1}
+    # tied to the profile beside them: a profile written later makes them stale
+    profile = path.with_name(host_profile_path().name)
+    profile.write_text("# profile A\n", encoding="utf-8")
+    store_host_anchors({"resnet18": 0.05}, clock="thread_cpu", threads=1, path=path)
+    assert load_host_anchors(path) == {"resnet18": 0.05}
+    profile.write_text("# profile B (sparoa calibrate -o over it)\n", encoding="utf-8")
+    assert load_host_anchors(path) == {}
