@@ -37,6 +37,7 @@ import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait as futures_wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,7 @@ from sparoa_sim.errors import SparOAError
 from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels.kinds import OpKind
 from sparoa_sim.policies import StaticSchedule
+from sparoa_sim.real.extract import out_of_place
 from sparoa_sim.real.profiler import _callable, _graph_module
 from sparoa_sim.real.sparse_kernels import sparse_conv2d, sparse_linear, to_csr
 from sparoa_sim.trace import SimTrace
@@ -317,6 +319,8 @@ class HybridExecutor:
             raise ExecutorError(f"executor: expected a torch.nn.Module, got {type(module).__name__}")
         if module.training:  # run a copy in eval mode rather than flipping the caller's module
             module = copy.deepcopy(module).eval()
+        elif any(getattr(m, "inplace", False) is True for m in module.modules()):
+            module = copy.deepcopy(module)  # made out of place below: the caller's module stays as it is
         if graph is None:
             from sparoa_sim.real.extract import extract
 
@@ -325,6 +329,7 @@ class HybridExecutor:
         self.workload = name or graph.name
         self.fallback = fallback
         gm, op_index = _graph_module(module, graph)
+        _out_of_place(gm)
         self._gm = gm
         self._nodes: list[torch.fx.Node] = list(gm.graph.nodes)
         self._idx = {n: k for k, n in enumerate(self._nodes)}
@@ -511,14 +516,19 @@ class HybridExecutor:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sparoa-gpu")
             gpu_walk = self._pool.submit(self._worker, run, GPU, queues[GPU])
-        self._worker(run, CPU, queues[CPU])
-        if gpu_walk is not None:
-            gpu_walk.result()
         try:
+            self._worker(run, CPU, queues[CPU])
+            if gpu_walk is not None:
+                gpu_walk.result()
             if run.errors:
                 raise run.errors[0]
             with torch.inference_mode():
-                out = torch.fx.node.map_arg(self._output.args[0], lambda a: self._fetch(run, self._idx[a], CPU))
+                out = torch.fx.node.map_arg(self._output.args[0], lambda a: self._output_value(run, a))
+        except BaseException:  # Ctrl-C while waiting, or a failure: the GPU walk stops before we return
+            run.abort.set()
+            if gpu_walk is not None:
+                futures_wait([gpu_walk])
+            raise
         finally:
             if self.cuda:
                 torch.cuda.synchronize(self.devices[GPU])
@@ -528,6 +538,15 @@ class HybridExecutor:
         batch = int(inputs[0].shape[0]) if inputs and inputs[0].dim() else 1
         return RunResult(output=out, ops=ops, transfers=xfers, wall_s=wall, batch=batch, placement=shares,
                          devices=devices, workload=self.workload)
+
+    def _output_value(self, run: _Run, node: torch.fx.Node) -> Any:
+        """The value of an output node on the CPU; a failure names the node."""
+        try:
+            return self._fetch(run, self._idx[node], CPU)
+        except ExecutorError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a copy back from the GPU or a folded node failed
+            raise ExecutorError(f"collecting the output {node.name!r} failed: {type(exc).__name__}: {exc}") from exc
 
     # -- scheduling -----------------------------------------------------------------------
     def _queues(self, shares: Sequence[float], order: Mapping[str, Sequence[int]] | None) -> tuple[list[int], list[int]]:
@@ -667,7 +686,10 @@ class HybridExecutor:
         except Exception as exc:  # noqa: BLE001 - any kernel error, re-raised with the op's name
             raise self._op_error(i, d, exc) from exc
         run.marks.append(("op", i, d, float(run.shares[i]), sparse, start, end))
-        self._produce(run, i, d, out)
+        try:
+            self._produce(run, i, d, out)
+        except Exception as exc:  # noqa: BLE001 - publishing (a CUDA event) failed
+            raise self._op_error(i, d, exc) from exc
 
     def _run_split(self, run: _Run, d: int, i: int, share: float) -> None:
         k = self._op_node[i]
@@ -677,26 +699,29 @@ class HybridExecutor:
         sizes = _split_sizes(size, share)
         if sizes is None:  # too small to split at this batch: the home device runs it whole
             if d == home:
+                sparse = d == CPU and i in self.cpu_sparse
                 start = self._mark(d)
-                out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, None, False))
+                out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, None, sparse))
                 end = self._mark(d)
-                run.marks.append(("op", i, d, float(home), False, start, end))
-                self._produce(run, i, d, out)
+                run.marks.append(("op", i, d, float(home), sparse, start, end))
+                self._guard(i, d, lambda: self._produce(run, i, d, out))
             return
         lo, hi = (0, sizes[0]) if d == CPU else (sizes[0], size)
-        sparse = d == CPU and i in self.cpu_sparse
+        plan = self._plans[i]
+        sparse = d == CPU and i in self.cpu_sparse and plan is not None and plan.style != "input"
         start = self._mark(d)
         out = self._guard(i, d, lambda: self._call_op(i, d, args, kwargs, (lo, hi, size, out_ndim), sparse))
         end = self._mark(d)
         run.marks.append(("op", i, d, share, sparse, start, end))
         if d != home:
-            self._publish(run.part[i], out, d)
+            self._guard(i, d, lambda: self._publish(run.part[i], out, d))
             return
         self._wait(run, run.part[i])
-        moved = self._copy(run, run.part[i], 1 - d, d, i, "merge")
+        moved = self._guard(i, d, lambda: self._copy(run, run.part[i], 1 - d, d, i, "merge"))
+        run.part[i].value = None  # the minor part now lives here
         parts = (out, moved) if d == CPU else (moved, out)
         merged = self._guard(i, d, lambda: torch.cat(parts, dim=cat_dim))
-        self._produce(run, i, d, merged)
+        self._guard(i, d, lambda: self._produce(run, i, d, merged))
 
     def _extent(self, i: int, d: int, args: tuple) -> tuple[int, int, int]:
         """(length of the split dimension, output ndim, concatenation dim) of operator ``i``."""
@@ -759,6 +784,8 @@ class HybridExecutor:
         key = (i, lo, hi)
         w_csr = self._csr.get(key)
         if w_csr is None:
+            if len(self._csr) >= 4 * len(self.graph):  # a placer with ever-new split shares: do not grow forever
+                self._csr.clear()
             w_csr = self._csr[key] = to_csr(mod.weight[lo:hi].detach())
         bias = None if mod.bias is None else mod.bias[lo:hi]
         if isinstance(mod, nn.Linear):
@@ -829,6 +856,8 @@ class HybridExecutor:
                 out = _map_tensors(staged, lambda t: t.to(self.devices[GPU], non_blocking=True))
                 end = self._mark(dst)
             self._streams[0].wait_event(end)
+            for t in _tensors(out):  # made on the copy stream, read on the compute stream: the caching
+                t.record_stream(self._streams[0])  # allocator must not reuse it before those reads finish
         else:  # device → host: into pinned memory on the D2H stream, after the producer's event
             d2h = self._streams[2]
             with torch.cuda.device(self.devices[GPU]), torch.cuda.stream(d2h):
@@ -870,6 +899,32 @@ class HybridExecutor:
         ops.sort(key=lambda t: (t.start, t.op))
         xfers.sort(key=lambda t: (t.start, t.op))
         return tuple(ops), tuple(xfers)
+
+
+def _out_of_place(gm: torch.fx.GraphModule) -> None:
+    """Rewrite in-place operations as out-of-place ones (same values): a value one device changes
+    in place while the other device copies it, or one the other device changed on its own copy,
+    would break eager's semantics. Modules' ``inplace`` flags are turned off (on the executor's
+    own copy), ``inplace=True`` keyword arguments too; ``x.relu_()``, ``torch.relu_(x)``,
+    ``x += y`` become their out-of-place twins. An in-place method without one (``x.zero_()``,
+    ``x.copy_(y)``) is refused with the node named."""
+    changed = False
+    for n in gm.graph.nodes:
+        if n.op == "call_module":
+            mod = gm.get_submodule(str(n.target))
+            if getattr(mod, "inplace", False) is True:
+                mod.inplace = False
+        twin = out_of_place(n)
+        if twin is not None:
+            n.target, changed = twin, True
+        elif n.op == "call_method" and str(n.target).endswith("_") and not str(n.target).endswith("__"):
+            raise ExecutorError(f"executor: node {n.name!r} changes a value in place ({n.target}) and has no "
+                                "out-of-place twin; rewrite the model without it")
+        if n.kwargs.get("inplace") is True:
+            n.kwargs = {**n.kwargs, "inplace": False}
+            changed = True
+    if changed:
+        gm.recompile()
 
 
 def _tensors(value: Any) -> list[torch.Tensor]:

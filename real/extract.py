@@ -64,8 +64,36 @@ _SPLIT_KINDS = {
 }
 
 
+#: In-place operators fx records, and their out-of-place twins.
+_INPLACE_OPERATORS = {operator.iadd: operator.add, operator.isub: operator.sub, operator.imul: operator.mul,
+                      operator.itruediv: operator.truediv, operator.ifloordiv: operator.floordiv,
+                      operator.imod: operator.mod, operator.ipow: operator.pow, operator.imatmul: operator.matmul,
+                      operator.iand: operator.and_, operator.ior: operator.or_, operator.ixor: operator.xor,
+                      operator.ilshift: operator.lshift, operator.irshift: operator.rshift}
+
+
+def out_of_place(node: torch.fx.Node) -> Any:
+    """The out-of-place twin of an in-place call (``operator.iadd`` → ``operator.add``,
+    ``torch.relu_`` → ``torch.relu``, method ``"relu_"`` → ``"relu"``): same values, a new tensor.
+    None when the node is not in place or has no twin (a method such as ``zero_``)."""
+    if node.op == "call_function":
+        twin = _INPLACE_OPERATORS.get(node.target)
+        name = getattr(node.target, "__name__", "")
+        if twin is None and name.endswith("_") and not name.endswith("__"):
+            for ns in (F, torch):
+                if getattr(ns, name, None) is node.target and callable(getattr(ns, name[:-1], None)):
+                    return getattr(ns, name[:-1])
+        return twin
+    if node.op == "call_method":
+        name = str(node.target)
+        if name.endswith("_") and not name.endswith("__") and callable(getattr(torch.Tensor, name[:-1], None)):
+            return name[:-1]
+    return None
+
+
 def classify(node: torch.fx.Node, modules: dict[str, nn.Module]) -> OpKind:
-    """The normalised kind of an fx node (DESIGN §2's enumeration)."""
+    """The normalised kind of an fx node (DESIGN §2's enumeration); an in-place call is classified
+    as its out-of-place twin."""
     if node.op == "call_module":
         m = modules[str(node.target)]
         if isinstance(m, nn.Conv2d | nn.Conv1d):
@@ -83,7 +111,7 @@ def classify(node: torch.fx.Node, modules: dict[str, nn.Module]) -> OpKind:
         if isinstance(m, nn.MultiheadAttention):
             return OpKind.ATTENTION
         return OpKind.OTHER
-    target = node.target
+    target = out_of_place(node) or node.target
     if node.op == "call_function":
         if target is F.scaled_dot_product_attention:
             return OpKind.ATTENTION
@@ -112,9 +140,9 @@ def classify(node: torch.fx.Node, modules: dict[str, nn.Module]) -> OpKind:
         return OpKind.OTHER
     if node.op == "call_method":
         name = str(target)
-        if name in ("add", "add_", "sub"):
+        if name in ("add", "sub"):
             return OpKind.ADD
-        if name in ("mul", "mul_", "div"):
+        if name in ("mul", "div"):
             return OpKind.MUL
         if name in ("matmul", "bmm"):
             return OpKind.MATMUL
@@ -152,12 +180,13 @@ def function_name(node: torch.fx.Node, modules: dict[str, nn.Module]) -> str | N
             return "gelu_tanh" if m.approximate == "tanh" else "gelu"
         return next((name for cls, name in _MODULE_FUNCTIONS if isinstance(m, cls)), None)
     if node.op == "call_function":
-        name = _FUNCTION_NAMES.get(node.target)
+        name = _FUNCTION_NAMES.get(out_of_place(node) or node.target)
         if name == "gelu" and node.kwargs.get("approximate") == "tanh":
             return "gelu_tanh"
         return name
-    if node.op == "call_method" and str(node.target) in FUNCTION_FLOPS:
-        return str(node.target)
+    method = out_of_place(node) or str(node.target) if node.op == "call_method" else None
+    if method in FUNCTION_FLOPS:
+        return method
     return None
 
 

@@ -306,3 +306,113 @@ def test_intermediate_values_are_freed_once_their_consumers_have_read_them(place
             res = ex.run(x, placement=pl)
             assert torch.equal(res.output, ex.eager(x))
     assert seen_alive and not any(seen_alive)
+
+
+def test_ctrl_c_while_waiting_for_the_gpu_walk_stops_that_walk():
+    """An interrupt that reaches the calling thread while the GPU's walk runs ends the pass: the
+    walk stops (no operator runs after ``run`` returns) and the executor runs the next pass."""
+    import signal
+    import time
+
+    m = zoo.build("resnet18", reduced=True)
+    x = zoo.example_input("resnet18", reduced=True)
+    with HybridExecutor(m, x, gpu_device=None, name="resnet18") as ex:
+        calls: list[float] = []
+        real = dict(ex._calls[1])
+
+        def slow(fn):
+            def run(*a, **k):
+                calls.append(time.perf_counter())
+                time.sleep(0.02)
+                return fn(*a, **k)
+            return run
+
+        for k in list(ex._calls[1]):
+            ex._calls[1][k] = slow(real[k])
+        pl = [1.0] * len(ex.graph)  # all on the GPU role: the calling thread only waits
+
+        def interrupt(*_):
+            raise KeyboardInterrupt
+
+        old = signal.signal(signal.SIGALRM, interrupt)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0.15)
+            with pytest.raises(KeyboardInterrupt):
+                ex.run(x, placement=pl)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, old)
+        done = len(calls)
+        assert 0 < done < len(ex.graph)
+        time.sleep(0.2)
+        assert len(calls) == done  # the walk stopped with the pass
+        ex._calls[1].update(real)
+        assert _close(ex.run(x, placement=pl).output, ex.eager(x)) <= TOL
+
+
+def test_a_failed_merge_copy_names_its_operator(monkeypatch):
+    m = zoo.build("resnet18", reduced=True)
+    x = zoo.example_input("resnet18", reduced=True)
+    with HybridExecutor(m, x, gpu_device=None, name="resnet18") as ex:
+        conv = next(i for i, op in enumerate(ex.graph.ops) if op.kind.value == "conv")
+        pl = [0.0] * len(ex.graph)
+        pl[conv] = 0.25
+        real = ex._copy_value
+
+        def failing(run, value, src, dst, i, name, kind="transfer", event=None):
+            if kind == "merge":
+                raise RuntimeError("out of memory (simulated)")
+            return real(run, value, src, dst, i, name, kind, event)
+
+        monkeypatch.setattr(ex, "_copy_value", failing)
+        with pytest.raises(ExecutorError, match="out of memory") as err:
+            ex.run(x, placement=pl)
+        assert err.value.op_index == conv and err.value.op_name == ex.graph.ops[conv].name
+
+
+class _InPlace(nn.Module):
+    """In-place operations on a value the other device reads: eager semantics must hold."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a, self.b, self.c = nn.Linear(32, 32), nn.Linear(32, 32), nn.Linear(32, 32)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.a(x)
+        y = self.b(h)  # reads h before ...
+        z = torch.relu_(h)  # ... h is changed in place
+        w = self.act(self.c(z))
+        w += y
+        return w.sigmoid_()
+
+
+def test_in_place_operations_keep_eager_semantics_across_devices():
+    m = _InPlace().eval()
+    x = torch.randn(4, 32)
+    ref = m(x.clone())
+    with HybridExecutor(m, x, gpu_device=None) as ex:
+        assert m.act.inplace  # the caller's module is not changed
+        kinds = {op.name: op.kind.value for op in ex.graph.ops}
+        assert kinds["relu_"] == kinds["sigmoid_"] == "act" and kinds["add"] == "add"
+        names = [op.name for op in ex.graph.ops]
+        rng = np.random.default_rng(0)
+        for r in range(30):
+            pl = [0.0] * len(names)
+            pl[names.index("b")] = 1.0  # b on the other device: it copies h while the CPU changes it
+            if r % 2:
+                pl = random_placement(ex.graph, rng, p_split=0.0)
+            assert torch.allclose(ex.run(x, placement=pl).output, ref, atol=1e-6)
+
+
+def test_in_place_method_without_a_twin_is_refused():
+    class Zeroing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x).zero_()
+
+    with pytest.raises(ExecutorError, match=r"node 'zero_' changes a value in place"):
+        HybridExecutor(Zeroing(), torch.randn(2, 4), gpu_device=None)
