@@ -7,8 +7,9 @@ become a batch once ``max_batch`` wait, the oldest has waited ``timeout_s``, or 
 arrive; each batch is one pass of the :class:`~sparoa_sim.real.executor.HybridExecutor` (CPU
 and GPU concurrently inside it). Reported: measured latency percentiles, throughput, energy per
 inference where a meter exists (``None`` otherwise), busy time per device. A request whose
-batch fails is reported failed with the operator named, and the stream goes on; Ctrl-C stops
-the stream and the partial report is returned (``interrupted``).
+batch fails (an operator, its input, or the placement asked for it) is reported failed, with
+the operator named where one failed, and the stream goes on; Ctrl-C stops the stream and the
+partial report is returned (``interrupted``).
 
 The placement is fixed (a schedule or a list of GPU shares) or dynamic: an object with
 ``place(batch) -> StaticSchedule`` (e.g. :class:`~sparoa_sim.real.policy_placer.SB3Placer`, a
@@ -145,6 +146,7 @@ def replay(
         raise SimulationError(f"replay: 'batching' must be a Batching, got {type(batching).__name__}")
     placer = placement if callable(getattr(placement, "place", None)) else None
     executor.shares(placement if placer is None else placer.place(1))  # bad placements fail before the stream
+    decided = (getattr(placer, "decisions", 0), getattr(placer, "decide_s", 0.0))  # that check is not served work
     keep_freed_memory()  # serve as a steady process does: freed activations stay mapped (real.allocator)
     stream = _Stream(arrivals, batching.max_batch, seed)
     pending: deque[tuple[int, float]] = deque()
@@ -177,13 +179,15 @@ def replay(
                     continue
                 batch = [pending.popleft() for _ in range(min(batching.max_batch, len(pending)))]
                 ids = tuple(r for r, _ in batch)
-                x = torch.cat([make_input(r) for r in ids])
-                start = clock() - t0
                 try:
+                    x = torch.cat([make_input(r) for r in ids])
                     plc = placement if placer is None else placer.place(len(ids))
+                    start = clock() - t0
                     res = executor.run(x, placement=plc)
                 except ExecutorError as exc:
                     failed.extend({"request": r, "op": exc.op_name, "message": str(exc)} for r in ids)
+                except Exception as exc:  # noqa: BLE001 - a bad input or placement fails its batch, not the stream
+                    failed.extend({"request": r, "op": None, "message": f"{type(exc).__name__}: {exc}"} for r in ids)
                 else:
                     end = clock() - t0
                     latencies.extend(end - t for _, t in batch)
@@ -203,7 +207,7 @@ def replay(
         n_requests=stream.n, completed=len(latencies), failed=tuple(failed), latencies_s=tuple(latencies),
         makespan_s=makespan, cpu_busy_s=busy[0], gpu_busy_s=busy[1], batches=tuple(sizes),
         energy_j=energy.energy_j, meters=energy.to_dict()["meters"], devices=devices, interrupted=interrupted,
-        decisions=getattr(placer, "decisions", 0), decide_s=getattr(placer, "decide_s", 0.0),
+        decisions=getattr(placer, "decisions", 0) - decided[0], decide_s=getattr(placer, "decide_s", 0.0) - decided[1],
         live_load={} if placer is None else {"sources": dict(getattr(placer, "load_sources", {})),
                                               "last": list(getattr(placer, "last_load", ()))},
     )

@@ -94,6 +94,35 @@ def test_ctrl_c_mid_pass_stops_the_stream_with_partial_results(tmp_path):
         assert torch.allclose(out, e.eager(_inputs(0)), atol=1e-5)
 
 
+def test_a_bad_input_or_placement_fails_its_batch_and_the_stream_goes_on(ex):
+    from sparoa_sim.policies import StaticSchedule
+
+    n = len(ex.graph)
+
+    class Placer:
+        """Fine for one request, a wrong-length schedule for a batch of two; counts its decisions."""
+
+        decisions, decide_s = 0, 0.0
+
+        def place(self, batch: int = 1) -> StaticSchedule:
+            self.decisions += n
+            return StaticSchedule([0.0] * (n if batch == 1 else n + 1))
+
+    def input_or_fail(r: int) -> torch.Tensor:
+        if r == 0:
+            raise ValueError("camera frame 0 is corrupt")
+        return _inputs(r)
+
+    placer = Placer()
+    rep, _ = replay(ex, placer, input_or_fail, TraceArrivals((0.0, 0.03, 0.06, 0.06)),
+                    Batching(max_batch=2, timeout_s=0.001))
+    assert rep.completed == 1 and sorted(f["request"] for f in rep.failed) == [0, 2, 3]
+    by_request = {f["request"]: f for f in rep.failed}
+    assert by_request[0]["op"] is None and "camera frame 0" in by_request[0]["message"]
+    assert "placement" in by_request[2]["message"]
+    assert rep.decisions == 2 * n  # the up-front check of place(1) is not counted as served work
+
+
 def test_bad_placement_fails_before_serving(ex):
     with pytest.raises(SimulationError, match="placement"):
         replay(ex, [0.0], _inputs, ClosedLoop(2))
