@@ -387,6 +387,9 @@ def _op_rows(graph: OpGraph, cand: Candidate, tm: _Timings) -> list[OpRow]:
         if not a or not b:  # e.g. a split too small to cut at this batch: the executor ran it whole
             continue
         op, dev = key
+        planned = cand.schedule.placement[op]
+        if 0.0 < planned < 1.0 and tm.share.get(key) != planned:
+            continue  # the split ran whole on its home device: not the part the twin predicted
         meas = _median(a + b)
         if meas <= 0:
             continue

@@ -271,3 +271,25 @@ def test_sim_to_real_benchmark_writes_its_table(tmp_path, monkeypatch, capsys):
     assert row["workload"] == W and row["executor_s"] > 0 and row["host_drift"] is None  # no anchors stored
     assert row["executor_error"] == pytest.approx((row["predicted_s"] - row["executor_s"]) / row["executor_s"])
     assert doc["summary"]["n"] == 1 and "within 5%" in capsys.readouterr().out
+
+
+def test_a_split_run_whole_is_not_compared_with_the_predicted_part():
+    """Where the executor ran a split operator whole on its home device (too small to cut), its
+    time is not the part the twin predicted: that row is left out, the others stay."""
+    from sparoa_sim.policies import StaticSchedule
+    from sparoa_sim.real.validate import Candidate, _op_rows, _Timings
+    from sparoa_sim.workloads import load_workload
+
+    graph = load_workload("resnet18")
+    shares = [0.0] * len(graph)
+    shares[0] = 0.3
+    cand = Candidate("split", StaticSchedule(shares), 1e-2, {(0, "cpu"): 1e-3, (0, "gpu"): 2e-3, (1, "cpu"): 5e-4})
+    tm = _Timings()
+    for half in (0, 1):
+        tm.ops[half][(0, "gpu")] = [3e-3]  # the whole operator, on its home device
+        tm.ops[half][(1, "cpu")] = [6e-4]
+    tm.share.update({(0, "gpu"): 1.0, (1, "cpu"): 0.0})
+    rows = _op_rows(graph, cand, tm)
+    assert [(r.op, r.device) for r in rows] == [(1, "cpu")]
+    tm.share[(0, "gpu")] = 0.3  # really split: compared
+    assert [(r.op, r.device) for r in _op_rows(graph, cand, tm)] == [(0, "gpu"), (1, "cpu")]
