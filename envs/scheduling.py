@@ -221,7 +221,7 @@ class SparOAEnv(gym.Env):
     def _observed_loads(self, view) -> tuple[float, float]:
         o = self.options
         if o.obs_delay_s > 0.0:
-            when = view.now - o.obs_delay_s
+            when = max(view.now - o.obs_delay_s, 0.0)  # before t = 0 the levels were those set at t = 0
             lc = lg = 0.0
             for t, dev, level in self._sim.load_history():
                 if t > when:

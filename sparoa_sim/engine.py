@@ -288,7 +288,12 @@ class Simulator:
         self._finished_ev = env.event()
         self._trace: list[tuple] | None = [] if cfg.record_trace else None
 
-        # processes
+        # processes; the background first, so its t = 0 levels hold before the first operator starts
+        if bg is not None:
+            for d, name in enumerate(("cpu", "gpu")):
+                if name in bg.devices:
+                    env.process(background_process(env, bg, np.random.default_rng(kids[d]),
+                                                   self._bg_setter(d)))
         a = self.arrivals
         if isinstance(a, ClosedLoop):
             conc = self.batching.max_batch if a.concurrency is None else a.concurrency
@@ -298,11 +303,6 @@ class Simulator:
         else:
             env.process(self._proc_trace(a.times))
         env.process(self._proc_batcher())
-        if bg is not None:
-            for d, name in enumerate(("cpu", "gpu")):
-                if name in bg.devices:
-                    env.process(background_process(env, bg, np.random.default_rng(kids[d]),
-                                                   self._bg_setter(d)))
         self._started = True
 
     def _setup_order(self, order: Any) -> None:

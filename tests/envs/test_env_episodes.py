@@ -147,3 +147,19 @@ def test_a_made_env_pickles_with_its_wrappers():
     a, b = env.step(1), clone.step(1)
     np.testing.assert_array_equal(a[0], b[0])
     assert a[1:] == b[1:]
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.002])
+def test_observed_load_is_the_background_from_the_first_decision(delay):
+    """A fixed background of 0.9 shows in every observation, the first one too (the background
+    holds before the first operator starts) and with an observation delay longer than the time
+    elapsed so far (the levels set at t = 0 are what was seen then)."""
+    env = SparOAEnv(workloads="vgg16", background="fixed", background_level=0.9, obs_delay_s=delay)
+    k = env.layout.index("load_cpu")
+    obs, _ = env.reset(seed=0)
+    seen = [obs[k]]
+    done = False
+    while not done:
+        obs, _, done, _, _ = env.step(1)
+        seen.append(obs[k]) if not done else None
+    assert len(seen) > 3 and all(v == pytest.approx(0.9) for v in seen)
