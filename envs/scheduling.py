@@ -64,19 +64,47 @@ def reset_options_unsupported(options: dict[str, Any] | None) -> None:
                               "pass them to the constructor (gym.make('SparOA-v0', ...))")
 
 
+def _rng_state(rng: np.random.Generator | None) -> dict[str, Any] | None:
+    return None if rng is None else rng.bit_generator.state
+
+
+def _rng_from(state: dict[str, Any]) -> np.random.Generator:
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state
+    return rng
+
+
+def captured_state(env: gym.Env, in_episode: bool) -> dict[str, Any]:
+    """What both environments pickle: options, the random state at the start of the pending
+    episode and now, and the spaces' own generators (``action_space.seed`` survives a copy)."""
+    return {"kwargs": env._kwargs, "render_mode": env.render_mode, "spec": env.spec,
+            "np_random_seed": env._np_random_seed, "start_state": env._start_state,
+            "now_state": _rng_state(env._np_random), "in_episode": in_episode,
+            "space_states": tuple(_rng_state(sp._np_random) for sp in (env.action_space, env.observation_space))}
+
+
 def rebuild_from_state(env: gym.Env, state: dict[str, Any]) -> bool:
     """Re-run ``env.__init__`` from a pickled state and restore the random generator as it was at
-    the start of the pickled episode; True when an episode was under way (to be replayed)."""
+    the start of the pickled episode; True when an episode was under way (to be replayed). Call
+    :func:`restore_rng` after the replay."""
     env.__init__(render_mode=state["render_mode"], **state["kwargs"])
     env.spec = state["spec"]
+    for sp, st in zip((env.action_space, env.observation_space), state.get("space_states", (None, None))):
+        if st is not None:
+            sp._np_random = _rng_from(st)
     if state["start_state"] is None:
         return False
-    rng = np.random.Generator(np.random.PCG64())
-    rng.bit_generator.state = state["start_state"]
-    env._np_random = rng
+    env._np_random = _rng_from(state["start_state"])
     env._np_random_seed = state["np_random_seed"]
     env._start_state = state["start_state"]
     return bool(state["in_episode"])
+
+
+def restore_rng(env: gym.Env, state: dict[str, Any]) -> None:
+    """The generator as it was when pickled (after a finished episode, the next reset goes on
+    from there instead of drawing that episode again)."""
+    if state.get("now_state") is not None:
+        env._np_random = _rng_from(state["now_state"])
 
 
 class SparOAEnv(gym.Env):
@@ -275,12 +303,11 @@ class SparOAEnv(gym.Env):
     # pickling: (options, seed state, actions so far), rebuilt by replay
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"kwargs": self._kwargs, "render_mode": self.render_mode, "spec": self.spec,
-                "np_random_seed": self._np_random_seed, "start_state": self._start_state,
-                "actions": list(self._actions), "in_episode": self._ep is not None}
+        return {**captured_state(self, self._ep is not None), "actions": list(self._actions)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if rebuild_from_state(self, state):
             self._begin()
             for a in state["actions"]:
                 self.step(a if self._discrete else np.asarray([a], dtype=np.float64))
+        restore_rng(self, state)

@@ -49,7 +49,13 @@ from sparoa_sim.thresholds import INTENSITY_RANGES, from_action
 from sparoa_sim.envs.actions import InvalidActionError
 from sparoa_sim.envs.episode import Episode, EpisodeFactory
 from sparoa_sim.envs.options import EnvOptions
-from sparoa_sim.envs.scheduling import check_render_mode, rebuild_from_state, reset_options_unsupported
+from sparoa_sim.envs.scheduling import (
+    captured_state,
+    check_render_mode,
+    rebuild_from_state,
+    reset_options_unsupported,
+    restore_rng,
+)
 
 __all__ = ["INTENSITY_RANGES", "THRESHOLD_OBS_LAYOUT", "THRESHOLD_OBS_VERSION", "SparOAThresholdEnv",
            "thresholds_from_action"]
@@ -156,13 +162,13 @@ class SparOAThresholdEnv(gym.Env):
     # pickling: options and the random state at the start of the pending episode
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"kwargs": self._kwargs, "render_mode": self.render_mode, "spec": self.spec,
-                "np_random_seed": self._np_random_seed, "start_state": self._start_state,
-                "in_episode": self._ep is not None}
+        return {**captured_state(self, self._ep is not None), "last": self._last}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         if rebuild_from_state(self, state):
             self._begin()
+        restore_rng(self, state)
+        self._last = state.get("last")
 
     # ------------------------------------------------------------------------------------
     def _summary(self, ep: Episode) -> np.ndarray:

@@ -163,3 +163,15 @@ def test_observed_load_is_the_background_from_the_first_decision(delay):
         obs, _, done, _, _ = env.step(1)
         seen.append(obs[k]) if not done else None
     assert len(seen) > 3 and all(v == pytest.approx(0.9) for v in seen)
+
+
+def test_a_copy_keeps_the_spaces_generators():
+    import copy
+
+    env = SparOAEnv(workloads=SMALL)
+    env.action_space.seed(3)
+    env.observation_space.seed(4)
+    env.reset(seed=1)
+    twin = copy.deepcopy(env)
+    assert [env.action_space.sample() for _ in range(8)] == [twin.action_space.sample() for _ in range(8)]
+    assert np.array_equal(env.observation_space.sample(), twin.observation_space.sample())

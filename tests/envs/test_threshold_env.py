@@ -80,3 +80,19 @@ def test_pickle_keeps_the_pending_episode():
     r2 = clone.step(a)
     np.testing.assert_array_equal(r1[0], r2[0])
     assert r1[1:] == r2[1:]
+
+
+def test_a_copy_after_the_step_goes_on_to_the_next_episode():
+    """Copied after its one step, the env's next reset draws the next episode (not the finished
+    one again) and still renders the last step."""
+    import copy
+
+    import gymnasium as gym
+
+    t = gym.make("sparoa_sim:SparOAThreshold-v0", workloads=["vgg16", "resnet18", "synthetic"], render_mode="ansi")
+    _, first = t.reset(seed=0)
+    t.step(np.zeros(2, np.float32))
+    c = copy.deepcopy(t)
+    assert c.render() == t.render() != "no step taken yet\n"
+    a, b = t.reset()[1]["seed"], c.reset()[1]["seed"]
+    assert a == b != first["seed"]
