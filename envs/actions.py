@@ -41,8 +41,11 @@ def discrete_device(action: object) -> int:
 
 def continuous_share(action: object, splittable: bool, dead_zone: float, levels: int) -> float:
     """The GPU share of a ``Box(-1, 1, (1,))`` action for an operator (see the module doc)."""
-    if isinstance(action, (bool, np.bool_)):
+    if action is None or isinstance(action, (bool, np.bool_, str, bytes)):
         raise InvalidActionError(f"action: expected a number in [-1, 1], got {action!r}")
+    raw = np.asarray(action) if not isinstance(action, np.ndarray) else action
+    if raw.dtype.kind not in "iuf":  # strings, objects, booleans: not a number, even where float() would parse
+        raise InvalidActionError(f"action: expected a number in [-1, 1] (shape (1,)), got {action!r}")
     try:
         arr = np.asarray(action, dtype=np.float64)
     except (TypeError, ValueError):

@@ -137,7 +137,8 @@ class SparOAThresholdEnv(gym.Env):
         cpu = self._factory.reference(ep, "cpu")
         lat = res.latency_mean_s
         reward = -lat / self._t_ref
-        info = {"workload": ep.graph.name, "platform": ep.platform.name, "mode": ep.mode, "tau_s": tau_s,
+        info = {"workload": ep.graph.name, "platform": ep.platform.name, "mode": ep.mode, "batch": ep.batch,
+                "seed": ep.seed, "tau_s": tau_s,
                 "tau_i": tau_i, "latency_mean_s": lat, "energy_per_inference_j": res.energy_per_inference_j,
                 "t_ref_s": self._t_ref, "cpu_latency_mean_s": cpu.latency_mean_s,
                 "speedup_vs_gpu": self._t_ref / lat, "speedup_vs_cpu": cpu.latency_mean_s / lat,

@@ -175,3 +175,16 @@ def test_a_copy_keeps_the_spaces_generators():
     twin = copy.deepcopy(env)
     assert [env.action_space.sample() for _ in range(8)] == [twin.action_space.sample() for _ in range(8)]
     assert np.array_equal(env.observation_space.sample(), twin.observation_space.sample())
+
+
+def test_the_final_info_holds_the_reset_keys():
+    from sparoa_sim.envs.threshold import SparOAThresholdEnv
+
+    env = SparOAEnv(workloads=SMALL)
+    _, first = env.reset(seed=0)
+    _, _, last = rollout(env, seed=0, policy_seed=0)
+    assert set(first) <= set(last) and all(last[k] == first[k] for k in first)
+    t = SparOAThresholdEnv(workloads=SMALL)
+    _, first = t.reset(seed=0)
+    *_, info = t.step(np.zeros(2, np.float32))
+    assert {k for k in first if k != "t_ref_s"} <= set(info) and info["seed"] == first["seed"]
