@@ -35,8 +35,14 @@ def ansi_gantt(trace, t_end: float, width: int = 72, header: str = "") -> str:
     return "\n".join(lines) + "\n"
 
 
+#: (height, width) of every ``rgb_array`` frame: video recorders need one frame size for a whole
+#: episode, while the chart's height follows its rows (transfer lanes come and go).
+FRAME_SHAPE = (640, 1400)
+
+
 def rgb_gantt(trace, title: str | None = None) -> np.ndarray:
-    """The Gantt chart of ``trace`` as an RGB uint8 array."""
+    """The Gantt chart of ``trace`` as an RGB uint8 array of :data:`FRAME_SHAPE` (the chart on a
+    white canvas, cropped where it would not fit)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -47,4 +53,7 @@ def rgb_gantt(trace, title: str | None = None) -> np.ndarray:
         img = mpimg.imread(path)
     if img.dtype != np.uint8:
         img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img[..., :3])
+    img = img[: FRAME_SHAPE[0], : FRAME_SHAPE[1], :3]
+    frame = np.full((*FRAME_SHAPE, 3), 255, dtype=np.uint8)
+    frame[: img.shape[0], : img.shape[1]] = img
+    return frame

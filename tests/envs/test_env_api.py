@@ -155,4 +155,8 @@ def test_render_modes():
     img_env.step(1)
     img = img_env.render()
     assert img.dtype == np.uint8 and img.ndim == 3 and img.shape[2] == 3 and img.shape[0] > 50
+    assert (img < 128).any()  # a chart, not a blank canvas
+    for a in (0, 1, 0, 0, 1):  # transfer lanes appear: the frame size does not change (video recorders)
+        img_env.step(a)
+        assert img_env.render().shape == img.shape
     assert SparOAEnv(workloads=SMALL).render() is None
