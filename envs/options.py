@@ -16,6 +16,7 @@ from typing import Any
 from sparoa_sim.arrivals import parse_arrival
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.platform import PRECISIONS
+from sparoa_sim.hwstate import MAX_LOAD
 
 __all__ = ["ACTION_MODES", "BACKGROUNDS", "SYNTHETIC", "EnvOptions"]
 
@@ -111,7 +112,7 @@ class EnvOptions:
             raise _bad("mode", self.mode, "expected a power-mode name, None or 'random'")
         if self.background not in BACKGROUNDS:
             raise _bad("background", self.background, f"expected one of {', '.join(BACKGROUNDS)}")
-        s(self, "background_level", _number("background_level", self.background_level, 0.0, 1.0, hi_open=True))
+        s(self, "background_level", _number("background_level", self.background_level, 0.0, MAX_LOAD))
         for flag in ("noise", "reference"):
             if not isinstance(getattr(self, flag), bool):
                 raise _bad(flag, getattr(self, flag), "expected true or false")

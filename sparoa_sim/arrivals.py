@@ -91,10 +91,13 @@ class TraceArrivals:
     times: tuple[float, ...]
 
     def __post_init__(self) -> None:
-        try:
-            t = np.asarray(self.times, dtype=float).reshape(-1)
-        except (TypeError, ValueError):
-            raise SimulationError(f"arrival trace: times must be numbers, got {self.times!r}") from None
+        raw = self.times
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple, np.ndarray)):
+            raise SimulationError(f"arrival trace: times must be a list of seconds, got {raw!r}")
+        arr = np.asarray(raw)
+        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iuf"):  # no nesting, strings or booleans
+            raise SimulationError(f"arrival trace: times must be a flat list of numbers (seconds), got {raw!r}")
+        t = arr.astype(float)
         if t.size == 0:
             raise SimulationError("arrival trace: no arrival times")
         if not np.all(np.isfinite(t)):

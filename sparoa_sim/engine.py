@@ -85,7 +85,7 @@ from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels import Platform, load_platform
 from sparoa_sim.hwmodels.contention import concurrent_bw
 from sparoa_sim.hwmodels.noise import lognormal_factors, noise_sigmas
-from sparoa_sim.hwstate import HardwareState, background_process
+from sparoa_sim.hwstate import MAX_LOAD, HardwareState, background_process
 from sparoa_sim.policies import ExternalPolicy, PolicyContext, make_policy, policy_name
 from sparoa_sim.predtables import PredictionCache, PredTables, duration_at
 from sparoa_sim.results import Results, summarise_latencies
@@ -99,7 +99,7 @@ TRACK_NAMES: tuple[str, ...] = ("CPU", "GPU", "host dispatch", "transfers")
 _KEEP = object()
 # Substreams spawned from the run's SeedSequence, in this order (never reorder: CRN depends on it).
 _STREAMS = ("background_cpu", "background_gpu", "noise", "arrivals", "policy")
-_MAX_LOAD = 0.95  # background + dispatch share of a device is capped here (a device never stops)
+_MAX_LOAD = MAX_LOAD  # background + dispatch share of a device is capped here (a device never stops)
 
 
 def substreams(seed: int | None) -> list[np.random.SeedSequence]:
@@ -622,6 +622,10 @@ class Simulator:
             pos = self._order_pos
             if pos is not None and pos[d][op] < 0:
                 self._order_mismatch(op, d, share)
+            if pos is not None and pos[1 - d][op] >= 0:  # the other queue would wait for it forever
+                raise SimulationError(f"action: GPU share {share} runs operator {op} ({self._gt.names[op]!r}) whole on "
+                                      f"the {('cpu', 'gpu')[d]}, but the policy's static order also lists it on the "
+                                      f"{('cpu', 'gpu')[1 - d]} (a split)")
             job.share[op] = share
             job.placed += 1
             self._decisions += 1

@@ -18,14 +18,18 @@ import numpy as np
 
 from sparoa_sim.errors import SimulationError
 
-__all__ = ["BackgroundLoad", "HardwareState", "background_process", "load_path"]
+__all__ = ["MAX_LOAD", "BackgroundLoad", "HardwareState", "background_process", "load_path"]
+
+#: The largest share of a device that background and dispatch load may take together (a device
+#: never stops); a background level is at most this.
+MAX_LOAD = 0.95
 
 
 @dataclass(frozen=True)
 class BackgroundLoad:
     """Markov-modulated background load: share levels per device and their mean holding time.
 
-    ``levels`` are shares of a device in [0, 1); ``initial`` picks the starting level: ``"draw"``
+    ``levels`` are shares of a device in [0, :data:`MAX_LOAD`]; ``initial`` picks the starting level: ``"draw"``
     (uniform among the levels, from the device's substream) or an index into ``levels``.
     ``devices`` says which devices carry load ("cpu", "gpu"). The defaults are assumptions, not
     measurements: other tenants taking 0, 25 or 50 % of a device for ~20 ms at a time.
@@ -37,9 +41,17 @@ class BackgroundLoad:
     devices: tuple[str, ...] = ("cpu", "gpu")
 
     def __post_init__(self) -> None:
-        lv = tuple(float(x) for x in self.levels)
-        if not lv or not all(math.isfinite(x) and 0.0 <= x < 1.0 for x in lv):
-            raise SimulationError(f"background load levels must be shares in [0, 1), got {self.levels!r}")
+        try:
+            if isinstance(self.levels, (str, bytes)):
+                raise TypeError
+            lv = tuple(float(x) for x in self.levels if not isinstance(x, bool))
+            if len(lv) != len(tuple(self.levels)):
+                raise TypeError
+        except (TypeError, ValueError):
+            raise SimulationError(f"background load levels must be a list of shares, got {self.levels!r}") from None
+        if not lv or not all(math.isfinite(x) and 0.0 <= x <= MAX_LOAD for x in lv):
+            raise SimulationError(f"background load levels must be shares in [0, {MAX_LOAD}] (a device keeps at "
+                                  f"least {1 - MAX_LOAD:.0%} for the work simulated), got {self.levels!r}")
         object.__setattr__(self, "levels", lv)
         h = self.mean_hold_s
         if isinstance(h, bool) or not isinstance(h, (int, float)) or not math.isfinite(h) or h <= 0:
@@ -68,10 +80,13 @@ def load_path(cfg: BackgroundLoad, rng: np.random.Generator) -> Generator[tuple[
 def background_process(env, cfg: BackgroundLoad, rng: np.random.Generator, on_change: Callable[[float], None]):
     """SimPy process: call ``on_change(level)`` at t = 0 and at every jump of the load path."""
     last = None
+    constant = len(set(cfg.levels)) == 1
     for hold, level in load_path(cfg, rng):
         if level != last:
             on_change(level)
             last = level
+        if constant:
+            return  # it never changes: no need to keep the event queue alive (a stalled run then ends)
         yield env.timeout(hold)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.platform import PRECISIONS
 from sparoa_sim.hwstate import BackgroundLoad
@@ -52,6 +54,11 @@ class SimConfig:
             raise SimulationError(f"background must be a BackgroundLoad or None, got {self.background!r}")
         if self.mode is not None and not isinstance(self.mode, str):
             raise SimulationError(f"mode must be a power-mode name, got {self.mode!r}")
+        for switch in ("reference", "noise", "contention", "dispatch_interference", "host_io", "record_trace"):
+            v = getattr(self, switch)
+            if not isinstance(v, (bool, np.bool_)):  # "false" is truthy: a string must not switch anything on
+                raise SimulationError(f"{switch} must be true or false, got {v!r}")
+            object.__setattr__(self, switch, bool(v))
 
     @property
     def noise_on(self) -> bool:

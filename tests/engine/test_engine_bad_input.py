@@ -78,3 +78,40 @@ def test_bad_simulator_arguments():
         BackgroundLoad(levels=(0.0, 1.0))
     with pytest.raises(SimulationError, match="mean_hold_s"):
         BackgroundLoad(mean_hold_s=0)
+
+
+class _OrderedBothWays:
+    """A policy whose static order lists every operator on both devices but runs them whole."""
+
+    name = "both-ways"
+
+    def reset(self, ctx):
+        n = len(ctx.graph) if hasattr(ctx, "graph") else ctx.n_ops
+        self.order = {"cpu": list(range(n)), "gpu": list(range(n))}
+
+    def decide(self, view):
+        return 0 if view.op == 0 else 1
+
+
+@pytest.mark.parametrize("levels", [(0.25,), (0.25, 0.25), (0.0, 0.25)])
+def test_whole_operator_against_an_order_listing_it_on_both_devices_is_refused(levels):
+    """It used to leave the other device's ordered queue waiting forever — a hang when the
+    background never changed (the only place a stall was looked for)."""
+    sim = Simulator(chain(4), "jetson-orin-nano-8gb", _OrderedBothWays(),
+                    config=SimConfig(background=BackgroundLoad(levels=levels)))
+    with pytest.raises(SimulationError, match="also lists it on the"):
+        sim.run()
+
+
+def test_bad_switches_traces_and_levels_are_refused():
+    for switch in ("reference", "noise", "contention", "dispatch_interference", "host_io", "record_trace"):
+        with pytest.raises(SimulationError, match=f"{switch} must be true or false"):
+            SimConfig(**{switch: "false"})  # a truthy string must not switch the reference setting on
+    for bad in ("0.5", [[0.0, 1.0], [2.0, 3.0]], [False, True], ["1", "2"]):
+        with pytest.raises(SimulationError, match="arrival trace"):
+            TraceArrivals(bad)
+    with pytest.raises(SimulationError, match=r"shares in \[0, 0.95\]"):
+        BackgroundLoad(levels=(0.0, 0.99))  # was clamped to 0.95 without a word
+    for bad in (0.5, "ab", (True, 0.2)):
+        with pytest.raises(SimulationError, match="list of shares"):
+            BackgroundLoad(levels=bad)

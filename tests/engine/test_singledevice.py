@@ -27,7 +27,7 @@ _CONFIGS = {
     "fixed background": SimConfig(background=BackgroundLoad(levels=(0.4,), initial=0), noise=False),
     "no host io": SimConfig(host_io=False, background=BackgroundLoad(mean_hold_s=1e-3)),
     "equal levels": SimConfig(background=BackgroundLoad(levels=(0.25, 0.25), mean_hold_s=1e-3)),  # once hung
-    "gpu load only": SimConfig(background=BackgroundLoad(levels=(0.0, 0.97), devices=("gpu",), mean_hold_s=5e-4)),
+    "gpu load only": SimConfig(background=BackgroundLoad(levels=(0.0, 0.95), devices=("gpu",), mean_hold_s=5e-4)),
 }
 
 
