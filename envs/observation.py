@@ -29,7 +29,7 @@ State (per decision):
  25   backlog_cpu                 logt(predicted seconds queued or running on the CPU)
  26   backlog_gpu                 logt(same on the GPU)
  27   host_backlog                logt(kernel launches queued on the host dispatch thread)
- 28   inputs_on_cpu               fraction of the operator's input bytes resident on the CPU
+ 28   inputs_on_cpu               share of the input bytes on the CPU, or made there once placed
  29   inputs_on_gpu               same on the GPU (1 for an operator without inputs)
  30   transfer_to_cpu             logt(time to copy the missing inputs to the CPU)
  31   transfer_to_gpu             logt(same to the GPU)

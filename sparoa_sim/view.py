@@ -137,14 +137,24 @@ class OpView:
             return list(deps)
         return [sim._gt.n] if sim.config.host_io else []
 
+    def _bound(self, p: int) -> int:
+        """Residency bits of producer ``p``'s value (1: CPU, 2: GPU): where it is, or — placed but
+        not yet made — the device it will be made on (a split's home: the GPU on a tie)."""
+        job = self._job
+        r = job.res[p]
+        if r & 3:
+            return r
+        s = job.share[p]
+        return r if s < 0.0 else r | (2 if s >= 0.5 else 1)
+
     @property
     def input_bytes(self) -> tuple[float, float]:
-        """(on cpu, on gpu): bytes of this operator's inputs already resident on each device."""
-        job = self._job
-        res, xb = job.res, job.tables.xfer_bytes
+        """(on cpu, on gpu): bytes of this operator's inputs resident on each device, or to be made
+        there by a producer already placed."""
+        xb = self._job.tables.xfer_bytes
         on = [0.0, 0.0]
         for p in self._inputs():
-            r = res[p]
+            r = self._bound(p)
             if r & 1:
                 on[0] += xb[p]
             if r & 2:
@@ -159,12 +169,12 @@ class OpView:
 
     @property
     def transfer_in(self) -> tuple[float, float]:
-        """(to cpu, to gpu): seconds to bring the inputs not yet on each device (the longest copy)."""
-        job = self._job
-        res, xs = job.res, job.tables.xfer_s
+        """(to cpu, to gpu): seconds to bring the inputs that are not (and will not be made) on each
+        device (the longest copy)."""
+        xs = self._job.tables.xfer_s
         out = [0.0, 0.0]
         for p in self._inputs():
-            r = res[p]
+            r = self._bound(p)
             for d in (0, 1):
                 if not r & (1 << d) and xs[p] > out[d]:
                     out[d] = xs[p]

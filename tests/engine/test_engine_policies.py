@@ -85,6 +85,22 @@ def test_threshold_rule_is_exactly_the_design_rule(resnet50, platform):
     assert pol.placement(g).tolist() == [0, 0]
 
 
+def test_inputs_of_placed_producers_count_where_they_will_be_made(platform):
+    """A producer placed on the GPU but still running is not shown as a copy to the GPU (its value
+    will be made there) but as one to the CPU; one placed on the CPU the other way round."""
+    g = chain(3, split=False)
+    sim = Simulator(g, platform, "external", config=SimConfig(reference=True))
+    v = sim.start(0)
+    assert v.op == 0
+    v = sim.submit(1)  # op 0 on the GPU
+    assert v.op == 1 and v._job.res[0] == 0  # op 0 has not finished yet
+    xb = v._job.tables.xfer_bytes[0]
+    assert v.transfer_in[1] == 0.0 and v.transfer_in[0] > 0.0
+    assert v.input_bytes == (0.0, xb)
+    v = sim.submit(0)  # op 1 on the CPU
+    assert v.op == 2 and v.transfer_in[0] == 0.0 and v.transfer_in[1] > 0.0
+
+
 def test_view_carries_what_the_design_lists(resnet18, platform):
     seen = []
 
