@@ -17,6 +17,7 @@ from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import comma_list as _list
 from sparoa_sim.cliargs import positive
 from sparoa_sim.errors import SparOAError
+from sparoa_sim.hwmodels.fileio import file_token
 
 __all__ = ["add_evaluate_parser"]
 
@@ -56,8 +57,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         for r in rows:
             by_case.setdefault((r["workload"], r["platform"], r["mode"]), []).append(r)
         for (w, p, m), rs in by_case.items():
-            files[f"pareto[{w}/{p}/{m}]"] = str(pareto_plot(rs, Path(args.output) / f"pareto-{w}-{p}-{m}.png",
-                                                             title=f"{w} on {p} ({m})"))
+            name = f"pareto-{file_token(w)}-{file_token(p)}-{file_token(str(m))}.png"
+            files[f"pareto[{w}/{p}/{m}]"] = str(pareto_plot(rs, Path(args.output) / name, title=f"{w} on {p} ({m})"))
     table = [r for r in summarise(rows) if r["lam"] == 0.0]
     if args.json:
         print_json({"summary": table, "files": files, "cells": len(rows)})

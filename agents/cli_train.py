@@ -15,6 +15,7 @@ from typing import Any
 from sparoa_sim.cliargs import console as cli_console
 from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import positive
+from sparoa_sim.cliargs import seed as seed_arg
 
 __all__ = ["add_train_parser"]
 
@@ -64,7 +65,7 @@ def add_train_parser(sub: Any) -> None:
     p.add_argument("--synthetic", type=positive("--synthetic"), default=40, help="synthetic training graphs")
     p.add_argument("--contexts", type=positive("--contexts"), default=8, help="hardware contexts per graph")
     p.add_argument("--epochs", type=positive("--epochs"), default=60)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_arg, default=0)
     p.add_argument("--quick", action="store_true", help="small data and few epochs (≈ 1 minute)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_cmd_predictor)
@@ -81,7 +82,7 @@ def add_train_parser(sub: Any) -> None:
                         help="seconds of training (wall clock)")
     s.add_argument("--lam", type=float, default=0.0, help="energy weight λ")
     s.add_argument("--thresholds", default=None, help="trained predictor directory: thresholds as features")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=seed_arg, default=0)
     s.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints if present")
     s.add_argument("--workers", type=positive("--workers"), default=1,
                    help="environment workers collecting experience (local processes, or Ray actors with --ray)")

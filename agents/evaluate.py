@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sparoa_sim.errors import SparOAError
+from sparoa_sim.plots import save_figure
 
 __all__ = ["Cell", "SPECIAL_POLICIES", "cells", "run_cell", "run_sweep", "summarise", "write_report"]
 
@@ -64,24 +65,38 @@ def cells(workloads: Sequence[str], platforms: Sequence[str], modes: Sequence[st
     from sparoa_sim.hwmodels import load_platform
     from sparoa_sim.policies import policy_names
 
+    from sparoa_sim.workloads import load_workload
+
     known = set(policy_names()) | set(SPECIAL_POLICIES)
     for p in policies:
         if p not in known:
             raise SparOAError(f"evaluate: unknown policy {p!r} (known: {', '.join(sorted(known))})")
-    out = []
-    for plat in platforms:
+    if "learned" in policies and options.get("batch", 1) != 1:
+        raise SparOAError(f"evaluate: the learned scheduler trains at batch 1, so 'learned' cells run at batch 1 "
+                          f"only (got batch {options['batch']}); leave it out of a batch sweep")
+    for w in dict.fromkeys(workloads):
+        load_workload(w)  # an unknown name fails now, not in a worker after other cells have run
+    out: dict[str, Cell] = {}  # repeated names in the lists make one cell
+    found: set[str] = set()
+    for plat in dict.fromkeys(platforms):
         pl = load_platform(plat)
-        for mode in (modes or [None]):
-            if mode is not None and mode not in pl.mode_names:
-                continue
-            m = pl.mode(mode).name
-            for w in workloads:
-                for pol in policies:
+        for mode in dict.fromkeys(modes or [None]):
+            try:
+                m = pl.mode(mode).name  # aliases (MAXN, 15W, ...) resolve as simulate resolves them
+            except SparOAError:
+                continue  # a mode this platform lacks
+            found.add(str(mode))
+            for w in dict.fromkeys(workloads):
+                for pol in dict.fromkeys(policies):
                     for s in range(seeds if pol in ("learned", "random") else 1):
-                        out.append(Cell(w, plat, m, pol, s, **options))
+                        c = Cell(w, plat, m, pol, s, **options)
+                        out.setdefault(c.key, c)
+    missing = [str(m) for m in (modes or []) if str(m) not in found]
     if not out:
         raise SparOAError(f"evaluate: no cell to run (modes {list(modes or [])} exist on none of {list(platforms)})")
-    return out
+    if missing:
+        raise SparOAError(f"evaluate: mode(s) {missing} exist on none of {list(platforms)}")
+    return list(out.values())
 
 
 def run_cell(cell: Cell) -> dict[str, Any]:
@@ -121,15 +136,23 @@ def run_cell(cell: Cell) -> dict[str, Any]:
     return row
 
 
+def _reject_constant(token: str) -> float:
+    raise ValueError(f"non-finite number {token}")
+
+
 def _done_keys(path: Path) -> dict[str, dict[str, Any]]:
+    """Rows already in ``cells.jsonl``; a line that is not a whole, finite row (a torn write, an
+    edit) is left out, so its cell runs again."""
     rows: dict[str, dict[str, Any]] = {}
     if path.is_file():
         for line in path.read_text().splitlines():
             try:
-                row = json.loads(line)
-            except ValueError:
-                continue  # a torn last line from an interrupted write: re-run that cell
-            rows[Cell(**{k: row[k] for k in Cell.__dataclass_fields__}).key] = row
+                row = json.loads(line, parse_constant=_reject_constant)
+                if not isinstance(row, dict) or not isinstance(row.get("latency_s"), (int, float)):
+                    raise ValueError("not a result row")
+                rows[Cell(**{k: row[k] for k in Cell.__dataclass_fields__}).key] = row
+            except (ValueError, KeyError, TypeError, SparOAError):
+                continue
     return rows
 
 
@@ -180,10 +203,20 @@ def run_sweep(sweep: Sequence[Cell], out_dir: str | os.PathLike[str] | None = No
     elif workers > 1 and len(todo) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
+        failures: list[tuple[Cell, BaseException]] = []
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futs = [pool.submit(run_cell, c) for c in todo]
+            futs = {pool.submit(run_cell, c): c for c in todo}
             for f in as_completed(futs):
-                finished(f.result())
+                try:
+                    row = f.result()
+                except Exception as exc:  # noqa: BLE001 - keep every other finished cell, then report
+                    failures.append((futs[f], exc))
+                    continue
+                finished(row)
+        if failures:
+            cell, exc = failures[0]
+            raise SparOAError(f"evaluate: {len(failures)} cell(s) failed (the others are saved); first: "
+                              f"{cell.policy} on {cell.workload} / {cell.platform}: {type(exc).__name__}: {exc}")
     else:
         for c in todo:
             finished(run_cell(c))
@@ -266,12 +299,10 @@ def bar_chart(table: Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> 
     ax.set_xticklabels([f"{c[0]}\n{c[1].replace('jetson-', '')} {c[2]}" for c in cases], fontsize=7, rotation=30,
                        ha="right")
     ax.set_ylabel("speed-up over GPU-only (reference setting)")
-    ax.legend(fontsize=7, ncol=min(5, len(pols)))
+    if pols:  # no policy has a speed-up over GPU-only when gpu was not among them
+        ax.legend(fontsize=7, ncol=min(5, len(pols)))
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=120)
 
 
 def pareto_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], title: str = "") -> Path:
@@ -294,10 +325,7 @@ def pareto_plot(rows: Sequence[dict[str, Any]], path: str | os.PathLike[str], ti
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, dpi=120)
 
 
 def write_report(rows: Sequence[dict[str, Any]], out_dir: str | os.PathLike[str]) -> dict[str, str]:

@@ -262,10 +262,10 @@ def _check_params(time_limit_s: float, num_workers: int, random_seed: int) -> No
     if isinstance(time_limit_s, bool) or not isinstance(time_limit_s, (int, float)) or not (
             math.isfinite(time_limit_s) and time_limit_s > 0):
         raise SimulationError(f"oracle: time limit must be a positive number of seconds, got {time_limit_s!r}")
-    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 1:
-        raise SimulationError(f"oracle: workers must be a positive integer, got {num_workers!r}")
-    if isinstance(random_seed, bool) or not isinstance(random_seed, int) or random_seed < 0:
-        raise SimulationError(f"oracle: seed must be a non-negative integer, got {random_seed!r}")
+    if isinstance(num_workers, bool) or not isinstance(num_workers, int) or not 1 <= num_workers <= 1024:
+        raise SimulationError(f"oracle: workers must be an integer in [1, 1024], got {num_workers!r}")
+    if isinstance(random_seed, bool) or not isinstance(random_seed, int) or not 0 <= random_seed <= 2**31 - 1:
+        raise SimulationError(f"oracle: seed must be an integer in [0, 2**31 - 1] (CP-SAT's), got {random_seed!r}")
 
 
 def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None, batch: int = 1,

@@ -39,6 +39,7 @@ from sparoa_sim.agents.artifacts import read_metadata
 from sparoa_sim.agents.oracle import whole_op_heuristics
 from sparoa_sim.envs.observation import OBS_LAYOUT_VERSION
 from sparoa_sim.errors import PolicyError
+from sparoa_sim.hwmodels.fileio import file_token
 from sparoa_sim.hwmodels import load_platform
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.policies import StaticSchedule
@@ -433,6 +434,16 @@ def _evaluate(model: Any, cfg: TrainConfig, result: TrainResult, step: int, t_st
     result.evaluations.append(row)
 
 
+#: What a checkpoint was trained for; resuming with any of these changed is refused (budgets,
+#: evaluation and checkpoint intervals may change).
+_PROBLEM_FIELDS = ("workloads", "platform", "mode", "algo", "lam", "thresholds", "reference", "split_levels",
+                   "dead_zone", "eval_cases")
+
+
+def _problem(cfg: TrainConfig) -> dict[str, Any]:
+    return json.loads(json.dumps({f: _jsonable(getattr(cfg, f)) for f in _PROBLEM_FIELDS}))
+
+
 def _checkpoint(model: Any, result: TrainResult, ckpt_dir: Path) -> None:
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     tmp = ckpt_dir / "latest.tmp.zip"
@@ -447,7 +458,8 @@ def _checkpoint(model: Any, result: TrainResult, ckpt_dir: Path) -> None:
              "teacher": {k: list(v) for k, v in result.teacher.items()},
              "teacher_schedule": {k: v.to_dict() for k, v in result.teacher_schedule.items()},
              "fallback": {k: list(v) for k, v in result.fallback.items()},
-             "best_objective": result.best_objective, "teacher_objective": result.teacher_objective}
+             "best_objective": result.best_objective, "teacher_objective": result.teacher_objective,
+             "problem": _problem(result.config)}
     atomic_write_text(ckpt_dir / "state.json", json.dumps(state))
 
 
@@ -478,22 +490,33 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
     model = None
     if resume and ckpt_dir is not None and (ckpt_dir / "latest.zip").is_file():
         try:
-            model = _algo_class(cfg.algo).load(ckpt_dir / "latest.zip", env=env, device="cpu")
             state = json.loads((ckpt_dir / "state.json").read_text())
+            trained_for = state.get("problem") if isinstance(state, dict) else None
+        except Exception as exc:  # noqa: BLE001 - unreadable or not JSON
+            raise PolicyError(f"{ckpt_dir}: cannot resume from a corrupt checkpoint ({type(exc).__name__}: {exc}); "
+                              "delete the folder to start afresh") from None
+        if trained_for is not None and trained_for != _problem(cfg):
+            now = _problem(cfg)
+            diff = sorted(k for k in now if trained_for.get(k) != now[k])
+            raise PolicyError(f"{ckpt_dir}: the checkpoint was trained for other settings ({', '.join(diff)} "
+                              "differ); resume with the same ones, or use another output folder")
+        try:
+            model = _algo_class(cfg.algo).load(ckpt_dir / "latest.zip", env=env, device="cpu")
+            result.best_latency_s = {k: float(v) for k, v in state["best_latency_s"].items()}
+            result.best_placement = state["best_placement"]
+            result.evaluations = state["evaluations"]
+            result.teacher = {k: (v[0], float(v[1])) for k, v in state.get("teacher", {}).items()}
+            result.teacher_schedule = {k: StaticSchedule.from_dict(v)
+                                       for k, v in state.get("teacher_schedule", {}).items()}
+            result.fallback = {k: (v[0], float(v[1]), float(v[2])) for k, v in state.get("fallback", {}).items()}
+            result.best_objective = {k: float(v) for k, v in state.get("best_objective", {}).items()}
+            result.teacher_objective = {k: float(v) for k, v in state.get("teacher_objective", {}).items()}
+            if state.get("best_score") is not None and (ckpt_dir / "best_policy.pt").is_file():
+                result.best_score = float(state["best_score"])
+                result.best_state = torch.load(ckpt_dir / "best_policy.pt", weights_only=True)
         except Exception as exc:  # SB3/zipfile/json raise many kinds on a corrupt checkpoint
             raise PolicyError(f"{ckpt_dir}: cannot resume from a corrupt checkpoint ({type(exc).__name__}: {exc}); "
                               "delete the folder to start afresh") from None
-        result.best_latency_s = {k: float(v) for k, v in state["best_latency_s"].items()}
-        result.best_placement = state["best_placement"]
-        result.evaluations = state["evaluations"]
-        result.teacher = {k: (v[0], float(v[1])) for k, v in state.get("teacher", {}).items()}
-        result.teacher_schedule = {k: StaticSchedule.from_dict(v) for k, v in state.get("teacher_schedule", {}).items()}
-        result.fallback = {k: (v[0], float(v[1]), float(v[2])) for k, v in state.get("fallback", {}).items()}
-        result.best_objective = {k: float(v) for k, v in state.get("best_objective", {}).items()}
-        result.teacher_objective = {k: float(v) for k, v in state.get("teacher_objective", {}).items()}
-        if state.get("best_score") is not None and (ckpt_dir / "best_policy.pt").is_file():
-            result.best_score = float(state["best_score"])
-            result.best_state = torch.load(ckpt_dir / "best_policy.pt", weights_only=True)
     if model is None:
         model = _new_model(cfg, env, tb_dir)
         teachers = {}
@@ -552,7 +575,8 @@ def export(result: TrainResult, out_dir: str | os.PathLike[str]) -> Path:
         key = cfg.label(case)
         if key not in result.final:
             continue
-        name = "schedule.json" if k == 0 else f"schedule-{key.replace('@', '-').replace(':', '-')}.json"
+        where = "" if key == case[0] else f"-{file_token(case[1])}-{file_token(case[2] or 'default')}"
+        name = "schedule.json" if k == 0 else f"schedule-{file_token(case[0])}{where}.json"
         result.schedule(key).save(out / name)
         files[key] = name
     tmp = out / "policy.tmp.zip"

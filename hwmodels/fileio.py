@@ -4,12 +4,24 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_text", "read_json"]
+__all__ = ["atomic_write_text", "file_token", "read_json"]
+
+
+def file_token(label: str) -> str:
+    """``label`` as one safe file-name part: a path becomes its stem, every character but letters,
+    digits, ``.``, ``_`` and ``-`` becomes ``-`` (a workload given as ``/data/my net.json`` must
+    not turn ``pareto-{w}.png`` into a path under other folders)."""
+    text = str(label)
+    if "/" in text or "\\" in text or text.endswith(".json"):
+        text = Path(text).stem
+    out = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return out or "x"
 
 
 def _umask() -> int:

@@ -364,13 +364,18 @@ def extract(
     sample_shape = tuple(example_input.shape[1:])
     x1 = torch.randn((1, *sample_shape), generator=torch.Generator().manual_seed(seed), dtype=example_input.dtype)
     rec = _Recorder(gm)
-    with torch.no_grad():
-        rec.run(x1)
-        rec.calibrating = True
-        xc = torch.randn(
-            (calib_batch, *sample_shape), generator=torch.Generator().manual_seed(seed + 1), dtype=example_input.dtype
-        )
-        rec.run(xc)
+    try:
+        with torch.no_grad():
+            rec.run(x1)
+            rec.calibrating = True
+            xc = torch.randn(
+                (calib_batch, *sample_shape), generator=torch.Generator().manual_seed(seed + 1),
+                dtype=example_input.dtype,
+            )
+            rec.run(xc)
+    except Exception as exc:  # the model rejects this input (wrong shape, dtype, ...): say which
+        raise GraphError(f"{name}: the model fails on an input of shape {[1, *sample_shape]}: "
+                         f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     return _to_graph(gm, rec, name=name, input_shape=(1, *sample_shape), prune=prune, seed=seed,
                      sparsity_source=sparsity_source, calib_batch=calib_batch, model=model)
 

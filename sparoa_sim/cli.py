@@ -435,6 +435,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # an output path that is a folder, under a file, not writable; an unreadable input
+        where = exc.filename2 or exc.filename  # a rename onto a folder names the target second
+        print(f"sparoa: error: {exc.strerror or exc}" + (f": {where}" if where else ""), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ prints as is — a plain ValueError would be replaced by argparse's vague "inval
 from __future__ import annotations
 
 import json
+import math
 import sys
 from argparse import ArgumentTypeError
 from collections.abc import Callable
@@ -22,6 +23,10 @@ class BadArgument(SparOAError, ArgumentTypeError):
     """A bad argument value: argparse prints its message; called directly, it is a SparOAError."""
 
 
+#: Largest integer an option takes (seeds and counts reach 32-bit solvers and generators).
+MAX_INT = 2**31 - 1
+
+
 def positive(name: str, kind: type = int) -> Callable[[str], int | float]:
     """A parser for a positive ``kind`` (int: ≥ 1; float: > 0) named ``name`` in errors."""
     def parse(text: str):
@@ -31,6 +36,8 @@ def positive(name: str, kind: type = int) -> Callable[[str], int | float]:
             raise BadArgument(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
         if not v > 0:
             raise BadArgument(f"{name} must be {'>= 1' if kind is int else 'positive'}, got {text!r}")
+        if not math.isfinite(v) or v > MAX_INT:
+            raise BadArgument(f"{name} must be finite and at most {MAX_INT}, got {text!r}")
         return v
     return parse
 
@@ -46,8 +53,8 @@ def seed(text: str) -> int:
         v = int(text)
     except ValueError:
         raise BadArgument(f"--seed must be a non-negative integer, got {text!r}") from None
-    if v < 0:
-        raise BadArgument(f"--seed must be a non-negative integer, got {v}")
+    if not 0 <= v <= MAX_INT:
+        raise BadArgument(f"--seed must be an integer in [0, {MAX_INT}], got {v}")
     return v
 
 

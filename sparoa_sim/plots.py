@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sparoa_sim.errors import SparOAError
 from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels.kinds import KINDS
 
@@ -19,6 +20,11 @@ def save_figure(fig, path: str | os.PathLike[str], dpi: int = 130) -> Path:
     import matplotlib.pyplot as plt
 
     p = Path(path)
+    fmt = p.suffix[1:].lower()
+    if fmt and fmt not in fig.canvas.get_supported_filetypes():
+        plt.close(fig)
+        raise SparOAError(f"{p}: cannot write an image of type {p.suffix!r} "
+                          f"(use one of: {', '.join(sorted(fig.canvas.get_supported_filetypes()))})")
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix or ".png", dir=p.parent)
     os.close(fd)

@@ -14,13 +14,50 @@ PL = ["jetson-orin-nano-8gb"]
 
 
 def test_grid_and_unknown_policy():
-    c = ev.cells(WL, PL, ["15W", "7W", "MAXN-does-not-exist"], ["cpu", "gpu", "learned"], seeds=3)
+    c = ev.cells(WL, PL, ["15W", "7W"], ["cpu", "gpu", "learned"], seeds=3)
     assert len(c) == 2 * (1 + 1 + 3)
     assert {x.mode for x in c} == {"15W", "7W"}
     with pytest.raises(SparOAError, match="unknown policy"):
         ev.cells(WL, PL, None, ["nope"])
     with pytest.raises(SparOAError, match="no cell"):
         ev.cells(WL, PL, ["nope"], ["cpu"])
+    with pytest.raises(SparOAError, match=r"mode\(s\) \['MAXN-does-not-exist'\] exist on none"):
+        ev.cells(WL, PL, ["15W", "MAXN-does-not-exist"], ["cpu"])
+    with pytest.raises(SparOAError, match="unknown workload"):
+        ev.cells(["nope", *WL], PL, None, ["cpu"])  # before any cell runs, not in a worker later
+    with pytest.raises(SparOAError, match="batch 1"):
+        ev.cells(WL, PL, None, ["cpu", "learned"], batch=8)  # the scheduler trains at batch 1
+
+
+def test_grid_resolves_mode_aliases_per_platform_and_drops_repeats():
+    both = ["jetson-orin-nano-8gb", "jetson-agx-orin-64gb"]
+    c = ev.cells(WL * 2, both, ["MAXN"], ["cpu", "gpu", "gpu"])
+    assert len(c) == 4 and {(x.platform, x.mode) for x in c} == {("jetson-orin-nano-8gb", "15W"),
+                                                                 ("jetson-agx-orin-64gb", "MAXN")}
+    assert len({x.key for x in c}) == len(c)
+    agx_only = ev.cells(WL, both, ["30W"], ["cpu"])  # a mode one platform lacks is skipped there
+    assert [x.platform for x in agx_only] == ["jetson-agx-orin-64gb"]
+
+
+def test_malformed_result_lines_are_run_again(tmp_path):
+    sweep = ev.cells(WL, PL, None, ["cpu", "gpu"])
+    rows = ev.run_sweep(sweep, tmp_path)
+    good = (tmp_path / "cells.jsonl").read_text().splitlines()
+    nan_row = good[1].replace(str(rows[1]["latency_s"]), "NaN")
+    (tmp_path / "cells.jsonl").write_text("\n".join([good[0], "[1, 2]", '{"policy": "cpu"}', nan_row]) + "\n")
+    assert list(ev._done_keys(tmp_path / "cells.jsonl")) == [sweep[0].key]
+    again = ev.run_sweep(sweep, tmp_path)
+    assert [r["latency_s"] for r in again] == [r["latency_s"] for r in rows]
+
+
+def test_a_failing_cell_in_a_worker_keeps_the_others(tmp_path, monkeypatch):
+    sweep = ev.cells(WL, PL, ["15W", "7W"], ["cpu", "gpu"])
+    bad = sweep[1]
+    sweep[1] = ev.Cell(**{**bad.__dict__, "oracle_time_limit_s": -1.0, "policy": "oracle"})
+    with pytest.raises(SparOAError, match=r"1 cell\(s\) failed \(the others are saved\)"):
+        ev.run_sweep(sweep, tmp_path, workers=2)
+    saved = ev._done_keys(tmp_path / "cells.jsonl")
+    assert set(saved) == {c.key for k, c in enumerate(sweep) if k != 1}
 
 
 def test_summary_arithmetic_exact():
@@ -80,3 +117,14 @@ def test_pareto_plot(tmp_path):
             dict(base, policy="learned", lam=1.0, latency_s=1.0, energy_per_inference_j=0.8)]
     out = ev.pareto_plot(rows, tmp_path / "p.png")
     assert out.stat().st_size > 1000
+
+
+def test_report_without_gpu_only_cells(tmp_path):
+    """No row has a speed-up over GPU-only when gpu is not evaluated: the chart still draws."""
+    rows = ev.run_sweep(ev.cells(WL, PL, None, ["cpu", "heft"]), tmp_path)
+    files = ev.write_report(rows, tmp_path)
+    assert (tmp_path / "speedup.png").stat().st_size > 1000 and files["chart"].endswith("speedup.png")
+    from sparoa_sim.cliargs import positive
+
+    with pytest.raises(Exception, match="finite"):
+        positive("--oracle-time-limit", float)("inf")

@@ -161,3 +161,19 @@ def test_energy_weight_changes_what_is_shipped_by_objective():
     assert _score(cfg, case, res.schedule(WL))[0] == pytest.approx(shipped, rel=1e-9)
     for p in ("gpu", "cpu", "heft", "greedy", "threshold", "coexec"):
         assert shipped <= _score(cfg, case, p)[0] * (1 + 1e-9), p
+
+
+def test_resume_with_other_settings_or_a_malformed_state_is_refused(trained, tmp_path):
+    import shutil
+
+    cfg, _, out = trained
+    shutil.copytree(out, tmp_path / "run")
+    other = TrainConfig(**{**cfg.__dict__, "workloads": ("vgg16",)})
+    with pytest.raises(PolicyError, match="other settings.*workloads"):
+        train_scheduler(other, tmp_path / "run", resume=True, tensorboard=False)
+    other = TrainConfig(**{**cfg.__dict__, "platform": "jetson-agx-orin-32gb"})
+    with pytest.raises(PolicyError, match="other settings.*platform"):
+        train_scheduler(other, tmp_path / "run", resume=True, tensorboard=False)
+    (tmp_path / "run" / "checkpoints" / "state.json").write_text('["valid JSON, wrong shape"]')
+    with pytest.raises(PolicyError, match="corrupt checkpoint"):
+        train_scheduler(cfg, tmp_path / "run", resume=True, tensorboard=False)

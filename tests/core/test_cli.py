@@ -133,3 +133,37 @@ def test_profile_command_writes_a_loadable_table(capsys, tmp_path):
     code, _, err = run(capsys, "calibrate", str(out_path), "--base", "jetson-orin-nano-8gb", "--time-weight", "5",
                        "-o", str(tmp_path / "y.toml"))
     assert code == 2 and "time_weight must lie in [0, 2]" in err and not (tmp_path / "y.toml").exists()
+
+
+def test_output_paths_ranges_and_shapes_exit_2_with_one_line(capsys, tmp_path, monkeypatch):
+    """An output path that is a folder or sits under a file, an unknown image type, an out-of-range
+    seed or count, a model that rejects the input shape: one line, exit 2 (tracebacks before)."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "tinymodels.py").write_text(
+        "import torch.nn as nn\ndef build():\n    return nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU())\n")
+    monkeypatch.chdir(tmp_path)
+    cases = [
+        (["oracle", "--workload", "mobilenetv3_small", "--platform", "jetson-orin-nano-8gb", "--time-limit", "2",
+          "-o", str(tmp_path)], f"Is a directory: {tmp_path}"),
+        (["simulate", "--workload", "resnet18", "--platform", "jetson-orin-nano-8gb", "--gantt",
+          str(tmp_path / "afile" / "g.png")], "afile"),
+        (["workloads", "show", "resnet18", "--plot", "q.txt"], "cannot write an image of type '.txt'"),
+        (["oracle", "--workload", "resnet18", "--platform", "jetson-orin-nano-8gb", "--seed", "2147483648"],
+         "--seed must be an integer in [0, 2147483647]"),
+        (["train", "predictor", "--seed", "-1", "-o", "p"], "--seed must be an integer"),
+        (["extract", "tinymodels:build", "--input-shape", "2,8,3", "-o", "g.json"], "fails on an input of shape"),
+    ]
+    for argv, needle in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2, (argv, err)
+        lines = [line for line in err.splitlines() if line.startswith("sparoa")]
+        assert needle in err and len(lines) == 1 and "Traceback" not in err, (argv, err)
+    assert not list(tmp_path.glob(".*.tmp"))  # nothing half-written left behind
+
+
+def test_file_token_keeps_outputs_in_their_folder():
+    from sparoa_sim.hwmodels.fileio import file_token
+
+    assert file_token("resnet18") == "resnet18" and file_token("15W") == "15W"
+    assert file_token("/data/my nets/tiny net.json") == "tiny-net"
+    assert file_token("../../etc") == "etc" and file_token("x@y:z") == "x-y-z" and file_token("///") == "x"
