@@ -1,6 +1,10 @@
 """Roofline energy per device, ``E = ε_flop · work + ε_byte · bytes + P_static · t``, plus the
 board's idle power over the makespan (DESIGN §3). Coefficients are per power mode.
 
+``ε_flop`` is the energy of one FP32 FLOP (fitted to rail power on FP32 work); a kernel at
+another precision is charged ``ε_flop · P_fp32 / P_kernel`` per FLOP (``Prediction.eps_scale``):
+the same dynamic power at its own peak — an assumption in want of FP16 rail measurements.
+
 ``P_static`` is the power a device draws while busy beyond the dynamic terms (leakage, clock
 trees of the powered units); the board's idle power covers everything else and is charged once
 over the whole makespan by :func:`idle_energy`, so the two never double-count.
@@ -39,7 +43,8 @@ def prediction_energy(platform: Platform, pred: Prediction, busy_s: np.ndarray |
 
     ``busy_s`` overrides the busy time (e.g. the engine's re-timed durations under contention).
     """
-    return op_energy(platform, pred.work, pred.bytes, pred.latency if busy_s is None else busy_s, pred.mode)
+    work = pred.work if pred.eps_scale is None else pred.work * pred.eps_scale  # FP32-equivalent FLOPs
+    return op_energy(platform, work, pred.bytes, pred.latency if busy_s is None else busy_s, pred.mode)
 
 
 def idle_energy(platform: Platform, makespan_s: float | np.ndarray, mode: str | PowerMode | None = None) -> np.ndarray:

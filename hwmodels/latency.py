@@ -68,6 +68,11 @@ class Prediction:
     mode: str
     precision: str
     batch: float | np.ndarray
+    #: Per-operator factor on ε_flop for the kernel chosen, (n, 2): P_fp32 / P_kernel (1 at FP32).
+    #: ε_flop was fitted to rail power on FP32 work; a kernel of another precision is charged the
+    #: same power at its own peak, not ε_flop per FLOP at 8× the rate (which would exceed the
+    #: module's power budget on tensor cores).
+    eps_scale: np.ndarray | None = None
 
     @property
     def cpu(self) -> np.ndarray:
@@ -243,7 +248,8 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         ws = ops.w_sparsity[:, None]
         work_s = flops_b * (1.0 - g_w * ws) * (1.0 - g_a * ops.act_sparsity[:, None])
         tc_s = work_s / (peak * base_rate * s_eta)
-        bytes_s = act_bytes + w_bytes * (1.0 - ws) * (1.0 + idx)
+        # values at the simulated precision, indices as stored (relative to the graph's elem_bytes)
+        bytes_s = act_bytes + ops.bytes_w[:, None] * (1.0 - ws) * (scale + idx)
         tm_s = bytes_s / bw
         if corr is not None:
             tc_s, tm_s = tc_s * corr, tm_s * corr
@@ -256,6 +262,8 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
             work = np.where(sparse, work_s, work)
             nbytes = np.where(sparse, bytes_s, nbytes)
 
+    peak32 = np.array([platform.peak_flops(d, m, "fp32") for d in DEVICE_KINDS])
+    eps_scale = peak32 / np.where(sparse, peak, np.broadcast_to(dense_peak, shape))
     return Prediction(
         latency=t_launch + t,
         t_compute=np.broadcast_to(tc, shape),
@@ -271,6 +279,7 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         mode=m.name,
         precision=precision,
         batch=b,
+        eps_scale=eps_scale,
     )
 
 

@@ -118,7 +118,7 @@ class PredTables:
         ef, eb, ps = coefficients(platform, m)
         self.eps_flop = (float(ef[0]), float(ef[1]))
         self.eps_byte = (float(eb[0]), float(eb[1]))
-        e_dyn = ef * pred.work + eb * pred.bytes
+        e_dyn = ef * pred.work * pred.eps_scale + eb * pred.bytes  # FP32-equivalent work (energy.py)
         self.e_dyn = (e_dyn[:, 0].tolist(), e_dyn[:, 1].tolist())
         self.p_static = (float(ps[0]), float(ps[1]))
         self.board_idle_w = float(m.energy.board_idle_w)
@@ -182,7 +182,7 @@ class PredTables:
             parts.append(SplitPart(
                 lat=lat, tc=float(p.t_compute[0, d]), tm=float(p.t_memory[0, d]),
                 demand=nbytes / busy if busy > 0 else 0.0,
-                e_dyn=self.eps_flop[d] * float(p.work[0, d]) + self.eps_byte[d] * nbytes,
+                e_dyn=self.eps_flop[d] * float(p.work[0, d] * p.eps_scale[0, d]) + self.eps_byte[d] * nbytes,
             ))
         out = (parts[0], parts[1])
         self._splits[key] = out

@@ -145,3 +145,21 @@ def test_noise() -> None:
     np.testing.assert_array_equal(noise_sigmas(AGX), [AGX.cpu.latency.noise_sigma, AGX.gpu.latency.noise_sigma])
     with pytest.raises(ValueError):
         lognormal_factors(rng, -1.0, 3)
+
+
+@pytest.mark.parametrize("name", ["jetson-agx-orin-64gb", "jetson-orin-nano-8gb"])
+def test_lower_precisions_do_not_draw_more_power_than_fp32(name) -> None:
+    """ε_flop is an FP32 figure: FP16 (and tensor-core) kernels are charged the same dynamic power
+    at their own peak, so an operator's power never exceeds its FP32 counterpart's by much
+    (charged per FLOP at 8× the rate, VGG-16's tensor-core power reached 151 W on a 60 W module)."""
+    from sparoa_sim.workloads import load_workload
+
+    plat = load_platform(name)
+    ops = load_workload("vgg16").hw_ops
+    power = {}
+    for prec in ("fp32", "fp16", "fp16_tc"):
+        pred = predict(plat, ops, 16, precision=prec)
+        power[prec] = prediction_energy(plat, pred)[:, 1] / pred.latency[:, 1]
+    assert power["fp16"].max() <= 1.05 * power["fp32"].max()
+    assert power["fp16_tc"].max() <= 1.25 * power["fp32"].max()
+    assert np.all(predict(plat, ops, 16).eps_scale == 1.0)

@@ -311,3 +311,16 @@ def test_op_arrays_validation() -> None:
     with pytest.raises(ValueError):
         ops.flops[0] = 1.0  # read-only arrays
     assert OpArrays.build([kind_code(OpKind.ADD)], [1.0], bytes_out=[400.0]).units[0] == 100.0
+
+
+def test_csr_indices_keep_their_width_at_fp16() -> None:
+    """Halving the precision halves the stored weight values of a CSR kernel, not its 32-bit indices."""
+    from sparoa_sim.hwmodels.ops import OpArrays
+
+    plat = load_platform("jetson-agx-orin-64gb")
+    w = 4.0 * 4096**2
+    ops = OpArrays.build(kind=[KINDS.index(OpKind.LINEAR)], flops=[2 * 4096**2], bytes_in=[16384],
+                         bytes_out=[16384], bytes_w=[w], w_sparsity=[0.9])
+    b32 = predict(plat, ops, 1, precision="fp32", kernel="sparse").bytes[0, 0]
+    b16 = predict(plat, ops, 1, precision="fp16", kernel="sparse").bytes[0, 0]
+    assert b32 - b16 == pytest.approx(0.5 * w * 0.1 + 0.5 * 2 * 16384)
