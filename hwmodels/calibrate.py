@@ -453,14 +453,14 @@ def fit_residual(platform: Platform, rows: Sequence[MeasuredOp], device: str = "
     pred = predict(plain, ops, batch, mode=mode, precision=precision)
     launch = float(pred.t_launch[col])
     roof = np.maximum(pred.latency[:, col] - launch, 1e-12)  # an operator with no work and no launch: not log(0)
-    par = wave_efficiency(plain, ops, batch, mode)[:, col]
+    par = wave_efficiency(plain, ops, 1.0, None)[:, col]  # features as predict evaluates them (batch 1, default mode)
     scale = bytes_scale(precision, ops.elem_bytes)
     try:
         for f in features:
             Residual(features=(f,), coef=(0.0,), center=(0.0,), scale=(1.0,))
     except ValueError as exc:
         raise CalibrationError(f"fit_residual: {exc}") from None
-    raw = feature_columns(tuple(features), ops, batch, par, scale)
+    raw = feature_columns(tuple(features), ops, 1.0, par, scale)
     keep, centers, scales = [], [], []
     for j, f in enumerate(features):
         on = raw[:, j] != 0 if f.startswith("kind.") else (

@@ -221,7 +221,14 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     w_bytes = (ops.bytes_w * scale)[:, None]
     par = _parallel(ops, b, slots)
     base_rate = eta_k[k] * par * (1.0 - load_a)  # fraction of peak actually reached, (n, 2)
-    corr = _residual_factor(devs, ops, b, par, scale)  # (n, 2) shape-feature correction, or None
+    # (n, 2) shape-feature correction, or None. Its features are the operator's at batch 1 in the
+    # platform's default mode: a constant factor per operator and device, so batch, power mode,
+    # load and contention act through the roofline alone and latency stays monotone in each
+    # (a fitted slope of either sign on work or traffic could otherwise make a layer faster at a
+    # larger batch, or in a lower power mode).
+    corr = None
+    if any(dev.latency.residual is not None for dev in devs):
+        corr = _residual_factor(devs, ops, 1.0, wave_efficiency(platform, ops, 1.0, None), scale)
 
     if precision == "fp16_tc":
         peak_tc = np.array([platform.peak_flops(d, m, "fp16_tc") for d in DEVICE_KINDS])

@@ -11,7 +11,10 @@ sum running over named features of the operator's shape at its batch size:
 - ``X@K``: feature X on operators of kind K only, 0 elsewhere (a per-kind slope).
 
 The factor scales ``t_compute`` and ``t_memory`` alike (the launch overhead is untouched), so the
-roofline stays the explanation and re-timing under load or contention stays exact. Coefficients
+roofline stays the explanation and re-timing under load or contention stays exact. ``predict``
+evaluates the features at batch 1 in the platform's default mode (what calibration tables
+hold): a constant factor per operator and device, so batch, power mode, load and contention act
+through the roofline alone and latency stays monotone in each, whatever the fitted slopes. Coefficients
 are plain numbers in the TOML profile (``[cpu.latency.residual]``), fitted by
 ``calibrate.fit_residual``; numpy only, one vectorised pass.
 """

@@ -324,3 +324,28 @@ def test_csr_indices_keep_their_width_at_fp16() -> None:
     b32 = predict(plat, ops, 1, precision="fp32", kernel="sparse").bytes[0, 0]
     b16 = predict(plat, ops, 1, precision="fp16", kernel="sparse").bytes[0, 0]
     assert b32 - b16 == pytest.approx(0.5 * w * 0.1 + 0.5 * 2 * 16384)
+
+
+def test_a_fitted_residual_keeps_latency_monotone_in_batch_and_power_mode() -> None:
+    """The residual's features are taken at batch 1 in the default mode (a constant factor per
+    operator), so however its slopes were fitted, a larger batch or a lower power mode is never
+    faster (with batch-dependent features the example host profile made VGG-16's classifier 24 %
+    faster at batch 4 than at batch 1; a negative wave-efficiency slope made a lower mode faster)."""
+    from pathlib import Path
+
+    from sparoa_sim.hwmodels.residual import Residual
+    from sparoa_sim.workloads import load_workload
+
+    root = Path(__file__).resolve().parents[2]
+    host = load_platform(root / "hwmodels" / "profiles" / "examples" / "host-example.toml")
+    for w in ("vgg16", "mobilenetv2", "vit_b_16"):
+        ops = load_workload(w).hw_ops
+        lat = np.array([predict(host, ops, b).latency for b in (1, 2, 4, 8)])
+        assert np.all(np.diff(lat, axis=0) >= 0.0), w
+    agx = load_platform("jetson-agx-orin-64gb")
+    odd = Residual(features=("wave_frac", "log_flops"), coef=(-1.0, -0.5), center=(0.5, 10.0), scale=(0.1, 2.0))
+    agx = agx.with_latency("cpu", dataclasses.replace(agx.cpu.latency, residual=odd))
+    ops = load_workload("mobilenetv3_small").hw_ops
+    maxn = predict(agx, ops, 1, mode="MAXN").latency[:, 0]
+    for m in agx.mode_names[1:]:  # (50W and 30W trade cores for clock: only MAXN bounds them all)
+        assert np.all(predict(agx, ops, 1, mode=m).latency[:, 0] >= maxn * (1 - 1e-12)), m
