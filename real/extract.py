@@ -241,6 +241,21 @@ class _Recorder(torch.fx.Interpreter):
         self.records: dict[str, _NodeRecord] = {}
         self.calibrating = False
 
+    def _is_parameter(self, node: torch.fx.Node, seen: set[str] | None = None) -> bool:
+        """Whether a static value comes from an ``nn.Parameter`` (directly or computed from one),
+        not only from buffers or literals."""
+        if node.op == "get_attr":
+            try:
+                self.module.get_parameter(str(node.target))
+                return True
+            except AttributeError:
+                return False
+        seen = set() if seen is None else seen
+        if node.name in seen:
+            return False
+        seen.add(node.name)
+        return any(self._is_parameter(a, seen) for a in node.all_input_nodes)
+
     def run_node(self, n: torch.fx.Node) -> Any:
         if n.op in ("placeholder", "output"):
             return super().run_node(n)
@@ -273,7 +288,7 @@ class _Recorder(torch.fx.Interpreter):
             is_view = True
         kind = classify(n, self.modules)
         # Only data-movement nodes can be views: an in-place add/activation shares storage too.
-        is_view = is_view and kind in (OpKind.RESHAPE, OpKind.OTHER)
+        is_view = is_view and kind in (OpKind.RESHAPE, OpKind.OTHER) and out_of_place(n) is None  # clamp_ works
         rec = _NodeRecord(kind=kind, static=static, is_view=is_view)
         rec.flops_counted = float(counter.get_total_flops())
         rec.act_in = dyn_inputs
@@ -286,10 +301,11 @@ class _Recorder(torch.fx.Interpreter):
                 rec.in_numel += numel
             else:
                 rec.bytes_w += nbytes
-                for t in _tensors(value):
-                    if t.dim() >= 2:  # weight matrices and kernels; biases and norm scales excluded
-                        rec.w_zeros += float((t == 0).sum())
-                        rec.w_numel += t.numel()
+                if self._is_parameter(a):  # a constant buffer (an attention mask of 0 / -100) is no weight
+                    for t in _tensors(value):
+                        if t.dim() >= 2:  # weight matrices and kernels; biases and norm scales excluded
+                            rec.w_zeros += float((t == 0).sum())
+                            rec.w_numel += t.numel()
         if n.op == "call_module":
             m = self.modules[str(n.target)]
             for t in list(m.parameters(recurse=True)) + list(m.buffers(recurse=True)):
@@ -311,12 +327,16 @@ class _Recorder(torch.fx.Interpreter):
 
 def _pool_window(node: torch.fx.Node, modules: dict[str, nn.Module], rec: _NodeRecord) -> float:
     """FLOPs of a pooling node: one per window element (window from the module if known)."""
+    k = None
     if node.op == "call_module":
         m = modules[str(node.target)]
-        k = getattr(m, "kernel_size", None)
-        if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) and k is not None:
-            kk = math.prod(k) if isinstance(k, tuple) else k * k
-            return rec.out_numel * kk
+        if isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            k = getattr(m, "kernel_size", None)
+    elif node.op == "call_function" and node.target in (F.max_pool2d, F.avg_pool2d):
+        k = node.kwargs.get("kernel_size", node.args[1] if len(node.args) > 1 else None)
+    if isinstance(k, int) or (isinstance(k, tuple | list) and all(isinstance(v, int) for v in k)):
+        kk = math.prod(k) if isinstance(k, tuple | list) else k * k
+        return rec.out_numel * kk
     return rec.in_numel  # adaptive / global pooling reads every input element once
 
 
@@ -364,18 +384,24 @@ def extract(
     sample_shape = tuple(example_input.shape[1:])
     x1 = torch.randn((1, *sample_shape), generator=torch.Generator().manual_seed(seed), dtype=example_input.dtype)
     rec = _Recorder(gm)
+    shape = [1, *sample_shape]
+    mha = torch.backends.mha
+    fastpath = mha.get_fastpath_enabled()
     try:
+        # nn.MultiheadAttention's fused inference kernel has no FLOP formula: counted as 0 MACs
+        mha.set_fastpath_enabled(False)
         with torch.no_grad():
             rec.run(x1)
             rec.calibrating = True
-            xc = torch.randn(
-                (calib_batch, *sample_shape), generator=torch.Generator().manual_seed(seed + 1),
-                dtype=example_input.dtype,
-            )
+            shape = [calib_batch, *sample_shape]
+            xc = torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed + 1),
+                             dtype=example_input.dtype)
             rec.run(xc)
     except Exception as exc:  # the model rejects this input (wrong shape, dtype, ...): say which
-        raise GraphError(f"{name}: the model fails on an input of shape {[1, *sample_shape]}: "
+        raise GraphError(f"{name}: the model fails on an input of shape {shape}: "
                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
+    finally:
+        mha.set_fastpath_enabled(fastpath)
     return _to_graph(gm, rec, name=name, input_shape=(1, *sample_shape), prune=prune, seed=seed,
                      sparsity_source=sparsity_source, calib_batch=calib_batch, model=model)
 

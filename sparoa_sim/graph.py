@@ -88,7 +88,11 @@ class Op:
 
     @property
     def out_elems(self) -> int:
-        """Output elements per sample (the leading batch dimension excluded)."""
+        """Output elements per sample: ``bytes_out`` over the element size where it is known (a
+        window-partitioned shape such as Swin's (64, 49, 288) folds the batch into its first
+        dimension, so the shape alone would miss 64×), else the shape without its leading dimension."""
+        if self.bytes_out > 0:
+            return max(1, round(self.bytes_out / DTYPE_BYTES.get(self.dtype, 4)))
         return math.prod(self.out_shape[1:]) if len(self.out_shape) > 1 else max(1, math.prod(self.out_shape))
 
     def to_dict(self) -> dict[str, Any]:
@@ -563,7 +567,9 @@ def fuse(graph: OpGraph) -> OpGraph:
             continue
         members = [ops[j] for j in chain]
         bytes_w = sum(m.bytes_w for m in members)
-        w_sp = sum(m.w_sparsity * m.bytes_w for m in members) / bytes_w if bytes_w > 0 else op.w_sparsity
+        # weight sparsity of the head's weights: a fused norm's scales and running stats are not
+        # weights the extractor counts (only tensors of 2+ dimensions are), so they must not dilute it
+        w_sp = op.w_sparsity
         tail = members[-1]
         fused_ops.append(
             Op(

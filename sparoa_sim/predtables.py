@@ -18,6 +18,7 @@ from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels import OpArrays, Platform, bandwidth_demand, predict
 from sparoa_sim.hwmodels.contention import concurrent_bw
 from sparoa_sim.hwmodels.energy import coefficients
+from sparoa_sim.hwmodels.kinds import OpKind, kind_code
 from sparoa_sim.hwmodels.latency import bytes_scale
 
 __all__ = ["GraphTables", "PredTables", "PredictionCache", "SplitPart", "critical_path", "duration_at"]
@@ -194,11 +195,19 @@ class PredTables:
         return self.t_sync + nbytes / self.copy_bw, nbytes
 
 
+_PER_CHANNEL = frozenset(kind_code(k) for k in (OpKind.DWCONV, OpKind.ACT, OpKind.ADD, OpKind.MUL, OpKind.POOL,
+                                                OpKind.ATTENTION))
+
+
 def _scaled(ops: OpArrays, i: int, f: float, axis: str) -> OpArrays:
     """Operator ``i`` alone with the fraction ``f`` of its work (see :meth:`PredTables.split`)."""
     one = ops.take([i])
     w = one.bytes_w if axis == "batch" else one.bytes_w * f
-    bi = one.bytes_in * f if axis == "batch" else one.bytes_in
+    # a channel split of conv/linear reads the whole input (every output channel needs every input
+    # channel); one of a per-channel kind (depthwise, element-wise, pooling, attention by heads)
+    # reads its own share
+    whole_input = axis != "batch" and int(one.kind[0]) not in _PER_CHANNEL
+    bi = one.bytes_in if whole_input else one.bytes_in * f
     return OpArrays(kind=one.kind, flops=one.flops * f, macs=one.macs * f, bytes_in=bi, bytes_out=one.bytes_out * f,
                     bytes_w=w, act_sparsity=one.act_sparsity, w_sparsity=one.w_sparsity, units=one.units * f,
                     elem_bytes=one.elem_bytes)

@@ -160,7 +160,7 @@ def test_fusion_merges_conv_bn_relu_and_keeps_dependencies():
     assert head.kind is OpKind.CONV
     assert head.macs == 100 and head.flops == 300
     assert head.bytes_in == 40 and head.bytes_out == 80 and head.bytes_w == 52
-    assert head.w_sparsity == pytest.approx(0.5 * 36 / 52)
+    assert head.w_sparsity == pytest.approx(0.5)  # the head's weights: a norm's scales do not dilute it
     assert [o.deps for o in f.ops] == [(), (0,), (0, 1), (2,)]
     assert f.total_macs == g.total_macs and f.total_flops == g.total_flops
     assert f.meta["fused"] is True and f.name == "toy_fused"
@@ -175,3 +175,24 @@ def test_fusion_stops_at_a_shared_intermediate():
     f = fuse(g.with_ops(ops))
     assert [o.name for o in f.ops] == ["conv+bn", "relu", "conv2", "add", "fc"]
     assert [o.deps for o in f.ops] == [(), (0,), (1,), (0, 2), (3,)]
+
+
+def test_out_elems_counts_a_window_partitioned_shape_whole():
+    """Swin's window ops fold the batch into the first dimension: (64, 49, 288) at batch 1 is
+    903,168 elements per sample, not 14,112 (bytes_out says so)."""
+    op = Op(name="qkv", kind=OpKind.LINEAR, bytes_out=64 * 49 * 288 * 4.0, out_shape=(64, 49, 288))
+    assert op.out_elems == 64 * 49 * 288
+    assert Op(name="c", kind=OpKind.CONV, bytes_out=4.0 * 64 * 56 * 56, out_shape=(1, 64, 56, 56)).out_elems == 64 * 56 * 56
+    assert Op(name="s", kind=OpKind.OTHER, out_shape=(1, 10)).out_elems == 10  # no bytes: the shape rule
+
+
+def test_channel_split_parts_read_their_share_of_a_per_channel_input():
+    from sparoa_sim.predtables import _scaled
+
+    ops = OpGraph(name="t", ops=(
+        Op(name="dw", kind=OpKind.DWCONV, flops=1e6, macs=5e5, bytes_in=4e5, bytes_out=4e5, bytes_w=1e3,
+           out_shape=(1, 32, 56, 56), split_axis="channel"),
+        Op(name="conv", kind=OpKind.CONV, flops=1e7, macs=5e6, bytes_in=4e5, bytes_out=4e5, bytes_w=1e4, deps=(0,),
+           out_shape=(1, 32, 56, 56), split_axis="channel"))).hw_ops
+    assert _scaled(ops, 0, 0.25, "channel").bytes_in[0] == pytest.approx(1e5)  # depthwise: its channels only
+    assert _scaled(ops, 1, 0.25, "channel").bytes_in[0] == pytest.approx(4e5)  # conv: every input channel

@@ -150,3 +150,38 @@ def test_untraceable_and_bad_factories(tmp_path, monkeypatch):
         extract_factory("userfactories.good", (1, 4))
     with pytest.raises(GraphError, match="input-shape"):
         extract_factory("userfactories:good", (1, 0))
+
+
+def test_review_cases_multihead_attention_inplace_functional_pool_and_buffers():
+    """nn.MultiheadAttention is counted (its fused inference path had no FLOP formula: 0 MACs);
+    an in-place op of kind OTHER is kept (it was dropped as a view); a functional max pool counts
+    its window; a constant buffer (a 0 / -100 attention mask) is not weight sparsity."""
+    import torch.nn.functional as F
+
+    class Attn(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.MultiheadAttention(64, 4, batch_first=True)
+
+        def forward(self, x):
+            return self.a(x, x, x, need_weights=False)[0]
+
+    g = extract(Attn().eval(), torch.randn(1, 50, 64), name="attn")
+    assert [(o.kind.value, o.macs) for o in g.ops] == [("attention", 1_139_200.0)]
+
+    class Misc(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.c = nn.Conv2d(3, 8, 3)
+            self.register_buffer("mask", torch.where(torch.rand(8, 7, 7) > 0.5, 0.0, -100.0))
+
+        def forward(self, x):
+            y = self.c(x)
+            y.clamp_(0, 6)
+            return F.max_pool2d(y, 3, 2) + self.mask
+
+    g = extract(Misc().eval(), torch.randn(1, 3, 18, 18), name="misc")
+    ops = {o.name: o for o in g.ops}
+    assert ops["clamp_"].kind.value == "other"
+    assert ops["max_pool2d"].flops == 8 * 7 * 7 * 9
+    assert ops["add"].w_sparsity == 0.0
