@@ -368,16 +368,26 @@ class EnergyMeasurement:
 
     @property
     def energy_j(self) -> float | None:
-        """Board energy on a Jetson; else CPU (RAPL) + GPU (NVML) where present; None without meters."""
+        """Board energy on a Jetson; else CPU (RAPL) + GPU (NVML) where present; None without meters.
+        :attr:`scope` says which of these the figure covers (GPU alone where RAPL is absent)."""
         jet = self.readings.get("jetson")
         if jet is not None and jet.energy_j is not None:
             return jet.energy_j
         parts = [r.energy_j for k, r in self.readings.items() if k in ("rapl", "nvml") and r.energy_j is not None]
         return sum(parts) if parts else None
 
+    @property
+    def scope(self) -> str | None:
+        """What :attr:`energy_j` covers: "board", "cpu+gpu", "cpu only", "gpu only", or None."""
+        jet = self.readings.get("jetson")
+        if jet is not None and jet.energy_j is not None:
+            return "board"
+        have = [k for k in ("rapl", "nvml") if (r := self.readings.get(k)) is not None and r.energy_j is not None]
+        return {("rapl", "nvml"): "cpu+gpu", ("rapl",): "cpu only", ("nvml",): "gpu only"}.get(tuple(have))
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary: total, duration and each meter's reading or absence reason."""
-        return {"energy_j": self.energy_j, "duration_s": self.duration_s,
+        return {"energy_j": self.energy_j, "energy_scope": self.scope, "duration_s": self.duration_s,
                 "meters": {k: {"available": r.available, "energy_j": r.energy_j, "domains": dict(r.domains),
                                "method": r.method, "reason": r.reason} for k, r in self.readings.items()}}
 
@@ -391,25 +401,46 @@ def measure_energy(meters: Mapping[str, Meter] | None = None, poll_s: float | No
     """
     meters = detect_meters() if meters is None else meters
     result = EnergyMeasurement()
-    live = [m for m in meters.values() if m.available]
-    for m in live:
-        m.start()
+    live = {name: m for name, m in meters.items() if m.available}
+    failed: dict[str, str] = {}  # meter → why its figure cannot be trusted (never estimated instead)
+    started: list[str] = []
     stop = threading.Event()
     poller = None
-    if poll_s is not None and live:
-        def _poll() -> None:
-            while not stop.wait(poll_s):
-                for m in live:
-                    m.poll()
-
-        poller = threading.Thread(target=_poll, daemon=True)
-        poller.start()
     t0 = time.perf_counter()
     try:
+        for name, m in live.items():
+            m.start()
+            started.append(name)
+
+        if poll_s is not None and live:
+            def _poll() -> None:
+                while not stop.wait(poll_s):
+                    for name, m in live.items():
+                        if name in failed:
+                            continue
+                        try:
+                            m.poll()
+                        except Exception as exc:  # noqa: BLE001 - a missed read could hide a counter wrap
+                            failed[name] = f"reading failed while measuring: {type(exc).__name__}: {exc}"
+
+            poller = threading.Thread(target=_poll, daemon=True)
+            poller.start()
         yield result
     finally:
         result.duration_s = time.perf_counter() - t0
         stop.set()
         if poller is not None:
             poller.join()
-        result.readings = {name: m.stop() for name, m in meters.items()}
+        readings: dict[str, MeterReading] = {}
+        for name, m in meters.items():
+            if name in live and name not in started:  # a meter before it failed to start: never read
+                readings[name] = MeterReading(name, False, None, reason=failed.get(name, "not started"))
+                continue
+            try:  # each meter stops on its own: one failing leaves the others stopped, the block's error kept
+                r = m.stop()
+            except Exception as exc:  # noqa: BLE001
+                r = MeterReading(name, False, None, reason=f"stopping failed: {type(exc).__name__}: {exc}")
+            if name in failed:
+                r = MeterReading(name, False, None, reason=failed[name])
+            readings[name] = r
+        result.readings = readings

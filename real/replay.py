@@ -63,6 +63,7 @@ class ReplayReport:
     batches: tuple[int, ...]  # size of each batch served
     energy_j: float | None
     meters: Mapping[str, Any] = field(default_factory=dict)
+    energy_scope: str | None = None  # what energy_j covers: board, cpu+gpu, cpu only, gpu only
     devices: Mapping[str, str] = field(default_factory=dict)
     interrupted: bool = False
     decisions: int = 0  # policy queries of a dynamic placement (0 for a fixed one)
@@ -81,7 +82,8 @@ class ReplayReport:
             "throughput_rps": self.completed / self.makespan_s if self.makespan_s > 0 else 0.0,
             "energy_per_inference_j": (self.energy_j / self.completed
                                        if self.energy_j is not None and self.completed else None),
-            "energy_j": self.energy_j, "cpu_busy_s": self.cpu_busy_s, "gpu_busy_s": self.gpu_busy_s,
+            "energy_j": self.energy_j, "energy_scope": self.energy_scope,
+            "cpu_busy_s": self.cpu_busy_s, "gpu_busy_s": self.gpu_busy_s,
             "makespan_s": self.makespan_s, "batches": len(self.batches),
             "mean_batch": float(np.mean(self.batches)) if self.batches else 0.0,
             "devices": dict(self.devices), "meters": dict(self.meters),
@@ -206,7 +208,8 @@ def replay(
         workload=executor.workload, arrival=arrivals.describe(), max_batch=batching.max_batch,
         n_requests=stream.n, completed=len(latencies), failed=tuple(failed), latencies_s=tuple(latencies),
         makespan_s=makespan, cpu_busy_s=busy[0], gpu_busy_s=busy[1], batches=tuple(sizes),
-        energy_j=energy.energy_j, meters=energy.to_dict()["meters"], devices=devices, interrupted=interrupted,
+        energy_j=energy.energy_j, meters=energy.to_dict()["meters"], energy_scope=energy.scope, devices=devices,
+        interrupted=interrupted,
         decisions=getattr(placer, "decisions", 0) - decided[0], decide_s=getattr(placer, "decide_s", 0.0) - decided[1],
         live_load={} if placer is None else {"sources": dict(getattr(placer, "load_sources", {})),
                                               "last": list(getattr(placer, "last_load", ()))},

@@ -142,3 +142,43 @@ def test_nvml_absent_without_library(monkeypatch):
     meter = NvmlMeter()
     assert not meter.available
     assert meter.stop().energy_j is None
+
+
+class _Flaky:
+    """A meter whose poll or stop fails on demand (a flaky driver)."""
+
+    def __init__(self, name: str, fail_poll: bool = False, fail_stop: bool = False) -> None:
+        self.name, self.available, self.reason = name, True, ""
+        self.fail_poll, self.fail_stop, self.stopped = fail_poll, fail_stop, False
+
+    def start(self) -> None:
+        pass
+
+    def poll(self) -> None:
+        if self.fail_poll:
+            raise OSError("counter unreadable")
+
+    def stop(self):
+        from sparoa_sim.real.meters import MeterReading
+
+        self.stopped = True
+        if self.fail_stop:
+            raise RuntimeError("meter stop failed")
+        return MeterReading(self.name, True, 1.0, {"x": 1.0}, "counter")
+
+
+def test_a_failing_meter_is_reported_absent_and_stops_nothing_else():
+    import time
+
+    meters = {"rapl": _Flaky("rapl", fail_poll=True), "nvml": _Flaky("nvml", fail_stop=True),
+              "jetson": _Flaky("jetson")}
+    with pytest.raises(KeyError):  # the block's own error comes through, not a meter's
+        with measure_energy(meters, poll_s=0.01):
+            time.sleep(0.05)
+            raise KeyError("the block failed")
+    assert all(m.stopped for m in meters.values())
+    meters = {"rapl": _Flaky("rapl", fail_poll=True), "nvml": _Flaky("nvml")}
+    with measure_energy(meters, poll_s=0.01) as m:
+        time.sleep(0.05)
+    assert m.readings["rapl"].energy_j is None and "reading failed" in m.readings["rapl"].reason
+    assert m.energy_j == 1.0 and m.scope == "gpu only" and m.to_dict()["energy_scope"] == "gpu only"
