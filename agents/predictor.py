@@ -18,6 +18,7 @@ at ``reset`` and then behaves as the threshold rule.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pickle
 import time
@@ -105,6 +106,12 @@ class _Batch:
     ctx: torch.Tensor
 
 
+def _subset(b: _Batch, idx: np.ndarray) -> _Batch:
+    """Rows ``idx`` of a featurised batch."""
+    t = torch.as_tensor(idx, dtype=torch.long)
+    return _Batch(seq=b.seq[t], mask=b.mask[t], lengths=b.lengths[t], pooled=b.pooled[t], ctx=b.ctx[t])
+
+
 def _featurise(items: Sequence[tuple[OpGraph, HardwareContext]], cache: PredictionCache) -> _Batch:
     seqs = [op_features(g, c, cache) for g, c in items]
     n = max(len(s) for s in seqs)
@@ -188,8 +195,10 @@ class PredictorReport:
     constant_regret_mean: float
     constant_cell: int
     skill: float  # 1 − predictor regret / constant regret (1 = perfect, 0 = no better)
-    per_model: dict[str, float]
+    per_model: dict[str, float]  # held-out (test) regret of every model trained
     train_s: float
+    per_model_validation: dict[str, float] = field(default_factory=dict)  # what the choice was made on
+    selected_on: str = "validation"  # "validation" (a fifth of train), or "test" where none could be kept
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -197,7 +206,7 @@ class PredictorReport:
 
 def _fit(model: str, b: _Batch, targets: torch.Tensor, regrets: torch.Tensor, epochs: int, seed: int,
          temperature: float, on_epoch: Callable[[], None] | None) -> nn.Module:
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # inside the caller's fork_rng: the global generator is left as it was
     net = _make(model, targets.shape[1])
     opt = torch.optim.Adam(net.parameters(), lr=2e-3, weight_decay=1e-4)
     n = targets.shape[0]
@@ -221,9 +230,20 @@ def train_predictor(train: Sequence[tuple[OpGraph, Sample]], test: Sequence[tupl
                     models: Sequence[str] = MODELS, epochs: int = 60, seed: int = 0, temperature: float = 0.02,
                     grid: ThresholdGrid | None = None,
                     progress: Callable[[], None] | None = None) -> tuple[ThresholdPredictor, PredictorReport]:
-    """Train each model on ``train``'s regret surfaces, keep the one with the lower held-out regret."""
+    """Train each model on four fifths of ``train``'s regret surfaces and keep the one with the
+    lower regret on the other fifth; ``test`` is only reported on, so the reported regret is not
+    the one the choice was made on (with one model, or fewer than five samples, all of ``train``
+    is used and nothing is chosen)."""
     if not train or not test:
         raise SparOAError("predictor: need at least one training and one held-out sample")
+    if isinstance(temperature, bool) or not isinstance(temperature, int | float) or not (
+            math.isfinite(temperature) and temperature > 0):
+        raise SparOAError(f"predictor: temperature must be a positive number, got {temperature!r}")
+    with torch.random.fork_rng(devices=[]):
+        return _train(train, test, models, epochs, seed, temperature, grid, progress)
+
+
+def _train(train, test, models, epochs, seed, temperature, grid, progress):
     grid = default_grid() if grid is None else grid
     cache = PredictionCache()
     t0 = time.perf_counter()
@@ -232,15 +252,31 @@ def train_predictor(train: Sequence[tuple[OpGraph, Sample]], test: Sequence[tupl
     reg_tr = torch.tensor(np.stack([s.regret for _, s in train]), dtype=torch.float32)
     reg_te = np.stack([s.regret for _, s in test])
     targets = torch.softmax(-reg_tr / temperature, dim=1)
-    results: dict[str, tuple[float, float, nn.Module]] = {}
-    for model in models:
-        net = _fit(model, btr, targets, reg_tr, epochs, seed, temperature, progress)
+
+    def test_regret(net: nn.Module, model: str) -> tuple[float, float]:
         net.eval()
         with torch.no_grad():
             cells = _forward(net, model, bte).argmax(dim=1).numpy()
         picked = reg_te[np.arange(len(test)), cells]
-        results[model] = (float(picked.mean()), float(picked.max()), net)
-    best = min(results, key=lambda m: results[m][0])
+        return float(picked.mean()), float(picked.max())
+
+    n = len(train)
+    val = np.arange(n)[4::5] if n >= 5 else np.arange(0)  # every fifth training sample
+    fit = np.setdiff1d(np.arange(n), val)
+    results: dict[str, tuple[float, float, nn.Module]] = {}
+    chosen_on: dict[str, float] = {}
+    split = len(models) > 1 and len(val) > 0  # one model, or too few samples: nothing to choose on
+    for model in models:
+        if split:
+            net = _fit(model, _subset(btr, fit), targets[fit], reg_tr[fit], epochs, seed, temperature, progress)
+            net.eval()
+            with torch.no_grad():
+                cells = _forward(net, model, _subset(btr, val)).argmax(dim=1).numpy()
+            chosen_on[model] = float(reg_tr[val].numpy()[np.arange(len(val)), cells].mean())
+        else:
+            net = _fit(model, btr, targets, reg_tr, epochs, seed, temperature, progress)
+        results[model] = (*test_regret(net, model), net)
+    best = min(chosen_on, key=chosen_on.get) if chosen_on else min(results, key=lambda m: results[m][0])
     const = best_constant_cell([s for _, s in train])
     const_reg = float(reg_te[:, const].mean())
     mean, worst, net = results[best]
@@ -248,7 +284,8 @@ def train_predictor(train: Sequence[tuple[OpGraph, Sample]], test: Sequence[tupl
         model=best, n_train=len(train), n_test=len(test), regret_mean=mean, regret_max=worst,
         constant_regret_mean=const_reg, constant_cell=const,
         skill=1.0 - mean / const_reg if const_reg > 0 else 0.0,
-        per_model={m: r[0] for m, r in results.items()}, train_s=time.perf_counter() - t0)
+        per_model={m: r[0] for m, r in results.items()}, train_s=time.perf_counter() - t0,
+        per_model_validation=chosen_on, selected_on="validation" if chosen_on else "test")
     return ThresholdPredictor(best, net, grid, {"report": report.to_dict()}), report
 
 

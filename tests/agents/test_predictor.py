@@ -85,7 +85,10 @@ def tiny_run(tmp_path_factory):
 def test_training_report_is_consistent(tiny_run):
     pred, report, _, train, test = tiny_run
     assert report.model in ("mlp", "transformer_lstm")
-    assert report.per_model[report.model] == min(report.per_model.values())
+    if report.selected_on == "validation":  # chosen on a fifth of train, not on the test it reports
+        assert report.per_model_validation[report.model] == min(report.per_model_validation.values())
+    else:
+        assert report.per_model[report.model] == min(report.per_model.values())
     assert report.regret_mean >= 0 and report.regret_max >= report.regret_mean
     c = best_constant_cell([s for _, s in train])
     assert report.constant_cell == c
@@ -123,3 +126,20 @@ def test_load_errors(tiny_run, tmp_path):
         load_predictor(tmp_path)
     with pytest.raises(PolicyError, match="reset"):
         PredictedThresholdPolicy(predictor=load_predictor(out)).decide(None)
+
+
+def test_bad_temperature_is_refused_and_the_global_generator_is_left_alone(tiny_run):
+    import torch
+
+    from sparoa_sim.agents.predictor import train_predictor
+    from sparoa_sim.errors import SparOAError
+
+    _, _, _, train, test = tiny_run
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(SparOAError, match="temperature"):
+            train_predictor(train, test, epochs=1, temperature=bad)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    train_predictor(train, test, models=("mlp",), epochs=1, seed=7)
+    assert torch.equal(torch.rand(3), expected)
