@@ -86,6 +86,10 @@ class RayVecEnv(VecEnv):
             raise SparOAError(f"--workers: need at least one worker and one env each, got {workers}×{envs_per_worker}")
         ray = ensure_ray(address, num_cpus)
         self._ray = ray
+        cpus = ray.cluster_resources().get("CPU", 0)
+        if workers > cpus:  # each worker holds one CPU: the extra ones would wait forever for theirs
+            raise SparOAError(f"--workers {workers}: the Ray cluster has {cpus:g} CPU(s) (one per environment "
+                              "worker); ask for fewer workers or more envs per worker")
         actor = ray.remote(num_cpus=1, max_restarts=0)(_VecWorker)
         self._k = envs_per_worker
         self._actors = [actor.remote(env_kwargs, envs_per_worker) for _ in range(workers)]
@@ -129,11 +133,20 @@ class RayVecEnv(VecEnv):
                 np.concatenate([o[2] for o in outs]), [i for o in outs for i in o[3]])
 
     def _call(self, what: str, name: str, indices: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        wanted = list(self._get_indices(indices))
         by_actor: dict[int, list[int]] = {}
-        for i in self._get_indices(indices):
+        for i in wanted:
             by_actor.setdefault(i // self._k, []).append(i % self._k)
-        refs = [self._actors[w].call.remote(what, name, local, args, kwargs) for w, local in sorted(by_actor.items())]
-        return [v for out in self._gather(refs) for v in out]
+        order = sorted(by_actor)
+        refs = [self._actors[w].call.remote(what, name, by_actor[w], args, kwargs) for w in order]
+        outs = self._gather(refs)
+        if what == "set_attr":
+            return []
+        got = {}
+        for w, out in zip(order, outs):
+            for local, v in zip(by_actor[w], out):
+                got[w * self._k + local] = v
+        return [got[i] for i in wanted]  # in the order asked for, as DummyVecEnv answers
 
     def env_method(self, method_name: str, *method_args: Any, indices: Any = None, **method_kwargs: Any) -> list[Any]:
         if method_name == "action_masks" and self._mask_cache is not None and not method_args and not method_kwargs:

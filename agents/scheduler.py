@@ -487,6 +487,15 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
     tb_dir = str(out / "tensorboard") if out is not None and tensorboard and _has_tensorboard() else None
     result = TrainResult(config=cfg)
     env = vec_env if vec_env is not None else Monitor(_make_env(cfg.env_kwargs()))
+    try:  # the env's workers (Ray actors, processes) end with the run, a failed or interrupted one too
+        return _train_on(env, cfg, out, ckpt_dir, tb_dir, result, resume, progress, t_start)
+    finally:
+        env.close()
+
+
+def _train_on(env: Any, cfg: TrainConfig, out: Path | None, ckpt_dir: Path | None, tb_dir: str | None,
+              result: TrainResult, resume: bool, progress: Callable[[int], None] | None,
+              t_start: float) -> TrainResult:
     model = None
     if resume and ckpt_dir is not None and (ckpt_dir / "latest.zip").is_file():
         try:
@@ -544,7 +553,6 @@ def _train(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None, resume: boo
     _evaluate(model, cfg, result, int(model.num_timesteps), t_start)
     if result.best_state is not None:  # keep the best evaluated weights (SB3 EvalCallback's best model)
         model.policy.load_state_dict(result.best_state)
-    env.close()
     result.timesteps = int(model.num_timesteps)
     result.train_s = time.perf_counter() - t_start
     result.model = model

@@ -162,6 +162,8 @@ class SB3Placer:
         hit = self._refs.get(key)
         if hit is None:
             res = self._sim("gpu", batch, config).run()
+            if len(self._refs) >= 256:  # live loads rarely repeat exactly: keep the cache bounded
+                self._refs.clear()
             hit = self._refs[key] = (res.latency_mean_s, res.energy_per_inference_j)
         return hit
 

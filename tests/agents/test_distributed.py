@@ -176,9 +176,15 @@ def test_ray_vec_env_steps_exactly_like_dummy_vec_env(ray_session):
                     assert x["episode"]["r"] == y["episode"]["r"] and x["latency_mean_s"] == y["latency_mean_s"]
         assert ends == 8
         assert rv.get_attr("spec", indices=[3])[0].id == "SparOA-v0" and not rv.has_attr("no_such_attribute")
+        for k in range(4):
+            rv.set_attr("tag", f"env{k}", indices=[k])
+            dv.set_attr("tag", f"env{k}", indices=[k])
+        assert rv.get_attr("tag", indices=[3, 0, 2]) == dv.get_attr("tag", indices=[3, 0, 2]) == ["env3", "env0", "env2"]
     finally:
         rv.close()
         dv.close()
+    with pytest.raises(SparOAError, match="--workers 3: the Ray cluster has 2 CPU"):
+        RayVecEnv(kw, workers=3)  # a third worker would wait forever for a CPU
 
 
 def test_train_scheduler_with_ray_env_workers(ray_session, tmp_path, capsys):
