@@ -39,8 +39,8 @@ def bandwidth_shares(platform: Platform, demand_cpu: float | np.ndarray, demand_
     """
     dc = np.asarray(demand_cpu, dtype=float)
     dg = np.asarray(demand_gpu, dtype=float)
-    if np.any(dc < 0) or np.any(dg < 0):
-        raise ValueError("bandwidth demands must be non-negative")
+    if not (np.all((dc >= 0) & np.isfinite(dc)) and np.all((dg >= 0) & np.isfinite(dg))):
+        raise ValueError(f"bandwidth demands must be finite and non-negative, got {demand_cpu!r}, {demand_gpu!r}")
     total = dc + dg
     if not platform.interconnect.shared_dram:
         one = np.ones(total.shape)

@@ -50,8 +50,8 @@ def prediction_energy(platform: Platform, pred: Prediction, busy_s: np.ndarray |
 def idle_energy(platform: Platform, makespan_s: float | np.ndarray, mode: str | PowerMode | None = None) -> np.ndarray:
     """Board idle power × makespan (J): charged once over a whole run, on top of device energy."""
     t = np.asarray(makespan_s, dtype=float)
-    if np.any(t < 0):
-        raise ValueError("makespan must be non-negative")
+    if not np.all((t >= 0) & np.isfinite(t)):
+        raise ValueError(f"makespan must be finite and non-negative, got {makespan_s!r}")
     return platform.mode(mode).energy.board_idle_w * t
 
 

@@ -22,8 +22,8 @@ def noise_sigmas(platform: Platform) -> np.ndarray:
 def lognormal_factors(rng: np.random.Generator, sigma: float | np.ndarray, size: int | tuple[int, ...]) -> np.ndarray:
     """Median-one log-normal factors ``exp(σ·z)`` of shape ``size`` (σ broadcasts on the last axis)."""
     s = np.asarray(sigma, dtype=float)
-    if np.any(s < 0):
-        raise ValueError(f"sigma must be non-negative, got {sigma!r}")
+    if not np.all((s >= 0) & np.isfinite(s)):
+        raise ValueError(f"sigma must be finite and non-negative, got {sigma!r}")
     return np.exp(s * rng.standard_normal(size))
 
 

@@ -25,6 +25,6 @@ def transfer_time(platform: Platform, nbytes: float | np.ndarray, mode: str | Po
     if np.any(b < 0) or not np.all(np.isfinite(b)):
         raise ValueError("transfer sizes must be finite and non-negative")
     c = np.asarray(contention, dtype=float)
-    if np.any(c <= 0) or np.any(c > 1):
+    if not np.all((c > 0) & (c <= 1)):  # NaN fails this too
         raise ValueError(f"contention must lie in (0, 1], got {contention!r}")
     return platform.interconnect.t_sync + b / (platform.copy_bw(mode) * c)

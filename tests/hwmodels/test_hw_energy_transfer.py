@@ -163,3 +163,19 @@ def test_lower_precisions_do_not_draw_more_power_than_fp32(name) -> None:
     assert power["fp16"].max() <= 1.05 * power["fp32"].max()
     assert power["fp16_tc"].max() <= 1.25 * power["fp32"].max()
     assert np.all(predict(plat, ops, 16).eps_scale == 1.0)
+
+
+def test_nan_and_inf_are_refused_by_the_small_models() -> None:
+    from sparoa_sim.hwmodels.noise import lognormal_factors
+
+    nan, inf = float("nan"), float("inf")
+    with pytest.raises(ValueError, match="contention"):
+        transfer_time(AGX, 1e6, contention=nan)
+    with pytest.raises(ValueError, match="makespan"):
+        idle_energy(AGX, nan)
+    with pytest.raises(ValueError, match="demands"):
+        bandwidth_shares(AGX, nan, 1e9)
+    with pytest.raises(ValueError, match="demands"):
+        bandwidth_shares(AGX, 1e9, inf)
+    with pytest.raises(ValueError, match="sigma"):
+        lognormal_factors(np.random.default_rng(0), nan, 3)
