@@ -496,7 +496,8 @@ def graph_from_dict(doc: Any, source: str = "<memory>") -> OpGraph:
 
 
 def _reject_constant(token: str) -> float:
-    raise GraphError(f"non-finite number {token} in graph JSON")
+    """NaN / Infinity in a graph file: read as numbers, so validation names the op and field."""
+    return float(token)
 
 
 def load_graph(path: str | os.PathLike[str]) -> OpGraph:
