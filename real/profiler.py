@@ -765,7 +765,8 @@ def _profile_traced(
     host = host_info(device)
     bw = None
     sweep: tuple[SparsePoint, ...] = ()
-    with _quiet_runtime(cfg.threads) as nthreads:
+    on_dev = torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
+    with _quiet_runtime(cfg.threads) as nthreads, on_dev:  # events and synchronize on this GPU, not the current one
         clock = _make_clock(dev, cfg.clock)
         host["torch_threads"] = nthreads
         extras = cfg.bandwidth or bool(cfg.sparse_shapes)
