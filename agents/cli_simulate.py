@@ -13,6 +13,7 @@ import math
 import sys
 from typing import Any
 
+from sparoa_sim.cliargs import BadArgument
 from sparoa_sim.cliargs import console as cli_console
 from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import positive_int as _positive_int
@@ -20,6 +21,16 @@ from sparoa_sim.cliargs import seed as _seed
 from sparoa_sim.errors import SimulationError
 
 __all__ = ["add_simulate_parser", "cmd_simulate"]
+
+
+def _at_most(parse, name: str, limit: int):
+    """``parse``, then refuse values above ``limit`` (a simulated stream's arrivals are drawn up front)."""
+    def check(text: str) -> int:
+        v = parse(text)
+        if v > limit:
+            raise BadArgument(f"{name} must be at most {limit:,}, got {v:,}")
+        return v
+    return check
 
 
 def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -51,7 +62,7 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="form a partial batch once its oldest request has waited S seconds (default: never)")
     p.add_argument("--max-inflight", type=_positive_int("--max-inflight"), default=1,
                    help="batches in the engine at once (default 1)")
-    p.add_argument("--requests", type=_positive_int("--requests"), default=None,
+    p.add_argument("--requests", type=_at_most(_positive_int("--requests"), "--requests", 10_000_000), default=None,
                    help="requests to simulate (default: one batch)")
     p.add_argument("--arrival", default="closed", help="closed | closed:C | poisson:RATE | trace:FILE (default closed)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (default 0)")
@@ -96,6 +107,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from sparoa_sim.engine import Simulator
     from sparoa_sim.simconfig import SimConfig
 
+    _policy_kwargs(args)  # threshold options with another policy: named as the user gave it, before tensorrt's rewrite
     _tensorrt(args)
     auto = None
     if args.batch == "auto":

@@ -328,6 +328,8 @@ def _parse_device(r: _Reader, doc: dict[str, Any], kind: str) -> DeviceSpec:
         raise r.error(f"{kind}.peak_flops.fp16_tc", "declared but flop_per_cycle has no fp16_tc")
     for prec, declared in peak.items():
         computed = units * clock * fpc.get(prec)
+        if not math.isfinite(computed):  # 1e300 units × a clock: the check below would pass on inf
+            raise r.error(f"{kind}.peak_flops.{prec}", f"units × max_clock_hz × flop_per_cycle overflows ({computed})")
         if abs(declared - computed) > PEAK_TOLERANCE * computed:
             raise r.error(
                 f"{kind}.peak_flops.{prec}",

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from sparoa_sim.cliargs import console as _console
+from sparoa_sim.cliargs import positive
 from sparoa_sim.cliargs import print_json as _print_json
 from sparoa_sim.errors import SparOAError
 
@@ -394,9 +395,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reduced", action="store_true", help="width-reduced model with 32x32 inputs (fast)")
     p.add_argument("--reps", type=int, default=30, help="most repetitions per figure (default 30)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--time-budget", type=float, default=None, help="seconds per workload (approximate)")
+    p.add_argument("--time-budget", type=positive("--time-budget", float), default=None,
+                   help="seconds per workload (approximate)")
     p.add_argument("--no-sparse", action="store_true", help="skip the dense-vs-CSR sweep")
-    p.add_argument("--bandwidth-mib", type=int, default=None, help="STREAM array size, MiB (default: 2x LLC)")
+    p.add_argument("--bandwidth-mib", type=positive("--bandwidth-mib", int), default=None,
+                   help="STREAM array size, MiB (default: 2x LLC)")
     p.add_argument("--clock", default="wall", choices=("wall", "thread_cpu"),
                    help="wall time (default) or the timing thread's CPU time (--threads 1; for shared hosts)")
     p.add_argument("-o", "--output", required=True, help="measurement table JSON to write")

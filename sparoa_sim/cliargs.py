@@ -67,8 +67,13 @@ def comma_list(text: str) -> list[str]:
 
 
 def print_json(obj: Any) -> None:
-    """``--json``: exactly one JSON object on stdout (NaN refused)."""
-    sys.stdout.write(json.dumps(obj, allow_nan=False) + "\n")
+    """``--json``: exactly one JSON object on stdout (NaN refused: a clear error, exit 2)."""
+    try:
+        text = json.dumps(obj, allow_nan=False)
+    except ValueError:
+        raise SparOAError("the result holds a non-finite number (an overflow from extreme values in the "
+                          "graph or profile?): nothing printed") from None
+    sys.stdout.write(text + "\n")
 
 
 def console():

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from sparoa_sim.errors import SparOAError
+from sparoa_sim.hwmodels.fileio import _umask
 from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels.kinds import KINDS
 
@@ -30,6 +31,7 @@ def save_figure(fig, path: str | os.PathLike[str], dpi: int = 130) -> Path:
     os.close(fd)
     try:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a figure is as readable as any output
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -167,3 +168,37 @@ def test_file_token_keeps_outputs_in_their_folder():
     assert file_token("resnet18") == "resnet18" and file_token("15W") == "15W"
     assert file_token("/data/my nets/tiny net.json") == "tiny-net"
     assert file_token("../../etc") == "etc" and file_token("x@y:z") == "x-y-z" and file_token("///") == "x"
+
+
+def test_more_bad_numbers_exit_2_and_figures_are_readable(capsys, tmp_path):
+    import os
+    import stat
+
+    sim = ["simulate", "--workload", "mobilenetv3_small", "--platform", "jetson-orin-nano-8gb"]
+    cases = [
+        (["profile", "--workload", "mobilenetv3_small", "--time-budget", "nan", "-o", "p.json"],
+         "--time-budget must be positive"),
+        (["profile", "--workload", "mobilenetv3_small", "--bandwidth-mib", "0", "-o", "p.json"],
+         "--bandwidth-mib must be >= 1"),
+        ([*sim, "--requests", "2147483647", "--arrival", "poisson:10"], "--requests must be at most"),
+        ([*sim, "--policy", "tensorrt", "--tau-s", "0.3"], "not 'tensorrt'"),
+    ]
+    for argv, needle in cases:
+        code, out, err = run(capsys, *argv)
+        assert code == 2 and needle in err and err.count("\n") == 1, (argv, err)
+    png = tmp_path / "g.png"
+    code, _, _ = run(capsys, *sim, "--gantt", str(png), "--json")
+    assert code == 0 and stat.S_IMODE(os.stat(png).st_mode) == 0o666 & ~_umask()  # not mkstemp's 0600
+    prof = (Path(__file__).resolve().parents[1] / "fixtures" / "host.toml").read_text()
+    huge = tmp_path / "huge.toml"
+    huge.write_text(prof.replace("max_clock_hz = { value = 3540843214.7562585", "max_clock_hz = { value = 1e308", 1))
+    code, out, err = run(capsys, "platforms", "show", str(huge), "--json")
+    assert code == 2 and out == "" and "overflows" in err and "Traceback" not in err
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
