@@ -15,20 +15,10 @@ from typing import Any
 from sparoa_sim.cliargs import console as cli_console
 from sparoa_sim.cliargs import print_json
 from sparoa_sim.cliargs import positive_int as _positive_int
+from sparoa_sim.cliargs import positive
 from sparoa_sim.cliargs import seed as _seed
-from sparoa_sim.errors import SimulationError
 
 __all__ = ["add_oracle_parser", "cmd_oracle"]
-
-
-def _time_limit(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise SimulationError(f"--time-limit must be a number of seconds, got {text!r}") from None
-    if not v > 0 or v == float("inf"):
-        raise SimulationError(f"--time-limit must be a positive, finite number of seconds, got {text!r}")
-    return v
 
 
 def add_oracle_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -59,7 +49,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
 
     # checked here, not by argparse, so a bad value gets its own one-line message
     batch = _positive_int("--batch")(args.batch)
-    time_limit = _time_limit(args.time_limit)
+    time_limit = positive("--time-limit", float)(args.time_limit)  # positive and finite
     workers = _positive_int("--workers")(args.workers)
     seed = _seed(args.seed)
     graph = load_workload(args.workload)
