@@ -11,7 +11,7 @@
    ``--platform host`` finds it — never in the repository.
 4. Predict the CPU-only end-to-end latency of every shipped workload with the engine
    (``simulate(..., policy="cpu", reference=True)``) and compare it with the measured eager
-   latency (DESIGN §8 target: ≤ 5 % error).
+   latency (docs/architecture.md §8 target: ≤ 5 % error).
 
 By default every figure is the CPU time of the one timing thread (``--clock thread_cpu``,
 ``--threads 1``): on a host shared with other work, wall times mostly measure the other

@@ -4,7 +4,7 @@ A long closed-loop request stream of ResNet-50 (batch 1, no trace recording) is 
 several policies, both in the reference setting and with noise, background load, contention
 and dispatch interference on. Cost per operator = wall time / (requests × operators). The
 yardstick is a process doing nothing but ``yield env.timeout(1)``, timed in the same process.
-DESIGN §8 target: engine cost per operator ≤ 8 × the bare timeout. The headline is the worst
+docs/architecture.md §8 target: engine cost per operator ≤ 8 × the bare timeout. The headline is the worst
 of the single-device and threshold policies with everything on; the random policy, which moves
 about half the edges across devices (about 1.5 copies per operator), is reported beside it.
 

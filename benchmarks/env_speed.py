@@ -4,7 +4,7 @@
 actions; resets (including the GPU-only and CPU-only reference runs of each new seed) are
 counted in its time, as a training loop pays them. Both envs are made with ``gym.make`` (same
 wrappers) and stepped with ``action_space.sample()``, in interleaved rounds so that both see
-the same machine load; the best round of each is reported. DESIGN §8 target: ratio ≥ 0.25.
+the same machine load; the best round of each is reported. docs/architecture.md §8 target: ratio ≥ 0.25.
 
 Configurations: ``default`` (latency noise and a random background load — a fresh reference
 per episode) and ``reference`` (the reference setting: the references are cached once).

@@ -88,7 +88,7 @@ def synthetic_resnet50() -> OpArrays:
 
 
 def workload_resnet50() -> tuple[OpArrays, str]:
-    """The shipped ResNet-50 graph if its JSON is readable as DESIGN §2 describes, else synthetic."""
+    """The shipped ResNet-50 graph if its JSON is readable as docs/architecture.md §2 describes, else synthetic."""
     path = ROOT / "sparoa_sim" / "workloads" / "resnet50.json"
     if not path.is_file():
         return synthetic_resnet50(), "synthetic (no sparoa_sim/workloads/resnet50.json)"

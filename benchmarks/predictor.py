@@ -1,5 +1,5 @@
 """Threshold predictor benchmark: Transformer-LSTM vs MLP on held-out workloads, against the best
-constant thresholds (DESIGN §6; issue 6 target: mean regret ≤ 3 % and better than the constant).
+constant thresholds (docs/architecture.md §6; issue 6 target: mean regret ≤ 3 % and better than the constant).
 
     python benchmarks/predictor.py [--quick] [--synthetic 40] [--contexts 8] [--epochs 60]
 """

@@ -7,7 +7,7 @@ workload: twin, executor and eager latency, the executor's error and repeatabili
 executor's overhead over eager, and — where the host profile stored the eager latencies of its
 calibration — the host's drift since then and the twin's error once scaled by it (a shared
 host's speed moves between the two moments; the drift is a ratio of two timings of one model).
-DESIGN §8 target: |error| ≤ 5 % for every workload.
+docs/architecture.md §8 target: |error| ≤ 5 % for every workload.
 
 Prints a table and writes ``benchmarks/results/sim_to_real.json``.
 

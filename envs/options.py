@@ -59,7 +59,7 @@ def _count(option: str, value: Any, lo: int = 1, hi: int = 1_000_000) -> int:
 
 @dataclass(frozen=True)
 class EnvOptions:
-    """Options shared by ``SparOA-v0`` and ``SparOAThreshold-v0`` (see ``envs/README.md``).
+    """Options shared by ``SparOA-v0`` and ``SparOAThreshold-v0`` (documented in ``docs/architecture.md`` §5 and the README's Gymnasium section).
 
     Attributes:
         workloads: a workload name or graph path, a list of them (one drawn per episode), or

@@ -1,4 +1,4 @@
-"""``SparOA-v0``: one placement decision per ready operator, driven by the SimPy engine (DESIGN §5).
+"""``SparOA-v0``: one placement decision per ready operator, driven by the SimPy engine (docs/architecture.md §5).
 
 An episode is one inference (or a short request stream, ``requests``) of a workload drawn from
 the options, on a platform in a power mode, with background load — all drawn per reset from
@@ -17,7 +17,7 @@ Observation: see :mod:`sparoa_sim.envs.observation` (``env.layout`` lists the fe
 Actions: see :mod:`sparoa_sim.envs.actions`; a malformed action raises
 :class:`~sparoa_sim.envs.actions.InvalidActionError` (a ``ValueError``) and changes nothing.
 
-Pickling (DESIGN §5): SimPy processes cannot be pickled, so a live env pickles as its options,
+Pickling (docs/architecture.md §5): SimPy processes cannot be pickled, so a live env pickles as its options,
 the random state at the start of the episode and the actions so far, and is rebuilt by replaying
 them; it then continues exactly as the original would.
 """

@@ -1,6 +1,6 @@
 """Hardware twin: device specs, latency/energy/transfer models, power modes, calibration.
 
-Imports numpy and scipy only; knows nothing of graphs, SimPy or torch (DESIGN §1).
+Imports numpy and scipy only; knows nothing of graphs, SimPy or torch (docs/architecture.md §1).
 """
 
 from sparoa_sim.hwmodels.contention import bandwidth_demand, bandwidth_shares, concurrent_bw
@@ -28,6 +28,7 @@ from sparoa_sim.hwmodels.platform import (
     Tagged,
 )
 from sparoa_sim.hwmodels.profile_io import (
+    as_platform,
     host_profile_path,
     list_platforms,
     load_platform,
@@ -63,6 +64,7 @@ __all__ = [
     "ProfileError",
     "SparOAError",
     "Tagged",
+    "as_platform",
     "bandwidth_demand",
     "bandwidth_shares",
     "bytes_scale",

@@ -1,5 +1,5 @@
 """Roofline energy per device, ``E = ε_flop · work + ε_byte · bytes + P_static · t``, plus the
-board's idle power over the makespan (DESIGN §3). Coefficients are per power mode.
+board's idle power over the makespan (docs/architecture.md §3). Coefficients are per power mode.
 
 ``ε_flop`` is the energy of one FP32 FLOP (fitted to rail power on FP32 work); a kernel at
 another precision is charged ``ε_flop · P_fp32 / P_kernel`` per FLOP (``Prediction.eps_scale``):

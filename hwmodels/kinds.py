@@ -13,7 +13,7 @@ __all__ = ["OpKind", "KINDS", "KIND_CODES", "ELEMENTWISE_FLOPS", "EXP_FLOPS", "E
 
 
 class OpKind(str, enum.Enum):
-    """Normalised operator kind (DESIGN §2)."""
+    """Normalised operator kind (docs/architecture.md §2)."""
 
     CONV = "conv"
     DWCONV = "dwconv"
@@ -40,7 +40,7 @@ KINDS: tuple[OpKind, ...] = tuple(OpKind)
 KIND_CODES: dict[OpKind, int] = {k: i for i, k in enumerate(KINDS)}
 
 #: Element-wise floating-point work per *output* element, by kind, added on top of 2 x MACs.
-#: Explicit rules (DESIGN §2): batch norm in inference = subtract mean, multiply by inverse
+#: Explicit rules (docs/architecture.md §2): batch norm in inference = subtract mean, multiply by inverse
 #: std, scale, shift (4); an activation = 1 (a ReLU's compare — the default for an activation
 #: the extractor cannot name; named functions follow :data:`FUNCTION_FLOPS`); softmax = max,
 #: subtract, exp, sum, divide (3 + ``EXP_FLOPS``); add/mul = 1. Pooling is counted from its

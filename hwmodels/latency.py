@@ -1,6 +1,6 @@
 """Roofline-and-sparsity latency of every operator on both devices, in one vectorised call.
 
-The model is DESIGN §3 exactly, per operator o, device d, batch b, power mode m, load ℓ_d::
+The model is docs/architecture.md §3 exactly, per operator o, device d, batch b, power mode m, load ℓ_d::
 
     work      = b · flops · (1 − g_w · w_sparsity) · (1 − g_a · act_sparsity)  # sparse kernel only
     bytes     = b · (bytes_in + bytes_out) + bytes_w                            # CSR weights if sparse

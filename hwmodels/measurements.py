@@ -1,7 +1,7 @@
 """The measurement table: per-operator timings that calibrate the hardware twin (plain JSON).
 
 Written by ``sparoa_sim.real.profiler`` on a real device, read here by the calibration without
-torch: this module imports only the standard library, numpy and ``hwmodels`` itself (DESIGN §1).
+torch: this module imports only the standard library, numpy and ``hwmodels`` itself (docs/architecture.md §1).
 
 Layout on disk (``schema_version`` 1; times in seconds, work and traffic per sample as in the
 operator graph, ``batch`` applied on top)::
@@ -584,7 +584,7 @@ def repeatability(table: MeasurementTable, context: str = "isolated", tol: float
     """Share of operator rows whose two independent medians agree within ``tol``, per kind.
 
     The key ``"all"`` holds the share over every row of that context. This is the yardstick the
-    twin's per-operator fit is shown beside (DESIGN §3).
+    twin's per-operator fit is shown beside (docs/architecture.md §3).
     """
     a = table.arrays(context)
     out: dict[str, float] = {}

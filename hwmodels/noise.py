@@ -2,7 +2,7 @@
 
 Factors have median 1 (``exp(σ·z)``, z standard normal), matching σ fitted on log-latency
 residuals. A standard normal is drawn for every entry whatever σ is, so two runs sharing a
-generator state consume the same stream (common random numbers, DESIGN §4).
+generator state consume the same stream (common random numbers, docs/architecture.md §4).
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ _FLOAT_FIELDS = ("flops", "macs", "bytes_in", "bytes_out", "bytes_w", "act_spars
 class OpArrays:
     """Per-operator features, all 1-D arrays of one length ``n`` (read-only float64; ``kind`` int64).
 
-    Per sample unless stated (DESIGN §2):
+    Per sample unless stated (docs/architecture.md §2):
         kind: integer codes of :class:`~sparoa_sim.hwmodels.kinds.OpKind` (``KINDS[code]``).
         flops: floating-point work; macs: multiply-accumulates (kept for calibration features).
         bytes_in, bytes_out: activation bytes read / written; bytes_w: parameter bytes (not per

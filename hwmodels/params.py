@@ -1,6 +1,6 @@
 """Free parameters of the per-device latency model, in one frozen value with a flat vector view.
 
-Everything calibration may fit lives here (DESIGN §3): overheads, sustained bandwidth, per-kind
+Everything calibration may fit lives here (docs/architecture.md §3): overheads, sustained bandwidth, per-kind
 efficiency, wave granularity, sparse-kernel figures and the roofline's sharpness. The vector view
 (:meth:`LatencyParams.to_vector` / :meth:`LatencyParams.with_vector`) gives names, bounds and a
 log-scale hint per entry so ``scipy.optimize.least_squares`` can fit them on log-latency.
@@ -70,7 +70,7 @@ def param_specs() -> tuple[ParamSpec, ...]:
 
 @dataclass(frozen=True)
 class LatencyParams:
-    """Free parameters of one device's latency model (DESIGN §3).
+    """Free parameters of one device's latency model (docs/architecture.md §3).
 
     Attributes (SI units):
         t_launch: fixed per-operator overhead on the device, s, at the platform's max CPU clock

@@ -1,6 +1,6 @@
 """Value types of a hardware platform: devices, power modes, interconnect, energy coefficients.
 
-A :class:`Platform` is what a TOML profile describes (DESIGN §3): a CPU and a GPU
+A :class:`Platform` is what a TOML profile describes (docs/architecture.md §3): a CPU and a GPU
 :class:`DeviceSpec`, the shared memory, the copy path between the devices and the power modes,
 each mode carrying its clock/core caps and its energy coefficients. All values are frozen; the
 origin of every number (datasheet, derived, measured, fitted, assumed) is kept in
@@ -196,7 +196,7 @@ class Memory:
 
 @dataclass(frozen=True)
 class Platform:
-    """A CPU-GPU platform as described by one TOML profile (DESIGN §3)."""
+    """A CPU-GPU platform as described by one TOML profile (docs/architecture.md §3)."""
 
     name: str
     description: str

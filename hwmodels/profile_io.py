@@ -111,6 +111,17 @@ def _looks_like_path(s: str) -> bool:
     return s.endswith(".toml") or "/" in s or os.sep in s or (os.altsep is not None and os.altsep in s)
 
 
+def as_platform(platform: Platform | str | os.PathLike[str]) -> Platform:
+    """A :class:`Platform` as given, or the profile a name or path names (what every entry point accepts)."""
+    if isinstance(platform, Platform):
+        return platform
+    if isinstance(platform, (str, os.PathLike)):
+        return load_platform(platform)
+    from sparoa_sim.errors import SimulationError
+
+    raise SimulationError(f"platform must be a Platform, a profile name or a path, got {platform!r}")
+
+
 def load_platform(name_or_path: str | os.PathLike[str]) -> Platform:
     """Load a platform by shipped/user name (e.g. ``"jetson-agx-orin-64gb"``, ``"host"``) or by a
     path to a TOML profile."""

@@ -1,6 +1,6 @@
 """Shape-feature residual on top of the roofline: a linear model of log-latency corrections.
 
-Where the roofline cannot reach the fidelity target (DESIGN §3), a device's roofline time is
+Where the roofline cannot reach the fidelity target (docs/architecture.md §3), a device's roofline time is
 multiplied by ``exp(r)`` with ``r = clip(Σ_j coef_j · (f_j − center_j) / scale_j, lo, hi)``, the
 sum running over named features of the operator's shape at its batch size:
 

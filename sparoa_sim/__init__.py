@@ -8,7 +8,11 @@ fresh process. Registration imports only ``gymnasium.envs.registration`` (light;
 
 from __future__ import annotations
 
-from sparoa_sim.errors import (
+from sparoa_sim import compat as _compat
+
+_compat.install()  # old module paths (before the sub-packages) keep importing; see sparoa_sim.compat
+
+from sparoa_sim.errors import (  # noqa: E402
     CalibrationError,
     GraphError,
     PolicyError,

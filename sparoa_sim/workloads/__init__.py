@@ -11,10 +11,10 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
-from sparoa_sim.errors import GraphError
+from sparoa_sim.errors import GraphError, SimulationError
 from sparoa_sim.graph import OpGraph, load_graph
 
-__all__ = ["WORKLOAD_DIR", "list_workloads", "load_workload", "workload_path"]
+__all__ = ["WORKLOAD_DIR", "as_graph", "list_workloads", "load_workload", "workload_path"]
 
 #: Folder holding the shipped ``<name>.json`` graphs.
 WORKLOAD_DIR = Path(str(resources.files(__name__)))
@@ -53,3 +53,12 @@ def load_workload(name: str | os.PathLike[str]) -> OpGraph:
 def _load_shipped(name: str) -> OpGraph:
     # Graphs are immutable, so sharing one instance per shipped name is safe.
     return load_graph(WORKLOAD_DIR / f"{name}.json")
+
+
+def as_graph(graph: OpGraph | str | os.PathLike[str]) -> OpGraph:
+    """An :class:`OpGraph` as given, or the workload a name or path names (what every entry point accepts)."""
+    if isinstance(graph, OpGraph):
+        return graph
+    if isinstance(graph, (str, os.PathLike)):
+        return load_workload(graph)
+    raise SimulationError(f"workload must be an OpGraph, a workload name or a path, got {graph!r}")
