@@ -27,7 +27,7 @@ test-all: setup
 
 # Regenerate the shipped workload graphs from the model zoo (needs torch; takes a few minutes).
 workloads: setup
-	$(PY) -m sparoa_sim.real.regenerate
+	$(PY) -m sparoa_sim.real.models.regenerate
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

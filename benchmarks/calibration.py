@@ -66,7 +66,7 @@ def shipped_workloads() -> list[str]:
 def profile_tables(names: tuple[str, ...], threads: int, budget: float, out: Path, clock: str
                    ) -> list[MeasurementTable]:
     """Profile each workload (batch 1); bandwidth and the sparse sweep with the first one."""
-    from sparoa_sim.real.profiler import DEFAULT_SPARSE_SHAPES, profile_workload, save_table
+    from sparoa_sim.real.measure.profiler import DEFAULT_SPARSE_SHAPES, profile_workload, save_table
 
     tables = []
     for i, name in enumerate(names):
@@ -92,7 +92,7 @@ def eager_figures(tables: list[MeasurementTable], names: list[str], threads: int
     by the base's drift ``base now / base profiled`` (a ratio measured in one run). Returns the
     figures and, per such workload, ``{"raw_s", "drift"}``.
     """
-    from sparoa_sim.real.profiler import resolve_workload, time_eager_interleaved
+    from sparoa_sim.real.measure.profiler import resolve_workload, time_eager_interleaved
 
     out = {e.workload: e for t in tables for e in t.end_to_end if e.batch == 1}
     groups: dict[str, list[str]] = {}
@@ -123,7 +123,7 @@ def dense_only(platform: Any) -> Any:
 def end_to_end(platform: Any, eager: dict[str, EndToEnd], names: list[str],
                drift: dict[str, dict[str, float]] | None = None) -> list[dict[str, Any]]:
     """Engine CPU-only latency (reference setting) vs measured eager, per workload."""
-    from sparoa_sim.engine import simulate
+    from sparoa_sim.sim.simulator import simulate
 
     dense = dense_only(platform)
     rows = []

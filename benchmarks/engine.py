@@ -23,12 +23,12 @@ from pathlib import Path
 
 import simpy
 
-from sparoa_sim.arrivals import ClosedLoop
-from sparoa_sim.engine import Simulator
-from sparoa_sim.graph import atomic_write_text
+from sparoa_sim.sim.arrivals import ClosedLoop
+from sparoa_sim.sim.simulator import Simulator
+from sparoa_sim.ir.graph import atomic_write_text
 from sparoa_sim.hwmodels import load_platform
-from sparoa_sim.predtables import PredictionCache
-from sparoa_sim.simconfig import SimConfig
+from sparoa_sim.sim.predtables import PredictionCache
+from sparoa_sim.sim.config import SimConfig
 from sparoa_sim.workloads import load_workload
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -25,7 +25,7 @@ from pathlib import Path
 import gymnasium as gym
 
 import sparoa_sim  # noqa: F401  (registers SparOA-v0)
-from sparoa_sim.graph import atomic_write_text
+from sparoa_sim.ir.graph import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "env_speed.json"

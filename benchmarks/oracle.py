@@ -19,12 +19,12 @@ import platform as pyplatform
 import sys
 from pathlib import Path
 
-from sparoa_sim.agents.baselines import ThresholdBest, tensorrt_results
-from sparoa_sim.agents.oracle import solve_oracle, stderr_log
-from sparoa_sim.engine import simulate
-from sparoa_sim.graph import atomic_write_text
+from sparoa_sim.agents.heuristics.baselines import ThresholdBest, tensorrt_results
+from sparoa_sim.agents.exact.oracle import solve_oracle, stderr_log
+from sparoa_sim.sim.simulator import simulate
+from sparoa_sim.ir.graph import atomic_write_text
 from sparoa_sim.hwmodels import load_platform
-from sparoa_sim.predtables import PredictionCache
+from sparoa_sim.sim.predtables import PredictionCache
 from sparoa_sim.workloads import list_workloads, load_workload
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from sparoa_sim.agents.predictor import MODELS, train_default
+from sparoa_sim.agents.learn.predictor import MODELS, train_default
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 
 OUT = Path(__file__).resolve().parent / "results"

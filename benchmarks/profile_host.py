@@ -20,9 +20,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sparoa_sim.graph import atomic_write_text
+from sparoa_sim.ir.graph import atomic_write_text
 from sparoa_sim.hwmodels.measurements import MeasurementTable
-from sparoa_sim.real.profiler import profile_workload, save_table
+from sparoa_sim.real.measure.profiler import profile_workload, save_table
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

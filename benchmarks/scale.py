@@ -22,8 +22,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sparoa_sim.agents.distributed import ensure_ray, ray_map
-from sparoa_sim.agents.evaluate import Cell, cells, run_sweep
+from sparoa_sim.agents.experiments.distributed import ensure_ray, ray_map
+from sparoa_sim.agents.experiments.evaluate import Cell, cells, run_sweep
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def sweep_section(workers: int, oracle_limit: float) -> dict[str, Any]:
 
 def _train_cell(cell: Cell, steps: int) -> dict[str, Any]:
     """A fixed-length λ run (a Ray task in the λ sweep; defined here, shipped by value)."""
-    from sparoa_sim.agents.scheduler import TrainConfig, train_scheduler
+    from sparoa_sim.agents.learn.scheduler import TrainConfig, train_scheduler
 
     t0 = time.perf_counter()
     res = train_scheduler(TrainConfig(workloads=(cell.workload,), platform=cell.platform, lam=cell.lam,
@@ -75,8 +75,8 @@ def _train_cell(cell: Cell, steps: int) -> dict[str, Any]:
 
 def train_section(workers: int, workload: str, steps: int) -> dict[str, Any]:
     """(a) one learner, env steps in ``workers`` Ray actors / local processes; (b) λ runs as Ray tasks."""
-    from sparoa_sim.agents.ray_vecenv import RayVecEnv, training_vec_env
-    from sparoa_sim.agents.scheduler import TrainConfig, train_scheduler
+    from sparoa_sim.agents.learn.ray_vecenv import RayVecEnv, training_vec_env
+    from sparoa_sim.agents.learn.scheduler import TrainConfig, train_scheduler
 
     env_runs = []
     for label, n_envs, make in [

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from sparoa_sim.agents.evaluate import cells, run_sweep, summarise
-from sparoa_sim.agents.scheduler import TrainConfig, rollout, train_scheduler
+from sparoa_sim.agents.experiments.evaluate import cells, run_sweep, summarise
+from sparoa_sim.agents.learn.scheduler import TrainConfig, rollout, train_scheduler
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 
 WORKLOADS = ("resnet18", "resnet50", "mobilenetv2", "mobilenetv3_small", "vgg16", "vit_b_16", "swin_t",

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from sparoa_sim.hwmodels.fileio import atomic_write_text
-from sparoa_sim.real.host_calibration import ensure_host_profile
-from sparoa_sim.real.validate import validate
+from sparoa_sim.real.measure.host_calibration import ensure_host_profile
+from sparoa_sim.real.run.validate import validate
 from sparoa_sim.workloads import list_workloads
 
 ROOT = Path(__file__).resolve().parents[1]

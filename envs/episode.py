@@ -15,16 +15,16 @@ from typing import Any
 
 import numpy as np
 
-from sparoa_sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson, parse_arrival
-from sparoa_sim.engine import Simulator
+from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson, parse_arrival
+from sparoa_sim.sim.simulator import Simulator
 from sparoa_sim.errors import SimulationError
-from sparoa_sim.graph import OpGraph
+from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.hwmodels import Platform, load_platform
-from sparoa_sim.hwstate import BackgroundLoad
-from sparoa_sim.predtables import PredictionCache
-from sparoa_sim.simconfig import SimConfig
-from sparoa_sim.singledevice import single_device_figures
-from sparoa_sim.synthetic import generate
+from sparoa_sim.sim.hwstate import BackgroundLoad
+from sparoa_sim.sim.predtables import PredictionCache
+from sparoa_sim.sim.config import SimConfig
+from sparoa_sim.sim.singledevice import single_device_figures
+from sparoa_sim.ir.synthetic import generate
 from sparoa_sim.workloads import load_workload
 
 from sparoa_sim.envs.observation import OperatorFeatures, operator_features

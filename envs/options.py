@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sparoa_sim.arrivals import parse_arrival
+from sparoa_sim.sim.arrivals import parse_arrival
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.platform import PRECISIONS
-from sparoa_sim.hwstate import MAX_LOAD
+from sparoa_sim.sim.hwstate import MAX_LOAD
 
 __all__ = ["ACTION_MODES", "BACKGROUNDS", "SYNTHETIC", "EnvOptions"]
 

@@ -1,6 +1,6 @@
 """Renderings of an episode so far: a text Gantt (``ansi``) and the Gantt image (``rgb_array``).
 
-The image is :meth:`sparoa_sim.trace.SimTrace.gantt`'s chart (matplotlib, Agg backend), read
+The image is :meth:`sparoa_sim.sim.trace.SimTrace.gantt`'s chart (matplotlib, Agg backend), read
 back as an ``(H, W, 3)`` uint8 array.
 """
 

@@ -40,12 +40,12 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from sparoa_sim.engine import Simulator
+from sparoa_sim.sim.simulator import Simulator
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.kinds import KINDS
-from sparoa_sim.hwstate import BackgroundLoad
-from sparoa_sim.policies import ThresholdPolicy
-from sparoa_sim.thresholds import INTENSITY_RANGES, from_action
+from sparoa_sim.sim.hwstate import BackgroundLoad
+from sparoa_sim.sim.policies import ThresholdPolicy
+from sparoa_sim.sim.thresholds import INTENSITY_RANGES, from_action
 from sparoa_sim.envs.actions import InvalidActionError
 from sparoa_sim.envs.episode import Episode, EpisodeFactory
 from sparoa_sim.envs.options import EnvOptions
@@ -72,7 +72,7 @@ _SPARSITY = ("act", "weight", "max")
 
 
 def thresholds_from_action(action: Any, intensity: str = "flop_per_byte") -> tuple[float, float]:
-    """(τ_s, τ_I) of a ``Box(-1, 1, (2,))`` action (:func:`sparoa_sim.thresholds.from_action`);
+    """(τ_s, τ_I) of a ``Box(-1, 1, (2,))`` action (:func:`sparoa_sim.sim.thresholds.from_action`);
     malformed actions raise InvalidActionError."""
     try:
         return from_action(action, intensity)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sparoa_sim.engine import simulate
+from sparoa_sim.sim.simulator import simulate
 from sparoa_sim.hwmodels import load_platform
 from sparoa_sim.hwmodels.calibrate import cross_validate, fit
 from sparoa_sim.hwmodels.measurements import load_table

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from sparoa_sim import save_graph
-from sparoa_sim.agents.oracle import solve_oracle
-from sparoa_sim.engine import simulate
+from sparoa_sim.agents.exact.oracle import solve_oracle
+from sparoa_sim.sim.simulator import simulate
 from sparoa_sim.hwmodels import load_platform
-from sparoa_sim.real.extract import extract
+from sparoa_sim.real.models.extract import extract
 
 
 class TinyNet(nn.Module):

@@ -1,4 +1,4 @@
-"""Calibration: fit a device's latency parameters to a measurement table (DESIGN §3, §9).
+"""Calibration: fit a device's latency parameters to a measurement table (docs/architecture.md §3, §9).
 
 The fit is ``scipy.optimize.least_squares`` on log-latency residuals
 ``log(predicted) − log(measured)`` with a robust ``soft_l1`` loss. Parameters that span decades
@@ -8,10 +8,11 @@ fixed, as are the sparse-kernel figures (``sparse_eta``, ``g_w``, ``g_a``,
 ``csr_index_overhead``), ``t_dispatch`` (it is not part of an operator's latency) and
 ``noise_sigma``. A kind's efficiency is fitted only when the data holds rows of that kind.
 
-Fit quality is reported as DESIGN §9 asks (``within_10pct``, ``within_20pct``,
+Fit quality is reported as docs/architecture.md §9 asks (``within_10pct``, ``within_20pct``,
 ``median_error``, ``mape``, fractions), overall and per kind, beside the measurement's own
 repeatability; :func:`cross_validate` reports it on held-out workloads whose operator shapes
-were dropped from the training rows.
+were dropped from the training rows. The rows and the report live in
+:mod:`sparoa_sim.hwmodels.calibration_report` (their public names are re-exported here).
 """
 
 from __future__ import annotations
@@ -29,10 +30,24 @@ from scipy.optimize import least_squares
 from sparoa_sim.hwmodels.errors import CalibrationError
 from sparoa_sim.hwmodels.kinds import KINDS, kind_code, parse_kind
 from sparoa_sim.hwmodels.latency import bytes_scale, predict, wave_efficiency
-from sparoa_sim.hwmodels.measurements import CONTEXTS, MeasuredOp, MeasurementTable, SparsePoint
+from sparoa_sim.hwmodels.measurements import MeasuredOp, MeasurementTable, SparsePoint
 from sparoa_sim.hwmodels.ops import OpArrays
 from sparoa_sim.hwmodels.params import LatencyParams
-from sparoa_sim.hwmodels.platform import DEVICE_KINDS, Platform, PowerMode, device_index
+from sparoa_sim.hwmodels.platform import Platform, PowerMode, device_index
+from sparoa_sim.hwmodels.calibration_report import (
+    ERROR_KEYS,
+    TABLE_DEVICE,
+    as_tables,
+    check_rows,
+    context_ratios,
+    device_name,
+    fit_report,
+    predict_rows,
+    report_from,
+    rows_for_device,
+    rows_to_ops,
+    shape_key,
+)
 from sparoa_sim.hwmodels.residual import DEFAULT_FEATURES, Residual, feature_columns
 
 __all__ = [
@@ -46,6 +61,7 @@ __all__ = [
     "fit_report",
     "fit_residual",
     "fit_sparse",
+    "report_from",
     "rows_for_device",
     "row_weights",
     "rows_to_ops",
@@ -55,9 +71,6 @@ __all__ = [
 #: Vector entries never fitted: the ceiling-bound ``lanes``, sparse-kernel-only figures and
 #: ``t_dispatch`` (host issue time, outside an operator's latency).
 FIXED_PARAMS: tuple[str, ...] = ("lanes", "t_dispatch", "sparse_eta", "g_w", "g_a", "csr_index_overhead")
-
-#: Table device name -> platform device kind.
-_TABLE_DEVICE = {"cpu": "cpu", "cuda": "gpu", "gpu": "gpu"}
 
 
 @dataclass(frozen=True)
@@ -69,141 +82,6 @@ class FitResult:
     platform: Platform
     params: LatencyParams
     report: Mapping[str, Any]
-
-
-# ---------------------------------------------------------------------------------------------
-# rows
-
-
-def _device_name(device: str | int) -> str:
-    try:
-        return DEVICE_KINDS[device_index(device)]
-    except Exception:  # noqa: BLE001 - ProfileError -> CalibrationError naming the device
-        if isinstance(device, str) and device.lower() in _TABLE_DEVICE:
-            return _TABLE_DEVICE[device.lower()]
-        raise CalibrationError(f"unknown device {device!r} (known: cpu, gpu/cuda)") from None
-
-
-def _as_tables(tables: MeasurementTable | Iterable[MeasurementTable]) -> list[MeasurementTable]:
-    if isinstance(tables, MeasurementTable):
-        return [tables]
-    out = list(tables)
-    if not out:
-        raise CalibrationError("no measurement tables given")
-    for t in out:
-        if not isinstance(t, MeasurementTable):
-            raise CalibrationError(f"expected MeasurementTable, got {type(t).__name__}")
-    return out
-
-
-def rows_for_device(tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu",
-                    context: str = "graph") -> list[MeasuredOp]:
-    """The operator rows of ``device`` measured in ``context``, over all ``tables``.
-
-    Raises :class:`CalibrationError` when a table is empty or no row matches.
-    """
-    if context not in CONTEXTS:
-        raise CalibrationError(f"unknown context {context!r} (known: {', '.join(CONTEXTS)})")
-    dev = _device_name(device)
-    tabs = _as_tables(tables)
-    rows: list[MeasuredOp] = []
-    for t in tabs:
-        if _TABLE_DEVICE.get(t.device) != dev:
-            continue  # another device's table (even an empty one) does not hold this fit up
-        if not t.rows:
-            raise CalibrationError(f"{t.source}: measurement table has no operator rows")
-        rows.extend(r for r in t.rows if r.context == context)
-    if not rows:
-        sources = ", ".join(f"{t.source} ({t.device})" for t in tabs)
-        raise CalibrationError(f"no {context!r} rows for device {dev!r} in: {sources}")
-    return rows
-
-
-def context_ratios(tables: MeasurementTable | Iterable[MeasurementTable], device: str = "cpu") -> dict[str, Any]:
-    """How much slower each operator runs inside the graph than timed alone: ``graph / isolated``
-    per operator (rows paired by workload, batch and operator), summarised overall and per kind.
-
-    The gap is the graph's context, which an operator's own shape does not show: inputs evicted
-    from the caches by the operators in between, the views and constants it owns in the graph,
-    the interpreter's cold start after a large operator. Returns ``{"n", "median", "q25", "q75",
-    "within_10pct", "per_kind": {kind: same keys}}``; ``within_10pct`` is the share of operators
-    whose in-graph time is within ±10 % of their isolated time.
-    """
-    graph = {(r.workload, r.batch, r.op_index): r for r in rows_for_device(tables, device, "graph")}
-    iso = rows_for_device(tables, device, "isolated")
-    pairs = [(r.kind, graph[k].time_s / r.time_s) for r in iso if (k := (r.workload, r.batch, r.op_index)) in graph]
-    if not pairs:
-        raise CalibrationError("context_ratios: no operator was timed both alone and in the graph")
-    kinds = np.array([str(parse_kind(k).value) for k, _ in pairs])
-    ratio = np.array([v for _, v in pairs])
-
-    def summary(x: np.ndarray) -> dict[str, Any]:
-        q25, med, q75 = np.percentile(x, [25, 50, 75])
-        return {"n": int(x.size), "median": float(med), "q25": float(q25), "q75": float(q75),
-                "within_10pct": float(np.mean(np.abs(x - 1.0) <= 0.10))}
-
-    return {**summary(ratio), "per_kind": {k.value: summary(ratio[kinds == k.value]) for k in KINDS
-                                           if (kinds == k.value).any()}}
-
-
-def _check_rows(rows: Sequence[MeasuredOp]) -> None:
-    if not rows:
-        raise CalibrationError("no measurement rows to calibrate on")
-    for i, r in enumerate(rows):
-        for key in ("time_s", "time_s_a", "time_s_b"):
-            v = getattr(r, key)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise CalibrationError(
-                    f"row {i} (workload {r.workload!r}, op {r.op!r}): {key} must be a positive finite "
-                    f"time, got {v!r}")
-        for key in ("flops", "macs", "bytes_in", "bytes_out", "bytes_w", "out_elems"):
-            v = getattr(r, key)
-            if not (math.isfinite(v) and v >= 0):
-                raise CalibrationError(f"row {i} (op {r.op!r}): {key} must be finite and >= 0, got {v!r}")
-        for key in ("act_sparsity", "w_sparsity"):
-            v = getattr(r, key)
-            if not (math.isfinite(v) and 0 <= v <= 1):
-                raise CalibrationError(f"row {i} (op {r.op!r}): {key} must lie in [0, 1], got {v!r}")
-        if not (r.batch >= 1):
-            raise CalibrationError(f"row {i} (op {r.op!r}): batch must be >= 1, got {r.batch!r}")
-        try:
-            parse_kind(r.kind)
-        except ValueError as exc:
-            raise CalibrationError(f"row {i} (op {r.op!r}): {exc}") from None
-
-
-def rows_to_ops(rows: Sequence[MeasuredOp], context: str | None = "graph"
-                ) -> tuple[OpArrays, np.ndarray, np.ndarray]:
-    """``(ops, batch, time_s)`` of the rows in ``context`` (None: every row).
-
-    Features are per sample (``units`` = ``out_elems``); ``batch`` and ``time_s`` are (n,) float
-    arrays. Raises :class:`CalibrationError` on no rows or a bad time / feature.
-    """
-    rows = [r for r in rows if context is None or r.context == context]
-    if not rows:
-        raise CalibrationError(f"no measurement rows in context {context!r}")
-    _check_rows(rows)
-
-    def col(name: str) -> np.ndarray:
-        return np.array([float(getattr(r, name)) for r in rows], dtype=float)
-
-    ops = OpArrays(
-        kind=np.array([kind_code(r.kind) for r in rows], dtype=np.int64),
-        flops=col("flops"), macs=col("macs"), bytes_in=col("bytes_in"), bytes_out=col("bytes_out"),
-        bytes_w=col("bytes_w"), act_sparsity=col("act_sparsity"), w_sparsity=col("w_sparsity"),
-        units=col("out_elems"),
-    )
-    return ops, col("batch"), col("time_s")
-
-
-def shape_key(r: MeasuredOp, digits: int = 3) -> tuple[str, float, float]:
-    """Operator shape identity for held-out folds: kind, flops and total bytes to ``digits``
-    significant figures."""
-
-    def rnd(x: float) -> float:
-        return float(f"{x:.{digits}g}")
-
-    return (str(parse_kind(r.kind).value), rnd(r.flops), rnd(r.bytes_in + r.bytes_out + r.bytes_w))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,51 +97,8 @@ DEFAULT_ALPHA = 1e-2
 DEFAULT_TIME_WEIGHT = 0.25
 #: Cap on the joint refinement's evaluations (each costs a Jacobian of ~60 columns).
 _JOINT_MAX_NFEV = 40
-_ERROR_KEYS = ("within_10pct", "within_20pct", "median_error", "mape")
 
 
-def _errors(rel: np.ndarray) -> dict[str, float]:
-    return {
-        "within_10pct": float(np.mean(rel <= 0.10)),
-        "within_20pct": float(np.mean(rel <= 0.20)),
-        "median_error": float(np.median(rel)),
-        "mape": float(np.mean(rel)),
-    }
-
-
-def _report_from(rows: Sequence[MeasuredOp], pred: np.ndarray, meas: np.ndarray) -> dict[str, Any]:
-    rel = np.abs(pred - meas) / meas
-    out: dict[str, Any] = {"n": int(rel.size), **_errors(rel)}
-    spread = np.array([abs(r.time_s_a - r.time_s_b) / r.time_s for r in rows])
-    out["repeatability_within_10pct"] = float(np.mean(spread <= 0.10))
-    kinds = np.array([str(parse_kind(r.kind).value) for r in rows])
-    per_kind: dict[str, dict[str, Any]] = {}
-    for k in KINDS:
-        m = kinds == k.value
-        if m.any():
-            per_kind[k.value] = {"n": int(m.sum()), **_errors(rel[m]),
-                                 "repeatability_within_10pct": float(np.mean(spread[m] <= 0.10))}
-    out["per_kind"] = per_kind
-    return out
-
-
-def _predict_rows(platform: Platform, ops: OpArrays, batch: np.ndarray, col: int,
-                  mode: str | PowerMode | None, precision: str) -> np.ndarray:
-    return predict(platform, ops, batch, mode=mode, precision=precision).latency[:, col]
-
-
-def fit_report(platform: Platform, rows: Sequence[MeasuredOp], device: str = "cpu",
-               mode: str | PowerMode | None = None, precision: str = "fp32") -> dict[str, Any]:
-    """How well ``platform`` predicts ``rows`` (every context given) on ``device``.
-
-    Keys: ``n``, ``within_10pct``, ``within_20pct``, ``median_error``, ``mape`` (fractions of
-    ``|pred − measured| / measured``), ``repeatability_within_10pct`` (share of rows whose two
-    independent medians agree within 10 %) and ``per_kind`` {kind: same keys}.
-    """
-    rows = list(rows)
-    ops, batch, meas = rows_to_ops(rows, context=None)
-    pred = _predict_rows(platform, ops, batch, device_index(_device_name(device)), mode, precision)
-    return _report_from(rows, pred, meas)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,7 +124,7 @@ def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode:
               precision: str, fixed: Sequence[str], loss: str, f_scale: float,
               max_nfev: int | None, residual: bool | Sequence[str] = True, alpha: float = DEFAULT_ALPHA,
               joint: bool = False, time_weight: float = DEFAULT_TIME_WEIGHT) -> FitResult:
-    dev = _device_name(device)
+    dev = device_name(device)
     col = device_index(dev)
     rows = list(rows)
     ops, batch, meas = rows_to_ops(rows, context=None)
@@ -333,7 +168,7 @@ def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode:
 
     def residuals(z: np.ndarray) -> np.ndarray:
         p = platform.with_latency(dev, params_of(z), origin="fitted")
-        pred = _predict_rows(p, ops, batch, col, mode, precision)
+        pred = predict_rows(p, ops, batch, col, mode, precision)
         return sw * (np.log(np.maximum(pred, 1e-300)) - log_meas)
 
     try:
@@ -345,7 +180,7 @@ def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode:
     params = params_of(sol.x)
     note = f"least_squares on log-latency, {len(rows)} {dev} rows"
     fitted = platform.with_latency(dev, params, origin="fitted", note=note)
-    roofline_report = _report_from(rows, _predict_rows(fitted, ops, batch, col, mode, precision), meas)
+    roofline_report = report_from(rows, predict_rows(fitted, ops, batch, col, mode, precision), meas)
     if residual:
         feats = DEFAULT_FEATURES if residual is True else tuple(residual)
         res_fit = fit_residual(fitted, rows, dev, features=feats, alpha=alpha, mode=mode, precision=precision,
@@ -356,12 +191,12 @@ def _fit_rows(platform: Platform, rows: Sequence[MeasuredOp], device: str, mode:
                                      ops=ops, batch=batch, mode=mode, precision=precision, alpha=alpha,
                                      bounds=(z_lo, z_hi), x_scale=x_scale, loss=loss, f_scale=f_scale, sw=sw)
         fitted = fitted.with_latency(dev, params, origin="fitted", note=note)
-    pred = _predict_rows(fitted, ops, batch, col, mode, precision)
-    report = _report_from(rows, pred, meas)
+    pred = predict_rows(fitted, ops, batch, col, mode, precision)
+    report = report_from(rows, pred, meas)
     res = np.log(np.maximum(pred, 1e-300)) - log_meas
     report.update({
         "device": dev,
-        "roofline_only": {k: roofline_report[k] for k in _ERROR_KEYS},
+        "roofline_only": {k: roofline_report[k] for k in ERROR_KEYS},
         "residual_features": list(params.residual.features) if params.residual else [],
         "fitted": [names[i] for i in idx],
         "cost": float(sol.cost),
@@ -400,7 +235,7 @@ def _refine_jointly(platform: Platform, dev: str, params: LatencyParams, z0: np.
 
     def fun(x: np.ndarray) -> np.ndarray:
         p = platform.with_latency(dev, build(x), origin="fitted")
-        pred = _predict_rows(p, ops, batch, col, mode, precision)
+        pred = predict_rows(p, ops, batch, col, mode, precision)
         return np.concatenate([sw * (np.log(np.maximum(pred, 1e-300)) - residuals_of), pen * x[k:]])
 
     x0 = np.concatenate([np.clip(z0, bounds[0], bounds[1]), np.array(res0.coef)])
@@ -444,7 +279,7 @@ def fit_residual(platform: Platform, rows: Sequence[MeasuredOp], device: str = "
     """
     if not (alpha >= 0 and math.isfinite(alpha)):
         raise CalibrationError(f"fit_residual: alpha must be finite and >= 0, got {alpha!r}")
-    dev = _device_name(device)
+    dev = device_name(device)
     col = device_index(dev)
     rows = list(rows)
     ops, batch, meas = rows_to_ops(rows, context=None)
@@ -531,7 +366,7 @@ def fit_sparse(platform: Platform, points: Sequence[SparsePoint], device: str = 
     platform and a report (n, fitted values, median |error| of the speed-up, measured and
     predicted break-even weight sparsity of each shape).
     """
-    dev = _device_name(device)
+    dev = device_name(device)
     col = device_index(dev)
     pts = list(points)
     if len(pts) < 2:
@@ -614,8 +449,8 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
 
 
 def _sweep_points(tables: MeasurementTable | Iterable[MeasurementTable], device: str) -> list[SparsePoint]:
-    dev = _device_name(device)
-    return [p for t in _as_tables(tables) if _TABLE_DEVICE.get(t.device) == dev for p in t.sparse_sweep]
+    dev = device_name(device)
+    return [p for t in as_tables(tables) if TABLE_DEVICE.get(t.device) == dev for p in t.sparse_sweep]
 
 
 #: The keywords :func:`fit` passes on to the fit of the rows (and :func:`cross_validate` accepts).
@@ -630,13 +465,13 @@ def _fit_with_sparse(platform: Platform, rows: Sequence[MeasuredOp], points: Seq
                        kw.get("f_scale", 0.1), kw.get("max_nfev"), kw.get("residual", True),
                        kw.get("alpha", DEFAULT_ALPHA), kw.get("joint", False),
                        kw.get("time_weight", DEFAULT_TIME_WEIGHT))
-    dev = _device_name(device)
+    dev = device_name(device)
     if len(points) < 2 or "linear" not in {k.value for k in result.params.sparse_kinds}:
         return result
     plat, sparse_report = fit_sparse(result.platform, points, dev, mode, precision)
     ops, batch, meas = rows_to_ops(rows, context=None)
-    pred = _predict_rows(plat, ops, batch, device_index(dev), mode, precision)  # the kernel choice may have moved
-    report = dict(result.report, **_report_from(rows, pred, meas), sparse=sparse_report,
+    pred = predict_rows(plat, ops, batch, device_index(dev), mode, precision)  # the kernel choice may have moved
+    report = dict(result.report, **report_from(rows, pred, meas), sparse=sparse_report,
                   sigma_log=float(np.std(np.log(np.maximum(pred, 1e-300)) - np.log(meas))))
     return FitResult(platform=plat, params=plat.device(dev).latency, report=MappingProxyType(report))
 
@@ -660,7 +495,7 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
     "every_kind_trained": whether no fold had an unseen kind}``.
     """
     rows = rows_for_device(tables, device, context)
-    _check_rows(rows)
+    check_rows(rows)
     unknown = sorted(set(fit_kwargs) - set(_FIT_KEYWORDS))
     if unknown:
         raise CalibrationError(f"cross_validate: unknown fit option(s) {unknown} (known: {', '.join(_FIT_KEYWORDS)})")
@@ -677,7 +512,7 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
                                        f"(known: {', '.join(workloads)})")
     if len(workloads) < 2:
         raise CalibrationError(f"cross_validate needs rows of at least two workloads, got {workloads}")
-    col = device_index(_device_name(device))
+    col = device_index(device_name(device))
     out_folds: list[dict[str, Any]] = []
     all_rows: list[MeasuredOp] = []
     all_pred: list[np.ndarray] = []
@@ -693,16 +528,16 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
             continue
         res = _fit_with_sparse(platform, train, points, device, mode, precision, **fit_kwargs)
         ops, batch, meas = rows_to_ops(held, context=None)
-        pred = _predict_rows(res.platform, ops, batch, col, mode, precision)
+        pred = predict_rows(res.platform, ops, batch, col, mode, precision)
         unseen = sorted({parse_kind(r.kind).value for r in held} - {parse_kind(r.kind).value for r in train})
         entry.update({"n_train": len(train), "n_dropped": len(others) - len(train), "unseen_kinds": unseen,
-                      "report": _report_from(held, pred, meas)})
+                      "report": report_from(held, pred, meas)})
         out_folds.append(entry)
         all_rows.extend(held)
         all_pred.append(pred)
     if not all_rows:
         raise CalibrationError("cross_validate: every fold was skipped (no training rows left)")
     meas_all = np.array([r.time_s for r in all_rows])
-    overall = _report_from(all_rows, np.concatenate(all_pred), meas_all)
+    overall = report_from(all_rows, np.concatenate(all_pred), meas_all)
     return {"folds": out_folds, "overall": overall, "n_folds": sum("report" in f for f in out_folds),
             "every_kind_trained": not any(f.get("unseen_kinds") for f in out_folds)}

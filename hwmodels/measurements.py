@@ -1,6 +1,6 @@
 """The measurement table: per-operator timings that calibrate the hardware twin (plain JSON).
 
-Written by ``sparoa_sim.real.profiler`` on a real device, read here by the calibration without
+Written by ``sparoa_sim.real.measure.profiler`` on a real device, read here by the calibration without
 torch: this module imports only the standard library, numpy and ``hwmodels`` itself (docs/architecture.md §1).
 
 Layout on disk (``schema_version`` 1; times in seconds, work and traffic per sample as in the

@@ -52,7 +52,7 @@ CPU: int = 0
 GPU: int = 1
 
 # Keys whose numbers are identifiers, not measurements: they carry no origin tag.
-_UNTAGGED_KEYS = frozenset({"schema_version", "nvpmodel_id"})
+UNTAGGED_KEYS = frozenset({"schema_version", "nvpmodel_id"})
 
 
 def device_index(kind: str | int) -> int:
@@ -392,7 +392,7 @@ def _tag_tree(node: dict[str, Any], prov: dict[str, tuple[str, str]], prefix: st
         path = f"{prefix}{k}"
         if isinstance(v, dict):
             out[k] = _tag_tree(v, prov, path + ".")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _UNTAGGED_KEYS:
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and k not in UNTAGGED_KEYS:
             origin, note = prov.get(path, ("assumed", "no origin recorded"))
             out[k] = {"value": v, "origin": origin, "note": note}
         else:

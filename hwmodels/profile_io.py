@@ -38,7 +38,7 @@ from sparoa_sim.hwmodels.platform import (
     PerPrecision,
     Platform,
     PowerMode,
-    _UNTAGGED_KEYS,
+    UNTAGGED_KEYS,
 )
 
 __all__ = [
@@ -117,9 +117,7 @@ def as_platform(platform: Platform | str | os.PathLike[str]) -> Platform:
         return platform
     if isinstance(platform, (str, os.PathLike)):
         return load_platform(platform)
-    from sparoa_sim.errors import SimulationError
-
-    raise SimulationError(f"platform must be a Platform, a profile name or a path, got {platform!r}")
+    raise ProfileError(f"platform must be a Platform, a profile name or a path, got {platform!r}")
 
 
 def load_platform(name_or_path: str | os.PathLike[str]) -> Platform:
@@ -503,7 +501,7 @@ def _emit(lines: list[str], node: dict[str, Any], parts: list[str], prov: dict[s
     elif not parts:
         lines.append("")
     for k, v in scalars:
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in _UNTAGGED_KEYS:
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in UNTAGGED_KEYS:
             origin, note = prov.get(".".join(parts + [k]), ("assumed", "no origin recorded"))
             tag = f"{{ value = {_scalar(v)}, origin = {_scalar(origin)}"
             tag += f", note = {_scalar(note)} }}" if note else " }"

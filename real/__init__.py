@@ -1,4 +1,7 @@
-"""PyTorch side: model zoo, graph extraction, hybrid executor, profiler, meters, validation.
+"""PyTorch side, by concept: ``models`` (zoo, extraction), ``kernels`` (sparse kernels),
+``measure`` (profiler, meters, host calibration) and ``run`` (hybrid executor, replay,
+validation). Dependencies point one way: run → measure → models/kernels.
 
-Importing this package imports torch; nothing below it in the layering does (DESIGN §1).
+This package itself imports nothing; its modules import torch, which nothing below it in the
+layering does (docs/architecture.md §1).
 """

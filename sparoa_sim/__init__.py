@@ -20,8 +20,8 @@ from sparoa_sim.errors import (  # noqa: E402
     SimulationError,
     SparOAError,
 )
-from sparoa_sim.graph import Op, OpGraph, fuse, load_graph, save_graph
-from sparoa_sim.synthetic import SyntheticConfig, generate
+from sparoa_sim.ir.graph import Op, OpGraph, fuse, load_graph, save_graph
+from sparoa_sim.ir.synthetic import SyntheticConfig, generate
 from sparoa_sim.workloads import list_workloads, load_workload
 
 __version__ = "0.1.0"

@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 
 from sparoa_sim.errors import SparOAError
-from sparoa_sim.hwmodels.fileio import _umask
-from sparoa_sim.graph import OpGraph
 from sparoa_sim.hwmodels.kinds import KINDS
+from sparoa_sim.ir.graph import OpGraph
 
 __all__ = ["quadrant_plot", "save_figure"]
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and setting it back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_figure(fig, path: str | os.PathLike[str], dpi: int = 130) -> Path:

@@ -271,7 +271,7 @@ def test_no_dangling_design_references():
             if m.group(1) not in sections:
                 bad.append(f"{path.relative_to(ROOT)}: cites architecture.md §{m.group(1)}, which does not exist")
     for path in library_modules().values():
-        for m in re.finditer(r"``([\w/.-]+\.md)``", path.read_text(encoding="utf-8")):
+        for m in re.finditer(r"``([\w.-]+/[\w/.-]+\.md)``", path.read_text(encoding="utf-8")):
             if not (ROOT / m.group(1)).exists():
                 bad.append(f"{path.relative_to(ROOT)}: points to {m.group(1)}, which does not exist")
     assert not bad, "\n".join(sorted(set(bad)))

@@ -1,4 +1,4 @@
-"""The one import namespace (DESIGN §1): folders map under ``sparoa_sim`` from an editable
+"""The one import namespace (docs/architecture.md §1): folders map under ``sparoa_sim`` from an editable
 install, from a built wheel and from pytest at the repository root; light imports stay light."""
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def test_mapping_from_a_built_wheel(tmp_path):
     (wheel,) = wheel_dir.glob("sparoa_sim-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "sparoa_sim/hwmodels/kinds.py" in names
+    for pkg in listed_packages():  # every sub-package ships (a missing one imports only in editable installs)
+        assert f"{pkg.replace('.', '/')}/__init__.py" in names, pkg
     assert any(n.startswith("sparoa_sim/workloads/") and n.endswith(".json") for n in names)
     assert not any(n.startswith(("hwmodels/", "envs/", "agents/", "real/", "tests/")) for n in names)
     site = tmp_path / "site"
@@ -72,7 +74,7 @@ def test_mapping_from_a_built_wheel(tmp_path):
 
 def test_import_sparoa_sim_does_not_import_torch():
     code = (
-        "import sys, sparoa_sim, sparoa_sim.hwmodels, sparoa_sim.envs, sparoa_sim.graph, sparoa_sim.workloads\n"
+        "import sys, sparoa_sim, sparoa_sim.hwmodels, sparoa_sim.envs, sparoa_sim.ir.graph, sparoa_sim.workloads\n"
         "sparoa_sim.load_workload(sparoa_sim.list_workloads()[0])\n"
         "print(sorted(m for m in ('torch', 'stable_baselines3', 'hypothesis') if m in sys.modules))"
     )
@@ -86,3 +88,21 @@ def test_console_script_is_installed(argv):
         pytest.skip("console script not installed beside this interpreter")
     out = subprocess.run([str(exe), *argv], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def listed_packages() -> list[str]:
+    import tomllib
+
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+
+
+def test_every_sub_package_is_listed_in_pyproject():
+    """pyproject lists packages by hand (package-dir mapping): a new sub-package must be added there."""
+    found = set()
+    for pkg, folder in {"sparoa_sim": "sparoa_sim", **MAPPING}.items():
+        for init in (ROOT / folder).rglob("__init__.py"):
+            rel = init.parent.relative_to(ROOT / folder).parts
+            if pkg == "sparoa_sim" and rel and f"sparoa_sim.{rel[0]}" in MAPPING:
+                continue
+            found.add(".".join([pkg, *rel]))
+    assert found == set(listed_packages()), (found ^ set(listed_packages()))

@@ -26,3 +26,11 @@ def test_cli_reference_lists_only_real_commands():
     listed = set(re.findall(r"^sparoa (\w+)", README, flags=re.M))
     assert listed <= set(sub.choices), listed - set(sub.choices)
     assert set(sub.choices) <= listed, set(sub.choices) - listed
+
+
+def test_changelog_lists_every_moved_module():
+    from sparoa_sim.compat import MOVED
+
+    block = README.split("<!-- moved:begin -->", 1)[1].split("<!-- moved:end -->", 1)[0]
+    listed = dict(re.findall(r"^\| `([\w.]+)` \| `([\w.]+)` \|$", block, flags=re.M))
+    assert listed == MOVED

@@ -1,7 +1,7 @@
 """Hypothesis strategies for operator graphs: generated DAGs, raw JSON documents, corruptions.
 
 Imports hypothesis (a dev dependency), so nothing under ``sparoa_sim`` imports this module;
-tests do. Generated graphs come from :func:`sparoa_sim.synthetic.generate` (physically
+tests do. Generated graphs come from :func:`sparoa_sim.ir.synthetic.generate` (physically
 consistent sizes, shrinking towards seed 0 and the smallest allowed op count); raw documents
 and single operators are for JSON-level fuzzing of the loader.
 """
@@ -14,9 +14,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from sparoa_sim.graph import DTYPE_BYTES, SCHEMA_VERSION, SPLIT_AXES, Op, OpGraph
 from sparoa_sim.hwmodels.kinds import KINDS
-from sparoa_sim.synthetic import BLOCK_KINDS, SyntheticConfig, generate
+from sparoa_sim.ir.graph import DTYPE_BYTES, SCHEMA_VERSION, SPLIT_AXES, Op, OpGraph
+from sparoa_sim.ir.synthetic import BLOCK_KINDS, SyntheticConfig, generate
 
 __all__ = [
     "CORRUPTIONS",

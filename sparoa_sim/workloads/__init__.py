@@ -12,7 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 from sparoa_sim.errors import GraphError, SimulationError
-from sparoa_sim.graph import OpGraph, load_graph
+from sparoa_sim.ir.graph import OpGraph, load_graph
 
 __all__ = ["WORKLOAD_DIR", "as_graph", "list_workloads", "load_workload", "workload_path"]
 

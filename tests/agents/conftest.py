@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sparoa_sim.hwmodels import load_platform
-from sparoa_sim.synthetic import generate
+from sparoa_sim.ir.synthetic import generate
 
 NANO = "jetson-orin-nano-8gb"
 AGX = "jetson-agx-orin-64gb"
@@ -35,7 +35,7 @@ def chains():
 
 def fork_join():
     """src → (a heavy conv branch of 3, a light sparse branch of 3) → join: both devices can help."""
-    from sparoa_sim.graph import Op, OpGraph
+    from sparoa_sim.ir.graph import Op, OpGraph
     from sparoa_sim.hwmodels.kinds import OpKind
 
     heavy = dict(kind=OpKind.CONV, macs=3e8, flops=6e8, bytes_in=2e5, bytes_out=2e5, bytes_w=5e5,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from env_helpers import SMALL, rollout
 
-from sparoa_sim.engine import simulate
+from sparoa_sim.sim.simulator import simulate
 from sparoa_sim.envs.reference import REFERENCES
 from sparoa_sim.envs.scheduling import SparOAEnv
 

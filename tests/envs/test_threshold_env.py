@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from env_helpers import SMALL
 
-from sparoa_sim.engine import Simulator
+from sparoa_sim.sim.simulator import Simulator
 from sparoa_sim.envs.threshold import INTENSITY_RANGES, SparOAThresholdEnv, thresholds_from_action
-from sparoa_sim.policies import ThresholdPolicy
-from sparoa_sim.simconfig import SimConfig
+from sparoa_sim.sim.policies import ThresholdPolicy
+from sparoa_sim.sim.config import SimConfig
 from sparoa_sim.workloads import load_workload
 
 

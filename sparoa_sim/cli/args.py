@@ -1,0 +1,91 @@
+"""How the ``sparoa`` sub-commands read their arguments: the parser class and value parsers.
+
+Bad values raise :class:`BadArgument` (an ``argparse.ArgumentTypeError``, whose message argparse
+prints as is — a plain ValueError would be replaced by argparse's vague "invalid value" — and a
+``SparOAError`` where a command calls a parser itself): one line, exit 2 (docs/architecture.md §9).
+A usage error (unknown option, missing argument) is a :class:`UsageError`, reported the same way.
+``console`` and ``print_json`` live in :mod:`sparoa_sim.cli.output`; they are named here too, where
+the commands used to find them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from argparse import ArgumentTypeError
+from collections.abc import Callable
+from typing import NoReturn
+
+from sparoa_sim.cli.output import console, print_json
+from sparoa_sim.errors import SparOAError
+
+__all__ = ["BadArgument", "MAX_INT", "Parser", "UsageError", "at_most", "comma_list", "console", "positive",
+           "positive_int", "print_json", "seed"]
+
+
+class BadArgument(SparOAError, ArgumentTypeError):
+    """A bad argument value: argparse prints its message; called directly, it is a SparOAError."""
+
+
+class UsageError(SparOAError):
+    """A command-line usage error (argparse's), reported like any bad input."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (exit 2) rather than usage text plus a line."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+#: Largest integer an option takes (seeds and counts reach 32-bit solvers and generators).
+MAX_INT = 2**31 - 1
+
+
+def positive(name: str, kind: type = int) -> Callable[[str], int | float]:
+    """A parser for a positive ``kind`` (int: ≥ 1; float: > 0) named ``name`` in errors."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise BadArgument(f"{name} must be {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+        if not v > 0:
+            raise BadArgument(f"{name} must be {'>= 1' if kind is int else 'positive'}, got {text!r}")
+        if not math.isfinite(v) or v > MAX_INT:
+            raise BadArgument(f"{name} must be finite and at most {MAX_INT}, got {text!r}")
+        return v
+    return parse
+
+
+def positive_int(name: str) -> Callable[[str], int]:
+    """A parser for an integer ≥ 1."""
+    return positive(name, int)
+
+
+def at_most(parse: Callable[[str], int], name: str, limit: int) -> Callable[[str], int]:
+    """``parse``, then refuse values above ``limit`` (e.g. a simulated stream's arrivals are drawn up front)."""
+    def check(text: str) -> int:
+        v = parse(text)
+        if v > limit:
+            raise BadArgument(f"{name} must be at most {limit:,}, got {v:,}")
+        return v
+    return check
+
+
+def seed(text: str) -> int:
+    """``--seed``: a non-negative integer."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise BadArgument(f"--seed must be a non-negative integer, got {text!r}") from None
+    if not 0 <= v <= MAX_INT:
+        raise BadArgument(f"--seed must be an integer in [0, {MAX_INT}], got {v}")
+    return v
+
+
+def comma_list(text: str) -> list[str]:
+    """``a,b,c`` → ``["a", "b", "c"]`` (at least one item)."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise BadArgument(f"expected a comma-separated list, got {text!r}")
+    return items

@@ -1,0 +1,94 @@
+"""``sparoa evaluate``: the evaluation harness from the command line (docs/architecture.md §6, §9).
+
+Writes to the ``-o`` folder ``cells.jsonl`` (one line per finished cell; re-running with the same
+folder resumes), ``summary.json``, ``summary.md``, ``speedup.png`` and, with ``--lams``, one
+latency–energy Pareto plot per case. ``--workers N`` runs cells in N local processes;
+``--ray [ADDRESS]`` fans them out as Ray tasks (optional extra ``sparoa-sim[ray]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from sparoa_sim.cli.args import comma_list, positive
+from sparoa_sim.cli.output import emit, table
+from sparoa_sim.errors import SparOAError
+from sparoa_sim.hwmodels.fileio import file_token
+
+__all__ = ["add_evaluate_parser", "cmd_evaluate", "parse_lams"]
+
+
+def parse_lams(text: str) -> list[float]:
+    """``--lams``: comma-separated energy weights λ ≥ 0."""
+    try:
+        vals = [float(t) for t in comma_list(text)]
+    except ValueError:
+        raise SparOAError(f"--lams: expected comma-separated numbers, got {text!r}") from None
+    if any(not (v >= 0) for v in vals):
+        raise SparOAError(f"--lams: energy weights must be >= 0, got {text!r}")
+    return vals
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Run (or resume) the sweep, write the report files, print the summary."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from sparoa_sim.agents.experiments.evaluate import (DEFAULT_POLICIES, cells, pareto_plot, run_sweep, summarise,
+                                                        write_report)
+
+    opts: dict[str, Any] = {"oracle_time_limit_s": args.oracle_time_limit, "learn_budget_s": args.learn_budget,
+                            "batch": args.batch}
+    policies = args.policies or list(DEFAULT_POLICIES)
+    sweep = cells(args.workloads, args.platforms, args.modes, policies, args.seeds, **opts)
+    if args.lams:
+        sweep += [c for lam in args.lams if lam > 0
+                  for c in cells(args.workloads, args.platforms, args.modes, ["learned"], args.seeds, lam=lam, **opts)]
+    backend = "ray" if args.ray is not None else "local"
+    address = args.ray or None
+    with tqdm(total=len(sweep), desc="evaluate", unit="cell", disable=args.json, file=sys.stderr) as bar:
+        rows = run_sweep(sweep, args.output, workers=args.workers, backend=backend, address=address,
+                         progress=bar.update)
+    files = write_report(rows, args.output)
+    if args.lams:
+        by_case: dict[tuple, list[dict[str, Any]]] = {}
+        for r in rows:
+            by_case.setdefault((r["workload"], r["platform"], r["mode"]), []).append(r)
+        for (w, p, m), rs in by_case.items():
+            name = f"pareto-{file_token(w)}-{file_token(p)}-{file_token(str(m))}.png"
+            files[f"pareto[{w}/{p}/{m}]"] = str(pareto_plot(rs, Path(args.output) / name, title=f"{w} on {p} ({m})"))
+    table_rows = [r for r in summarise(rows) if r["lam"] == 0.0]
+    cols = ("workload", "platform", "mode", "policy", "latency ms", "× GPU", "× TRT", "gap to oracle",
+            "gain realised")
+    return emit({"summary": table_rows, "files": files, "cells": len(rows)}, args.json, lambda: [table(
+        cols,
+        [(r["workload"], r["platform"], r["mode"], r["policy"], f"{1e3 * r['latency_s']:.3f}",
+          "–" if r["speedup_vs_gpu"] is None else f"{r['speedup_vs_gpu']:.3f}",
+          "–" if r["speedup_vs_tensorrt"] is None else f"{r['speedup_vs_tensorrt']:.3f}",
+          "–" if r["gap_to_oracle"] is None else f"{100 * r['gap_to_oracle']:+.2f} %",
+          "–" if r["gain_realised"] is None else f"{100 * r['gain_realised']:.0f} %") for r in table_rows],
+        title=f"evaluation ({len(rows)} cells) — {files['markdown']}", left=cols[:4])])
+
+
+def add_evaluate_parser(sub: Any) -> None:
+    """Attach ``sparoa evaluate`` to the top-level sub-parsers."""
+    p = sub.add_parser("evaluate", help="policies × workloads × platforms × modes → one table (+ plots)")
+    p.add_argument("--workloads", type=comma_list, required=True, help="comma-separated workload names")
+    p.add_argument("--platforms", type=comma_list, required=True, help="comma-separated profile names")
+    p.add_argument("--modes", type=comma_list, default=None, help="comma-separated power modes (default: each default)")
+    p.add_argument("--policies", type=comma_list, default=None, help="comma-separated policies (default: all)")
+    p.add_argument("--seeds", type=positive("--seeds", int), default=1, help="seeds for learned policies")
+    p.add_argument("--batch", type=positive("--batch", int), default=1)
+    p.add_argument("--lams", type=parse_lams, default=None, help="λ sweep for the learned policy (Pareto plot)")
+    p.add_argument("--oracle-time-limit", type=positive("--oracle-time-limit", float), default=10.0)
+    p.add_argument("--learn-budget", type=positive("--learn-budget", float), default=20.0,
+                   help="seconds of training per learned cell")
+    p.add_argument("--workers", type=positive("--workers", int), default=1, help="local worker processes")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run cells as Ray tasks (a local cluster, or ADDRESS)")
+    p.add_argument("-o", "--output", required=True, help="output directory (resumable)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)

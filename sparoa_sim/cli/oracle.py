@@ -1,0 +1,91 @@
+"""``sparoa oracle``: the exact CP-SAT oracle for one inference, from the command line (docs/architecture.md §6, §9).
+
+``add_oracle_parser(subparsers)`` adds the sub-command; its handler is :func:`cmd_oracle`. Progress
+goes to stderr; with ``--json`` exactly one JSON object goes to stdout (``latency_s``,
+``bound_s``, ``optimal``, the baselines' reference-setting latencies and the gap to the best of
+them — negative when the oracle is faster); ``-o`` writes the schedule, which
+``sparoa simulate --policy FILE --reference`` replays.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sparoa_sim.cli.args import positive, positive_int, seed
+from sparoa_sim.cli.output import emit, table
+
+__all__ = ["add_oracle_parser", "cmd_oracle"]
+
+
+def add_oracle_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``oracle`` to an argparse sub-parser collection; returns the new parser."""
+    p = subparsers.add_parser("oracle", help="exact minimum-latency placement and order of one inference (CP-SAT)")
+    p.add_argument("--workload", required=True, help="shipped workload name or path to a graph .json")
+    p.add_argument("--platform", required=True, help="hardware profile name or path to a TOML profile")
+    p.add_argument("--mode", default=None, help="power mode (default: the profile's default)")
+    p.add_argument("--batch", default="1", help="batch size of the inference (default 1)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "fp16_tc"), default="fp32", help="precision (default fp32)")
+    p.add_argument("--time-limit", default="60", metavar="S", help="solver time limit, seconds (default 60)")
+    p.add_argument("--workers", default="1", help="solver threads (default 1: reproducible with --seed)")
+    p.add_argument("--seed", default="0", help="solver random seed (default 0)")
+    p.add_argument("-o", "--output", default=None, metavar="JSON", help="write the schedule here")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_oracle)
+    return p
+
+
+def cmd_oracle(args: argparse.Namespace) -> int:
+    """Solve, compare with the baselines, print JSON or a table; write the schedule if asked."""
+    from sparoa_sim.agents.exact.oracle import solve_oracle, stderr_log
+    from sparoa_sim.agents.heuristics.baselines import tensorrt_results
+    from sparoa_sim.hwmodels import load_platform
+    from sparoa_sim.sim.predtables import PredictionCache
+    from sparoa_sim.sim.simulator import simulate
+    from sparoa_sim.workloads import load_workload
+
+    # checked here, not by argparse, so a bad value gets its own one-line message
+    batch = positive_int("--batch")(args.batch)
+    time_limit = positive("--time-limit", float)(args.time_limit)  # positive and finite
+    workers = positive_int("--workers")(args.workers)
+    random_seed = seed(args.seed)
+    graph = load_workload(args.workload)
+    platform = load_platform(args.platform)
+    mode = platform.mode(args.mode).name
+    cache = PredictionCache()
+    res = solve_oracle(graph, platform, mode=mode, batch=batch, precision=args.precision,
+                       time_limit_s=time_limit, num_workers=workers, random_seed=random_seed,
+                       cache=cache, log=stderr_log)
+    baselines = dict(res.heuristics_s)
+    baselines["coexec"] = simulate(graph, platform, "coexec", batch=batch, requests=batch, reference=True,
+                                   mode=mode, precision=args.precision, cache=cache).latency_mean_s
+    best_name = min(baselines, key=lambda k: (baselines[k], k))
+    best = baselines[best_name]
+    trt = tensorrt_results(graph, platform, mode=mode, batch=batch).latency_mean_s
+    replay = simulate(graph, platform, res.schedule, batch=batch, requests=batch, reference=True, mode=mode,
+                      precision=args.precision, cache=cache).latency_mean_s
+    path = str(res.schedule.save(args.output)) if args.output else None
+    doc = {k: v for k, v in res.to_dict().items() if k != "schedule"}
+    doc.update({"platform": platform.name, "replay_latency_s": replay, "baselines_s": baselines,
+                "best_baseline": best_name, "best_baseline_s": best, "gap_vs_best_baseline": res.latency_s / best - 1.0,
+                "tensorrt_fp16_tc_s": trt, "schedule_path": path})
+    return emit(doc, args.json, lambda: _render(doc))
+
+
+def _render(doc: dict[str, Any]) -> list[Any]:
+    lat = doc["latency_s"]
+    rows = [("oracle", f"{lat * 1e3:.4g} ms", ""),
+            ("oracle lower bound", f"{doc['bound_s'] * 1e3:.4g} ms", f"{doc['bound_s'] / lat - 1:+.2%}")]
+    rows += [(name, f"{v * 1e3:.4g} ms", f"{lat / v - 1:+.2%}")
+             for name, v in sorted(doc["baselines_s"].items(), key=lambda kv: kv[1])]
+    rows.append(("tensorrt (fused, fp16_tc)", f"{doc['tensorrt_fp16_tc_s'] * 1e3:.4g} ms",
+                 f"{lat / doc['tensorrt_fp16_tc_s'] - 1:+.2%}"))
+    return [
+        table(("schedule", "latency", "gap"), rows, left=("schedule",),
+              title=f"oracle: {doc['workload']} on {doc['platform']} ({doc['mode']}, {doc['precision']}), "
+                    f"batch {doc['batch']}",
+              caption=f"{doc['status']} in {doc['solve_time_s']:.2f} s ({doc['num_workers']} worker(s), seed "
+                      f"{doc['random_seed']}); reference setting; gap < 0: the oracle is faster"),
+        f"operators on the GPU: {doc['gpu_ops']} of {doc['n_ops']}",
+        f"schedule written to {doc['schedule_path']}" if doc["schedule_path"] else None,
+    ]

@@ -1,0 +1,90 @@
+"""``sparoa train predictor|scheduler``: offline training on a laptop (docs/architecture.md §6, §9).
+
+``train predictor -o DIR`` builds regret surfaces (shipped + synthetic workloads × random
+platforms, power modes and loads), trains both predictor models, keeps the better on held-out
+workloads and writes ``DIR/predictor.pt`` + ``DIR/metadata.json`` (the held-out report inside).
+``train scheduler … -o DIR`` trains an SB3 agent on ``SparOA-v0`` and writes
+``DIR/schedule.json``, ``DIR/policy.zip`` and ``DIR/metadata.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from sparoa_sim.cli.args import positive
+from sparoa_sim.cli.args import seed as seed_arg
+from sparoa_sim.cli.output import emit, table
+
+__all__ = ["add_train_parser", "cmd_train_predictor", "cmd_train_scheduler"]
+
+
+def _emit(args: argparse.Namespace, doc: dict[str, Any], title: str) -> int:
+    """The training summary: JSON, or one key/value table (keys may hold workload paths: shown literally)."""
+    return emit(doc, args.json, lambda: [table(
+        ("key", "value"), [(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in doc.items()],
+        title=title, left=("key",))])
+
+
+def cmd_train_predictor(args: argparse.Namespace) -> int:
+    """``train predictor``: regret surfaces, both models, the better kept; writes ``DIR``."""
+    from sparoa_sim.agents.learn.predictor import MODELS, train_default
+
+    models = MODELS if args.model == "both" else (args.model,)
+    pred, report = train_default(12 if args.quick else args.synthetic, 3 if args.quick else args.contexts,
+                                 15 if args.quick else args.epochs, models, args.seed, show_progress=not args.json)
+    out = pred.save(args.output)
+    doc = dict(report.to_dict(), output=str(out))
+    return _emit(args, doc, f"threshold predictor (kept {report.model}) → {out}")
+
+
+def cmd_train_scheduler(args: argparse.Namespace) -> int:
+    """``train scheduler``: an SB3 agent on ``SparOA-v0``; writes ``DIR``."""
+    from sparoa_sim.agents.learn import scheduler
+
+    job = scheduler.TrainJob(
+        workloads=tuple(args.workload), output=args.output, platform=args.platform, mode=args.mode,
+        algo=args.algo, timesteps=args.timesteps, time_budget_s=args.time_budget, seed=args.seed, lam=args.lam,
+        thresholds_dir=args.thresholds or None, resume=args.resume, workers=getattr(args, "workers", 1),
+        ray=getattr(args, "ray", None), show_progress=not args.json)
+    doc = scheduler.run_training(job).to_dict()  # the library's training entry point
+    return _emit(args, doc, f"scheduler ({args.algo}) → {args.output}")
+
+
+def add_train_parser(sub: Any) -> None:
+    """Attach ``train predictor`` and ``train scheduler`` to the top-level sub-parsers."""
+    tr = sub.add_parser("train", help="train the threshold predictor or the RL scheduler")
+    tr_sub = tr.add_subparsers(dest="what", required=True, parser_class=type(tr))
+
+    p = tr_sub.add_parser("predictor", help="train the threshold predictor on regret surfaces")
+    p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--model", choices=("both", "transformer_lstm", "mlp"), default="both")
+    p.add_argument("--synthetic", type=positive("--synthetic"), default=40, help="synthetic training graphs")
+    p.add_argument("--contexts", type=positive("--contexts"), default=8, help="hardware contexts per graph")
+    p.add_argument("--epochs", type=positive("--epochs"), default=60)
+    p.add_argument("--seed", type=seed_arg, default=0)
+    p.add_argument("--quick", action="store_true", help="small data and few epochs (≈ 1 minute)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train_predictor)
+
+    s = tr_sub.add_parser("scheduler", help="train an SB3 scheduler on SparOA-v0")
+    s.add_argument("--workload", action="append", required=True,
+                   help="workload name or graph JSON (repeat, or 'synthetic', for a generalist)")
+    s.add_argument("--platform", default="jetson-orin-nano-8gb")
+    s.add_argument("--mode", default=None)
+    s.add_argument("--algo", choices=("sac", "ppo", "maskable-ppo"), default="maskable-ppo")
+    budget = s.add_mutually_exclusive_group()
+    budget.add_argument("--timesteps", type=positive("--timesteps"), default=None)
+    budget.add_argument("--time-budget", type=positive("--time-budget", float), default=None,
+                        help="seconds of training (wall clock)")
+    s.add_argument("--lam", type=float, default=0.0, help="energy weight λ")
+    s.add_argument("--thresholds", default=None, help="trained predictor directory: thresholds as features")
+    s.add_argument("--seed", type=seed_arg, default=0)
+    s.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints if present")
+    s.add_argument("--workers", type=positive("--workers"), default=1,
+                   help="environment workers collecting experience (local processes, or Ray actors with --ray)")
+    s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="environment workers as Ray actors (a local cluster, or ADDRESS; extra sparoa-sim[ray])")
+    s.add_argument("-o", "--output", required=True, help="output directory")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_train_scheduler)

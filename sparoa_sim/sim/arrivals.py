@@ -1,0 +1,193 @@
+"""Request sources and the batcher's configuration (docs/architecture.md §4): values, validated on construction.
+
+A *request* is one inference of one sample. A source says when requests arrive:
+
+- :class:`ClosedLoop` — ``concurrency`` clients, each sending its next request the moment its
+  previous one completes (think time 0);
+- :class:`Poisson` — exponential inter-arrival times at ``rate`` requests per second, the first
+  arrival one inter-arrival time after 0;
+- :class:`TraceArrivals` — explicit, sorted arrival times.
+
+:class:`Batching` groups waiting requests into batches (one pass of the graph at batch size
+``len(batch)``): a batch is formed when ``max_batch`` requests wait, when the oldest has waited
+``timeout_s``, or when the source has no more requests (the rest is flushed), and only while
+fewer than ``max_inflight`` batches are in the engine. ``Batching()`` serves one request at a
+time, first come first served; ``Batching.fixed(B)`` waits for full batches of ``B``.
+
+Bad values raise :class:`~sparoa_sim.errors.SimulationError` naming the argument.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from sparoa_sim.errors import SimulationError
+
+__all__ = [
+    "Arrivals",
+    "Batching",
+    "ClosedLoop",
+    "Poisson",
+    "TraceArrivals",
+    "load_arrival_trace",
+    "parse_arrival",
+]
+
+
+def _check_count(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise SimulationError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+@dataclass(frozen=True)
+class ClosedLoop:
+    """``n_requests`` requests from ``concurrency`` clients (default: the batcher's ``max_batch``)."""
+
+    n_requests: int = 1
+    concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "n_requests", _check_count("n_requests", self.n_requests))
+        if self.concurrency is not None:
+            object.__setattr__(self, "concurrency", _check_count("concurrency", self.concurrency))
+
+    def describe(self) -> str:
+        """Short text for tables and JSON (``closed`` or ``closed:C``)."""
+        return "closed" if self.concurrency is None else f"closed:{self.concurrency}"
+
+
+@dataclass(frozen=True)
+class Poisson:
+    """``n_requests`` requests with exponential inter-arrival times at ``rate`` per second."""
+
+    rate: float
+    n_requests: int = 1
+
+    def __post_init__(self) -> None:
+        r = self.rate
+        if isinstance(r, bool) or not isinstance(r, (int, float, np.floating, np.integer)) or not math.isfinite(r) or r <= 0:
+            raise SimulationError(f"rate must be a positive, finite number of requests per second, got {r!r}")
+        object.__setattr__(self, "rate", float(r))
+        object.__setattr__(self, "n_requests", _check_count("n_requests", self.n_requests))
+
+    def describe(self) -> str:
+        """Short text for tables and JSON (``poisson:RATE``)."""
+        return f"poisson:{self.rate:g}"
+
+
+@dataclass(frozen=True)
+class TraceArrivals:
+    """Requests arriving at the given times (seconds, non-negative, sorted ascending)."""
+
+    times: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        raw = self.times
+        if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple, np.ndarray)):
+            raise SimulationError(f"arrival trace: times must be a list of seconds, got {raw!r}")
+        arr = np.asarray(raw)
+        if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iuf"):  # no nesting, strings or booleans
+            raise SimulationError(f"arrival trace: times must be a flat list of numbers (seconds), got {raw!r}")
+        t = arr.astype(float)
+        if t.size == 0:
+            raise SimulationError("arrival trace: no arrival times")
+        if not np.all(np.isfinite(t)):
+            raise SimulationError(f"arrival trace: time {int(np.flatnonzero(~np.isfinite(t))[0])} is not finite")
+        if np.any(t < 0):
+            raise SimulationError(f"arrival trace: time {int(np.flatnonzero(t < 0)[0])} is negative ({t[t < 0][0]!r})")
+        bad = np.flatnonzero(np.diff(t) < 0)
+        if bad.size:
+            i = int(bad[0]) + 1
+            raise SimulationError(f"arrival trace: times must be sorted ascending; time {i} ({t[i]!r}) comes "
+                                  f"before time {i - 1} ({t[i - 1]!r})")
+        object.__setattr__(self, "times", tuple(float(x) for x in t))
+
+    @property
+    def n_requests(self) -> int:
+        """Number of requests in the trace."""
+        return len(self.times)
+
+    def describe(self) -> str:
+        """Short text for tables and JSON."""
+        return f"trace:{len(self.times)}"
+
+
+Arrivals = Union[ClosedLoop, Poisson, TraceArrivals]
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How waiting requests become batches (see the module docstring)."""
+
+    max_batch: int = 1
+    timeout_s: float = math.inf
+    max_inflight: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "max_batch", _check_count("batch size (max_batch)", self.max_batch))
+        object.__setattr__(self, "max_inflight", _check_count("max_inflight", self.max_inflight))
+        t = self.timeout_s
+        if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) or math.isnan(t) or t < 0:
+            raise SimulationError(f"batch timeout_s must be a non-negative number of seconds (inf allowed), got {t!r}")
+        object.__setattr__(self, "timeout_s", float(t))
+
+    @classmethod
+    def fixed(cls, batch: int, max_inflight: int = 1) -> Batching:
+        """Full batches of ``batch`` requests (the last one flushed when the source runs dry)."""
+        return cls(max_batch=batch, timeout_s=math.inf, max_inflight=max_inflight)
+
+
+def load_arrival_trace(path: str | os.PathLike[str]) -> TraceArrivals:
+    """Read arrival times from a JSON list (or ``{"times": [...]}``) or a text file, one per line."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SimulationError(f"arrival trace {p}: cannot read: {exc}") from None
+    try:
+        doc = json.loads(text)
+        times = doc["times"] if isinstance(doc, dict) and "times" in doc else doc
+    except json.JSONDecodeError:
+        try:
+            times = [float(line.split(",")[0]) for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        except ValueError:
+            raise SimulationError(f"arrival trace {p}: expected a JSON list or one number per line") from None
+    if not isinstance(times, Sequence) or isinstance(times, str):
+        raise SimulationError(f"arrival trace {p}: expected a list of times")
+    try:
+        return TraceArrivals(tuple(times))
+    except SimulationError as exc:
+        raise SimulationError(f"{p}: {exc}") from None
+
+
+def parse_arrival(text: str, n_requests: int = 1) -> Arrivals:
+    """``closed`` | ``closed:C`` | ``poisson:RATE`` | ``trace:FILE`` → an arrivals value."""
+    if not isinstance(text, str):
+        raise SimulationError(f"arrival must be a string like 'closed' or 'poisson:RATE', got {text!r}")
+    kind, _, arg = text.partition(":")
+    kind = kind.strip().lower()
+    if kind == "closed":
+        if not arg:
+            return ClosedLoop(n_requests)
+        try:
+            return ClosedLoop(n_requests, int(arg))
+        except ValueError:
+            raise SimulationError(f"arrival: 'closed:C' needs an integer concurrency, got {arg!r}") from None
+    if kind == "poisson":
+        try:
+            rate = float(arg)
+        except ValueError:
+            raise SimulationError(f"arrival: 'poisson:RATE' needs a number of requests per second, got {arg!r}") from None
+        return Poisson(rate, n_requests)
+    if kind == "trace" and arg:
+        return load_arrival_trace(arg)
+    raise SimulationError(f"arrival: unknown arrival process {text!r} (known: closed, closed:C, poisson:RATE, trace:FILE)")

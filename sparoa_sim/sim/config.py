@@ -1,0 +1,90 @@
+"""What a simulation models, as one frozen value: power mode, precision and the stochastic effects.
+
+``reference=True`` is the *reference setting* shared with the oracle and the gap measurements
+(docs/architecture.md §4, §6): latency noise, background load, DRAM contention and the dispatch thread's
+interference with CPU operators are all off, so every operator takes exactly its predicted
+time. Host dispatch itself (a serial launch resource), transfers and the host I/O copies stay.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from sparoa_sim.errors import SimulationError
+from sparoa_sim.hwmodels.platform import PRECISIONS
+from sparoa_sim.sim.hwstate import BackgroundLoad
+
+__all__ = ["SimConfig"]
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Simulation options.
+
+    Attributes:
+        mode: power mode name or alias (None = the profile's default).
+        precision: ``fp32``, ``fp16`` or ``fp16_tc``.
+        reference: the reference setting (overrides the four switches below to off).
+        noise: multiplicative log-normal latency jitter with the profile's σ per device.
+        background: background-load process (None = no other tenants).
+        contention: shared-DRAM contention between memory-bound operators on both devices.
+        dispatch_interference: while the host dispatch thread launches a kernel it takes one of
+            the CPU's cores, so a running CPU operator slows to (1 − 1/cores) of its rate.
+        host_io: a request's input starts in host memory and its outputs must end there, so a
+            GPU source operator waits for an input copy and a GPU sink for an output copy.
+        record_trace: keep every operator, launch and transfer slice for traces and Gantt charts.
+    """
+
+    mode: str | None = None
+    precision: str = "fp32"
+    reference: bool = False
+    noise: bool = True
+    background: BackgroundLoad | None = field(default_factory=BackgroundLoad)
+    contention: bool = True
+    dispatch_interference: bool = True
+    host_io: bool = True
+    record_trace: bool = True
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise SimulationError(f"precision: unknown precision {self.precision!r} (known: {', '.join(PRECISIONS)})")
+        if self.background is not None and not isinstance(self.background, BackgroundLoad):
+            raise SimulationError(f"background must be a BackgroundLoad or None, got {self.background!r}")
+        if self.mode is not None and not isinstance(self.mode, str):
+            raise SimulationError(f"mode must be a power-mode name, got {self.mode!r}")
+        for switch in ("reference", "noise", "contention", "dispatch_interference", "host_io", "record_trace"):
+            v = getattr(self, switch)
+            if not isinstance(v, (bool, np.bool_)):  # "false" is truthy: a string must not switch anything on
+                raise SimulationError(f"{switch} must be true or false, got {v!r}")
+            object.__setattr__(self, switch, bool(v))
+
+    @property
+    def noise_on(self) -> bool:
+        """Latency noise in force (off in the reference setting)."""
+        return self.noise and not self.reference
+
+    @property
+    def background_on(self) -> BackgroundLoad | None:
+        """The background-load model in force (None in the reference setting)."""
+        return None if self.reference else self.background
+
+    @property
+    def contention_on(self) -> bool:
+        """DRAM contention in force (off in the reference setting)."""
+        return self.contention and not self.reference
+
+    @property
+    def interference_on(self) -> bool:
+        """Dispatch-thread interference in force (off in the reference setting)."""
+        return self.dispatch_interference and not self.reference
+
+    @classmethod
+    def reference_setting(cls, **changes) -> SimConfig:
+        """The reference setting (noise, background load, contention, interference off)."""
+        return cls(reference=True, **changes)
+
+    def replace(self, **changes) -> SimConfig:
+        """A copy with some fields changed."""
+        return replace(self, **changes)

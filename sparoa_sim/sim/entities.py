@@ -1,0 +1,95 @@
+"""The engine's entities: the batch in flight, a task on a device, a split's bookkeeping, a timer.
+
+Plain slotted classes with per-operator state in Python lists (not numpy: the hot path reads
+single entries), shared by the engine's components (``sim.dispatcher``, ``sim.executors``…).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sparoa_sim.sim.predtables import PredTables
+
+__all__ = ["CPU", "GPU", "Job", "PartTask", "Split", "Task", "Timer"]
+
+CPU, GPU = 0, 1
+
+
+class Timer:
+    """The engine's own timer: a minimal SimPy event (a callback list, always successful),
+    scheduled with ``Environment.schedule``. It saves a third of a ``Timeout``'s cost, which
+    matters with one or two timers per simulated operator; a superseded timer is simply
+    ignored by its callback (see ``Executors.retime``)."""
+
+    __slots__ = ("callbacks",)
+    _ok = True
+    _value = None
+
+    def __init__(self, callback) -> None:
+        self.callbacks = [callback]
+
+
+class Job:
+    """One batch in flight: per-operator state as plain lists indexed by operator."""
+
+    __slots__ = ("seq", "requests", "tables", "unissued", "res", "share", "waiters", "left", "done", "placed", "z")
+
+    def __init__(self, seq: int, requests: list[int], tables: PredTables, indeg: list[int], n: int,
+                 z: list[float] | None) -> None:
+        self.seq = seq
+        self.requests = requests
+        self.tables = tables
+        self.unissued = indeg[:]  # producers not yet issued, per operator
+        # Residency bits per output (index n = the request's input): 1 on CPU, 2 on GPU,
+        # 4 copy to CPU under way, 8 copy to GPU under way.
+        self.res = [0] * (n + 1)
+        self.res[n] = 1
+        self.share = [-1.0] * n + [0.0]  # GPU share chosen per operator (-1 = not yet)
+        self.waiters: dict[int, list[Task]] = {}  # 2*output + device -> tasks waiting for it there
+        self.left = n  # operators (and final output copies) still to finish
+        self.done = 0
+        self.placed = 0
+        self.z = z  # noise factor per (2*op + device), or None
+
+
+class Task:
+    """A whole operator on one device.
+
+    While it runs: ``t0`` start time, ``z`` its noise factor, ``dur`` its duration at the
+    current rates, ``frac`` the fraction of its work left at ``t_seg`` (the last re-timing).
+    """
+
+    __slots__ = ("job", "op", "dev", "base", "waits", "dur", "frac", "t_seg", "t0", "z")
+    part = None  # a whole operator is no part of a split
+    split = None
+
+    def __init__(self, job: Job, op: int, dev: int, base: float) -> None:
+        self.job = job
+        self.op = op
+        self.dev = dev
+        self.base = base  # predicted latency on an idle machine
+        self.waits = 0  # inputs not yet on the device
+
+
+class PartTask(Task):
+    """One device's part of a split operator."""
+
+    __slots__ = ("part", "split")
+
+    def __init__(self, job: Job, op: int, dev: int, part: Any, split: Any) -> None:
+        super().__init__(job, op, dev, part.lat)
+        self.part = part  # its SplitPart
+        self.split = split  # the Split both parts report to
+
+
+class Split:
+    """Bookkeeping of one split operator: both parts and the merge copy must finish."""
+
+    __slots__ = ("job", "op", "share", "home", "left")
+
+    def __init__(self, job: Job, op: int, share: float) -> None:
+        self.job = job
+        self.op = op
+        self.share = share
+        self.home = GPU if share >= 0.5 else CPU
+        self.left = 3

@@ -1,0 +1,335 @@
+"""The simulator: a thin façade over the engine's components (docs/architecture.md §4).
+
+:class:`Simulator` validates its inputs, builds the components once — the request stream
+(``sim.stream``), the dispatcher, the host dispatch thread, the device executors, the rates and
+the transfers — connects them, and at each reset gives them a fresh shared
+:class:`~sparoa_sim.sim.state.RunState` (a new SimPy environment) and the run's random
+substreams (``sim.randomness``). It then runs the event loop, to the end (:meth:`Simulator.run`)
+or decision by decision for an external agent (:meth:`Simulator.start` / :meth:`Simulator.submit`),
+and assembles results and traces (``sim.metrics``). :func:`simulate` is the one-call form by
+names (the Python face of ``sparoa simulate``).
+
+The reference setting (``SimConfig(reference=True)``) leaves a deterministic schedule that an
+exact solver can reproduce: each operator takes its predicted latency; the host launches GPU
+kernels one at a time, ``t_dispatch`` each, in dispatch order (in GPU order under a static
+schedule), a launch beginning no earlier than the operator's release (CPU producers finished,
+GPU producers launched); a kernel starts after its launch, the previous kernel on the GPU and
+its cross-device inputs (producer end + ``transfer_time``); a CPU operator after the previous
+CPU operator and its inputs; the request's input is copied to the GPU for a GPU source, and a
+GPU sink's output back to the CPU (docs/architecture.md §4.3).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+from simpy.core import EmptySchedule
+
+from sparoa_sim.errors import SimulationError
+from sparoa_sim.hwmodels import Platform, as_platform
+from sparoa_sim.hwmodels.contention import concurrent_bw
+from sparoa_sim.hwmodels.noise import noise_sigmas
+from sparoa_sim.ir.graph import OpGraph
+from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson, TraceArrivals, parse_arrival
+from sparoa_sim.sim.config import SimConfig
+from sparoa_sim.sim.dispatcher import Dispatcher
+from sparoa_sim.sim.executors import Executors
+from sparoa_sim.sim.host import HostThread
+from sparoa_sim.sim.hwstate import HardwareState
+from sparoa_sim.sim.metrics import TRACK_NAMES, energy_so_far, run_results, run_trace
+from sparoa_sim.sim.policies import ExternalPolicy, PolicyContext, make_policy, policy_name
+from sparoa_sim.sim.predtables import PredictionCache, PredTables
+from sparoa_sim.sim.randomness import STREAMS, batch_noise, substreams
+from sparoa_sim.sim.rates import Rates
+from sparoa_sim.sim.results import Results
+from sparoa_sim.sim.state import RunState
+from sparoa_sim.sim.stream import RequestStream
+from sparoa_sim.sim.trace import SimTrace
+from sparoa_sim.sim.transfers import Transfers
+from sparoa_sim.sim.view import OpView
+from sparoa_sim.workloads import as_graph
+
+__all__ = ["STREAMS", "TRACK_NAMES", "Simulator", "batch_noise", "simulate", "substreams"]
+
+_KEEP = object()
+
+
+def _check_seed(seed: Any) -> int | None:
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise SimulationError(f"seed must be a non-negative integer or None, got {seed!r}")
+    return None if seed is None else int(seed)
+
+
+class Simulator:
+    """Simulate a request stream of one workload on one platform under one placement policy.
+
+    ``run()`` simulates to the end and returns :class:`~sparoa_sim.sim.results.Results`. Stepping
+    (for external decisions): ``view = start()``, then ``view = submit(action)`` while
+    ``not done``, then ``results()``. ``reset(seed)`` / ``start(seed)`` re-run with another seed,
+    reusing the prediction tables.
+    """
+
+    def __init__(self, graph: OpGraph | str | os.PathLike[str], platform: Platform | str | os.PathLike[str],
+                 policy: Any = "gpu", *, arrivals: Arrivals | None = None, batching: Batching | None = None,
+                 config: SimConfig | None = None, seed: int | None = 0, cache: PredictionCache | None = None,
+                 policy_kwargs: dict[str, Any] | None = None) -> None:
+        self.graph = as_graph(graph)
+        self.platform = as_platform(platform)
+        self.config = SimConfig() if config is None else config
+        if not isinstance(self.config, SimConfig):
+            raise SimulationError(f"config must be a SimConfig, got {config!r}")
+        self.batching = Batching() if batching is None else batching
+        if not isinstance(self.batching, Batching):
+            raise SimulationError(f"batching must be a Batching, got {batching!r}")
+        self.arrivals = ClosedLoop(1) if arrivals is None else arrivals
+        if not isinstance(self.arrivals, (ClosedLoop, Poisson, TraceArrivals)):
+            raise SimulationError(f"arrivals must be ClosedLoop, Poisson or TraceArrivals, got {arrivals!r}")
+        self._check_closed_loop()
+        self.seed = _check_seed(seed)
+        self.policy = make_policy(policy, **(policy_kwargs or {}))
+        self.cache = PredictionCache() if cache is None else cache
+        self._mode = self.platform.mode(self.config.mode).name
+        self._gt = self.cache.graph(self.graph)
+        self._external = isinstance(self.policy, ExternalPolicy)
+        self._tables_by_batch: dict[int, PredTables] = {}
+        self._sigma = noise_sigmas(self.platform)
+        self.env = None
+        self._started = False
+        # the components, built and connected once; reset() starts each run afresh
+        self._view = OpView(self, self._gt)
+        self._stream = RequestStream(self.tables)
+        self._dispatcher = Dispatcher(self._view, self._external)
+        self._host = HostThread()
+        self._executors = Executors()
+        self._rates = Rates()
+        self._transfers = Transfers()
+        self._stream.connect(self._dispatcher)
+        self._dispatcher.connect(self._host, self._executors, self._transfers)
+        self._host.connect(self._dispatcher, self._executors, self._rates)
+        self._executors.connect(self._dispatcher, self._rates, self._transfers, self._stream)
+        self._rates.connect(self._host, self._executors, self._check_stalled)
+        self._transfers.connect(self._dispatcher, self._executors, self._stream)
+        self._state: RunState | None = None
+
+    def _check_closed_loop(self) -> None:
+        a, b = self.arrivals, self.batching
+        if isinstance(a, ClosedLoop):
+            conc = b.max_batch if a.concurrency is None else a.concurrency
+            if conc < b.max_batch and a.n_requests > conc and math.isinf(b.timeout_s):
+                raise SimulationError(
+                    f"arrivals: a closed loop of concurrency {conc} can never fill batches of {b.max_batch} "
+                    "(raise the concurrency or give the batcher a finite timeout_s)")
+
+    # ------------------------------------------------------------------------------------
+    # set-up
+
+    def tables(self, batch: int = 1) -> PredTables:
+        """Prediction tables at ``batch`` in this run's mode and precision (cached)."""
+        t = self._tables_by_batch.get(batch)
+        if t is None:
+            t = self.cache.tables(self.graph, self.platform, batch, self._mode, self.config.precision)
+            self._tables_by_batch[batch] = t
+        return t
+
+    def reset(self, seed: Any = _KEEP) -> None:
+        """Prepare a fresh run (new SimPy environment, substreams from ``seed``); runs nothing."""
+        if seed is not _KEEP:
+            self.seed = _check_seed(seed)
+        cfg = self.config
+        kids = substreams(self.seed)
+        policy = self.policy
+        reset = getattr(policy, "reset", None)
+        if callable(reset):
+            reset(PolicyContext(graph=self.graph, platform=self.platform, mode=self._mode,
+                                precision=cfg.precision, reference=cfg.reference,
+                                rng=np.random.default_rng(kids[4]), max_batch=self.batching.max_batch))
+        noise = cfg.noise_on and bool(np.any(self._sigma > 0))
+        state = RunState(self._gt, self.tables(1), cfg, float(concurrent_bw(self.platform, self._mode)), noise)
+        self._state = state
+        self.env = state.env
+        self._dispatcher.reset(state, policy.decide, getattr(policy, "order", None))
+        self._host.reset(state)
+        self._executors.reset(state)
+        self._rates.reset(state)
+        self._transfers.reset(state)
+        self._stream.reset(state, self.arrivals, self.batching, kids[2], self._sigma)
+        self._view.bind(state, self._host, self._rates)
+        # processes; the background first, so its t = 0 levels hold before the first operator starts
+        self._rates.start_background(state, kids)
+        self._stream.start(kids[3])
+        self._started = True
+
+    # ------------------------------------------------------------------------------------
+    # driving
+
+    def start(self, seed: Any = _KEEP) -> OpView | None:
+        """Reset and run until the first external decision is needed (or to the end).
+
+        Returns the pending :class:`OpView`, or None when the run is over.
+        """
+        self.reset(seed)
+        self._advance()
+        return self.pending
+
+    def submit(self, action: float | int) -> OpView | None:
+        """Apply ``action`` (GPU share) to the pending operator and run to the next decision.
+
+        Returns the next pending :class:`OpView`, or None when the run is over. A bad action
+        raises :class:`SimulationError` and leaves the decision pending.
+        """
+        disp = self._dispatcher
+        item = disp.pending if self._started else None
+        if item is None:
+            raise SimulationError("submit: no decision is pending (call start() first, or the run is over)")
+        job, op = item
+        disp.place(job, op, action)  # validates before changing anything
+        disp.pending = None
+        disp.dispatch_ready()
+        self._advance()
+        return self.pending
+
+    def run(self, seed: Any = _KEEP) -> Results:
+        """Simulate the whole request stream and return its :class:`Results`."""
+        if self._external:
+            raise SimulationError("policy 'external' takes its decisions from submit(): use start()/submit()")
+        self.start(seed)
+        return self.results()
+
+    def _advance(self) -> None:
+        env = self.env
+        assert env is not None
+        stream = self._stream
+        if not self._external:
+            try:
+                env.run(until=stream.finished_ev)
+            except RuntimeError as exc:
+                if "until" in str(exc):
+                    self._deadlock()
+                raise
+            return
+        step = env.step
+        disp = self._dispatcher
+        try:
+            while disp.pending is None and not stream.finished:
+                step()
+        except EmptySchedule:
+            self._deadlock()
+
+    def _deadlock(self) -> None:
+        q = self._executors.queue
+        raise SimulationError(
+            f"simulation stalled at t={self.env.now:.6g}s with {self._stream.n_requests - self._stream.n_done} "
+            f"request(s) unfinished (queued on cpu/gpu: {[len(q[0]), len(q[1])]}); a static order that "
+            "contradicts the dependencies?")
+
+    def _check_stalled(self) -> None:
+        """Raise if jobs are in flight and nothing can move them (checked after background changes)."""
+        ex, host = self._executors, self._host
+        if (self._stream.jobs_inflight > 0 and ex.running[0] is None and ex.running[1] is None
+                and host.task is None and not host.queue and self._transfers.inflight == 0
+                and not self._state.ready and self._dispatcher.pending is None):
+            self._deadlock()
+
+    # ------------------------------------------------------------------------------------
+    # progress, as an environment needs it
+
+    @property
+    def now(self) -> float:
+        """Simulation time, s."""
+        return 0.0 if self.env is None else float(self.env.now)
+
+    @property
+    def pending(self) -> OpView | None:
+        """The operator waiting for an external decision, or None."""
+        return self._view if self._started and self._dispatcher.pending is not None else None
+
+    @property
+    def done(self) -> bool:
+        """Every request has completed."""
+        return self._started and self._stream.finished
+
+    @property
+    def n_requests(self) -> int:
+        """Requests in the run."""
+        return self.arrivals.n_requests
+
+    @property
+    def n_in_system(self) -> int:
+        """Requests arrived and not yet complete."""
+        return self._stream.n_in_system if self._started else 0
+
+    @property
+    def requests_done(self) -> int:
+        """Requests completed."""
+        return self._stream.n_done if self._started else 0
+
+    @property
+    def decisions(self) -> int:
+        """Placement decisions taken so far."""
+        return self._dispatcher.decisions if self._started else 0
+
+    @property
+    def time_in_system(self) -> float:
+        """Integral of the number of requests in the system over time so far (request-seconds)."""
+        return self._stream.time_in_system(self.env.now) if self._started else 0.0
+
+    @property
+    def energy_so_far(self) -> float:
+        """Joules so far: finished operators and copies plus board idle power since the first arrival."""
+        if not self._started:
+            return 0.0
+        return energy_so_far(self.env.now, self.tables(1).board_idle_w, self._stream, self._executors,
+                             self._transfers)
+
+    def load_history(self) -> list[tuple[float, str, float]]:
+        """Background-load changes so far: (time, device, share), in time order."""
+        return [(t, ("cpu", "gpu")[d], lv) for t, d, lv in self._rates.load_log] if self._started else []
+
+    def hardware_state(self) -> HardwareState:
+        """What the hardware looks like now (power mode, precision, loads, host, contention)."""
+        started = self._started
+        bg = self._rates.bg if started else [0.0, 0.0]
+        return HardwareState(mode=self._mode, precision=self.config.precision, load_cpu=bg[0], load_gpu=bg[1],
+                             host_busy=started and self._host.busy,
+                             contention=self._rates.contention if started else 1.0)
+
+    def noise_factors(self, request: int) -> list[float]:
+        """Noise factors of a batch led by ``request`` in this run, index ``2*op + device``."""
+        return batch_noise(substreams(self.seed)[2], self._sigma, self._gt.n, request)
+
+    # ------------------------------------------------------------------------------------
+    # results and traces
+
+    def results(self) -> Results:
+        """Metrics of the finished run."""
+        if not self.done:
+            raise SimulationError("results: the run is not finished (run() it, or submit() until done)")
+        return run_results(graph=self.graph, platform=self.platform, mode=self._mode, config=self.config,
+                           policy=policy_name(self.policy), arrivals=self.arrivals, batching=self.batching,
+                           seed=self.seed, board_idle_w=self.tables(1).board_idle_w, stream=self._stream,
+                           dispatcher=self._dispatcher, host=self._host, executors=self._executors,
+                           transfers=self._transfers)
+
+    def trace(self) -> SimTrace:
+        """The recorded slices as a :class:`~sparoa_sim.sim.trace.SimTrace` (needs ``record_trace``)."""
+        if not self._started or self._state.trace is None:
+            raise SimulationError("trace: nothing recorded (run with SimConfig(record_trace=True))")
+        return run_trace(events=self._state.trace, gt=self._gt, graph=self.graph, platform=self.platform,
+                         policy=policy_name(self.policy), stream=self._stream, rates=self._rates)
+
+
+def simulate(workload: OpGraph | str | os.PathLike[str], platform: Platform | str | os.PathLike[str],
+             policy: Any = "gpu", *, requests: int = 1, arrival: str | Arrivals = "closed", batch: int = 1,
+             batch_timeout_s: float = math.inf, max_inflight: int = 1, seed: int | None = 0,
+             reference: bool = False, mode: str | None = None, precision: str = "fp32",
+             record_trace: bool = False, cache: PredictionCache | None = None, **policy_kwargs: Any) -> Results:
+    """One-call simulation by names: the Python face of ``sparoa simulate``."""
+    arr = parse_arrival(arrival, requests) if isinstance(arrival, str) else arrival
+    sim = Simulator(workload, platform, policy, arrivals=arr,
+                    batching=Batching(max_batch=batch, timeout_s=batch_timeout_s, max_inflight=max_inflight),
+                    config=SimConfig(mode=mode, precision=precision, reference=reference, record_trace=record_trace),
+                    seed=seed, cache=cache, policy_kwargs=policy_kwargs or None)
+    return sim.run()

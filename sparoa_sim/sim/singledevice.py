@@ -1,0 +1,134 @@
+"""Single-device runs of one request without the event queue: the reference figures, fast.
+
+Every reset of ``SparOA-v0`` needs the GPU-only figures of its episode (``T_ref``, ``E_ref``)
+and every episode end the CPU-only ones, under the episode's seed. With every operator on one
+device and one request there is nothing to schedule: the dispatcher releases the operators in
+Kahn's FIFO order (``GraphTables.fifo_order``) and their start times follow the reference
+setting's timing rules (docs/architecture.md §4.3, stated once in :mod:`sparoa_sim.sim.reference`)
+specialised to one device: launches back to back, ``t_dispatch`` each; a kernel after its
+launch, the previous kernel and, for a source under ``host_io``, the input's copy; a CPU
+operator after the previous one. The walk is the env's per-reset hot path, so it is written out
+flat rather than through the rules' term functions, and tests hold it to them
+(``least_solution``) as well as to the engine. The only dynamics
+left are the device's background load path and the noise factors, both drawn from the run's
+substreams exactly as the engine draws them. :func:`single_device_figures` walks that
+timeline in plain Python (no SimPy events), with the engine's own arithmetic for re-timing, so
+its figures equal :meth:`Simulator.run` under the ``cpu`` / ``gpu`` policy (the tests compare
+them over workloads, platforms, modes, noise and background settings and seeds). It answers
+None where its assumptions do not hold (a stream of requests, host-dispatched CPU operators),
+and the caller falls back to the engine.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from sparoa_sim.sim.arrivals import ClosedLoop
+from sparoa_sim.sim.randomness import batch_noise, substreams
+from sparoa_sim.sim.simulator import Simulator
+from sparoa_sim.errors import SimulationError
+from sparoa_sim.hwmodels.noise import noise_sigmas
+from sparoa_sim.sim.hwstate import MAX_LOAD, load_path
+
+__all__ = ["single_device_figures"]
+
+_DEVICES = {"cpu": 0, "gpu": 1}
+
+
+def _load_changes(bg, rng: np.random.Generator):
+    """(time, level) of each change of one device's background level, as the engine's process
+    applies them (the first at t = 0)."""
+    t = 0.0
+    last = None
+    for hold, level in load_path(bg, rng):
+        if level != last:
+            yield t, level
+            if len(set(bg.levels)) == 1:
+                return  # one distinct level: it never changes again (the path would jump forever unseen)
+            last = level
+        t = t + hold
+
+
+def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float, float] | None:
+    """(latency s, energy per inference J) of one request of ``sim``'s workload with every operator
+    on ``device`` ("cpu" | "gpu") under ``seed`` — what ``sim.run(seed)`` returns under that
+    device's policy — or None where this walk does not apply."""
+    d = _DEVICES.get(device)
+    if d is None:
+        raise SimulationError(f"single_device_figures: device must be 'cpu' or 'gpu', got {device!r}")
+    arr = sim.arrivals
+    if not isinstance(arr, ClosedLoop) or arr.n_requests != 1:
+        return None
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        return None
+    cfg = sim.config
+    t = sim.tables(1)
+    td = t.t_dispatch[d]
+    if d == 0 and td > 0.0:
+        return None  # CPU launches through the host thread interfere with CPU kernels: use the engine
+    gt = sim.cache.graph(sim.graph)
+    n = gt.n
+    kids = substreams(int(seed))
+    sigma = noise_sigmas(sim.platform)
+    z = batch_noise(kids[2], sigma, n, 0) if cfg.noise_on and bool(np.any(sigma > 0)) else None
+    bg = cfg.background_on
+    changes = (_load_changes(bg, np.random.default_rng(kids[d]))
+               if bg is not None and ("cpu", "gpu")[d] in bg.devices else iter(()))
+    nxt_t, nxt_level = next(changes, (math.inf, 0.0))
+
+    base = t.lat[d]
+    e_dyn = t.e_dyn[d]
+    p_static = t.p_static[d]
+    host_io = cfg.host_io and d == 1
+    xfer_s = t.xfer_s
+    is_sink = gt.is_sink
+    x_in = xfer_s[n] if host_io else 0.0
+    xfer_energy = t.eps_byte[1] * t.xfer_bytes[n] if host_io else 0.0
+    launch = 0.0
+    prev_end = 0.0
+    completion = 0.0
+    energy = 0.0
+    load = 0.0
+    for op in gt.fifo_order:
+        # §4.3 on one device: a GPU kernel after its launch (launches back to back, td each), the
+        # previous kernel and, for a source under host_io, the input's copy; a CPU operator after
+        # the previous one (its producers ran before it on the same device).
+        start = prev_end
+        if d == 1:
+            if td > 0.0:
+                launch = launch + td
+            if launch > start:
+                start = launch
+            if host_io and not gt.deps[op] and x_in > start:
+                start = x_in
+        while nxt_t <= start:  # load changes while the device waits
+            load = min(nxt_level, MAX_LOAD)
+            nxt_t, nxt_level = next(changes, (math.inf, 0.0))
+        zk = 1.0 if z is None else z[2 * op + d]
+        dur = zk * (base[op] if load == 0.0 else t.at_load(d, load)[op])
+        t_seg, frac = start, 1.0
+        end = start + dur
+        while nxt_t < end:  # re-time at each change while it runs (the engine's Executors.retime)
+            new_load = min(nxt_level, MAX_LOAD)
+            if new_load != load:
+                load = new_load
+                if dur > 0.0:
+                    frac -= (nxt_t - t_seg) / dur
+                    if frac < 0.0:
+                        frac = 0.0
+                dur = zk * (base[op] if load == 0.0 else t.at_load(d, load)[op])
+                t_seg = nxt_t
+                end = nxt_t + frac * dur
+            nxt_t, nxt_level = next(changes, (math.inf, 0.0))
+        energy += e_dyn[op] + p_static * (end - start)
+        prev_end = end
+        done = end
+        if host_io and is_sink[op]:  # the sink's output copied home
+            xfer_energy += t.eps_byte[0] * t.xfer_bytes[op]
+            done = end + xfer_s[op]
+        if done > completion:
+            completion = done
+    # the engine's sum: device energies (the idle device's is 0), copies, board idle over the makespan
+    return completion, energy + xfer_energy + t.board_idle_w * completion

@@ -1,0 +1,111 @@
+"""Copies between the devices: cross-device inputs, host I/O and split merges (docs/architecture.md §4.1).
+
+A copy of an output to device ``d`` takes ``transfer_time`` of the output at the batch size
+(``PredTables.xfer_s``). It starts as soon as both the output exists and a consumer on ``d``
+needs it; an output copied once stays resident and serves every consumer there (residency
+bits in ``Job.res``: 1 on the CPU, 2 on the GPU, 4 / 8 a copy to the CPU / GPU under way). The
+request's input (index ``n``) starts on the CPU and the outputs must end there (``host_io``):
+a GPU source waits for the input's copy, and a GPU sink's job finishes when its output is back.
+
+A split operator (GPU share strictly between 0 and 1, only where the operator has a split axis)
+runs its two parts concurrently, one per device (see ``PredTables.split``), then the part on the
+*minor* device (the smaller share) copies its share of the output to the *home* device (the
+larger share; the GPU on a tie): that merge copy is the split's extra cost, and the output then
+lives on the home device. Copies run concurrently with each other and with the devices.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from simpy.events import NORMAL
+
+from sparoa_sim.sim.entities import CPU, GPU, Job, Split, Timer
+from sparoa_sim.sim.predtables import PredTables
+from sparoa_sim.sim.state import RunState
+
+__all__ = ["Transfers"]
+
+
+class Transfers:
+    """Copies in flight and their totals (count, bytes, busy seconds, joules)."""
+
+    def __init__(self) -> None:
+        self.inflight = 0
+
+    def connect(self, dispatcher: Any, executors: Any, stream: Any) -> None:
+        """Who hears of a finished copy: the dispatcher, the executors (waiters, splits), the stream."""
+        self._dispatcher = dispatcher
+        self._executors = executors
+        self._stream = stream
+
+    def reset(self, state: RunState) -> None:
+        """No copies, for a new run on ``state``."""
+        self._env = state.env
+        self._schedule = state.schedule
+        self._ready = state.ready
+        self._trace = state.trace
+        self._n = state.n
+        self._is_sink = state.gt.is_sink
+        self._host_io = state.host_io
+        #: Copies made (merges included), bytes copied, seconds of copying, joules.
+        self.count = 0
+        self.bytes = 0.0
+        self.busy_s = 0.0
+        self.energy = 0.0
+        #: Copies under way.
+        self.inflight = 0
+
+    def _count(self, t: PredTables, dur: float, nbytes: float, dst: int) -> None:
+        self.count += 1
+        self.bytes += nbytes
+        self.busy_s += dur
+        self.energy += t.eps_byte[dst] * nbytes
+        self.inflight += 1
+
+    def start(self, job: Job, src: int, d: int) -> None:
+        """Copy output ``src`` (``n`` = the request's input) of ``job`` to device ``d``."""
+        t = job.tables
+        job.res[src] |= 4 << d
+        dur = t.xfer_s[src]
+        self._count(t, dur, t.xfer_bytes[src], d)
+        t0 = self._env._now
+        ev = Timer(lambda _e: self._end(job, src, d, t0))
+        self._schedule(ev, NORMAL, dur)
+
+    def _end(self, job: Job, src: int, d: int, t0: float) -> None:
+        self.inflight -= 1
+        res = job.res
+        res[src] = (res[src] | (1 << d)) & ~(4 << d)
+        if self._trace is not None:
+            self._trace.append((3, 2, src, job.seq, t0, self._env._now, job.tables.xfer_bytes[src], d))
+        lst = job.waiters.pop(2 * src + d, None)
+        if lst:
+            self._executors.notify(lst)
+        if d == CPU and src < self._n and self._is_sink[src] and self._host_io:
+            job.left -= 1
+            if job.left == 0:
+                self._stream.job_done(job)
+        if self._ready:
+            self._dispatcher.dispatch_ready()
+
+    def start_merge(self, sp: Split, src: int) -> None:
+        """The part of split ``sp`` on device ``src`` (the minor one) copies its share home."""
+        job = sp.job
+        t = job.tables
+        minor = sp.share if src == GPU else 1.0 - sp.share
+        dur, nbytes = t.merge_s(sp.op, minor)
+        self._count(t, dur, nbytes, sp.home)
+        t0 = self._env._now
+        ev = Timer(lambda _e: self._end_merge(sp, t0, nbytes))
+        self._schedule(ev, NORMAL, dur)
+
+    def _end_merge(self, sp: Split, t0: float, nbytes: float) -> None:
+        self.inflight -= 1
+        if self._trace is not None:
+            self._trace.append((3, 3, sp.op, sp.job.seq, t0, self._env._now, nbytes, sp.home))
+        sp.left -= 1
+        if sp.left == 0:
+            self._executors.op_done(sp.job, sp.op, sp.home)
+        if self._ready:
+            self._dispatcher.dispatch_ready()

@@ -1,0 +1,54 @@
+"""The chain dynamic program agrees with CP-SAT exactly (in ticks) and with the engine (in seconds)."""
+
+from __future__ import annotations
+
+import pytest
+
+from sparoa_sim.agents.exact.chain_dp import chain_optimum, is_chain
+from sparoa_sim.agents.exact.oracle import ROUNDING, Ticks, solve_oracle, tick_for
+from sparoa_sim.agents.exact.refsched import RefProblem
+from sparoa_sim.sim.simulator import simulate
+from sparoa_sim.errors import SimulationError
+from sparoa_sim.ir.graph import Op, chain_graph
+from sparoa_sim.hwmodels.kinds import OpKind
+
+
+
+
+def test_dp_agrees_with_cp_sat_exactly(chains, nano, agx):
+    for plat in (nano, agx):
+        for g in chains:
+            p = RefProblem.build(g, plat)
+            assert is_chain(p)
+            r = solve_oracle(g, plat, time_limit_s=20)
+            assert r.optimal
+            ticks = Ticks(p, tick_for(p))
+            dp = chain_optimum(p, ticks.durations())
+            assert dp.latency * ticks.tick == pytest.approx(r.objective_s, rel=1e-12)  # same integer optimum
+            assert chain_optimum(p).latency <= r.latency_s <= chain_optimum(p).latency * (1 + ROUNDING)
+            sec = chain_optimum(p)
+            rep = simulate(g, plat, list(sec.placement), reference=True).latency_mean_s
+            assert sec.latency == pytest.approx(rep, rel=1e-12)
+
+
+def test_dp_finds_a_mixed_optimum():
+    """A chain whose middle is sparse and light: the optimum leaves part of it on the CPU."""
+    from sparoa_sim.hwmodels import load_platform
+
+    plat = load_platform("jetson-agx-orin-64gb")
+    heavy = dict(kind=OpKind.CONV, macs=4e8, flops=8e8, bytes_in=2e5, bytes_out=2e5, bytes_w=1e6, out_shape=(1, 64, 28, 28))
+    light = dict(kind=OpKind.ACT, macs=0.0, flops=1e3, bytes_in=1e3, bytes_out=1e3, bytes_w=0.0, out_shape=(1, 8))
+    ops = [Op(name=f"o{i}", **(heavy if i % 5 == 0 else light)) for i in range(12)]
+    g = chain_graph("mixed", ops)
+    p = RefProblem.build(g, plat)
+    dp = chain_optimum(p)
+    best_single = min(simulate(g, plat, pol, reference=True).latency_mean_s for pol in ("cpu", "gpu"))
+    assert dp.latency <= best_single
+    assert simulate(g, plat, list(dp.placement), reference=True).latency_mean_s == pytest.approx(dp.latency, rel=1e-12)
+
+
+def test_dp_refuses_a_dag(nano, forkjoin):
+    p = RefProblem.build(forkjoin, nano)
+    assert not is_chain(p)
+    with pytest.raises(SimulationError, match="not a chain"):
+        chain_optimum(p)
