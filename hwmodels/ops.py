@@ -31,6 +31,8 @@ class OpArrays:
             work that is spread in waves over the device's cores / SMs.
         elem_bytes: bytes per value the byte counts were taken at (4 for an FP32 graph); the
             models rescale bytes to the simulated precision.
+        kernels: device kernels eager PyTorch launches per operator (launch and framework
+            overheads are charged per kernel); ones where not given.
     """
 
     kind: np.ndarray
@@ -43,6 +45,7 @@ class OpArrays:
     w_sparsity: np.ndarray
     units: np.ndarray
     elem_bytes: float = 4.0
+    kernels: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         kind = np.asarray(self.kind)
@@ -73,13 +76,20 @@ class OpArrays:
         if not (np.isfinite(self.elem_bytes) and self.elem_bytes > 0):
             raise ValueError(f"elem_bytes must be positive, got {self.elem_bytes!r}")
         object.__setattr__(self, "elem_bytes", float(self.elem_bytes))
+        k = np.ones(n) if self.kernels is None else np.array(self.kernels, dtype=np.float64, copy=True)
+        if k.shape != (n,):
+            raise ValueError(f"kernels must have shape ({n},) like kind, got {k.shape}")
+        if not np.all(np.isfinite(k) & (k >= 0)):
+            raise ValueError(f"kernels must be finite and non-negative; index {int(np.flatnonzero(~(np.isfinite(k) & (k >= 0)))[0])} is not")
+        k.setflags(write=False)
+        object.__setattr__(self, "kernels", k)
 
     @classmethod
     def build(cls, kind: np.ndarray, flops: np.ndarray, *, macs: np.ndarray | None = None,
               bytes_in: np.ndarray | None = None, bytes_out: np.ndarray | None = None,
               bytes_w: np.ndarray | None = None, act_sparsity: np.ndarray | None = None,
               w_sparsity: np.ndarray | None = None, units: np.ndarray | None = None,
-              elem_bytes: float = 4.0) -> OpArrays:
+              elem_bytes: float = 4.0, kernels: np.ndarray | None = None) -> OpArrays:
         """Build with defaults: zeros for absent arrays, ``macs = flops / 2`` and
         ``units = bytes_out / elem_bytes`` (output elements) when not given."""
         kind = np.asarray(kind)
@@ -98,6 +108,7 @@ class OpArrays:
             w_sparsity=z if w_sparsity is None else w_sparsity,
             units=bytes_out_a / elem_bytes if units is None else units,
             elem_bytes=elem_bytes,
+            kernels=kernels,
         )
 
     def __len__(self) -> int:
@@ -106,7 +117,7 @@ class OpArrays:
     def take(self, index: np.ndarray | list[int] | slice) -> OpArrays:
         """The operators at ``index`` (fancy index or slice), as a new :class:`OpArrays`."""
         vals = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("kind",) + _FLOAT_FIELDS:
+        for name in ("kind", "kernels") + _FLOAT_FIELDS:
             vals[name] = np.atleast_1d(vals[name][index])
         return OpArrays(**vals)
 

@@ -38,8 +38,11 @@ __all__ = [
     "atomic_write_text",
 ]
 
-#: Version of the JSON layout written by :func:`save_graph`; loading another version fails.
-SCHEMA_VERSION = 1
+#: Version of the JSON layout written by :func:`save_graph`. Version 2 added ``kernels`` per
+#: operator; a version-1 file still loads, each operator counted as one kernel (what the twin
+#: charged before kernels were counted). Any other version fails.
+SCHEMA_VERSION = 2
+READABLE_SCHEMA_VERSIONS = (1, 2)
 #: Axes an operator may be split along across devices; ``None`` means it cannot be split.
 #: ``"channel"``: output channels / features (dim 1 of NCHW, the last dim of token tensors);
 #: ``"batch"``: the leading dimension (only useful at batch > 1).
@@ -48,6 +51,8 @@ SPLIT_AXES = ("channel", "batch")
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int32": 4, "int64": 8, "bool": 1}
 
 _NUMERIC = ("macs", "flops", "bytes_in", "bytes_out", "bytes_w")
+#: Most kernels one operator may launch (a bound on malformed files, far above any real node).
+MAX_KERNELS = 10_000
 _FRACTIONS = ("act_sparsity", "w_sparsity")
 
 
@@ -68,6 +73,9 @@ class Op:
     out_shape: tuple[int, ...] = ()
     dtype: str = "float32"
     split_axis: str | None = None
+    #: Device kernels eager PyTorch launches for this operator (its fx nodes, copying views
+    #: included; 0 for a pure view): launch and framework overheads are charged per kernel.
+    kernels: int = 1
 
     def __post_init__(self) -> None:
         # numpy scalars are welcome as input but stored as plain Python numbers (JSON-able).
@@ -111,6 +119,7 @@ class Op:
             "out_shape": list(self.out_shape),
             "dtype": self.dtype,
             "split_axis": self.split_axis,
+            "kernels": self.kernels,
         }
 
 
@@ -258,7 +267,8 @@ class OpGraph:
         elem = DTYPE_BYTES.get(self.ops[0].dtype, 4) if self.ops else 4
         return OpArrays(kind=a.kind.astype(np.int64), flops=a.flops, macs=a.macs, bytes_in=a.bytes_in,
                         bytes_out=a.bytes_out, bytes_w=a.bytes_w, act_sparsity=a.act_sparsity,
-                        w_sparsity=a.w_sparsity, units=a.out_elems, elem_bytes=float(elem))
+                        w_sparsity=a.w_sparsity, units=a.out_elems, elem_bytes=float(elem),
+                        kernels=np.fromiter((o.kernels for o in self.ops), dtype=np.float64, count=len(self.ops)))
 
     # -- (de)serialisation -------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -347,6 +357,8 @@ def _validate(g: OpGraph) -> None:
             raise GraphError(f"{where}: field 'dtype' is {op.dtype!r} (known: {', '.join(DTYPE_BYTES)})")
         if op.split_axis is not None and op.split_axis not in SPLIT_AXES:
             raise GraphError(f"{where}: field 'split_axis' is {op.split_axis!r} (known: {', '.join(SPLIT_AXES)}, null)")
+        if isinstance(op.kernels, bool) or not isinstance(op.kernels, (int, np.integer)) or not 0 <= op.kernels <= MAX_KERNELS:
+            raise GraphError(f"{where}: field 'kernels' must be an integer in [0, {MAX_KERNELS}], got {op.kernels!r}")
         if any(isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 0 for d in op.out_shape):
             raise GraphError(f"{where}: field 'out_shape' must hold non-negative integers, got {list(op.out_shape)!r}")
         for d in op.deps:
@@ -438,8 +450,9 @@ def graph_from_dict(doc: Any, source: str = "<memory>") -> OpGraph:
     if not isinstance(doc, dict):
         raise GraphError(f"{source}: top level must be a JSON object, got {type(doc).__name__}")
     version = doc.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise GraphError(f"{source}: field 'schema_version' is {version!r}; this version reads {SCHEMA_VERSION}")
+    if isinstance(version, bool) or version not in READABLE_SCHEMA_VERSIONS:
+        readable = ", ".join(map(str, READABLE_SCHEMA_VERSIONS))
+        raise GraphError(f"{source}: field 'schema_version' is {version!r}; this version reads {readable}")
     for key in ("name", "ops"):
         if key not in doc:
             raise GraphError(f"{source}: missing field {key!r}")
@@ -587,6 +600,7 @@ def fuse(graph: OpGraph) -> OpGraph:
                 out_shape=tail.out_shape,
                 dtype=tail.dtype,
                 split_axis=op.split_axis,
+                kernels=1,  # one fused kernel, as TensorRT and TVM emit it
             )
         )
     remapped = [

@@ -196,3 +196,33 @@ def test_channel_split_parts_read_their_share_of_a_per_channel_input():
            out_shape=(1, 32, 56, 56), split_axis="channel"))).hw_ops
     assert _scaled(ops, 0, 0.25, "channel").bytes_in[0] == pytest.approx(1e5)  # depthwise: its channels only
     assert _scaled(ops, 1, 0.25, "channel").bytes_in[0] == pytest.approx(4e5)  # conv: every input channel
+
+
+def test_a_version_1_file_loads_with_one_kernel_per_operator(tmp_path):
+    """Schema 2 added ``kernels``; a graph written before it loads, each operator one kernel."""
+    doc = {"schema_version": 1, "name": "old", "ops": [
+        {"name": "a", "kind": "conv", "flops": 10.0}, {"name": "b", "kind": "act", "deps": [0]}]}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(doc))
+    g = load_graph(path)
+    assert [op.kernels for op in g.ops] == [1, 1]
+    assert g.hw_ops.kernels.tolist() == [1.0, 1.0]
+
+
+def test_kernels_round_trip_and_reach_the_twin(tmp_path):
+    ops = (Op("a", OpKind.CONV, flops=10.0, kernels=3), Op("v", OpKind.RESHAPE, deps=(0,), kernels=0))
+    g = OpGraph(name="k", ops=ops)
+    back = load_graph(save_graph(g, tmp_path / "k.json"))
+    assert [op.kernels for op in back.ops] == [3, 0]
+    assert json.loads((tmp_path / "k.json").read_text())["schema_version"] == 2
+    assert back.hw_ops.kernels.tolist() == [3.0, 0.0]
+    chain = OpGraph(name="c", ops=(Op("c", OpKind.CONV, flops=10.0, kernels=2), Op("n", OpKind.NORM, deps=(0,), kernels=1),
+                                   Op("r", OpKind.ACT, deps=(1,), kernels=1)))
+    assert [op.kernels for op in fuse(chain).ops] == [1]  # a fused chain is one kernel
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "2", None, 10**6])
+def test_a_bad_kernel_count_is_refused_naming_the_field(bad):
+    doc = {"schema_version": 2, "name": "bad", "ops": [{"name": "a", "kind": "conv", "kernels": bad}]}
+    with pytest.raises(GraphError, match="kernels"):
+        graph_from_dict(doc, "bad.json")
