@@ -286,7 +286,7 @@ def fit_residual(platform: Platform, rows: Sequence[MeasuredOp], device: str = "
     plain = platform.with_latency(dev, dataclasses.replace(platform.device(dev).latency, residual=None),
                                   origin="fitted")
     pred = predict(plain, ops, batch, mode=mode, precision=precision)
-    launch = float(pred.t_launch[col])
+    launch = pred.launch[:, col] if pred.launch is not None else float(pred.t_launch[col])
     roof = np.maximum(pred.latency[:, col] - launch, 1e-12)  # an operator with no work and no launch: not log(0)
     par = wave_efficiency(plain, ops, 1.0, None)[:, col]  # features as predict evaluates them (batch 1, default mode)
     scale = bytes_scale(precision, ops.elem_bytes)

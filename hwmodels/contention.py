@@ -25,7 +25,7 @@ def concurrent_bw(platform: Platform, mode: str | PowerMode | None = None) -> fl
 
 def bandwidth_demand(pred: Prediction) -> np.ndarray:
     """Average DRAM traffic (B/s) of each operator while it runs, (n, 2): bytes / roofline time."""
-    busy = pred.latency - pred.t_launch
+    busy = pred.latency - (pred.t_launch if pred.launch is None else pred.launch)
     return np.divide(pred.bytes, busy, out=np.zeros(busy.shape), where=busy > 0)
 
 

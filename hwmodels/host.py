@@ -27,8 +27,15 @@ from sparoa_sim.hwmodels.platform import DeviceSpec, Memory, PerPrecision, Platf
 from sparoa_sim.hwmodels.profile_io import host_profile_path, parse_platform, platform_to_toml, save_platform
 
 __all__ = [
+    "E2E_SPREAD_LIMIT",
     "HOST_MODE",
+    "CalibrationConditions",
     "HostCPU",
+    "OTHERS_SHARE_LIMIT",
+    "ROW_SPREAD_LIMIT",
+    "assess_conditions",
+    "load_host_conditions",
+    "table_spreads",
     "PEAK_HEADROOM",
     "achieved_flops_per_core",
     "detect_host_cpu",
@@ -284,7 +291,8 @@ def _profile_digest(anchors: Path) -> str | None:
 
 
 def store_host_anchors(eager_s: dict[str, float], *, clock: str, threads: int,
-                       path: str | os.PathLike[str] | None = None) -> Path:
+                       path: str | os.PathLike[str] | None = None,
+                       conditions: CalibrationConditions | None = None) -> Path:
     """Record the eager CPU latency (s, batch 1) of each workload at calibration time.
 
     A shared host's speed drifts (by tens of per cent for cache-bound models on a VM); timing
@@ -292,6 +300,7 @@ def store_host_anchors(eager_s: dict[str, float], *, clock: str, threads: int,
     a ratio of two measurements of one thing — which ``validate`` reports beside its errors.
     The anchors are tied to the host profile beside them (its digest): a profile written later
     by other means makes them stale, and :func:`load_host_anchors` then returns none.
+    ``conditions`` (how busy the machine was while calibrating) is stored beside them.
     """
     bad = {k: v for k, v in eager_s.items()
            if isinstance(v, bool) or not (isinstance(v, float | int) and math.isfinite(v) and v > 0)}
@@ -300,6 +309,8 @@ def store_host_anchors(eager_s: dict[str, float], *, clock: str, threads: int,
     target = Path(path) if path is not None else host_anchors_path()
     doc = {"clock": clock, "threads": int(threads), "batch": 1, "eager_s": {k: float(v) for k, v in eager_s.items()},
            "profile_sha256": _profile_digest(target)}
+    if conditions is not None:
+        doc["conditions"] = conditions.to_dict()
     return atomic_write_text(target, json.dumps(doc, indent=1, sort_keys=True) + "\n")
 
 
@@ -321,3 +332,122 @@ def load_host_anchors(path: str | os.PathLike[str] | None = None) -> dict[str, f
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0:
             out[str(k)] = float(v)
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# how busy the machine was while calibrating
+
+#: Other processes' share of the machine's CPU time, averaged over the calibration, above which
+#: it is flagged disturbed. An idle Linux host's daemons take ~1 % of it; 10 % is a fifth of a
+#: core on a 2-core host — something else ran (a test suite, a build). Even with the
+#: ``thread_cpu`` clock (preemption left out) such a tenant shares the caches, the memory
+#: bandwidth and, on SMT or over-committed virtual cores, the timed core's pipelines.
+OTHERS_SHARE_LIMIT = 0.10
+#: Largest repeatability ``|a − b| / median`` of a profiled workload's eager (end-to-end)
+#: figure: the two halves are taken at different moments, so a gap above the 5 % end-to-end
+#: target (docs/architecture.md §8) says the host's speed moved by more than the target itself.
+E2E_SPREAD_LIMIT = 0.05
+#: Median repeatability of the in-graph operator rows: the per-operator target is ±10 %
+#: (docs/architecture.md §9); when half the rows' two halves disagree by more, the fit is fed noise.
+ROW_SPREAD_LIMIT = 0.10
+
+
+@dataclass(frozen=True)
+class CalibrationConditions:
+    """How busy the machine was while the host profile was calibrated, and the verdict.
+
+    ``others_cpu_share``: other processes' share of all CPUs' time over the calibration (None
+    where it could not be measured; ``cpu_source`` says how it was); ``others_cpu_share_peak``:
+    the largest over its phases (one per profiled workload); ``e2e_spread``: each workload's eager
+    repeatability; ``row_spread_median``: the in-graph rows' median repeatability; ``disturbed``
+    with one ``reason`` line and the ``redo`` command when a limit was passed.
+    """
+
+    others_cpu_share: float | None
+    others_cpu_share_peak: float | None
+    cpu_source: str
+    e2e_spread: dict[str, float]
+    row_spread_median: float | None
+    disturbed: bool
+    reason: str
+    redo: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {**dataclasses.asdict(self), "limits": {"others_cpu_share": OTHERS_SHARE_LIMIT,
+                                                      "e2e_spread": E2E_SPREAD_LIMIT,
+                                                      "row_spread_median": ROW_SPREAD_LIMIT}}
+
+    @classmethod
+    def from_dict(cls, doc: dict[str, object]) -> CalibrationConditions:
+        """The conditions stored by :meth:`to_dict`; a :class:`ProfileError` on a malformed record."""
+        try:
+            def share(v: object) -> float | None:
+                return None if v is None else float(v)  # type: ignore[arg-type]
+
+            spread = doc.get("e2e_spread") or {}
+            return cls(others_cpu_share=share(doc.get("others_cpu_share")),
+                       others_cpu_share_peak=share(doc.get("others_cpu_share_peak")),
+                       cpu_source=str(doc["cpu_source"]),
+                       e2e_spread={str(k): float(v) for k, v in spread.items()},  # type: ignore[union-attr]
+                       row_spread_median=share(doc.get("row_spread_median")), disturbed=bool(doc["disturbed"]),
+                       reason=str(doc["reason"]), redo=str(doc["redo"]))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ProfileError(f"host calibration conditions: malformed record ({exc})") from None
+
+
+def table_spreads(tables: Iterable[MeasurementTable]) -> tuple[dict[str, float], float | None]:
+    """(eager repeatability per workload at batch 1, median repeatability of the in-graph rows)."""
+    e2e: dict[str, float] = {}
+    rows: list[float] = []
+    for t in tables:
+        e2e.update({e.workload: e.rel_spread for e in t.end_to_end if e.batch == 1 and math.isfinite(e.rel_spread)})
+        rows += [r.rel_spread for r in t.rows if r.context == "graph" and math.isfinite(r.rel_spread)]
+    rows.sort()
+    n = len(rows)
+    median = None if not n else (rows[n // 2] if n % 2 else 0.5 * (rows[n // 2 - 1] + rows[n // 2]))
+    return e2e, median
+
+
+def assess_conditions(others_share: float | None, others_peak: float | None, cpu_source: str,
+                      e2e_spread: dict[str, float], row_spread_median: float | None, redo: str
+                      ) -> CalibrationConditions:
+    """Judge a calibration against :data:`OTHERS_SHARE_LIMIT`, :data:`E2E_SPREAD_LIMIT` and
+    :data:`ROW_SPREAD_LIMIT`: disturbed when any is passed, with one line saying which."""
+    for name, v in (("others_share", others_share), ("others_peak", others_peak), ("row_spread_median",
+                                                                                   row_spread_median)):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ProfileError(f"host calibration conditions: {name} must be a finite share >= 0, got {v!r}")
+    why = []
+    if others_share is not None and others_share > OTHERS_SHARE_LIMIT:
+        why.append(f"other processes used {others_share:.0%} of the CPU while calibrating "
+                   f"(limit {OTHERS_SHARE_LIMIT:.0%}" + (f", {others_peak:.0%} at the busiest phase)"
+                                                          if others_peak is not None else ")"))
+    worst = max(e2e_spread.items(), key=lambda kv: kv[1], default=None)
+    if worst is not None and worst[1] > E2E_SPREAD_LIMIT:
+        why.append(f"the two halves of {worst[0]}'s eager time differ by {worst[1]:.1%} "
+                   f"(limit {E2E_SPREAD_LIMIT:.0%})")
+    if row_spread_median is not None and row_spread_median > ROW_SPREAD_LIMIT:
+        why.append(f"the operators' two halves differ by {row_spread_median:.1%} at the median "
+                   f"(limit {ROW_SPREAD_LIMIT:.0%})")
+    return CalibrationConditions(
+        others_cpu_share=others_share, others_cpu_share_peak=others_peak, cpu_source=cpu_source,
+        e2e_spread=dict(e2e_spread), row_spread_median=row_spread_median, disturbed=bool(why),
+        reason="; ".join(why) if why else "quiet: every figure within its limit", redo=redo)
+
+
+def load_host_conditions(path: str | os.PathLike[str] | None = None) -> CalibrationConditions | None:
+    """The calibration conditions stored with the host anchors (None when there are none, the
+    record is unreadable or malformed, or the profile beside them is not the one calibrated)."""
+    target = Path(path) if path is not None else host_anchors_path()
+    try:
+        doc = json.loads(target.read_text(encoding="utf-8"))
+        rec = doc.get("conditions")
+        digest = doc.get("profile_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(rec, dict) or (digest is not None and digest != _profile_digest(target)):
+        return None
+    try:
+        return CalibrationConditions.from_dict(rec)
+    except ProfileError:
+        return None

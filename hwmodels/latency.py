@@ -4,9 +4,16 @@ The model is docs/architecture.md §3 exactly, per operator o, device d, batch b
 
     work      = b · flops · (1 − g_w · w_sparsity) · (1 − g_a · act_sparsity)  # sparse kernel only
     bytes     = b · (bytes_in + bytes_out) + bytes_w                            # CSR weights if sparse
-    t_compute = work  / (P_d(m, precision) · (1 − ℓ_d) · η_d(kind) · π_d(units, b, m))
+    t_compute = work  / (P_d(m, rate) · (1 − ℓ_d) · η_d(kind) · π_d(units, b, m))
     t_memory  = bytes / (B_d(m) · c_d)
-    latency   = t_launch_d(m) + max(t_compute, t_memory)                          # or a p-norm
+    latency   = overhead_d(m, kernels) + max(t_compute, t_memory)              # or a p-norm
+    overhead  = t_launch_cpu(m) · max(1, kernels)   on the CPU (framework cost per ATen kernel)
+                t_launch_gpu(m) · kernels           on the GPU (device-side launch per kernel)
+
+The rate is the one PyTorch's kernels run at: ``fp16`` (``.half()``; ``fp16_tc`` is its alias) puts
+conv / linear / matmul / attention on the tensor cores; ``fp32`` puts the kinds the ``tf32`` switch
+names (``platform.TF32_KINDS``; PyTorch's default "conv": cuDNN convolutions only) on the TF32
+tensor cores; every other kind, and every sparse kernel, runs at the device's plain FP32 / FP16 rate.
 
 Where a device's profile carries a shape-feature residual (``hwmodels.residual``), its
 ``t_compute`` and ``t_memory`` are both multiplied by ``exp(r)`` before the roofline combines
@@ -31,6 +38,8 @@ from sparoa_sim.hwmodels.platform import (
     PRECISION_BYTES,
     PRECISIONS,
     TENSOR_CORE_KINDS,
+    TF32_KINDS,
+    TF32_MODES,
     DeviceSpec,
     Platform,
     PowerMode,
@@ -38,9 +47,13 @@ from sparoa_sim.hwmodels.platform import (
 
 __all__ = ["Prediction", "bytes_scale", "predict", "retime", "roofline", "wave_efficiency"]
 
-#: Which kind codes run on tensor cores under ``fp16_tc``.
+#: Which kind codes run on tensor cores at FP16 (``fp16`` / ``fp16_tc``).
 _TC_MASK = np.array([k.value in TENSOR_CORE_KINDS for k in KINDS])
 _TC_MASK.setflags(write=False)
+#: Which kind codes run on TF32 tensor cores at FP32, per value of the ``tf32`` switch.
+_TF32_MASKS = {mode: np.array([k.value in kinds for k in KINDS]) for mode, kinds in TF32_KINDS.items()}
+for _m in _TF32_MASKS.values():
+    _m.setflags(write=False)
 _MIN_SHARPNESS = 1e-6
 
 
@@ -50,8 +63,11 @@ class Prediction:
 
     ``t_compute`` / ``t_memory`` / ``work`` / ``bytes`` are those of the kernel chosen on each
     device (``sparse`` says which), at the ``load`` and ``contention`` of the call.
-    ``t_launch`` and ``t_dispatch`` are per device, shape (2,): the fixed overhead inside
-    ``latency`` and the host time to issue the operator (not inside ``latency``).
+    ``t_launch`` and ``t_dispatch`` are per device and per kernel, shape (2,): the overhead one
+    kernel adds inside ``latency`` and the host time to issue one kernel (not inside ``latency``;
+    the engine charges ``t_dispatch[d] · max(1, kernels)``). ``launch`` (n, 2) is each operator's
+    whole overhead inside ``latency``: ``t_launch[0] · max(1, kernels)`` on the CPU,
+    ``t_launch[1] · kernels`` on the GPU (docs/architecture.md §3).
     """
 
     latency: np.ndarray
@@ -73,6 +89,10 @@ class Prediction:
     #: same power at its own peak, not ε_flop per FLOP at 8× the rate (which would exceed the
     #: module's power budget on tensor cores).
     eps_scale: np.ndarray | None = None
+    #: Per-operator overhead inside ``latency``, (n, 2) (None: ``t_launch`` for every operator).
+    launch: np.ndarray | None = None
+    #: The ``tf32`` switch the FP32 kernels were predicted under ("conv", "all" or "none").
+    tf32: str = "conv"
 
     @property
     def cpu(self) -> np.ndarray:
@@ -179,7 +199,8 @@ def _residual_factor(devs: Sequence[DeviceSpec], ops: OpArrays, b: np.ndarray | 
 
 def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mode: str | PowerMode | None = None,
             precision: str = "fp32", load: float | Sequence[float] = (0.0, 0.0),
-            contention: float | Sequence[float] = (1.0, 1.0), kernel: str = "auto") -> Prediction:
+            contention: float | Sequence[float] = (1.0, 1.0), kernel: str = "auto",
+            tf32: str | None = None) -> Prediction:
     """Latency of every operator on the CPU and the GPU (one numpy pass; see module docstring).
 
     Args:
@@ -187,14 +208,19 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         ops: per-operator features.
         batch: samples per operator: a scalar, (n,) or (n, 2) (e.g. the shares of a split batch).
         mode: power mode name, alias or :class:`PowerMode` (None = the profile's default).
-        precision: ``"fp32"``, ``"fp16"`` (CUDA cores / NEON) or ``"fp16_tc"`` (tensor cores for
-            conv/linear/matmul/attention on a GPU that has them; FP16 elsewhere).
+        precision: ``"fp32"`` (TF32 tensor cores for the kinds ``tf32`` names) or ``"fp16"``
+            (tensor cores for conv/linear/matmul/attention on a GPU that has them, the plain FP16
+            rate elsewhere); ``"fp16_tc"`` is an alias of ``"fp16"``.
         load: background load ℓ per device in [0, 1): the share of the device other tenants take.
         contention: bandwidth factor c per device in (0, 1] (see ``contention.bandwidth_shares``).
         kernel: ``"auto"`` (the faster of dense and sparse, as a device would choose), or
             ``"dense"`` / ``"sparse"`` to force one (sparse only where the kind has a sparse
             kernel on that device) — e.g. to calibrate the sparse kernel against measurements.
+        tf32: "conv" / "all" / "none" (see ``platform.TF32_KINDS``); None = the platform's.
     """
+    tf32 = platform.tf32 if tf32 is None else tf32
+    if tf32 not in TF32_MODES:
+        raise ValueError(f"tf32 must be one of {', '.join(TF32_MODES)}, got {tf32!r}")
     if kernel not in ("auto", "dense", "sparse"):
         raise ValueError(f"kernel must be 'auto', 'dense' or 'sparse', got {kernel!r}")
     m = platform.mode(mode)
@@ -205,12 +231,18 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     b = _batch(batch, n)
     devs = platform.devices
 
-    # Per-device constants, shape (2,).
-    peak = np.array([platform.peak_flops(d, m, precision if precision != "fp16_tc" else "fp16") for d in DEVICE_KINDS])
+    # Per-device constants, shape (2,). ``peak``: the plain rate (CUDA cores / CPU vector units),
+    # ``tc_peak`` the tensor-core rate the kinds in ``tc_mask`` reach (equal to ``peak`` on a CPU).
+    plain = "fp16" if precision == "fp16_tc" else precision
+    peak = np.array([platform.peak_flops(d, m, plain) for d in DEVICE_KINDS])
+    tc_rate, tc_mask = ("fp16_tc", _TC_MASK) if plain == "fp16" else ("tf32", _TF32_MASKS[tf32])
+    tc_peak = np.array([platform.peak_flops(d, m, tc_rate) for d in DEVICE_KINDS])
     slots = np.array([m.units(d) * dev.latency.lanes for d, dev in zip(DEVICE_KINDS, devs)])
     bw = np.array([platform.mem_bw(d, m) for d in DEVICE_KINDS]) * cont_a
     ovh = platform.overhead_scale(m)
     t_launch = np.array([dev.latency.t_launch for dev in devs]) * ovh
+    kern = ops.kernels if ops.kernels is not None else np.ones(n)
+    launch = np.stack([t_launch[0] * np.maximum(kern, 1.0), t_launch[1] * kern], axis=1)
     t_dispatch = np.array([dev.latency.t_dispatch for dev in devs]) * ovh
     sharp = np.array([dev.latency.sharpness for dev in devs])
     eta_k, sparse_ok_k = _per_kind(platform)
@@ -230,11 +262,10 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     if any(dev.latency.residual is not None for dev in devs):
         corr = _residual_factor(devs, ops, 1.0, wave_efficiency(platform, ops, 1.0, None), scale)
 
-    if precision == "fp16_tc":
-        peak_tc = np.array([platform.peak_flops(d, m, "fp16_tc") for d in DEVICE_KINDS])
-        dense_peak = np.where(_TC_MASK[k][:, None], peak_tc, peak)
-    else:
-        dense_peak = peak
+    dense_peak = np.where(tc_mask[k][:, None], tc_peak, peak)
+    # A sparse (CSR) kernel runs on the plain units (cuSPARSE-class on CUDA cores), and no faster
+    # than the dense rate of its kind (the CPU's FP16 GEMM path is far below its NEON rate).
+    sparse_peak = np.minimum(peak, dense_peak)
     tc_d = flops_b / (dense_peak * base_rate)
     tm_d = (act_bytes + w_bytes) / bw
     if corr is not None:
@@ -254,7 +285,7 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         idx = np.array([dev.latency.csr_index_overhead for dev in devs])
         ws = ops.w_sparsity[:, None]
         work_s = flops_b * (1.0 - g_w * ws) * (1.0 - g_a * ops.act_sparsity[:, None])
-        tc_s = work_s / (peak * base_rate * s_eta)
+        tc_s = work_s / (sparse_peak * base_rate * s_eta)
         # values at the simulated precision, indices as stored (relative to the graph's elem_bytes)
         bytes_s = act_bytes + ops.bytes_w[:, None] * (1.0 - ws) * (scale + idx)
         tm_s = bytes_s / bw
@@ -270,9 +301,9 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
             nbytes = np.where(sparse, bytes_s, nbytes)
 
     peak32 = np.array([platform.peak_flops(d, m, "fp32") for d in DEVICE_KINDS])
-    eps_scale = peak32 / np.where(sparse, peak, np.broadcast_to(dense_peak, shape))
+    eps_scale = peak32 / np.where(sparse, sparse_peak, np.broadcast_to(dense_peak, shape))
     return Prediction(
-        latency=t_launch + t,
+        latency=launch + t,
         t_compute=np.broadcast_to(tc, shape),
         t_memory=np.broadcast_to(tm, shape),
         t_launch=t_launch,
@@ -287,6 +318,8 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         precision=precision,
         batch=b,
         eps_scale=eps_scale,
+        launch=launch,
+        tf32=tf32,
     )
 
 
@@ -303,4 +336,5 @@ def retime(pred: Prediction, load: float | Sequence[float] | None = None,
     if contention is not None:
         new_c = _pair(contention, "contention", 0.0, 1.0, False, True)
         tm = tm * (pred.contention / new_c)
-    return pred.t_launch + roofline(tc, tm, pred.sharpness)
+    launch = pred.t_launch if pred.launch is None else pred.launch
+    return launch + roofline(tc, tm, pred.sharpness)

@@ -35,17 +35,31 @@ __all__ = [
     "PowerMode",
     "Tagged",
     "TENSOR_CORE_KINDS",
+    "TF32_KINDS",
+    "TF32_MODES",
     "device_index",
 ]
 
 #: Where a number came from.
 ORIGINS: tuple[str, ...] = ("datasheet", "derived", "measured", "fitted", "assumed")
-#: Simulation precisions: FP32, FP16 on CUDA cores / NEON, FP16 on tensor cores (GEMM-like kinds).
+#: Simulation precisions as PyTorch runs them (docs/architecture.md §3): ``fp32`` (with TF32 tensor
+#: cores for the kinds :data:`TF32_KINDS` names under the platform's ``tf32`` switch) and ``fp16``
+#: (``.half()``: tensor cores for the kinds in :data:`TENSOR_CORE_KINDS`, CUDA cores / the CPU's
+#: FP16 path elsewhere); ``fp16_tc`` is kept as an alias of ``fp16``.
 PRECISIONS: tuple[str, ...] = ("fp32", "fp16", "fp16_tc")
 #: Bytes per value at each precision (scales the graph's byte counts, see ``OpArrays.elem_bytes``).
 PRECISION_BYTES: dict[str, float] = {"fp32": 4.0, "fp16": 2.0, "fp16_tc": 2.0}
 #: Kinds whose dense kernels run on tensor cores under ``fp16_tc`` (others use the FP16 peak).
 TENSOR_CORE_KINDS: tuple[str, ...] = ("conv", "linear", "matmul", "attention")
+#: The ``tf32`` switch: which FP32 kinds run on TF32 tensor cores. "conv" is PyTorch's default
+#: (``torch.backends.cudnn.allow_tf32 = True``, ``torch.backends.cuda.matmul.allow_tf32 = False``
+#: since PyTorch 1.12), "all" turns matmul on too, "none" turns both off.
+TF32_MODES: tuple[str, ...] = ("conv", "all", "none")
+TF32_KINDS: dict[str, tuple[str, ...]] = {
+    "conv": ("conv",),
+    "all": ("conv", "linear", "matmul", "attention"),
+    "none": (),
+}
 #: Device kinds, in column order of every (n_ops, 2) array: 0 = CPU, 1 = GPU.
 DEVICE_KINDS: tuple[str, ...] = ("cpu", "gpu")
 CPU: int = 0
@@ -75,27 +89,38 @@ class Tagged:
 
 @dataclass(frozen=True)
 class PerPrecision:
-    """One number per precision; ``fp16_tc`` is None on devices without tensor cores."""
+    """One number per arithmetic rate: ``fp32`` and ``fp16`` on CUDA cores / the CPU's vector
+    units, ``fp16_tc`` and ``tf32`` on tensor cores (None on devices without them).
+
+    ``tf32`` is a rate, not a simulation precision: FP32 kernels of the kinds the ``tf32`` switch
+    names run at it (:data:`TF32_KINDS`).
+    """
 
     fp32: float
     fp16: float
     fp16_tc: float | None = None
+    tf32: float | None = None
 
     def get(self, precision: str) -> float:
-        """The value for ``precision``; a device without tensor cores runs ``fp16_tc`` as ``fp16``."""
+        """The rate for ``precision``; a device without tensor cores runs ``fp16_tc`` as ``fp16``
+        and ``tf32`` as ``fp32``."""
         if precision == "fp32":
             return self.fp32
         if precision == "fp16":
             return self.fp16
         if precision == "fp16_tc":
             return self.fp16 if self.fp16_tc is None else self.fp16_tc
+        if precision == "tf32":
+            return self.fp32 if self.tf32 is None else self.tf32
         raise ProfileError(f"unknown precision {precision!r} (known: {', '.join(PRECISIONS)})")
 
     def items(self) -> tuple[tuple[str, float], ...]:
-        """(precision, value) pairs that are present."""
+        """(rate, value) pairs that are present."""
         out = [("fp32", self.fp32), ("fp16", self.fp16)]
         if self.fp16_tc is not None:
             out.append(("fp16_tc", self.fp16_tc))
+        if self.tf32 is not None:
+            out.append(("tf32", self.tf32))
         return tuple(out)
 
 
@@ -208,8 +233,15 @@ class Platform:
     default_mode: str
     schema_version: int = 1
     source: str | None = None
+    #: Which FP32 kinds run on TF32 tensor cores (:data:`TF32_MODES`); PyTorch's default "conv".
+    tf32: str = "conv"
     #: (dotted key, origin, note) for every tagged number, e.g. ("gpu.units", "datasheet", "").
     provenance: tuple[tuple[str, str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.tf32 not in TF32_MODES:
+            raise ProfileError(f"{self._where()}: key 'tf32': unknown value {self.tf32!r} "
+                               f"(known: {', '.join(TF32_MODES)})")
 
     # --- look-ups ---------------------------------------------------------------------
     @functools.cached_property
@@ -282,6 +314,14 @@ class Platform:
         return self.interconnect.copy_bw * self.emc_scale(mode)
 
     # --- derived copies -----------------------------------------------------------------
+    def with_tf32(self, tf32: str | None) -> Platform:
+        """A copy whose FP32 kernels use TF32 tensor cores as ``tf32`` says (None: this one)."""
+        if tf32 is None or tf32 == self.tf32:
+            return self
+        if tf32 not in TF32_MODES:
+            raise ProfileError(f"tf32: unknown value {tf32!r} (known: {', '.join(TF32_MODES)})")
+        return dataclasses.replace(self, tf32=tf32)
+
     def with_latency(self, kind: str | int, params: LatencyParams, origin: str = "fitted",
                      note: str = "") -> Platform:
         """A copy whose device ``kind`` has new latency parameters, tagged with ``origin``."""
@@ -304,6 +344,7 @@ class Platform:
             "name": self.name,
             "description": self.description,
             "default_mode": self.default_mode,
+            "tf32": self.tf32,
             "memory": {"capacity_bytes": self.memory.capacity_bytes, "peak_bw": self.memory.peak_bw},
             "interconnect": {
                 "copy_bw": self.interconnect.copy_bw,
@@ -327,7 +368,7 @@ class Platform:
         for m in self.modes:
             derived[m.name] = {
                 "cpu_peak_flops": {p: self.peak_flops("cpu", m, p) for p in PRECISIONS},
-                "gpu_peak_flops": {p: self.peak_flops("gpu", m, p) for p in PRECISIONS},
+                "gpu_peak_flops": {p: self.peak_flops("gpu", m, p) for p in PRECISIONS + ("tf32",)},
                 "cpu_mem_bw": self.mem_bw("cpu", m),
                 "gpu_mem_bw": self.mem_bw("gpu", m),
                 "copy_bw": self.copy_bw(m),

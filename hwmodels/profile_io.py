@@ -38,6 +38,7 @@ from sparoa_sim.hwmodels.platform import (
     PerPrecision,
     Platform,
     PowerMode,
+    TF32_MODES,
     UNTAGGED_KEYS,
 )
 
@@ -247,7 +248,7 @@ def parse_platform(text: str, source: str = "<string>", default_name: str | None
         raise r.error("schema_version",
                       f"unknown schema_version {sv!r} (supported: {', '.join(map(str, SCHEMA_VERSIONS))})")
 
-    scalars = {"schema_version", "name", "description", "default_mode"}
+    scalars = {"schema_version", "name", "description", "default_mode", "tf32"}
     tables = {"memory", "interconnect", "cpu", "gpu", "modes"}
     for k, v in doc.items():
         if k in scalars or k in tables:
@@ -261,6 +262,9 @@ def parse_platform(text: str, source: str = "<string>", default_name: str | None
         raise r.error("name", "missing required field")
     description = r.text(doc, "description", "", default="")
     default_mode = r.text(doc, "default_mode", "")
+    tf32 = r.text(doc, "tf32", "", default="conv")
+    if tf32 not in TF32_MODES:
+        raise r.error("tf32", f"unknown value {tf32!r} (known: {', '.join(TF32_MODES)})")
 
     mem_t = r.table(doc, "memory", "")
     r.keys(mem_t, "memory", {"capacity_bytes", "peak_bw"})
@@ -308,6 +312,7 @@ def parse_platform(text: str, source: str = "<string>", default_name: str | None
         interconnect=interconnect,
         modes=modes,
         default_mode=default_mode,
+        tf32=tf32,
         schema_version=sv,
         source=source,
         provenance=tuple(r.prov),
@@ -315,12 +320,13 @@ def parse_platform(text: str, source: str = "<string>", default_name: str | None
 
 
 def _parse_per_precision(r: _Reader, tbl: dict[str, Any], path: str, need: set[str] | None = None) -> PerPrecision:
-    r.keys(tbl, path, {"fp32", "fp16", "fp16_tc"})
+    r.keys(tbl, path, {"fp32", "fp16", "fp16_tc", "tf32"})
     if need is not None:
         for p in sorted(need - set(tbl)):
             raise r.error(f"{path}.{p}", "missing required field (flop_per_cycle declares it)")
     tc = r.num(tbl, "fp16_tc", path) if "fp16_tc" in tbl else None
-    return PerPrecision(fp32=r.num(tbl, "fp32", path), fp16=r.num(tbl, "fp16", path), fp16_tc=tc)
+    tf = r.num(tbl, "tf32", path) if "tf32" in tbl else None
+    return PerPrecision(fp32=r.num(tbl, "fp32", path), fp16=r.num(tbl, "fp16", path), fp16_tc=tc, tf32=tf)
 
 
 def _parse_device(r: _Reader, doc: dict[str, Any], kind: str) -> DeviceSpec:
@@ -333,8 +339,9 @@ def _parse_device(r: _Reader, doc: dict[str, Any], kind: str) -> DeviceSpec:
     fpc = _parse_per_precision(r, r.table(t, "flop_per_cycle", kind), f"{kind}.flop_per_cycle")
     peak_t = r.table(t, "peak_flops", kind)
     peak = _parse_per_precision(r, peak_t, f"{kind}.peak_flops", need={p for p, _ in fpc.items()})
-    if peak.fp16_tc is not None and fpc.fp16_tc is None:
-        raise r.error(f"{kind}.peak_flops.fp16_tc", "declared but flop_per_cycle has no fp16_tc")
+    for rate in ("fp16_tc", "tf32"):
+        if getattr(peak, rate) is not None and getattr(fpc, rate) is None:
+            raise r.error(f"{kind}.peak_flops.{rate}", f"declared but flop_per_cycle has no {rate}")
     for prec, declared in peak.items():
         computed = units * clock * fpc.get(prec)
         if not math.isfinite(computed):  # 1e300 units × a clock: the check below would pass on inf

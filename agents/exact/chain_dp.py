@@ -10,10 +10,11 @@ depends on it only through:
   at ``s`` and may run ahead of the kernel; a CPU successor waits for ``e`` plus the copy) —
   a Pareto front of ``(e, s)`` pairs.
 
-Transitions (``td`` launch time, ``x`` copy times, ``x_in`` the request's input copy):
-CPU→CPU ``e + lc``; CPU→GPU launch at ``e``, kernel ``e + max(td, x_i) + lg``; GPU→GPU launch
-at ``s``, kernel ``max(s + td, e) + lg``; GPU→CPU ``e + x_i + lc``. The first operator on the
-GPU starts at ``max(td, x_in)``; a GPU sink adds the copy of its output home.
+Transitions into operator ``i`` (``td`` its launch time, ``t_dispatch · max(1, kernels)``; ``x``
+the previous operator's copy time; ``x_in`` the request's input copy): CPU→CPU ``e + lc``;
+CPU→GPU launch at ``e``, kernel ``e + max(td, x) + lg``; GPU→GPU launch at ``s``, kernel
+``max(s + td, e) + lg``; GPU→CPU ``e + x + lc``. The first operator on the GPU starts at
+``max(td, x_in)``; a GPU sink adds the copy of its output home.
 """
 
 from __future__ import annotations
@@ -53,34 +54,36 @@ def _pareto(states: list[tuple]) -> list[tuple]:
     return out
 
 
-def chain_optimum(p: RefProblem, durations: tuple[Sequence[float], Sequence[float], Sequence[float], float] | None = None
+def chain_optimum(p: RefProblem,
+                  durations: tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]] | None = None
                   ) -> ChainOptimum:
     """The exact minimum reference-setting latency of a chain and a placement reaching it.
 
-    ``durations`` = (cpu latencies, gpu latencies, copy times (n + 1), launch time) replaces the
+    ``durations`` = (cpu latencies, gpu latencies, copy times (n + 1), launch times) replaces the
     problem's seconds (e.g. the oracle's integer ticks, for an exact comparison).
     """
     if not is_chain(p):
         raise SimulationError(f"chain DP: workload {p.name!r} is not a chain (operator i must depend on i - 1 only)")
-    if p.td_cpu > 0.0:
+    if p.cpu_dispatch:
         raise SimulationError("chain DP: CPU operators with host dispatch time are not modelled")
     lc, lg, x, td = durations if durations is not None else (p.lat_cpu, p.lat_gpu, p.xfer, p.td_gpu)
     n = p.n
-    x_in = x[n] if p.host_io else 0 * td
+    x_in = x[n] if p.host_io else 0 * x[n]
     cpu: tuple = (lc[0], (0.0,))  # (end, placement)
-    gpu: list[tuple] = [(max(td, x_in) + lg[0], td, (1.0,))]  # (end, launch end, placement)
+    gpu: list[tuple] = [(max(td[0], x_in) + lg[0], td[0], (1.0,))]  # (end, launch end, placement)
     for i in range(1, n):
         xp = x[i - 1]
+        ti = td[i]
         # to the CPU: from a CPU state or any GPU state
         cands = [(cpu[0] + lc[i], cpu[1])] + [(e + xp + lc[i], pl) for e, _s, pl in gpu]
         new_cpu = min(cands, key=lambda z: z[0])
         new_cpu = (new_cpu[0], new_cpu[1] + (0.0,))
         e = cpu[0]
-        new_gpu = [(e + max(td, xp) + lg[i], e + td, cpu[1] + (1.0,))]
+        new_gpu = [(e + max(ti, xp) + lg[i], e + ti, cpu[1] + (1.0,))]
         for e, s, pl in gpu:
-            new_gpu.append((max(s + td, e) + lg[i], s + td, pl + (1.0,)))
+            new_gpu.append((max(s + ti, e) + lg[i], s + ti, pl + (1.0,)))
         cpu, gpu = new_cpu, _pareto(new_gpu)
-    sink_copy = x[n - 1] if p.host_io else 0 * td
+    sink_copy = x[n - 1] if p.host_io else 0 * x[n]
     best = (cpu[0], cpu[1])
     for e, _s, pl in gpu:
         if e + sink_copy < best[0]:

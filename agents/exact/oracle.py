@@ -9,9 +9,10 @@ rounding moves the makespan by < 0.05 %):
 
 - per operator ``i``: a Boolean ``g[i]`` (GPU), start/end, one optional fixed-size interval per
   device (present iff placed there), AddNoOverlap per device;
-- host dispatch: a GPU operator also has a launch interval of length ``t_dispatch`` on the host
-  (AddNoOverlap), starting no earlier than its release ``ready[i]`` (every producer issued: CPU
-  producers finished, GPU producers launched); its kernel starts after its launch ends. The
+- host dispatch: a GPU operator also has a launch interval on the host (AddNoOverlap) of its
+  own length ``td[i] = t_dispatch · max(1, kernels[i])`` (one call per kernel), starting no
+  earlier than its release ``ready[i]`` (every producer issued: CPU producers finished, GPU
+  producers launched); its kernel starts after its launch ends. The
   host launches in GPU order, so for every pair of GPU operators whose order is free one
   Boolean orders both their launches and their kernels the same way;
 - transfers: a copy of ``p``'s output to the other device starts at ``max(end[p], min(ready[c]
@@ -116,10 +117,10 @@ class Ticks:
         self.lc = [r(v) for v in p.lat_cpu]
         self.lg = [r(v) for v in p.lat_gpu]
         self.x = [r(v) for v in p.xfer]
-        self.td = int(round(p.td_gpu / tick))
+        self.td = [int(round(v / tick)) for v in p.td_gpu]  # per operator; may round to 0 ticks
 
-    def durations(self) -> tuple[list[int], list[int], list[int], int]:
-        """(CPU latencies, GPU latencies, copy times, launch time) as :func:`evaluate` takes them."""
+    def durations(self) -> tuple[list[int], list[int], list[int], list[int]]:
+        """(CPU latencies, GPU latencies, copy times, launch times) as :func:`evaluate` takes them."""
         return self.lc, self.lg, self.x, self.td
 
 
@@ -156,15 +157,15 @@ class _Model:
             gi, ci = g[i], ~g[i]
             cpu_iv.append(m.new_optional_fixed_size_interval_var(st[i], t.lc[i], ci, f"cpu{i}"))
             gpu_iv.append(m.new_optional_fixed_size_interval_var(st[i], t.lg[i], gi, f"gpu{i}"))
-            host_iv.append(m.new_optional_fixed_size_interval_var(L[i], td, gi, f"host{i}"))
+            host_iv.append(m.new_optional_fixed_size_interval_var(L[i], td[i], gi, f"host{i}"))
             m.add(en[i] == rules.end_time(st[i], t.lc[i])).only_enforce_if(ci)
             m.add(en[i] == rules.end_time(st[i], t.lg[i])).only_enforce_if(gi)
-            m.add(iss[i] >= rules.issue_time(False, launch=L[i], td=td, end=en[i])).only_enforce_if(ci)
-            m.add(iss[i] >= rules.issue_time(True, launch=L[i], td=td, end=en[i])).only_enforce_if(gi)
+            m.add(iss[i] >= rules.issue_time(False, launch=L[i], td=td[i], end=en[i])).only_enforce_if(ci)
+            m.add(iss[i] >= rules.issue_time(True, launch=L[i], td=td[i], end=en[i])).only_enforce_if(gi)
             m.add(L[i] == 0).only_enforce_if(ci)  # unused on the CPU: pinned
             for term in rules.launch_terms(ready=ready[i]):
                 m.add(L[i] >= term).only_enforce_if(gi)
-            for term in rules.gpu_start_terms(launch=L[i], td=td):
+            for term in rules.gpu_start_terms(launch=L[i], td=td[i]):
                 m.add(st[i] >= term).only_enforce_if(gi)
             for q in p.deps[i]:
                 for term in rules.release_terms([iss[q]]):
@@ -175,7 +176,7 @@ class _Model:
                 m.add(st[i] >= term).only_enforce_if(gi)
         m.add_no_overlap(cpu_iv)
         m.add_no_overlap(gpu_iv)
-        if td > 0:
+        if any(v > 0 for v in td):
             m.add_no_overlap(host_iv)
         # release times as seen by each device (H where the consumer is on the other device)
         self.r_gpu = [None] * n
@@ -219,7 +220,7 @@ class _Model:
             b = m.new_bool_var(f"b{i}_{j}")
             self.before.append(b)
             for first, then, lits in ((i, j, [g[i], g[j], b]), (j, i, [g[i], g[j], ~b])):
-                for term in rules.launch_terms(prev_launch=L[first], td=td):
+                for term in rules.launch_terms(prev_launch=L[first], td=td[first]):
                     m.add(L[then] >= term).only_enforce_if(lits)
                 for term in rules.gpu_start_terms(prev_end=en[first]):
                     m.add(st[then] >= term).only_enforce_if(lits)
@@ -294,9 +295,10 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
     say = log or (lambda _s: None)
     cache = PredictionCache() if cache is None else cache
     p = RefProblem.build(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache)
-    if p.td_cpu > 0.0:
+    if p.cpu_dispatch:
         raise SimulationError(f"oracle: platform {platform.name!r} charges host dispatch time to CPU operators "
-                              f"(t_dispatch = {p.td_cpu}); the oracle models GPU launches only")
+                              f"(t_dispatch = {max(p.td_cpu)} s per operator at most); the oracle models GPU "
+                              "launches only")
     t0 = time.perf_counter()
     heur = whole_op_heuristics(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache)
     tick = tick_for(p)

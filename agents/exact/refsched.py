@@ -35,6 +35,8 @@ class RefProblem:
     """One inference in the reference setting: structure and predicted times (seconds).
 
     ``xfer`` has ``n + 1`` entries: each operator's output copy, then the request's input.
+    ``td_gpu`` / ``td_cpu``: host time to issue each operator to the device,
+    ``t_dispatch[d] · max(1, kernels[i])`` (``PredTables.td``).
     """
 
     name: str
@@ -44,8 +46,8 @@ class RefProblem:
     lat_cpu: tuple[float, ...]
     lat_gpu: tuple[float, ...]
     xfer: tuple[float, ...]
-    td_gpu: float
-    td_cpu: float
+    td_gpu: tuple[float, ...]
+    td_cpu: tuple[float, ...]
     host_io: bool
     batch: int
     mode: str
@@ -57,7 +59,7 @@ class RefProblem:
         gt = tables.gt
         return cls(name=gt.graph.name, n=gt.n, deps=tuple(gt.deps), cons=tuple(gt.cons),
                    lat_cpu=tuple(tables.lat[0]), lat_gpu=tuple(tables.lat[1]), xfer=tuple(tables.xfer_s),
-                   td_gpu=float(tables.t_dispatch[1]), td_cpu=float(tables.t_dispatch[0]), host_io=bool(host_io),
+                   td_gpu=tuple(tables.td[1]), td_cpu=tuple(tables.td[0]), host_io=bool(host_io),
                    batch=tables.batch, mode=tables.mode, precision=tables.precision)
 
     @classmethod
@@ -79,6 +81,11 @@ class RefProblem:
     def sinks(self) -> tuple[int, ...]:
         """Operators without consumers."""
         return tuple(i for i in range(self.n) if not self.cons[i])
+
+    @property
+    def cpu_dispatch(self) -> bool:
+        """Whether issuing an operator to the CPU costs host time (the rules model GPU launches only)."""
+        return any(v > 0.0 for v in self.td_cpu)
 
     def lower_bound_s(self) -> float:
         """A valid lower bound on any schedule's latency: the critical path at the faster device."""
@@ -109,10 +116,11 @@ def _check_order(p: RefProblem, gpu: Sequence[bool], order: Mapping[str, Sequenc
 
 
 def evaluate(p: RefProblem, placement: Sequence[float] | np.ndarray, order: Mapping[str, Sequence[int]],
-             durations: tuple[Sequence[float], Sequence[float], Sequence[float], float] | None = None) -> RefTimes:
+             durations: tuple[Sequence[float], Sequence[float], Sequence[float], Sequence[float]] | None = None
+             ) -> RefTimes:
     """The engine's reference-setting timing of a whole-operator placement and per-device order.
 
-    ``durations`` = (cpu latencies, gpu latencies, copy times (n + 1), GPU launch time) replaces
+    ``durations`` = (cpu latencies, gpu latencies, copy times (n + 1), GPU launch times) replaces
     the problem's seconds (the oracle passes integer ticks). The least solution of the rules in
     :mod:`sparoa_sim.sim.reference`, after checking the placement and the orders.
     """
@@ -120,9 +128,9 @@ def evaluate(p: RefProblem, placement: Sequence[float] | np.ndarray, order: Mapp
     gpu = [float(s) == 1.0 for s in placement]
     if len(gpu) != n or any(float(s) not in (0.0, 1.0) for s in placement):
         raise SimulationError(f"placement must give 0 or 1 for each of the {n} operators")
-    if p.td_cpu > 0.0:
+    if p.cpu_dispatch:
         raise SimulationError("the reference model needs t_dispatch = 0 on the CPU (the profile has "
-                              f"{p.td_cpu}); CPU launches through the host thread are not modelled")
+                              f"{max(p.td_cpu)}); CPU launches through the host thread are not modelled")
     durs = durations if durations is not None else (p.lat_cpu, p.lat_gpu, p.xfer, p.td_gpu)
     return least_solution(p.deps, p.cons, gpu, _check_order(p, gpu, order), durs, p.host_io)
 

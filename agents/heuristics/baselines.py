@@ -84,7 +84,8 @@ class Greedy:
 
 def heft_schedule(p: RefProblem, workload: str | None = None) -> StaticSchedule:
     """HEFT on the reference problem: upward ranks with mean costs, then earliest finish per
-    operator in rank order (append-only per device; the host launches GPU kernels serially)."""
+    operator in rank order (append-only per device; the host launches GPU operators serially, each
+    for its ``td_gpu[i]``)."""
     n = p.n
     lc, lg, x, td = p.lat_cpu, p.lat_gpu, p.xfer, p.td_gpu
     rank = [0.0] * n
@@ -108,11 +109,12 @@ def heft_schedule(p: RefProblem, workload: str | None = None) -> StaticSchedule:
         ready = max((iss[q] for q in deps), default=0.0)
         launch = max(ready, host)
         data_g = max((en[q] + (0.0 if dev[q] else x[q]) for q in deps), default=x[n] if p.host_io else 0.0)
-        s_g = max(launch + td, free[1], data_g)
+        launched = launch + td[i]  # this operator's launch time: t_dispatch · max(1, kernels)
+        s_g = max(launched, free[1], data_g)
         f_g = s_g + lg[i]
         sink_copy = x[i] if (p.host_io and not p.cons[i]) else 0.0
         if f_g + sink_copy <= f_c:
-            dev[i], en[i], iss[i], free[1], host = 1, f_g, launch + td, f_g, launch + td
+            dev[i], en[i], iss[i], free[1], host = 1, f_g, launched, f_g, launched
         else:
             dev[i], en[i], iss[i], free[0] = 0, f_c, f_c, f_c
         order[dev[i]].append(i)

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from sparoa_sim.real.measure.tegra_rails import board_power
+
 __all__ = [
     "EnergyMeasurement",
     "JetsonMeter",
@@ -259,15 +261,17 @@ def parse_tegrastats(line: str) -> dict[str, float]:
 
 
 def _board_rail(rails: Mapping[str, float]) -> float | None:
-    """The board input rail of a tegrastats sample (Orin: VDD_IN; Xavier/Nano: POM_5V_IN)."""
-    for key in ("VDD_IN", "POM_5V_IN"):
-        if key in rails:
-            return rails[key]
-    return None
+    """The module power of a tegrastats sample in watts (``tegra_rails.board_power``), or None."""
+    return board_power(rails).watts
 
 
 class JetsonMeter:
-    """A Jetson board's input power from ``tegrastats`` (or jetson-stats' ``jtop``), integrated."""
+    """A Jetson module's power from ``tegrastats`` (or jetson-stats' ``jtop``), integrated.
+
+    From tegrastats: the input rail where the module has one, else the sum of its rails
+    (``tegra_rails.MODULE_RAILS``); the reading's domain says which. Samples without a known
+    total are counted and, when none had one, the reading names the rails seen.
+    """
 
     name = "jetson"
 
@@ -280,6 +284,10 @@ class JetsonMeter:
         self._proc: subprocess.Popen[str] | None = None
         self._thread: threading.Thread | None = None
         self._samples: list[tuple[float, float]] = []
+        self._seen: set[str] = set()  # rails in the samples without a known total
+        self._why = ""  # the last such sample's reason
+        self._rule = ""  # the rails the last usable sample's total came from
+        self._lines = 0
         if self._exe:
             self.available = True
             return
@@ -294,9 +302,21 @@ class JetsonMeter:
     def _read_tegrastats(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         for line in self._proc.stdout:
-            p = _board_rail(parse_tegrastats(line))
-            if p is not None:
-                self._samples.append((time.perf_counter(), p))
+            self._take(line, time.perf_counter())
+
+    def _take(self, line: str, t: float) -> None:
+        """Keep one tegrastats line's module power (or remember why it had none)."""
+        rails = parse_tegrastats(line)
+        if not rails:
+            return
+        self._lines += 1
+        got = board_power(rails)
+        if got.watts is None:
+            self._seen.update(rails)
+            self._why = got.reason
+            return
+        self._rule = "+".join(got.rails)
+        self._samples.append((t, got.watts))
 
     def _read_jtop(self, stop: threading.Event) -> None:
         with self._jtop(interval=self.interval_ms / 1e3) as jetson:
@@ -309,6 +329,7 @@ class JetsonMeter:
         if not self.available:
             return
         self._samples = []
+        self._seen, self._why, self._rule, self._lines = set(), "", "", 0
         self._stop = threading.Event()
         if self._exe:
             self._proc = subprocess.Popen([self._exe, "--interval", str(self.interval_ms)], stdout=subprocess.PIPE,
@@ -335,10 +356,13 @@ class JetsonMeter:
             self._thread.join(timeout=5)
         samples = [(t, p) for t, p in self._samples if self._t0 <= t <= t1]
         if not samples:
+            if self._lines and self._why:  # tegrastats spoke, but no sample had a known total
+                return MeterReading(self.name, False, None, reason=f"tegrastats: {self._why}")
             return MeterReading(self.name, False, None, reason=f"no power sample within the {t1 - self._t0:.3f} s "
                                 f"block (interval {self.interval_ms} ms): make the block longer")
         e = integrate_power(samples, self._t0, t1)
-        return MeterReading(self.name, True, e, {"board": e}, "sampled power")
+        key = f"module ({self._rule})" if self._rule else "module (jtop tot)"
+        return MeterReading(self.name, True, e, {key: e}, "sampled power")
 
 
 def integrate_power(samples: Sequence[tuple[float, float]], t0: float, t1: float) -> float:

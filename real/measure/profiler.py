@@ -60,7 +60,9 @@ from sparoa_sim.hwmodels.measurements import (
 )
 from sparoa_sim.real.measure.bandwidth import measure_bandwidth
 from sparoa_sim.real.measure.eager import time_eager, time_eager_interleaved
+from sparoa_sim.real.measure.device_state import device_state
 from sparoa_sim.real.measure.hostinfo import host_info, resolve_device
+from sparoa_sim.real.measure.precision import check_tf32, precision_record, tf32_mode
 from sparoa_sim.real.measure.op_timing import Reps, attribution, profile_batch
 from sparoa_sim.real.measure.sparse_sweep import DEFAULT_SPARSE_SHAPES, DEFAULT_SPARSITIES, sparse_sweep
 from sparoa_sim.real.measure.timing import CLOCKS, Figure, check_batches, make_clock, quiet_runtime
@@ -132,6 +134,7 @@ def profile_model(
     progress: bool = True,
     seed: int = 0,
     clock: str = "wall",
+    tf32: str = "conv",
 ) -> MeasurementTable:
     """Profile ``model`` on ``device`` at each batch size → a measurement table.
 
@@ -148,6 +151,8 @@ def profile_model(
     ``clock="thread_cpu"`` (CPU, ``threads=1`` only) times the CPU time of the timing thread
     instead of wall time: on a host shared with other work, the time the core is taken away is
     left out, so the figures describe the unloaded core (the twin models load separately).
+    ``tf32`` ("conv" | "all" | "none"): the TF32 switches while timing (``real.measure.precision``);
+    the table's meta records them and the device state (``real.measure.device_state``).
     """
     started = time.perf_counter()
     dev = resolve_device(device)
@@ -168,7 +173,7 @@ def profile_model(
         e2e_target_s=e2e_target_s, time_budget_s=time_budget_s, threads=threads, prune=prune,
         bandwidth=bandwidth, bandwidth_bytes=bandwidth_bytes,
         sparse_shapes=tuple(sparse_shapes or ()), sparsities=tuple(sparsities), progress=progress, seed=seed,
-        settle_s=settle_s, clock=clock,
+        settle_s=settle_s, clock=clock, tf32=check_tf32(tf32),
     )  # fmt: skip
     try:
         return _profile_traced(timed, graph, example_input, name=name, dev=dev, batches=batches, cfg=settings,
@@ -198,6 +203,7 @@ class _Settings:
     seed: int
     settle_s: float
     clock: str
+    tf32: str = "conv"
 
 
 def _profile_traced(
@@ -219,7 +225,7 @@ def _profile_traced(
     bw = None
     sweep: tuple[SparsePoint, ...] = ()
     on_dev = torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext()
-    with quiet_runtime(cfg.threads) as nthreads, on_dev:  # events and synchronize on this GPU, not the current one
+    with quiet_runtime(cfg.threads) as nthreads, on_dev, tf32_mode(cfg.tf32):  # events and synchronize on this GPU, not the current one
         clock = make_clock(dev, cfg.clock)
         host["torch_threads"] = nthreads
         extras = cfg.bandwidth or bool(cfg.sparse_shapes)
@@ -270,6 +276,8 @@ def _profile_traced(
         "time_budget_s": cfg.time_budget_s, "clock": cfg.clock,
         "seed": cfg.seed, "prune": cfg.prune or 0.0, "sparsity_source": graph.sparsity_source,
         "input_shape": [1, *example_input.shape[1:]], "elapsed_s": round(time.perf_counter() - started, 3),
+        "precision": precision_record(cfg.tf32, "fp32", cuda=dev.type == "cuda"),
+        "device_state": device_state(probe_tegrastats=True),
     }  # fmt: skip
     return MeasurementTable(
         device=dev.type, host=host, rows=tuple(rows), end_to_end=tuple(e2e), bandwidth=bw,

@@ -6,11 +6,15 @@ bytes, then a second pass on seeded calibration inputs measures each operator's 
 activation sparsity. Pure views (reshape/flatten/permute/getitem… sharing storage with their
 input) are folded into their consumers; sub-graphs that do not depend on the input (position
 embeddings, relative-position-bias gathers) are constant-folded into their consumers' weights.
+The first pass also counts the device kernels each node launches (``real.models.kernel_count``);
+an operator's ``kernels`` sums its own node and the folded nodes it owns, which eager PyTorch
+runs on every pass (docs/architecture.md §2).
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib
 import math
 import operator
@@ -27,6 +31,7 @@ from sparoa_sim.errors import GraphError
 from sparoa_sim.ir.graph import Op, OpGraph
 from sparoa_sim.hwmodels.kinds import ELEMENTWISE_FLOPS, FUNCTION_FLOPS, OpKind
 from sparoa_sim.real.models.flops import counting_flops
+from sparoa_sim.real.models.kernel_count import KernelCounter, operator_kernels
 
 __all__ = ["extract", "extract_factory", "magnitude_prune", "classify", "DTYPE_NAMES"]
 
@@ -239,6 +244,8 @@ class _Recorder(torch.fx.Interpreter):
         super().__init__(gm)
         self.modules = dict(gm.named_modules())
         self.records: dict[str, _NodeRecord] = {}
+        #: kernel-launching aten operators per fx node, first pass (docs/architecture.md §2, ``Op.kernels``)
+        self.node_kernels: dict[str, int] = {}
         self.calibrating = False
 
     def _is_parameter(self, node: torch.fx.Node, seen: set[str] | None = None) -> bool:
@@ -275,8 +282,10 @@ class _Recorder(torch.fx.Interpreter):
             out = super().run_node(n)
             self.records[n.name] = _NodeRecord(kind=OpKind.OTHER, static=True, is_view=False)
             return out
-        with counting_flops() as counter:
+        # the kernel counter is the inner mode: it sees the aten calls eager PyTorch makes, before the flop counter
+        with counting_flops() as counter, KernelCounter() as kernels:
             out = getattr(self, n.op)(n.target, args, kwargs)
+        self.node_kernels[n.name] = kernels.count
         static = all(self.records[a.name].static if a.name in self.records else False for a in in_nodes)
         static = static and all(a.op != "placeholder" for a in in_nodes)
         dyn_inputs = [a for a in in_nodes if not (a.name in self.records and self.records[a.name].static)]
@@ -460,6 +469,10 @@ def _to_graph(
         producers[n.name] = (len(ops) - 1,)
     if not ops:
         raise GraphError(f"{name}: the traced model has no operators")
+    # Kernels: each operator's own node plus the nodes it owns (folded views, constants), as the profiler
+    # attributes in-graph time; eager PyTorch runs all of them on every pass (docs/architecture.md §2).
+    kernels = operator_kernels(gm, {op.name: i for i, op in enumerate(ops)}, rec.node_kernels)
+    ops = [dataclasses.replace(op, kernels=k) for op, k in zip(ops, kernels, strict=True)]
     source = sparsity_source or (
         f"random initialisation (seed {seed}); activation zeros measured on {calib_batch} N(0,1) inputs"
         + (f"; weights magnitude-pruned to {prune:.0%} per layer" if prune else "; dense weights")

@@ -24,9 +24,14 @@ Machinery, per :meth:`HybridExecutor.run`:
 
 With ``gpu_device=None`` (or no CUDA and nothing placed on the GPU) the GPU role is a second
 CPU worker: copies become clones and CUDA events plain thread events, so dependencies,
-transfers, splits and merges are exercised on any machine. Where a CPU linear/conv operator's
+transfers, splits and merges are exercised on any machine (half precision too: the GPU role's
+operators then run in float16 on the CPU). Where a CPU linear/conv operator's
 weights are sparse enough, it can run a CSR matmul (``torch.sparse``) instead of the dense
 kernel — the choice the twin models (:func:`twin_sparse_ops` asks the twin).
+
+Each pass runs under the executor's ``tf32`` switches and ``precision`` (fp16/fp16_tc: the GPU's
+operators in float16), recorded in its :class:`RunResult` (``real.measure.precision``); weights
+per device as ``run.weights`` makes them, transfers as ``run.transfers`` does.
 
 This module is the set-up and the walk of each device's queue; results and errors live in
 ``run.results``, the cutting of split operators in ``run.splits``, the per-run state, clocks
@@ -50,6 +55,8 @@ from torch import nn
 
 from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.sim.policies import StaticSchedule
+from sparoa_sim.real.measure.precision import (
+    PrecisionError, check_precision, check_tf32, gpu_dtype, precision_record, tf32_mode)
 from sparoa_sim.real.kernels.sparse import sparse_conv2d, sparse_linear, to_csr
 from sparoa_sim.real.models.extract import extract, out_of_place
 from sparoa_sim.real.models.tracing import graph_module, node_callable
@@ -65,6 +72,7 @@ from sparoa_sim.real.run.results import (
 )
 from sparoa_sim.real.run.splits import SplitPlan, input_extent, slice_args, split_plan, split_sizes, weight_rows
 from sparoa_sim.real.run.transfers import Aborted, DeviceLink, RunState, Slot, map_tensors
+from sparoa_sim.real.run.weights import device_copy, is_integrated
 
 __all__ = [
     "DeviceUnavailableError",
@@ -73,9 +81,11 @@ __all__ = [
     "OpTiming",
     "RunResult",
     "TransferTiming",
+    "is_integrated",
     "random_placement",
     "twin_sparse_ops",
 ]
+
 
 # ---------------------------------------------------------------------------------------------
 # sparse kernels (CPU)
@@ -100,7 +110,10 @@ class HybridExecutor:
     ``fallback``: with "cpu", a placement needing an absent GPU runs wholly on the CPU after a
     warning; with "error" it raises :class:`DeviceUnavailableError`. ``cpu_sparse``: operator
     indices (e.g. :func:`twin_sparse_ops`) or a weight-sparsity threshold at which CPU
-    linear/conv operators run the CSR kernel; None: always dense.
+    linear/conv operators run the CSR kernel; None: always dense. ``tf32``: "conv" | "all" |
+    "none" (``real.measure.precision``); ``precision``: "fp32", or "fp16"/"fp16_tc" (the GPU's
+    operators in float16). ``share_weights`` / ``mapped_transfers``: integrated GPUs only (see
+    the module doc).
     """
 
     def __init__(
@@ -113,7 +126,19 @@ class HybridExecutor:
         fallback: Literal["error", "cpu"] = "error",
         cpu_sparse: Iterable[int] | float | None = None,
         name: str | None = None,
+        tf32: str = "conv",
+        precision: str = "fp32",
+        share_weights: bool = False,
+        mapped_transfers: bool = False,
     ) -> None:
+        try:
+            self.tf32, self.precision = check_tf32(tf32), check_precision(precision)
+        except PrecisionError as exc:
+            raise ExecutorError(f"executor: {exc}") from None
+        half = precision != "fp32"
+        if half and share_weights:
+            raise ExecutorError("executor: share_weights needs one weight copy for both devices, but precision "
+                                f"{precision!r} runs the GPU's operators in float16; use fp32")
         if fallback not in ("error", "cpu"):
             raise ExecutorError(f"executor: 'fallback' must be 'error' or 'cpu', got {fallback!r}")
         if not isinstance(module, nn.Module):
@@ -160,15 +185,28 @@ class HybridExecutor:
                 dev_gpu = dev if dev.index is not None else torch.device("cuda", torch.cuda.current_device())
         self.devices = (torch.device("cpu"), dev_gpu)
         self.gpu_available = self.cuda or gpu_device is None
+        self.integrated = self.cuda and is_integrated(dev_gpu)
+        if (share_weights or mapped_transfers) and self.cuda and not self.integrated:
+            raise ExecutorError(f"executor: share_weights/mapped_transfers are for an integrated GPU (one DRAM); "
+                                f"{torch.cuda.get_device_name(dev_gpu)} is discrete")
+        self.share_weights = share_weights and self.cuda
+        self.mapped_transfers = mapped_transfers and self.cuda
+        self._pinned_weights: list[torch.Tensor] = []
         interp_cpu = torch.fx.Interpreter(gm)
+        dtypes = (torch.float32, gpu_dtype(precision))
         if self.cuda:
-            gm_gpu = copy.deepcopy(gm).to(dev_gpu)
+            gm_gpu, self._pinned_weights = device_copy(gm, dev_gpu, dtypes[GPU], self.share_weights)
             interp_gpu = torch.fx.Interpreter(gm_gpu)
             self._streams = (torch.cuda.Stream(dev_gpu), torch.cuda.Stream(dev_gpu), torch.cuda.Stream(dev_gpu))
+        elif half:  # the emulated GPU role in half precision, on the CPU
+            gm_gpu, _ = device_copy(gm, dev_gpu, dtypes[GPU], False)
+            interp_gpu = torch.fx.Interpreter(gm_gpu)
+            self._streams = ()
         else:
             gm_gpu, interp_gpu = gm, interp_cpu
             self._streams = ()
-        self._link = DeviceLink(self.cuda, self.devices, self._streams)
+        self._dtypes = dtypes
+        self._link = DeviceLink(self.cuda, self.devices, self._streams, dtypes, self.mapped_transfers)
         # bound once: the per-operator hot path calls them directly (a test may patch _copy_value)
         self._mark, self._wait, self._publish = self._link.mark, self._link.wait, self._link.publish
         self._copy_value = self._link.copy_value
@@ -220,14 +258,16 @@ class HybridExecutor:
                 args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: cpu[self._idx[a]])
                 fn = self._calls[CPU][k]
                 cpu[k] = fn() if n.op == "get_attr" else fn(*args, **kwargs)
-        if not self.cuda:
+        if not self.cuda and self._dtypes[GPU] == torch.float32:
             return cpu, cpu
         gpu = {}
+        half = self._dtypes[GPU]
         for k, v in cpu.items():
             if self._nodes[k].op == "get_attr":
                 gpu[k] = self._calls[GPU][k]()
             else:
-                gpu[k] = map_tensors(v, lambda t: t.to(self.devices[GPU]))
+                gpu[k] = map_tensors(v, lambda t: t.to(self.devices[GPU], dtype=half if t.is_floating_point()
+                                                       else t.dtype))
         return cpu, gpu
 
     def _sparse_set(self, spec: Iterable[int] | float | None) -> frozenset[int]:
@@ -289,8 +329,19 @@ class HybridExecutor:
             order = None
         return shares, order
 
+    def precision_record(self) -> dict[str, Any]:
+        """The numerics of this executor's passes (``real.measure.precision.precision_record``) and
+        its weight and transfer set-up."""
+        return {**precision_record(self.tf32, self.precision, cuda=self.cuda), "integrated_gpu": self.integrated,
+                "share_weights": self.share_weights, "mapped_transfers": self.mapped_transfers}
+
     def run(self, *inputs: torch.Tensor, placement: StaticSchedule | Sequence[float] | np.ndarray) -> RunResult:
         """One pass of ``inputs`` (on the CPU) under ``placement``; output on the CPU, with timings."""
+        with tf32_mode(self.tf32):
+            return self._run(inputs, placement)
+
+    def _run(self, inputs: Sequence[torch.Tensor], placement: StaticSchedule | Sequence[float] | np.ndarray
+             ) -> RunResult:
         if len(inputs) != len(self._placeholders):
             raise ExecutorError(f"executor: the model takes {len(self._placeholders)} input(s), got {len(inputs)}")
         shares, order = self.shares(placement)
@@ -309,6 +360,10 @@ class HybridExecutor:
             if 0.0 < s < 1.0:
                 run.part[i] = Slot()
         t0 = self._link.start()
+        if self.cuda and queues[GPU]:  # the input goes to the GPU: staged into pinned memory now, timed
+            for k in self._placeholders:
+                if run.uses[GPU].get(k, 0) > 0:
+                    run.staged[k] = self._link.stage(run.local[CPU][k], ("input", k))
         # the CPU's queue is walked in this thread, the GPU's (if any) in a worker: a CPU-only pass
         # hands nothing between threads (on a loaded host each wake-up can cost a scheduler tick)
         gpu_walk = None
@@ -337,7 +392,7 @@ class HybridExecutor:
         devices = {"cpu": "cpu", "gpu": str(self.devices[GPU]) if self.cuda else "cpu (GPU role emulated)"}
         batch = int(inputs[0].shape[0]) if inputs and inputs[0].dim() else 1
         return RunResult(output=out, ops=ops, transfers=xfers, wall_s=wall, batch=batch, placement=shares,
-                         devices=devices, workload=self.workload)
+                         devices=devices, workload=self.workload, precision=self.precision_record())
 
     def _output_value(self, run: RunState, node: torch.fx.Node) -> Any:
         """The value of an output node on the CPU; a failure names the node."""
@@ -420,7 +475,7 @@ class HybridExecutor:
         if run.uses[d].get(k, 0) > 0:
             run.local[d][k] = value
         if i in run.cross:
-            self._publish(run.home[i], value, d)
+            self._publish(run.home[i], value, d, (i, "home"))
 
     # -- workers --------------------------------------------------------------------------
     def _worker(self, run: RunState, d: int, queue: Sequence[int]) -> None:
@@ -514,7 +569,7 @@ class HybridExecutor:
         end = self._mark(d)
         run.marks.append(("op", i, d, share, sparse, start, end))
         if d != home:
-            self._guard(i, d, lambda: self._publish(run.part[i], out, d))
+            self._guard(i, d, lambda: self._publish(run.part[i], out, d, (i, "part")))
             return
         self._wait(run, run.part[i])
         moved = self._guard(i, d, lambda: self._copy(run, run.part[i], 1 - d, d, i, "merge"))
@@ -597,7 +652,7 @@ class HybridExecutor:
             value = self._copy(run, slot, home, d, i, "transfer")
             self._slot_read(run, i)
         elif n.op == "placeholder":  # the input lives on the CPU: here d is the GPU
-            value = self._copy_value(run, run.local[CPU][k], CPU, d, len(self.graph), "input")
+            value = self._copy_value(run, run.staged.get(k, run.local[CPU][k]), CPU, d, len(self.graph), "input")
         else:  # a folded node (view, shape arithmetic): evaluated where it is needed
             args, kwargs = torch.fx.node.map_arg((n.args, n.kwargs), lambda a: self._fetch(run, self._idx[a], d))
             self._consumed(run, d, k)
@@ -638,10 +693,5 @@ def _out_of_place(gm: torch.fx.GraphModule) -> None:
 
 def random_placement(graph: OpGraph, rng: np.random.Generator, p_split: float = 0.3) -> list[float]:
     """A random placement: each operator on the CPU or the GPU, split ones with a random share."""
-    out = []
-    for op in graph.ops:
-        if op.split_axis is not None and rng.random() < p_split:
-            out.append(float(rng.uniform(0.05, 0.95)))
-        else:
-            out.append(float(rng.integers(0, 2)))
-    return out
+    return [float(rng.uniform(0.05, 0.95)) if op.split_axis is not None and rng.random() < p_split
+            else float(rng.integers(0, 2)) for op in graph.ops]

@@ -17,6 +17,11 @@ trained SB3 scheduler queried per operator with the live hardware state) is aske
 batch, and the time it takes counts in the batch's latency (it is also reported on its own).
 ``torch_trace_path`` records the stream with ``torch.profiler`` and writes its Chrome trace,
 to open beside the twin's trace and the executor's own (``trace_path``).
+
+Before the first timed request, ``warmup`` batches of ``max_batch`` requests run untimed (CUDA
+context, cuDNN algorithm choice, allocator pools, pinned staging buffers, page faults): a cold
+start is not a request's latency. Their count and times are reported apart (``warmup_*``), as
+is the executor's precision record (``precision``).
 """
 
 from __future__ import annotations
@@ -69,6 +74,10 @@ class ReplayReport:
     decisions: int = 0  # policy queries of a dynamic placement (0 for a fixed one)
     decide_s: float = 0.0  # seconds spent deciding them
     live_load: Mapping[str, Any] = field(default_factory=dict)  # load sources and the last sample
+    warmup_s: tuple[float, ...] = ()  # wall time of each untimed warm-up batch, in order
+    warmup_batch: int = 0  # requests per warm-up batch
+    warmup_error: str | None = None  # why warm-up stopped early (the stream reports its own failures)
+    precision: Mapping[str, Any] = field(default_factory=dict)  # the executor's precision record
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the common result keys plus replay's own."""
@@ -88,6 +97,10 @@ class ReplayReport:
             "mean_batch": float(np.mean(self.batches)) if self.batches else 0.0,
             "devices": dict(self.devices), "meters": dict(self.meters),
             "policy_decisions": self.decisions, "policy_decide_s": self.decide_s, "live_load": dict(self.live_load),
+            "warmup_batches": len(self.warmup_s), "warmup_batch_size": self.warmup_batch,
+            "warmup_s": list(self.warmup_s), "warmup_first_s": self.warmup_s[0] if self.warmup_s else None,
+            "warmup_last_s": self.warmup_s[-1] if self.warmup_s else None, "warmup_error": self.warmup_error,
+            "precision": dict(self.precision),
         }
 
 
@@ -142,14 +155,27 @@ def replay(
     trace_path: str | Path | None = None,
     torch_trace_path: str | Path | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    warmup: int = 3,
 ) -> tuple[ReplayReport, Path | None]:
-    """Serve ``arrivals`` (inputs from ``make_input(request_id)``, one sample each) → report, trace path."""
+    """Serve ``arrivals`` (inputs from ``make_input(request_id)``, one sample each) → report, trace path.
+
+    ``warmup``: untimed batches before the stream (reported apart; 0: none)."""
     if not isinstance(batching, Batching):
         raise SimulationError(f"replay: 'batching' must be a Batching, got {type(batching).__name__}")
+    if isinstance(warmup, bool) or not isinstance(warmup, int) or warmup < 0:
+        raise SimulationError(f"replay: 'warmup' must be an integer >= 0, got {warmup!r}")
     placer = placement if callable(getattr(placement, "place", None)) else None
     executor.shares(placement if placer is None else placer.place(1))  # bad placements fail before the stream
-    decided = (getattr(placer, "decisions", 0), getattr(placer, "decide_s", 0.0))  # that check is not served work
     keep_freed_memory()  # serve as a steady process does: freed activations stay mapped (real.measure.allocator)
+    warm_n = min(batching.max_batch, max(1, arrivals.n_requests))
+    warm_s: list[float] = []
+    warm_error = None
+    interrupted = False
+    try:
+        warm_error = _warm_up(executor, placement, placer, make_input, warmup, warm_n, warm_s)
+    except KeyboardInterrupt:
+        interrupted = True
+    decided = (getattr(placer, "decisions", 0), getattr(placer, "decide_s", 0.0))  # the above is not served work
     stream = _Stream(arrivals, batching.max_batch, seed)
     pending: deque[tuple[int, float]] = deque()
     latencies: list[float] = []
@@ -160,11 +186,10 @@ def replay(
     job_requests: list[tuple[int, ...]] = []
     names: tuple[str, ...] = tuple(op.name for op in executor.graph.ops)
     devices: Mapping[str, str] = {}
-    interrupted = False
     t0 = clock()
     with measure_energy(meters) as energy, _torch_profile(torch_trace_path) as prof:
         try:
-            while len(latencies) + len(failed) < stream.n:
+            while not interrupted and len(latencies) + len(failed) < stream.n:
                 now = clock() - t0
                 pending.extend(stream.due(now))
                 if not pending:
@@ -213,6 +238,8 @@ def replay(
         decisions=getattr(placer, "decisions", 0) - decided[0], decide_s=getattr(placer, "decide_s", 0.0) - decided[1],
         live_load={} if placer is None else {"sources": dict(getattr(placer, "load_sources", {})),
                                               "last": list(getattr(placer, "last_load", ()))},
+        warmup_s=tuple(warm_s), warmup_batch=warm_n if warm_s else 0, warmup_error=warm_error,
+        precision=executor.precision_record() if hasattr(executor, "precision_record") else {},
     )
     if prof is not None:
         _export_torch_trace(prof, Path(torch_trace_path))
@@ -223,6 +250,23 @@ def replay(
                       platform=f"real: {devices.get('cpu', 'cpu')} + {devices.get('gpu', 'gpu')}", policy="replay")
         path = tr.save(trace_path)
     return report, path
+
+
+def _warm_up(executor: HybridExecutor, placement: Any, placer: Any, make_input: Callable[[int], torch.Tensor],
+             batches: int, size: int, out: list[float]) -> str | None:
+    """Run ``batches`` untimed passes of the first ``size`` requests' inputs, their wall times
+    appended to ``out``; a failure stops the warm-up and is returned (the stream meets it again)."""
+    if batches == 0:
+        return None
+    try:
+        x = torch.cat([make_input(r) for r in range(size)])
+        for _ in range(batches):
+            t0 = time.perf_counter()
+            executor.run(x, placement=placement if placer is None else placer.place(size))
+            out.append(time.perf_counter() - t0)
+    except Exception as exc:  # noqa: BLE001 - reported; the stream reports each request's own failure
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 @contextlib.contextmanager

@@ -75,6 +75,7 @@ class TransferTiming:
     end: float
     nbytes: int
     kind: str = "transfer"  # "transfer" | "merge"
+    staged_s: float = 0.0  # of which: the host's copy into pinned memory (CUDA, host → GPU)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class RunResult:
     placement: tuple[float, ...]
     devices: Mapping[str, str] = field(default_factory=dict)  # role → torch device it ran on
     workload: str = ""
+    precision: Mapping[str, Any] = field(default_factory=dict)  # precision_record: tf32 flags, dtypes
 
     def busy_s(self, device: str) -> float:
         """Seconds the device spent in operators (sum of its slices)."""

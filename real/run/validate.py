@@ -46,6 +46,7 @@ from sparoa_sim.hwmodels.calibration_report import report_from
 from sparoa_sim.hwmodels.host import load_host_anchors
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.sim.policies import StaticSchedule, make_policy, policy_names
+from sparoa_sim.real.measure.device_state import device_state
 from sparoa_sim.real.measure.timing import make_clock, quiet_runtime, settle
 from sparoa_sim.real.models import zoo
 from sparoa_sim.real.models.extract import extract, magnitude_prune
@@ -417,7 +418,8 @@ def _threads(platform: Platform, mode: str | None, threads: int | None) -> int:
 def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEFAULT_POLICIES, reps: int = 10,
              warmup: int = 2, reduced: bool = False, batch: int = 1, mode: str | None = None,
              setting: str = "deterministic", seed: int = 0, threads: int | None = None,
-             gpu_device: str | None = "cuda", emulate_gpu: bool = False, progress: Any = None) -> ValidationReport:
+             gpu_device: str | None = "cuda", emulate_gpu: bool = False, progress: Any = None,
+             tf32: str = "conv") -> ValidationReport:
     """Validate the twin on ``workload`` (a zoo model, ``NAME_prunedNN`` too) against this machine.
 
     ``reps``: executor runs per placement (two halves); ``threads``: torch threads (default the
@@ -442,7 +444,7 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
     cuda = gpu_device is not None and torch.cuda.is_available()
     sparse = twin_sparse_ops(graph, platform, batch=batch, mode=mode_name)
     with HybridExecutor(model, x[:1], graph=graph, gpu_device=gpu_device if cuda else None, cpu_sparse=sparse,
-                        name=workload) as ex:
+                        name=workload, tf32=tf32) as ex:
         run = [c for c in cands if c.same_as is None and (cuda or c.gpu_ops == 0 or emulate_gpu)]
         live = LiveLoad()  # other processes' CPU share while measuring: a shared host's noise, on record
         with quiet_runtime(n_threads):
@@ -450,6 +452,7 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
         others = live.sample()
         devices = {"cpu": "cpu", "gpu": str(ex.devices[1]) if ex.cuda else "cpu (GPU role emulated)"}
         n_sparse = len(ex.cpu_sparse)
+        numerics = ex.precision_record()
     results: list[PlacementResult] = []
     rows: list[OpRow] = []
     by_name = {c.name: c for c in cands}
@@ -490,7 +493,8 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
     meta = {"seed": seed, "reduced": reduced, "policies": list(policies), "cpu_sparse_ops": n_sparse,
             "torch": torch.__version__, "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "sparsity_source": graph.sparsity_source, "other_processes_cpu_share": others[0],
-            "other_processes_cpu_source": live.cpu_source}
+            "other_processes_cpu_source": live.cpu_source, "precision": numerics,
+            "device_state": device_state(probe_tegrastats=True)}
     return ValidationReport(workload=workload, platform=platform.name, mode=mode_name, setting=setting, batch=batch,
                             reps=reps, threads=n_threads, devices=devices, cuda=cuda, placements=tuple(results),
                             ops=tuple(rows), eager=eager_doc, meta=meta)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from sparoa_sim.cli.args import Parser
 from sparoa_sim.cli.calibrate import add_calibrate_parser
 from sparoa_sim.cli.demo import add_demo_parser
+from sparoa_sim.cli.doctor import add_doctor_parser
 from sparoa_sim.cli.evaluate import add_evaluate_parser
 from sparoa_sim.cli.extract import add_extract_parser
 from sparoa_sim.cli.oracle import add_oracle_parser
@@ -33,7 +34,7 @@ __all__ = ["build_parser", "main"]
 #: The sub-commands in the order ``sparoa --help`` lists them.
 COMMANDS = (add_workloads_parser, add_platforms_parser, add_extract_parser, add_simulate_parser, add_train_parser,
             add_evaluate_parser, add_demo_parser, add_oracle_parser, add_replay_parser, add_validate_parser,
-            add_profile_parser, add_calibrate_parser)
+            add_profile_parser, add_calibrate_parser, add_doctor_parser)
 
 
 def build_parser() -> argparse.ArgumentParser:

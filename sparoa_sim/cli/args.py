@@ -19,7 +19,7 @@ from typing import NoReturn
 from sparoa_sim.cli.output import console, print_json
 from sparoa_sim.errors import SparOAError
 
-__all__ = ["BadArgument", "MAX_INT", "Parser", "UsageError", "at_most", "comma_list", "console", "positive",
+__all__ = ["BadArgument", "MAX_INT", "Parser", "UsageError", "add_tf32", "at_most", "comma_list", "console", "positive",
            "positive_int", "print_json", "seed"]
 
 
@@ -89,3 +89,14 @@ def comma_list(text: str) -> list[str]:
     if not items:
         raise BadArgument(f"expected a comma-separated list, got {text!r}")
     return items
+
+
+def add_tf32(parser: argparse.ArgumentParser) -> None:
+    """``--tf32 {conv,all,none}``: which FP32 kinds run on TF32 tensor cores (default: the profile's,
+    else "conv", PyTorch's default; docs/architecture.md §3). The value lands in ``args.tf32``
+    (None when not given); apply it with ``Platform.with_tf32``."""
+    from sparoa_sim.hwmodels.platform import TF32_MODES
+
+    parser.add_argument("--tf32", choices=TF32_MODES, default=None,
+                        help="FP32 kinds on TF32 tensor cores: conv (PyTorch's default: cuDNN convolutions), all "
+                             "(matmul too), none (default: the profile's tf32, else conv)")

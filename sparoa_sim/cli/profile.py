@@ -31,6 +31,8 @@ def add_profile_parser(sub: Any) -> None:
                    help="STREAM array size, MiB (default: 2x LLC)")
     p.add_argument("--clock", default="wall", choices=("wall", "thread_cpu"),
                    help="wall time (default) or the timing thread's CPU time (--threads 1; for shared hosts)")
+    p.add_argument("--tf32", choices=("conv", "all", "none"), default="conv",
+                   help="TF32 on CUDA: conv (PyTorch's default: cuDNN only), all, none (default conv)")
     p.add_argument("-o", "--output", required=True, help="measurement table JSON to write")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_profile)
@@ -45,7 +47,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     tables = [
         profile_workload(w, reduced=args.reduced, device=args.device, batches=batches, reps=args.reps,
                          threads=args.threads, time_budget_s=args.time_budget, bandwidth=i == 0,
-                         bandwidth_bytes=args.bandwidth_mib * 2**20 if args.bandwidth_mib else None, clock=args.clock,
+                         bandwidth_bytes=args.bandwidth_mib * 2**20 if args.bandwidth_mib else None, clock=args.clock, tf32=args.tf32,
                          sparse_shapes=None if args.no_sparse or i else DEFAULT_SPARSE_SHAPES,
                          progress=not args.json)
         for i, w in enumerate(args.workload)

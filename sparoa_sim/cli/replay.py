@@ -38,6 +38,11 @@ def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="GPU role: the CUDA device, or none to emulate it with a second CPU worker (default cuda)")
     p.add_argument("--fallback", choices=("error", "cpu"), default="error",
                    help="no CUDA device while the placement needs one: fail (default) or run on the CPU")
+    p.add_argument("--tf32", choices=("conv", "all", "none"), default="conv",
+                   help="TF32 on CUDA: conv (PyTorch's default: cuDNN only), all, none (default conv)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "fp16_tc"), default="fp32",
+                   help="GPU operators in fp32, or float16 for fp16/fp16_tc (default fp32)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed warm-up batches before the stream (default 3)")
     p.add_argument("--trace", metavar="JSON", default=None, help="write a Chrome/Perfetto trace here")
     p.add_argument("--torch-trace", metavar="JSON", default=None,
                    help="also record the stream with torch.profiler and write its Chrome trace here")
@@ -65,7 +70,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     arrivals = parse_arrival(args.arrival, args.requests)
     batching = Batching(max_batch=args.max_batch, timeout_s=args.batch_timeout)
     with HybridExecutor(model, x1, gpu_device=None if args.gpu == "none" else "cuda", fallback=args.fallback,
-                        name=args.workload) as ex:
+                        name=args.workload, tf32=args.tf32, precision=args.precision) as ex:
         n = len(ex.graph)
         if args.policy in ("cpu", "gpu"):
             placement: Any = [0.0 if args.policy == "cpu" else 1.0] * n
@@ -84,7 +89,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
             return inputs[r]
 
         report, trace = replay(ex, placement, make_input, arrivals, batching, seed=args.seed, trace_path=args.trace,
-                               torch_trace_path=args.torch_trace)
+                               torch_trace_path=args.torch_trace, warmup=args.warmup)
     doc = report.to_dict()
     doc["policy"] = args.policy
     doc["trace"] = None if trace is None else str(trace)

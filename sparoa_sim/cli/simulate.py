@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sparoa_sim.cli.args import at_most, positive_int, seed
+from sparoa_sim.cli.args import add_tf32, at_most, positive_int, seed
 from sparoa_sim.cli.output import emit, table
 from sparoa_sim.errors import SimulationError
 
@@ -68,6 +68,7 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--reference", action="store_true",
                    help="reference setting: noise, background load, contention and dispatch interference off")
     p.add_argument("--precision", choices=("fp32", "fp16", "fp16_tc"), default="fp32", help="precision (default fp32)")
+    add_tf32(p)
     p.add_argument("--trace", metavar="JSON", default=None, help="write a Chrome/Perfetto trace here")
     p.add_argument("--gantt", metavar="PNG", default=None, help="write a Gantt chart here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -143,7 +144,8 @@ def read_simulate_args(args: argparse.Namespace) -> SimulateRun:
         from sparoa_sim.agents.heuristics.baselines import TENSORRT_PRECISION, tensorrt_graph
 
         graph, policy, precision = tensorrt_graph(graph), "gpu", TENSORRT_PRECISION
-    return SimulateRun(graph=graph, platform=load_platform(args.platform), policy=policy, precision=precision,
+    platform = load_platform(args.platform).with_tf32(getattr(args, "tf32", None))
+    return SimulateRun(graph=graph, platform=platform, policy=policy, precision=precision,
                        policy_kwargs=policy_kwargs, arrivals=arrivals, batch=batch, candidates=candidates)
 
 
@@ -177,6 +179,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     def doc() -> dict[str, Any]:
         out = res.to_dict(per_request=False)
+        out["tf32"] = run.platform.tf32
         out["trace"] = trace_path
         out["gantt"] = gantt_path
         if auto is not None:
@@ -184,7 +187,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return out
 
     def render():
-        yield from _result_table(res)
+        yield from _result_table(res, run.platform.tf32)
         yield f"trace written to {trace_path}" if trace_path else None
         yield f"Gantt chart written to {gantt_path}" if gantt_path else None
         if auto is not None:
@@ -209,7 +212,7 @@ def _auto_batch(args: argparse.Namespace, run: SimulateRun):
                           policy_kwargs=run.policy_kwargs)
 
 
-def _result_table(res: Any) -> list[Any]:
+def _result_table(res: Any, tf32: str = "conv") -> list[Any]:
     setting = "reference setting" if res.reference else "noise, background load and contention on"
     rows = [
         ("latency mean", f"{res.latency_mean_s * 1e3:.4g} ms"),
@@ -225,6 +228,7 @@ def _result_table(res: Any) -> list[Any]:
         ("operators on GPU (first batch)", f"{res.gpu_ops} of {res.n_ops} ({res.split_ops} split)"),
     ]
     return [table(("metric", "value"), rows, left=("metric",),
-                  title=f"{res.workload} on {res.platform} ({res.mode}, {res.precision}), policy {res.policy}",
+                  title=f"{res.workload} on {res.platform} ({res.mode}, {res.precision}, tf32 {tf32}), "
+                        f"policy {res.policy}",
                   caption=f"{res.n_requests} request(s), arrival {res.arrival}, batch {res.max_batch}, "
                           f"seed {res.seed}, {setting}")]

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sparoa_sim.cli.args import positive_int, seed
+from sparoa_sim.cli.args import add_tf32, positive_int, seed
 from sparoa_sim.cli.output import emit, table
 
 __all__ = ["add_validate_parser", "cmd_validate"]
@@ -43,6 +43,7 @@ def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="torch threads (default: the mode's active CPU cores, capped by this machine's)")
     p.add_argument("--emulate-gpu", action="store_true",
                    help="no CUDA: still run placements with a GPU share, the GPU role on the CPU (not comparable)")
+    add_tf32(p)
     p.add_argument("--seed", type=seed, default=0, help="random seed (model weights, input; default 0)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for validation.json, report.md, "
                                                                          "scatter.png")
@@ -58,6 +59,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from sparoa_sim.real.run.validate import DEFAULT_POLICIES, validate, write_outputs
 
     platform = ensure_host_profile(not args.json) if args.platform == "host" else load_platform(args.platform)
+    own = getattr(platform, "tf32", None)  # the profile's switch, where it has one
+    tf32 = args.tf32 or (own if isinstance(own, str) else None) or "conv"  # the twin and the executor alike
+    if args.tf32 and hasattr(platform, "with_tf32"):
+        platform = platform.with_tf32(args.tf32)
     policies = tuple(args.policies) if args.policies else DEFAULT_POLICIES
     bar: list[Any] = []  # opened at the first run, so bad input fails before any progress output
 
@@ -71,7 +76,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     try:
         report = validate(args.workload, platform, policies=policies, reps=args.reps, reduced=args.reduced,
                           batch=args.batch, mode=args.mode, setting=args.setting, seed=args.seed,
-                          threads=args.threads, emulate_gpu=args.emulate_gpu, progress=progress)
+                          threads=args.threads, emulate_gpu=args.emulate_gpu, progress=progress,
+                          tf32=tf32)
     finally:
         if bar:
             bar[0].close()

@@ -61,6 +61,7 @@ class Dispatcher:
         self._cons = gt.cons
         self._input_dep = state.input_dep
         self._host_io = state.host_io
+        # per kernel: an operator's host time t_dispatch[d] · max(1, kernels) is > 0 iff this is
         self._td = state.t_dispatch
         self._backlog = state.backlog
         self._decide = decide

@@ -1,7 +1,8 @@
 """The host dispatch thread: kernel launches, one at a time (docs/architecture.md §4.1).
 
-A serial resource: issuing an operator to device ``d`` costs ``t_dispatch[d]`` seconds of host
-time (on the shipped profiles only GPU launches cost any), in submission order. While it
+A serial resource: issuing operator ``i`` to device ``d`` costs ``td[d][i] = t_dispatch[d] ·
+max(1, kernels[i])`` seconds of host time (every kernel eager PyTorch launches, at least one
+call for a view; on the shipped profiles only GPU launches cost any), in submission order. While it
 launches it occupies one of the CPU's cores: with dispatch interference on, a running CPU
 operator is re-timed at load share ``1/cores`` whenever the thread starts or stops being busy
 (``sim.rates``). A launched operator joins its device's queue (``sim.executors``).
@@ -45,7 +46,7 @@ class HostThread:
         """An idle thread with an empty queue, for a new run on ``state``."""
         self._env = state.env
         self._schedule = state.schedule
-        self._td = state.t_dispatch
+        self._td = state.td
         self._interf = state.interference
         self._ready = state.ready
         self._trace = state.trace
@@ -54,6 +55,8 @@ class HostThread:
         #: The task being launched, or None.
         self.task = None
         self._t0 = 0.0
+        #: Host seconds of the launch in progress (its operator's ``td``).
+        self._task_td = 0.0
         #: The thread is launching now (its CPU core is taken).
         self.busy = False
         #: A launch ended with decisions due at the same instant: the dispatcher settles the thread.
@@ -64,7 +67,7 @@ class HostThread:
 
     def submit(self, task: Task) -> None:
         """Queue ``task`` for its launch (launched at once when the thread is idle)."""
-        td = self._td[task.dev]
+        td = self._td[task.dev][task.op]
         self.backlog += td
         if self.task is not None or self.queue:
             self.queue.append(task)
@@ -73,6 +76,7 @@ class HostThread:
             return
         # idle host, empty queue: launch at once
         self.task = task
+        self._task_td = td
         self.unsettled = False
         if not self.busy:
             self.busy = True
@@ -95,8 +99,10 @@ class HostThread:
                 if self._interf:
                     self._rates.refresh_load(CPU)
             self._t0 = self._env._now
+            td = self._td[task.dev][task.op]
+            self._task_td = td
             ev = Timer(self._on_end)
-            self._schedule(ev, NORMAL, self._td[task.dev])
+            self._schedule(ev, NORMAL, td)
             return
         self.task = None
         if self.busy:
@@ -114,7 +120,7 @@ class HostThread:
         task = self.task
         now = self._env._now
         self.busy_s += now - self._t0
-        self.backlog -= self._td[task.dev]
+        self.backlog -= self._task_td
         if self._trace is not None:
             self._trace.append((2, 1, task.op, task.job.seq, self._t0, now, task.dev, 0))
         self._executors.launched(task)

@@ -6,20 +6,27 @@ are built once per (graph, platform, batch, mode, precision) at load 0 and conte
 kept in a :class:`PredictionCache` that simulators and environments can share across resets.
 Re-timing under load ``ℓ`` and bandwidth factor ``c`` uses the same roofline as
 ``hwmodels.retime``: ``t_launch + roofline(t_compute / (1 − ℓ), t_memory / c)``.
+
+Host dispatch is per operator: issuing operator ``i`` to device ``d`` costs
+``td[d][i] = t_dispatch[d] · max(1, kernels[i])`` seconds of host time (docs/architecture.md §3, §4.1:
+the launch thread pays for every kernel eager PyTorch launches, and at least one call for a view).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from sparoa_sim.hwmodels import OpArrays, Platform, bandwidth_demand, predict
 from sparoa_sim.hwmodels.contention import concurrent_bw
 from sparoa_sim.hwmodels.energy import coefficients
 from sparoa_sim.hwmodels.kinds import OpKind, kind_code
-from sparoa_sim.hwmodels.latency import bytes_scale
+from sparoa_sim.hwmodels.latency import Prediction, bytes_scale
 from sparoa_sim.ir.graph import OpGraph
 
-__all__ = ["GraphTables", "PredTables", "PredictionCache", "SplitPart", "critical_path", "duration_at"]
+__all__ = ["GraphTables", "PredTables", "PredictionCache", "SplitPart", "critical_path", "dispatch_seconds",
+           "duration_at", "launch_overheads"]
 
 _SOFT = 1e-6  # sharpness below which the roofline is a hard max (as in hwmodels.latency)
 
@@ -55,7 +62,7 @@ class GraphTables:
     """Structure of a graph as Python lists: producers, consumers, sources, sinks, sizes."""
 
     __slots__ = ("graph", "n", "deps", "cons", "indeg", "sources", "is_sink", "n_sinks", "names", "splittable",
-                 "split_axis", "out_bytes", "input_bytes", "fifo_order")
+                 "split_axis", "out_bytes", "input_bytes", "fifo_order", "kernels")
 
     def __init__(self, graph: OpGraph) -> None:
         a = graph.arrays
@@ -75,13 +82,31 @@ class GraphTables:
         # The request's input: what the source operators read (the largest of them, per sample).
         self.input_bytes = max((float(a.bytes_in[i]) for i in self.sources), default=0.0)
         self.fifo_order: tuple[int, ...] = _fifo_order(self.sources, self.cons, self.indeg)
+        #: Device kernels each operator launches (``Op.kernels``; 0 for a pure view).
+        self.kernels: tuple[int, ...] = tuple(int(op.kernels) for op in graph.ops)
+
+
+def dispatch_seconds(t_dispatch: float, kernels: int | float) -> float:
+    """Host time to issue an operator of ``kernels`` kernels: ``t_dispatch · max(1, kernels)``
+    (a pure view still costs one framework call; docs/architecture.md §4.1)."""
+    return t_dispatch * (kernels if kernels > 1 else 1)
+
+
+def launch_overheads(pred: Prediction, n: int) -> tuple[list[float], list[float]]:
+    """Per-operator (cpu, gpu) overhead inside latency: the prediction's per-operator ``launch``
+    (n, 2) where it has one (kernels counted, docs/architecture.md §3), else its per-device ``t_launch``."""
+    per_op = getattr(pred, "launch", None)
+    tl = np.broadcast_to(np.asarray(pred.t_launch if per_op is None else per_op, dtype=np.float64), (n, 2))
+    return tl[:, 0].tolist(), tl[:, 1].tolist()
 
 
 @dataclass(frozen=True)
 class SplitPart:
-    """One device's part of a split operator: latency terms, bandwidth demand, dynamic energy."""
+    """One device's part of a split operator: latency terms (``tl`` its launch overhead),
+    bandwidth demand, dynamic energy."""
 
     lat: float
+    tl: float
     tc: float
     tm: float
     demand: float
@@ -92,7 +117,8 @@ class PredTables:
     """Per-operator predictions of one graph at one (batch, mode, precision), as lists.
 
     Index ``[d][i]`` = device ``d`` (0 CPU, 1 GPU), operator ``i``. Transfer lists have ``n + 1``
-    entries: operator outputs, then the request's input (index ``n``).
+    entries: operator outputs, then the request's input (index ``n``). ``t_dispatch[d]`` is the
+    host time per kernel; ``td[d][i]`` the host time to issue operator ``i`` (see the module doc).
     """
 
     def __init__(self, gt: GraphTables, platform: Platform, batch: int, mode: str | None, precision: str) -> None:
@@ -109,9 +135,10 @@ class PredTables:
         self.lat = (pred.latency[:, 0].tolist(), pred.latency[:, 1].tolist())
         self.tc = (pred.t_compute[:, 0].tolist(), pred.t_compute[:, 1].tolist())
         self.tm = (pred.t_memory[:, 0].tolist(), pred.t_memory[:, 1].tolist())
-        self.tl = (float(pred.t_launch[0]), float(pred.t_launch[1]))
+        self.tl = launch_overheads(pred, gt.n)
         self.sharp = (float(pred.sharpness[0]), float(pred.sharpness[1]))
         self.t_dispatch = (float(pred.t_dispatch[0]), float(pred.t_dispatch[1]))
+        self.td = tuple([dispatch_seconds(td, k) for k in gt.kernels] for td in self.t_dispatch)
         dem = bandwidth_demand(pred)
         self.demand = (dem[:, 0].tolist(), dem[:, 1].tolist())
         ef, eb, ps = coefficients(platform, m)
@@ -141,7 +168,7 @@ class PredTables:
             return self.lat[d][i]
         if c == 1.0:
             return self.at_load(d, load)[i]
-        return duration_at(self.tl[d], self.tc[d][i], self.tm[d][i], self.sharp[d], load, c)
+        return duration_at(self.tl[d][i], self.tc[d][i], self.tm[d][i], self.sharp[d], load, c)
 
     def at_load(self, d: int, load: float) -> list[float]:
         """Latency of every operator on device ``d`` under background ``load`` and no contention.
@@ -153,7 +180,7 @@ class PredTables:
         hit = self._at_load.get(key)
         if hit is None:
             tl, sharp, tm = self.tl[d], self.sharp[d], self.tm[d]
-            hit = [duration_at(tl, tc, tm[i], sharp, load, 1.0) for i, tc in enumerate(self.tc[d])]
+            hit = [duration_at(tl[i], tc, tm[i], sharp, load, 1.0) for i, tc in enumerate(self.tc[d])]
             self._at_load[key] = hit
         return hit
 
@@ -163,7 +190,7 @@ class PredTables:
         Along ``channel`` each part computes its share of the output channels: FLOPs, weights,
         output bytes and parallel units scale, both read the whole input. Along ``batch`` each
         part takes its share of the samples: FLOPs, input and output bytes and units scale, both
-        read all the weights. Each part is one kernel (with its launch overhead).
+        read all the weights. Each part launches the operator's kernels (with their overhead).
         """
         key = (i, share)
         hit = self._splits.get(key)
@@ -176,10 +203,11 @@ class PredTables:
             one = _scaled(ops, i, f, axis)
             p = predict(self.platform, one, batch=self.batch, mode=self.mode, precision=self.precision)
             lat = float(p.latency[0, d])
-            busy = lat - float(p.t_launch[d])
+            tl = launch_overheads(p, 1)[d][0]
+            busy = lat - tl
             nbytes = float(p.bytes[0, d])
             parts.append(SplitPart(
-                lat=lat, tc=float(p.t_compute[0, d]), tm=float(p.t_memory[0, d]),
+                lat=lat, tl=tl, tc=float(p.t_compute[0, d]), tm=float(p.t_memory[0, d]),
                 demand=nbytes / busy if busy > 0 else 0.0,
                 e_dyn=self.eps_flop[d] * float(p.work[0, d] * p.eps_scale[0, d]) + self.eps_byte[d] * nbytes,
             ))
@@ -208,7 +236,7 @@ def _scaled(ops: OpArrays, i: int, f: float, axis: str) -> OpArrays:
     bi = one.bytes_in if whole_input else one.bytes_in * f
     return OpArrays(kind=one.kind, flops=one.flops * f, macs=one.macs * f, bytes_in=bi, bytes_out=one.bytes_out * f,
                     bytes_w=w, act_sparsity=one.act_sparsity, w_sparsity=one.w_sparsity, units=one.units * f,
-                    elem_bytes=one.elem_bytes)
+                    elem_bytes=one.elem_bytes, kernels=one.kernels)
 
 
 class PredictionCache:

@@ -2,7 +2,7 @@
 
 Each device runs at an effective *load* share: its background load (Markov-modulated, a SimPy
 process per device, ``sim.hwstate``) plus, on the CPU while the host dispatch thread launches
-and interference is on, one core's share ``1/cores``; capped at ``MAX_LOAD`` so a device never
+(an operator's ``td[d][i] = t_dispatch[d] · max(1, kernels)``, ``sim.host``) and interference is on, one core's share ``1/cores``; capped at ``MAX_LOAD`` so a device never
 stops. While both devices run, their bandwidth demands share ``concurrent_bw``: the memory part
 of each operator's time scales by the shared factor (*contention*, 1 = none). A task's duration
 at load and contention is ``PredTables.duration`` (a split part's, ``duration_at``).
@@ -114,4 +114,4 @@ class Rates:
         part = task.part
         if part is None:
             return t.at_load(d, load)[task.op] if c == 1.0 else t.duration(d, task.op, load, c)
-        return duration_at(t.tl[d], part.tc, part.tm, t.sharp[d], load, c)
+        return duration_at(part.tl, part.tc, part.tm, t.sharp[d], load, c)

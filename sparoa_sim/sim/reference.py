@@ -6,14 +6,14 @@ device. These are its rules. Each right-hand side is the *latest* of a few terms
 the moment an operator is *issued* (a GPU operator's launch end, a CPU operator's end):
 
 - release: ``ready[i] = max(iss[p] for producers p)`` (0 for a source) — the dispatcher places it;
-- GPU launch: ``L[i] = max(ready[i], L[prev] + td)`` — the host launches one kernel at a time,
-  ``td`` each, in GPU order;
-- GPU kernel: ``st[i] = max(L[i] + td, en[prev], arrival of each CPU producer's copy, the
+- GPU launch: ``L[i] = max(ready[i], L[prev] + td[prev])`` — the host launches one operator at
+  a time, in GPU order, ``td[i] = t_dispatch · max(1, kernels[i])`` each (its kernels);
+- GPU kernel: ``st[i] = max(L[i] + td[i], en[prev], arrival of each CPU producer's copy, the
   request's input copy x_in for a source under host_io)`` (GPU producers need nothing: the
   stream is in order);
 - CPU operator: ``st[i] = max(en[prev], en[p] for CPU producers, arrival of each GPU
   producer's copy)``;
-- end: ``en[i] = st[i] + latency``; issue: ``iss[i] = L[i] + td`` (GPU) or ``en[i]`` (CPU);
+- end: ``en[i] = st[i] + latency``; issue: ``iss[i] = L[i] + td[i]`` (GPU) or ``en[i]`` (CPU);
 - copies: ``p``'s output is copied to device ``d`` once it exists and the first consumer on
   ``d`` has been released, ``xs_d[p] = max(en[p], min(ready[c] for consumers c on d))``, and
   arrives ``x[p]`` later;
@@ -52,7 +52,8 @@ def release_terms(producer_issues: Sequence[Any]) -> list[Any]:
 
 
 def launch_terms(*, ready: Any = None, prev_launch: Any = None, td: Any = 0) -> list[Any]:
-    """Terms of a GPU operator's launch start: its release, and the previous GPU launch's end."""
+    """Terms of a GPU operator's launch start: its release, and the previous GPU launch's end
+    (``td``: the *previous* operator's launch time)."""
     out = []
     if ready is not None:
         out.append(ready)
@@ -63,8 +64,9 @@ def launch_terms(*, ready: Any = None, prev_launch: Any = None, td: Any = 0) -> 
 
 def gpu_start_terms(*, launch: Any = None, td: Any = 0, prev_end: Any = None, copies_in: Sequence[Any] = (),
                     input_arrival: Any = None) -> list[Any]:
-    """Terms of a GPU kernel's start: its launch's end, the previous kernel's end, the arrival
-    of each CPU producer's copy (:func:`copy_arrival`), the request's input (:func:`input_copy`)."""
+    """Terms of a GPU kernel's start: its launch's end (``td``: its own launch time), the previous
+    kernel's end, the arrival of each CPU producer's copy (:func:`copy_arrival`), the request's
+    input (:func:`input_copy`)."""
     out = []
     if launch is not None:
         out.append(launch + td)
@@ -90,8 +92,8 @@ def end_time(start: Any, latency: Any) -> Any:
 
 
 def issue_time(on_gpu: bool, *, launch: Any, td: Any, end: Any) -> Any:
-    """When an operator's consumers may be released: a GPU operator's launch end (stream
-    semantics), a CPU operator's end."""
+    """When an operator's consumers may be released: a GPU operator's launch end (``td``: its own
+    launch time; stream semantics), a CPU operator's end."""
     return launch + td if on_gpu else end
 
 
@@ -180,16 +182,20 @@ def least_solution(deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]],
     (``seqs`` = CPU order, GPU order): iterated from zero until nothing moves (monotone, bounded).
 
     ``durations`` = (CPU latencies, GPU latencies, copy times (n + 1: each output, then the
-    request's input), GPU launch time), in seconds or integer ticks.
+    request's input), GPU launch times (per operator: ``t_dispatch · max(1, kernels)``)), in
+    seconds or integer ticks.
     """
     lc, lg, x, td = durations
     n = len(deps)
+    if len(td) != n:
+        raise SimulationError(f"least_solution: {len(td)} launch times for {n} operators")
     topo = topological_order(deps, cons, seqs)
     prev = [-1] * n
     for seq in seqs:
         for a, b in zip(seq, seq[1:]):
             prev[b] = a
-    zero = 0 * td
+    x_in = x[n]
+    zero = 0 * x_in
     ready = [zero] * n
     launch = [zero] * n
     st = [zero] * n
@@ -197,15 +203,15 @@ def least_solution(deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]],
     iss = [zero] * n
     xs_g = [zero] * n
     xs_c = [zero] * n
-    x_in = x[n]
     for _ in range(2 * n + 4):
         for i in topo:
             r = latest(release_terms([iss[q] for q in deps[i]]), zero)
             ready[i] = r
             pv = prev[i]
             if gpu[i]:
-                li = latest(launch_terms(ready=r, prev_launch=launch[pv] if pv >= 0 else None, td=td), zero)
-                s = latest(gpu_start_terms(launch=li, td=td, prev_end=en[pv] if pv >= 0 else None,
+                li = latest(launch_terms(ready=r, prev_launch=launch[pv] if pv >= 0 else None,
+                                         td=td[pv] if pv >= 0 else 0), zero)
+                s = latest(gpu_start_terms(launch=li, td=td[i], prev_end=en[pv] if pv >= 0 else None,
                                            copies_in=[copy_arrival(xs_g[q], x[q]) for q in deps[i] if not gpu[q]],
                                            input_arrival=input_copy(host_io, not deps[i], x_in)), zero)
                 launch[i] = li
@@ -215,7 +221,7 @@ def least_solution(deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]],
                            zero)
             st[i] = s
             en[i] = end_time(s, lg[i] if gpu[i] else lc[i])
-            iss[i] = issue_time(gpu[i], launch=launch[i], td=td, end=en[i])
+            iss[i] = issue_time(gpu[i], launch=launch[i], td=td[i], end=en[i])
         changed = False
         for i in range(n):
             for d, xs in ((True, xs_g), (False, xs_c)):

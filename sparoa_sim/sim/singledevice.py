@@ -5,9 +5,9 @@ and every episode end the CPU-only ones, under the episode's seed. With every op
 device and one request there is nothing to schedule: the dispatcher releases the operators in
 Kahn's FIFO order (``GraphTables.fifo_order``) and their start times follow the reference
 setting's timing rules (docs/architecture.md §4.3, stated once in :mod:`sparoa_sim.sim.reference`)
-specialised to one device: launches back to back, ``t_dispatch`` each; a kernel after its
-launch, the previous kernel and, for a source under ``host_io``, the input's copy; a CPU
-operator after the previous one. The walk is the env's per-reset hot path, so it is written out
+specialised to one device: launches back to back, ``td[i] = t_dispatch · max(1, kernels[i])``
+each; a kernel after its launch, the previous kernel and, for a source under ``host_io``, the
+input's copy; a CPU operator after the previous one. The walk is the env's per-reset hot path, so it is written out
 flat rather than through the rules' term functions, and tests hold it to them
 (``least_solution``) as well as to the engine. The only dynamics
 left are the device's background load path and the noise factors, both drawn from the run's
@@ -65,7 +65,7 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
         return None
     cfg = sim.config
     t = sim.tables(1)
-    td = t.t_dispatch[d]
+    td = t.t_dispatch[d]  # per kernel; operator i's launch takes t.td[d][i]
     if d == 0 and td > 0.0:
         return None  # CPU launches through the host thread interfere with CPU kernels: use the engine
     gt = sim.cache.graph(sim.graph)
@@ -79,6 +79,7 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     nxt_t, nxt_level = next(changes, (math.inf, 0.0))
 
     base = t.lat[d]
+    tds = t.td[d]
     e_dyn = t.e_dyn[d]
     p_static = t.p_static[d]
     host_io = cfg.host_io and d == 1
@@ -92,13 +93,13 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     energy = 0.0
     load = 0.0
     for op in gt.fifo_order:
-        # §4.3 on one device: a GPU kernel after its launch (launches back to back, td each), the
+        # §4.3 on one device: a GPU kernel after its launch (launches back to back, td[op] each), the
         # previous kernel and, for a source under host_io, the input's copy; a CPU operator after
         # the previous one (its producers ran before it on the same device).
         start = prev_end
         if d == 1:
             if td > 0.0:
-                launch = launch + td
+                launch = launch + tds[op]
             if launch > start:
                 start = launch
             if host_io and not gt.deps[op] and x_in > start:

@@ -24,7 +24,7 @@ __all__ = ["RunState"]
 class RunState:
     """Per-run shared state: clock, graph tables, switches, ready queue, backlog, load, trace."""
 
-    __slots__ = ("env", "schedule", "gt", "n", "input_dep", "t_dispatch", "cores", "host_io", "noise", "background",
+    __slots__ = ("env", "schedule", "gt", "n", "input_dep", "t_dispatch", "td", "cores", "host_io", "noise", "background",
                  "contention", "interference", "dynamic", "bw_cap", "ready", "backlog", "load", "trace")
 
     def __init__(self, gt: GraphTables, t1: PredTables, config: SimConfig, bw_cap: float, noise: bool) -> None:
@@ -37,8 +37,10 @@ class RunState:
         self.n = gt.n
         #: Producers of a source operator whose input must come from the host (index n: the input).
         self.input_dep = (gt.n,)
-        #: Host time to issue an operator to each device, and the CPU's cores (at batch 1).
+        #: Host time per kernel issued to each device; per operator ``td[d][i] = t_dispatch[d] ·
+        #: max(1, kernels[i])`` (docs/architecture.md §4.1; no batch dependence); the CPU's cores.
         self.t_dispatch = t1.t_dispatch
+        self.td = t1.td
         self.cores = t1.cores
         self.host_io = config.host_io
         #: Switches: latency noise, background load (its config or None), contention, interference.

@@ -141,7 +141,8 @@ class OpView:
 
     @property
     def host_backlog(self) -> float:
-        """Predicted seconds of kernel launches queued on the host dispatch thread."""
+        """Predicted seconds of kernel launches queued on the host dispatch thread (each operator's
+        ``t_dispatch[d] · max(1, kernels)``), the one in progress included."""
         return max(self._host.backlog, 0.0)
 
     def _inputs(self) -> list[int]:
@@ -211,8 +212,11 @@ class OpView:
 
     @property
     def t_dispatch(self) -> tuple[float, float]:
-        """(cpu, gpu) host time to issue the operator to each device (not inside latency)."""
-        return self.job_state.tables.t_dispatch
+        """(cpu, gpu) host time to issue the operator to each device (not inside latency):
+        ``t_dispatch[d] · max(1, kernels)`` (docs/architecture.md §4.1)."""
+        td = self.job_state.tables.td
+        op = self.op
+        return (td[0][op], td[1][op])
 
     # -- hardware state and progress -------------------------------------------------------
     @property

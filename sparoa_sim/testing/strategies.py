@@ -8,6 +8,7 @@ and single operators are for JSON-level fuzzing of the loader.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,7 @@ __all__ = [
     "ops",
     "raw_graph_dicts",
     "small_graphs",
+    "with_kernels",
 ]
 
 _SEEDS = st.integers(min_value=0, max_value=2**32 - 1)
@@ -91,14 +93,35 @@ def graphs(
     )
 
 
-def small_graphs(max_ops: int = 30) -> st.SearchStrategy[OpGraph]:
-    """Graphs of at most ``max_ops`` (≤ 30 by default) operators, for exact-oracle tests."""
-    return graphs(1, max_ops)
+def small_graphs(max_ops: int = 30, *, kernels: tuple[int, int] | None = None) -> st.SearchStrategy[OpGraph]:
+    """Graphs of at most ``max_ops`` (≤ 30 by default) operators, for exact-oracle tests;
+    ``kernels=(lo, hi)`` draws each operator's kernel count there (see :func:`with_kernels`)."""
+    out = graphs(1, max_ops)
+    return out if kernels is None else with_kernels(out, *kernels)
 
 
-def chain_graphs(min_ops: int = 1, max_ops: int = 20) -> st.SearchStrategy[OpGraph]:
-    """Linear chains (every operator depends on the previous one): conv → norm → act blocks."""
-    return graphs(min_ops, max_ops, kinds=("chain",))
+def chain_graphs(min_ops: int = 1, max_ops: int = 20, *, kernels: tuple[int, int] | None = None
+                 ) -> st.SearchStrategy[OpGraph]:
+    """Linear chains (every operator depends on the previous one): conv → norm → act blocks;
+    ``kernels`` as in :func:`small_graphs`."""
+    out = graphs(min_ops, max_ops, kinds=("chain",))
+    return out if kernels is None else with_kernels(out, *kernels)
+
+
+def with_kernels(graphs: st.SearchStrategy[OpGraph], lo: int = 0, hi: int = 4) -> st.SearchStrategy[OpGraph]:
+    """The graphs of ``graphs`` with each operator's ``kernels`` drawn from ``lo..hi`` (0: a pure
+    view; launch and dispatch costs are charged per kernel, docs/architecture.md §3-4). Shrinks
+    towards ``lo``."""
+    if not 0 <= lo <= hi:
+        raise ValueError(f"expected 0 <= lo <= hi, got lo={lo}, hi={hi}")
+
+    @st.composite
+    def draw(draw_: st.DrawFn) -> OpGraph:
+        g = draw_(graphs)
+        ks = draw_(st.lists(st.integers(lo, hi), min_size=len(g), max_size=len(g)), label="kernels")
+        return dataclasses.replace(g, ops=tuple(dataclasses.replace(op, kernels=k) for op, k in zip(g.ops, ks)))
+
+    return draw()
 
 
 def ops(index: int = 0, *, names: st.SearchStrategy[str] = _NAMES) -> st.SearchStrategy[Op]:
@@ -121,6 +144,7 @@ def ops(index: int = 0, *, names: st.SearchStrategy[str] = _NAMES) -> st.SearchS
         out_shape=st.lists(st.integers(0, 4096), max_size=4).map(tuple),
         dtype=st.sampled_from(sorted(DTYPE_BYTES)),
         split_axis=st.sampled_from((None, *SPLIT_AXES)),
+        kernels=st.integers(0, 4),
     )
 
 

@@ -60,11 +60,31 @@ def test_simulate_table_and_reference(capsys):
     (["--policy", "cpu", "--tau-s", "0.3"], "threshold only"),
     (["--mode", "1W"], "power mode"),
     (["--arrival", "trace:/no/such/file"], "arrival trace"),
+    (["--tf32", "matmul"], "--tf32"),
 ])
 def test_simulate_bad_input_exits_2_with_one_line(argv, fragment, capsys):
     code, out, err = run_cli(["simulate", "--workload", W, "--platform", P, *argv], capsys)
     assert code == 2 and out == ""
     assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_simulate_tf32_flag_reaches_the_twin_and_the_record(capsys):
+    """--tf32: default from the profile ("conv"); "all" speeds FP32 GEMMs up on the GPU (TF32 tensor
+    cores); "none" puts convolutions back on the CUDA cores; the record says which."""
+    def lat(*extra):
+        code, out, err = run_cli(["simulate", "--workload", "vit_b_16", "--platform", P, "--policy", "gpu",
+                                  "--reference", "--json", *extra], capsys)
+        assert code == 0, err
+        doc = json.loads(out)
+        return doc["tf32"], doc["latency_mean_s"]
+
+    (t0, base), (t1, conv), (t2, full) = lat(), lat("--tf32", "conv"), lat("--tf32", "all")
+    assert (t0, t1, t2) == ("conv", "conv", "all")
+    assert base == conv and full < conv
+    tn, _ = lat("--tf32", "none")
+    assert tn == "none"
+    code, out, _ = run_cli(["simulate", "--workload", W, "--platform", P, "--reference", "--tf32", "none"], capsys)
+    assert code == 0 and "tf32 none" in out
 
 
 def test_simulate_schedule_file(tmp_path, capsys, resnet18):

@@ -243,3 +243,67 @@ def test_host_anchors_round_trip_and_refuse_bad_values(tmp_path) -> None:
     assert load_host_anchors(path) == {"resnet18": 0.05}
     profile.write_text("# profile B (sparoa calibrate -o over it)\n", encoding="utf-8")
     assert load_host_anchors(path) == {}
+
+
+def test_assess_conditions_limits_and_reasons() -> None:
+    """Each limit flags the calibration on its own, with a reason naming it; at the limit it is quiet."""
+    from sparoa_sim.hwmodels.host import (
+        E2E_SPREAD_LIMIT,
+        OTHERS_SHARE_LIMIT,
+        ROW_SPREAD_LIMIT,
+        assess_conditions,
+    )
+
+    quiet = assess_conditions(OTHERS_SHARE_LIMIT, 0.3, "test", {"a": E2E_SPREAD_LIMIT}, ROW_SPREAD_LIMIT, "redo it")
+    assert not quiet.disturbed and quiet.reason.startswith("quiet") and quiet.redo == "redo it"
+    busy = assess_conditions(0.25, 0.5, "test", {"a": 0.01}, 0.02, "redo it")
+    assert busy.disturbed and busy.reason == "other processes used 25% of the CPU while calibrating (limit 10%, " \
+                                             "50% at the busiest phase)"
+    halves = assess_conditions(0.0, 0.0, "test", {"a": 0.01, "b": 0.08}, 0.02, "r")
+    assert halves.disturbed and halves.reason == "the two halves of b's eager time differ by 8.0% (limit 5%)"
+    rows = assess_conditions(None, None, "none", {}, 0.15, "r")
+    assert rows.disturbed and rows.reason == "the operators' two halves differ by 15.0% at the median (limit 10%)"
+    assert not assess_conditions(None, None, "none", {}, None, "r").disturbed  # nothing measured: nothing to flag
+    with pytest.raises(ProfileError, match="others_share"):
+        assess_conditions(-0.1, None, "test", {}, None, "r")
+    with pytest.raises(ProfileError, match="row_spread_median"):
+        assess_conditions(0.0, None, "test", {}, math.nan, "r")
+
+
+def test_table_spreads_of_the_fixture() -> None:
+    from sparoa_sim.hwmodels.host import table_spreads
+
+    table = load_table(TABLE)
+    e2e, rows = table_spreads([table])
+    assert e2e == {e.workload: abs(e.time_s_a - e.time_s_b) / e.time_s for e in table.end_to_end}
+    assert rows == pytest.approx(float(np.median([r.rel_spread for r in table.rows if r.context == "graph"])))
+    assert table_spreads([]) == ({}, None)
+
+
+def test_conditions_stored_with_the_anchors_and_tied_to_the_profile(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from sparoa_sim.hwmodels.host import (
+        CalibrationConditions,
+        assess_conditions,
+        host_anchors_path,
+        load_host_conditions,
+        store_host_anchors,
+    )
+
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "data"))
+    store_host_profile(load_platform(PROFILE))
+    cond = assess_conditions(0.3, 0.6, "/proc/stat", {"resnet18": 0.02}, 0.04, "delete it")
+    store_host_anchors({"resnet18": 0.03}, clock="thread_cpu", threads=1, conditions=cond)
+    assert load_host_conditions() == cond
+    doc = json.loads(host_anchors_path().read_text())
+    assert doc["conditions"]["limits"]["others_cpu_share"] == 0.10 and doc["conditions"]["disturbed"] is True
+    assert CalibrationConditions.from_dict(doc["conditions"]) == cond
+    with pytest.raises(ProfileError, match="malformed"):
+        CalibrationConditions.from_dict({"disturbed": True})
+    store_host_anchors({"resnet18": 0.03}, clock="thread_cpu", threads=1)  # no conditions recorded
+    assert load_host_conditions() is None
+    store_host_anchors({"resnet18": 0.03}, clock="thread_cpu", threads=1, conditions=cond)
+    host_profile_path().write_text(host_profile_path().read_text() + "\n# edited\n")  # another profile now
+    assert load_host_conditions() is None
+    host_anchors_path().write_text("{not json")
+    assert load_host_conditions() is None

@@ -64,7 +64,8 @@ def assert_le(a: np.ndarray, b: np.ndarray) -> None:
 
 # --- exact values ------------------------------------------------------------------------
 def test_compute_bound_conv_matches_hand_formula() -> None:
-    """A large conv on the AGX GPU at MAXN: t = t_launch + flops / (P · η · π)."""
+    """A large conv on the AGX GPU at MAXN: t = t_launch + flops / (P · η · π), P the TF32 tensor
+    rate on the GPU (PyTorch's default: cuDNN convolutions in TF32), FP32 NEON on the CPU."""
     flops, units = 2 * 56 * 56 * 64 * 64 * 9.0, 56 * 56 * 64.0
     ops = OpArrays.build([kind_code("conv")], [flops], bytes_in=[56 * 56 * 64 * 4.0],
                          bytes_out=[units * 4], bytes_w=[64 * 64 * 9 * 4.0], units=[units])
@@ -72,13 +73,17 @@ def test_compute_bound_conv_matches_hand_formula() -> None:
     gpu = AGX.gpu.latency
     slots = 8 * gpu.lanes
     par = (units / slots) / math.ceil(units / slots)
-    expected = gpu.t_launch + flops / (2048 * 2 * 1.3e9 * gpu.eta_of("conv") * par)
+    expected = gpu.t_launch + flops / (8 * 2048 * 1.3e9 * gpu.eta_of("conv") * par)
     assert pred.gpu[0] == pytest.approx(expected, rel=1e-12)
+    cuda_cores = predict(AGX, ops, batch=1, mode="MAXN", tf32="none")
+    assert cuda_cores.gpu[0] == pytest.approx(gpu.t_launch + flops / (2048 * 2 * 1.3e9 * gpu.eta_of("conv") * par),
+                                              rel=1e-12)
     assert pred.t_compute[0, 1] > pred.t_memory[0, 1]
     cpu = AGX.cpu.latency
     slots_c = 12 * cpu.lanes
     par_c = (units / slots_c) / math.ceil(units / slots_c)
-    assert pred.cpu[0] == pytest.approx(cpu.t_launch + flops / (12 * 16 * 2.2e9 * cpu.eta_of("conv") * par_c), rel=1e-12)
+    assert pred.cpu[0] == pytest.approx(cpu.t_launch + flops / (12 * 16 * 2.2016e9 * cpu.eta_of("conv") * par_c),
+                                        rel=1e-12)
     assert not pred.sparse.any()
 
 
@@ -87,7 +92,7 @@ def test_memory_bound_add_matches_hand_formula() -> None:
     ops = OpArrays.build([kind_code("add")], [n_el], bytes_in=[8 * n_el], bytes_out=[4 * n_el])
     pred = predict(AGX, ops, batch=4, mode="15W")
     emc = 136.5e9 / 204.8e9
-    scale = 2.2e9 / 1113.6e6  # host overhead scaling in 15W
+    scale = 2.2016e9 / 1113.6e6  # host overhead scaling in 15W
     for j, dev in enumerate(AGX.devices):
         t_mem = 4 * 12 * n_el / (dev.latency.mem_bw * emc)
         assert pred.t_memory[0, j] == pytest.approx(t_mem, rel=1e-12)
@@ -95,17 +100,22 @@ def test_memory_bound_add_matches_hand_formula() -> None:
     assert pred.t_dispatch[1] == pytest.approx(AGX.gpu.latency.t_dispatch * scale)
 
 
-def test_fp16_halves_bytes_and_tensor_cores_speed_up_gemm() -> None:
+def test_fp16_halves_bytes_and_runs_gemm_on_tensor_cores() -> None:
+    """``.half()`` as PyTorch runs it: GEMM-like kinds on the tensor cores (fp16_tc is an alias),
+    element-wise kinds at the CUDA-core FP16 rate; on the CPU the measured FP16 GEMM rate."""
     ops = OpArrays.build([kind_code("linear"), kind_code("add")], [2 * 4096 * 4096 * 64, 1e6],
                          bytes_in=[4096 * 64 * 4, 8e6], bytes_out=[4096 * 64 * 4, 4e6],
                          bytes_w=[4096 * 4096 * 4, 0.0], units=[4096 * 64, 1e6])
-    p32 = predict(AGX, ops, precision="fp32")
+    p32 = predict(AGX, ops, precision="fp32", tf32="none")
     p16 = predict(AGX, ops, precision="fp16")
     ptc = predict(AGX, ops, precision="fp16_tc")
     np.testing.assert_allclose(p16.bytes, p32.bytes / 2)
-    assert ptc.t_compute[0, 1] == pytest.approx(p16.t_compute[0, 1] / 4)  # 4096 vs 1024 FLOP/cycle/TPC
-    assert ptc.t_compute[1, 1] == pytest.approx(p16.t_compute[1, 1])  # element-wise: no tensor cores
-    assert ptc.t_compute[0, 0] == pytest.approx(p16.t_compute[0, 0])  # CPU has no tensor cores
+    np.testing.assert_array_equal(ptc.latency, p16.latency)  # an alias
+    assert p16.t_compute[0, 1] == pytest.approx(p32.t_compute[0, 1] / 8)  # 4096 vs 512 FLOP/cycle/TPC
+    assert p16.t_compute[1, 1] == pytest.approx(p32.t_compute[1, 1] / 2)  # element-wise: CUDA-core FP16
+    fp16_gemm = AGX.cpu.flop_per_cycle.fp16_tc
+    assert p16.t_compute[0, 0] == pytest.approx(p32.t_compute[0, 0] * 16 / fp16_gemm)  # CPU FP16 GEMM: ~137x slower
+    assert p16.t_compute[1, 0] == pytest.approx(p32.t_compute[1, 0] / 2)  # CPU element-wise: NEON FP16
 
 
 def test_small_operators_lose_parallel_efficiency() -> None:

@@ -76,7 +76,8 @@ def test_every_number_is_tagged(name: str) -> None:
 def test_agx_orin_64gb_exact_peaks() -> None:
     p = load_platform("jetson-agx-orin-64gb")
     assert p.peak_flops("gpu", "MAXN", "fp32") == 2048 * 2 * 1.3e9
-    assert p.peak_flops("cpu", "MAXN", "fp32") == 12 * 16 * 2.2e9
+    assert p.peak_flops("cpu", "MAXN", "fp32") == pytest.approx(12 * 16 * 2.2016e9, rel=1e-6)  # 2201.6 MHz (nvpmodel)
+    assert p.peak_flops("gpu", "MAXN", "tf32") == pytest.approx(21.3e12, rel=0.01)  # half the FP16 tensor rate
     assert p.peak_flops("gpu", "MAXN", "fp16") == pytest.approx(10.6e12, rel=0.01)
     assert p.peak_flops("gpu", "MAXN", "fp16_tc") == pytest.approx(42.6e12, rel=0.01)
     # Per-mode figures derived in hardware.md.
@@ -90,6 +91,8 @@ def test_agx_orin_64gb_exact_peaks() -> None:
     assert p.origin("gpu.units").origin == "datasheet"
     assert p.origin("gpu.flop_per_cycle.fp32").origin == "derived"
     assert p.origin("cpu.latency.t_launch").origin == "assumed"
+    assert p.origin("gpu.latency.t_dispatch").origin == "derived"
+    assert p.tf32 == "conv"
 
 
 @pytest.mark.parametrize(
@@ -98,7 +101,7 @@ def test_agx_orin_64gb_exact_peaks() -> None:
         ("jetson-agx-orin-32gb", 3.37, 281.6, 204.8e9),
         ("jetson-orin-nx-16gb", 1.88, 256.0, 102.4e9),
         ("jetson-orin-nano-8gb", 1.28, 144.0, 68.3e9),
-        ("jetson-orin-nano-super", 2.09, 163.2, 102.4e9),
+        ("jetson-orin-nano-super", 2.09, 165.9, 102.4e9),  # CPU 1728 MHz (MAXN_SUPER logs)
     ],
 )
 def test_other_peaks_match_hardware_md(name: str, gpu_tflops: float, cpu_gflops: float, bw: float) -> None:

@@ -33,20 +33,22 @@ def test_cpu_only_latency_is_the_sum_of_predicted_cpu_times(resnet50, platform):
 
 
 def _gpu_only_expected(graph, platform, order):
-    """Host launches back to back in ``order``; the GPU runs each kernel after its launch, the
-    previous kernel and (for the first) the input copy; the output is copied back at the end."""
+    """Host launches back to back in ``order``, ``t_dispatch · max(1, kernels)`` each; the GPU runs
+    each kernel after its launch, the previous kernel and (for the first) the input copy; the
+    output is copied back at the end."""
     pred = predict(platform, graph.hw_ops)
-    td = float(pred.t_dispatch[1])
+    td = [float(pred.t_dispatch[1]) * max(1, op.kernels) for op in graph.ops]
     x_in = float(transfer_time(platform, max(graph.ops[i].bytes_in for i in range(len(graph)) if not graph.ops[i].deps)))
     gpu_free = 0.0
     end = {}
-    for k, i in enumerate(order):
-        launch_end = (k + 1) * td
+    launch_end = 0.0
+    for i in order:
+        launch_end += td[i]
         ready = x_in if not graph.ops[i].deps else max(end[p] for p in graph.ops[i].deps)
         start = max(gpu_free, launch_end, ready)
         end[i] = gpu_free = start + float(pred.latency[i, 1])
     sinks = [i for i in range(len(graph)) if not graph.arrays.consumers_of(i).size]
-    return max(end[i] + float(transfer_time(platform, graph.ops[i].bytes_out)) for i in sinks), len(graph) * td
+    return max(end[i] + float(transfer_time(platform, graph.ops[i].bytes_out)) for i in sinks), sum(td)
 
 
 def test_gpu_only_latency_follows_host_dispatch_and_stream_order_on_a_chain(platform):
@@ -69,8 +71,8 @@ def test_gpu_only_latency_on_resnet50(resnet50, platform):
     assert res.latency_mean_s == pytest.approx(expected, rel=1e-12)
     assert res.gpu_busy_s == pytest.approx(float(predict(platform, resnet50.hw_ops).latency[:, 1].sum()), rel=1e-12)
     assert res.host_busy_s == pytest.approx(host, rel=1e-12)
-    # launches run ahead of the kernels: the host finishes long before the GPU
-    assert host < 0.5 * res.latency_mean_s
+    # launches run ahead of the kernels: the host finishes before the GPU
+    assert host < res.latency_mean_s
 
 
 def _only_op_duration(sim):

@@ -52,3 +52,23 @@ def test_dp_refuses_a_dag(nano, forkjoin):
     assert not is_chain(p)
     with pytest.raises(SimulationError, match="not a chain"):
         chain_optimum(p)
+
+
+def test_dp_with_kernel_counts_agrees_with_cp_sat_and_the_engine(chains, nano):
+    """Per-operator launch times (``t_dispatch · max(1, kernels)``, kernels 0..4) enter the DP,
+    the CP-SAT model and the engine alike."""
+    import dataclasses
+
+    for s, g in enumerate(chains[:2]):
+        ks = [(3 * i + s) % 5 for i in range(len(g))]
+        g = dataclasses.replace(g, ops=tuple(dataclasses.replace(op, kernels=k) for op, k in zip(g.ops, ks)))
+        p = RefProblem.build(g, nano)
+        assert len(set(p.td_gpu)) > 1
+        r = solve_oracle(g, nano, time_limit_s=20)
+        assert r.optimal
+        ticks = Ticks(p, tick_for(p))
+        assert chain_optimum(p, ticks.durations()).latency * ticks.tick == pytest.approx(r.objective_s, rel=1e-12)
+        sec = chain_optimum(p)
+        assert simulate(g, nano, list(sec.placement), reference=True).latency_mean_s == pytest.approx(sec.latency,
+                                                                                                     rel=1e-12)
+        assert simulate(g, nano, r.schedule, reference=True).latency_mean_s == r.latency_s

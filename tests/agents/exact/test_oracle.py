@@ -97,11 +97,12 @@ def test_oracle_rejects_bad_parameters(nano, forkjoin, kw, match):
         Oracle(**kw)
 
 
-@given(graph=small_graphs(max_ops=8), platform=st.sampled_from(["jetson-orin-nano-8gb", "jetson-agx-orin-64gb"]),
+@given(graph=small_graphs(max_ops=8, kernels=(0, 4)), platform=st.sampled_from(["jetson-orin-nano-8gb", "jetson-agx-orin-64gb"]),
        batch=st.sampled_from([1, 2]))
 def test_model_agrees_with_the_reference_rules_on_its_schedule(graph, platform, batch):
     """The solver's tick objective is the rules' least solution (in ticks) of the schedule it
-    returns, and the engine replays that schedule to the rules' latency in seconds."""
+    returns, and the engine replays that schedule to the rules' latency in seconds (random
+    kernel counts: per-operator launch intervals)."""
     plat = load_platform(platform)
     r = solve_oracle(graph, plat, batch=batch, time_limit_s=20)
     p = RefProblem.build(graph, plat, batch=batch)

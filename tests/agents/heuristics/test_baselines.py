@@ -70,6 +70,24 @@ def test_heft_is_a_valid_static_schedule_and_replays_exactly(small_graphs, agx):
         assert res.latency_mean_s <= simulate(g, agx, "cpu", reference=True).latency_mean_s
 
 
+def test_heft_and_greedy_charge_each_operators_launch_time(small_graphs, nano):
+    """With kernel counts 0..4 HEFT still replays exactly, and Greedy sees the operator's own dispatch time."""
+    g = small_graphs[0]
+    g = replace(g, ops=tuple(replace(op, kernels=i % 5) for i, op in enumerate(g.ops)))
+    p = RefProblem.build(g, nano)
+    assert p.td_gpu == tuple(p.td_gpu[1] * max(1, i % 5) for i in range(p.n))  # op 1 has one kernel
+    s = heft_schedule(p, workload=g.name)
+    res = simulate(g, nano, "heft", reference=True)
+    assert res.latency_mean_s == evaluate(p, s.placement, s.order).makespan
+    assert res.placement == s.placement
+    one = _single(kind=OpKind.ADD, flops=10.0)
+    for k in (0, 1, 4):
+        gk = replace(one, ops=(replace(one.ops[0], kernels=k),))
+        t = Simulator(gk, nano).tables(1)
+        want = 1.0 if max(t.t_dispatch[1] * max(1, k), t.xfer_s[1]) + t.lat[1][0] <= t.lat[0][0] else 0.0
+        assert simulate(gk, nano, "greedy", reference=True).placement == (want,)
+
+
 def test_heft_decide_before_reset_is_an_error():
     with pytest.raises(SimulationError, match="reset"):
         Heft().decide(None)

@@ -85,7 +85,7 @@ def test_ctrl_c_mid_pass_stops_the_stream_with_partial_results(tmp_path):
         e._calls[0][k] = interrupting
         pl = [float(i % 2) for i in range(len(e.graph))]  # both walks busy: the GPU role's one is aborted
         rep, path = replay(e, pl, _inputs, ClosedLoop(10, concurrency=1), Batching(max_batch=1),
-                           trace_path=tmp_path / "t.json")
+                           trace_path=tmp_path / "t.json", warmup=0)
         assert rep.interrupted and rep.completed == 3 and not rep.failed
         doc = json.loads(path.read_text())
         assert sorted({ev["args"]["job"] for ev in doc["traceEvents"] if ev.get("cat") == "op"}) == [0, 1, 2]
@@ -245,3 +245,28 @@ def test_cli_replay_with_a_policy_directory(policies, tmp_path):
     cmd[cmd.index("--policy") + 1] = str(broken)
     bad = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "metadata" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_warm_up_batches_run_before_the_first_timed_request_and_are_reported_apart(ex):
+    pl = [0.0] * len(ex.graph)
+    runs: list[int] = []
+    real = ex.run
+
+    def counting(*a, **k):
+        runs.append(int(a[0].shape[0]))
+        return real(*a, **k)
+
+    ex.run = counting
+    try:
+        rep, _ = replay(ex, pl, _inputs, ClosedLoop(4, concurrency=2), Batching(max_batch=2), warmup=2)
+    finally:
+        del ex.run
+    doc = rep.to_dict()
+    assert doc["warmup_batches"] == 2 and doc["warmup_batch_size"] == 2 and len(doc["warmup_s"]) == 2
+    assert runs[:2] == [2, 2] and sum(runs[2:]) == 4 and rep.completed == 4  # warm-up: not served requests
+    assert doc["warmup_first_s"] == doc["warmup_s"][0] > 0 and doc["warmup_error"] is None
+    assert doc["precision"]["tf32"] == "conv" and doc["precision"]["precision"] == "fp32"
+    cold, _ = replay(ex, pl, _inputs, ClosedLoop(2), Batching(max_batch=1), warmup=0)
+    assert cold.to_dict()["warmup_batches"] == 0 and cold.to_dict()["warmup_first_s"] is None
+    with pytest.raises(SimulationError, match="warmup"):
+        replay(ex, pl, _inputs, ClosedLoop(2), warmup=-1)

@@ -1,0 +1,56 @@
+"""The first-use (quick) host calibration of ``sparoa demo`` / ``validate``: in-sample accuracy and conditions.
+
+Runs :func:`sparoa_sim.real.measure.host_calibration.calibrate_host` ``--runs`` times without
+storing anything, and per run prints, for each profiled workload, the measured eager latency,
+the twin's CPU-only reference latency with the profile fitted in that run, and the error
+(target ≤ 5 %, docs/architecture.md §8), beside how busy the machine was (other processes'
+CPU share, the halves' repeatability) and the disturbed verdict.
+
+    python benchmarks/host_quick_calibration.py [--runs 3] [--clock thread_cpu] [--budget 15]
+
+Writes ``benchmarks/results/host_quick_calibration.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from sparoa_sim.hwmodels.fileio import atomic_write_text
+from sparoa_sim.real.measure.host_calibration import QUICK_BUDGET_S, QUICK_CLOCK, calibrate_host
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--clock", default=QUICK_CLOCK, choices=("thread_cpu", "wall"))
+    ap.add_argument("--budget", type=float, default=QUICK_BUDGET_S, help="profiling seconds per workload")
+    ap.add_argument("--json-out", type=Path, default=ROOT / "benchmarks" / "results" / "host_quick_calibration.json")
+    args = ap.parse_args(argv)
+    runs = []
+    for i in range(args.runs):
+        load = os.getloadavg()
+        res = calibrate_host(progress=False, store=False, budget_s=args.budget, clock=args.clock)
+        c = res.conditions
+        runs.append({"run": i + 1, "elapsed_s": res.elapsed_s, "loadavg_before": list(load),
+                     "in_sample": {w: {"eager_s": m, "twin_s": t, "error": e} for w, (m, t, e) in res.in_sample.items()},
+                     "conditions": c.to_dict()})
+        print(f"run {i + 1}: {res.elapsed_s:.0f} s, load before {load[0]:.1f}; others' CPU share "
+              f"{c.others_cpu_share if c.others_cpu_share is None else f'{c.others_cpu_share:.0%}'}, "
+              f"row spread median {c.row_spread_median:.1%}; {'DISTURBED: ' + c.reason if c.disturbed else 'quiet'}")
+        for w, (m, t, e) in res.in_sample.items():
+            print(f"  {w:20s} eager {m * 1e3:8.2f} ms (halves {c.e2e_spread.get(w, float('nan')):5.1%})  "
+                  f"twin {t * 1e3:8.2f} ms  error {e:+6.1%}", flush=True)
+    doc = {"benchmark": "host_quick_calibration", "clock": args.clock, "budget_s": args.budget, "runs": runs}
+    out = atomic_write_text(args.json_out, json.dumps(doc, indent=1) + "\n")
+    print(f"wrote {out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
