@@ -94,6 +94,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
     doc["policy"] = args.policy
     doc["trace"] = None if trace is None else str(trace)
     doc["torch_trace"] = args.torch_trace
+    from sparoa_sim.real.measure.device_state import device_state
+
+    doc["device_state"] = device_state(probe_tegrastats=False)  # power mode, clocks, versions ("not a Jetson" with the reason elsewhere)
     return emit(doc, args.json, lambda: _render(doc))
 
 
