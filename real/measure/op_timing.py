@@ -19,6 +19,7 @@ import torch
 import torch.fx
 from torch import nn
 
+from sparoa_sim.real.models.kernel_count import node_owners
 from sparoa_sim.real.measure.timing import Clock, Figure, figure, n_reps, settle, time_adaptive
 from sparoa_sim.real.models.tracing import node_callable
 
@@ -120,30 +121,9 @@ class GraphTimer(torch.fx.Interpreter):
         return per_op
 
 
-def attribution(gm: torch.fx.GraphModule, op_index: dict[str, int]) -> dict[str, int]:
-    """fx node → owning operator: itself, else its first consuming operator, else its last producer."""
-    nodes = list(gm.graph.nodes)
-    down: dict[str, int | None] = {}
-    for n in reversed(nodes):
-        if n.name in op_index:
-            down[n.name] = op_index[n.name]
-            continue
-        users = [down[u.name] for u in n.users if down.get(u.name) is not None]
-        down[n.name] = min(users) if users else None  # type: ignore[type-var]
-    up: dict[str, int | None] = {}
-    owner: dict[str, int] = {}
-    for n in nodes:
-        if n.name in op_index:
-            up[n.name] = op_index[n.name]
-        else:
-            producers = [up[a.name] for a in n.all_input_nodes if up.get(a.name) is not None]
-            up[n.name] = max(producers) if producers else None  # type: ignore[type-var]
-        if n.op in ("placeholder", "output"):
-            continue
-        o = down[n.name] if down[n.name] is not None else up[n.name]
-        if o is not None:
-            owner[n.name] = o
-    return owner
+#: fx node → owning operator: itself, else its first consuming operator, else its last producer —
+#: the one rule extraction also uses to give folded nodes' kernels to operators.
+attribution = node_owners
 
 
 @dataclass(frozen=True)

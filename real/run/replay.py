@@ -88,6 +88,10 @@ class ReplayReport:
             "failures": list(self.failed), "interrupted": self.interrupted,
             "latency_mean_s": mean, "latency_p50_s": p50, "latency_p95_s": p95, "latency_p99_s": p99,
             "latency_max_s": worst,
+            # the first timed request (after warm-up) beside the median: a cold start left in the
+            # timed stream shows here
+            "latency_first_s": self.latencies_s[0] if self.latencies_s else None,
+            "first_over_median": (self.latencies_s[0] / p50 if self.latencies_s and p50 > 0 else None),
             "throughput_rps": self.completed / self.makespan_s if self.makespan_s > 0 else 0.0,
             "energy_per_inference_j": (self.energy_j / self.completed
                                        if self.energy_j is not None and self.completed else None),

@@ -43,7 +43,7 @@ from sparoa_sim.errors import SparOAError
 from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.hwmodels import Platform
 from sparoa_sim.hwmodels.calibration_report import report_from
-from sparoa_sim.hwmodels.host import load_host_anchors
+from sparoa_sim.hwmodels.host import load_host_anchors, load_host_conditions
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.sim.policies import StaticSchedule, make_policy, policy_names
 from sparoa_sim.real.measure.device_state import device_state
@@ -495,6 +495,9 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
             "sparsity_source": graph.sparsity_source, "other_processes_cpu_share": others[0],
             "other_processes_cpu_source": live.cpu_source, "precision": numerics,
             "device_state": device_state(probe_tegrastats=True)}
+    if platform.name == "host":  # was the host profile calibrated on a busy machine? (None: no record)
+        cond = load_host_conditions()
+        meta["host_calibration_conditions"] = None if cond is None else cond.to_dict()
     return ValidationReport(workload=workload, platform=platform.name, mode=mode_name, setting=setting, batch=batch,
                             reps=reps, threads=n_threads, devices=devices, cuda=cuda, placements=tuple(results),
                             ops=tuple(rows), eager=eager_doc, meta=meta)

@@ -137,6 +137,7 @@ def test_cli_replay_json_and_bad_input(tmp_path):
     assert doc["completed"] == 3 and doc["policy"] == "gpu"
     # precision flags and the device state travel with the result (a non-Jetson host says so)
     assert doc["precision"]["tf32"] == "conv" and doc["device_state"]["jetson"] is False
+    assert doc["first_over_median"] == pytest.approx(doc["latency_first_s"] / doc["latency_p50_s"])
     assert "cudnn_allow_tf32" in doc["device_state"] or "matmul_allow_tf32" in doc["device_state"]
     for key in ("latency_mean_s", "latency_p50_s", "latency_p95_s", "latency_p99_s", "throughput_rps",
                 "energy_per_inference_j", "cpu_busy_s", "gpu_busy_s", "makespan_s"):
