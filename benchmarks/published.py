@@ -20,16 +20,22 @@ Methods (the data file's ``method``):
     runs it, the host waits, then the next node. Twin, from ``hwmodels.predict`` (the same
     per-operator tables ``sim.predtables`` builds), over the workload's operators *i* on device *d*::
 
-        t = Σ_i  [ t_dispatch[d] · max(1, kernels_i)      # host dispatch (the contract's per-kernel rule)
-                 + latency[i, d]                          # device latency (t_launch · kernels + roofline)
-                 + t_sync[d] ]                            # the per-node synchronisation cost
+        t = Σ_i  dispatch[i, d]                           # host dispatch: t_dispatch[d] · f_d(kind_i) · max(1, kernels_i)
+          + Σ_i  latency[i, d]                            # device latency (t_launch · kernels + roofline)
+          + N · φ / f_cpu(mode)                           # the method's per-node floor
 
-    ``t_sync[gpu]`` is the profile's ``interconnect.t_sync`` (the twin's event-record + host
-    synchronisation cost, as it charges it on a transfer: not scaled by power mode); its origin
-    and note are printed and stored. ``t_sync[cpu] = 0`` (a CPU operator returns when done).
-    Where the twin's ``Prediction.t_dispatch`` is per operator (shape (n, 2)) it is taken as already
-    charged per kernel. Pure views (``kernels = 0``) still pay dispatch and sync: the interpreter
-    still visits the node (branes' no-kernel nodes cost ~0.044 ms at MAXN, docs/research/jetson_parameters.md).
+    ``dispatch`` is the prediction's per-operator host time (the profile's per-kind
+    ``dispatch_factor`` on ``t_dispatch``, per kernel; where a twin has no ``dispatch`` it is
+    ``t_dispatch[d] · max(1, kernels)``). φ = ``FX_NODE_FLOOR_MS_GHZ``: what the method itself costs
+    per node on the GPU timeline between its two events — the interpreter's visit and the event
+    records — measured as the median time × CPU clock cap of the nodes that launch nothing
+    (``getattr``, ``getitem``, ``_assert``, …; 0.083 ms·GHz, the same in all four modes,
+    benchmarks/fit_published_overheads.py). It replaces the twin's ``interconnect.t_sync``
+    (20 µs, assumed, not scaled with the CPU clock), which measured nothing of the sort: the
+    ``synchronize()`` wait falls outside the events. N is the row's ``fx_nodes`` (the torch.fx nodes
+    the source timed) where given, else the twin's operator count (the twin has no node for
+    ``getattr`` / ``getitem`` / ``_assert`` / dropout; ViT-B/16 has 216 FX nodes for 125 operators).
+    On the CPU φ = 0 (a CPU operator returns when done).
 
 Precision: ``twin_precision`` (fp16 rows → ``fp16_tc``: eager FP16 convolutions run on tensor
 cores). ``tf32`` (default ``conv``, PyTorch's default) is passed to the twin where its
@@ -152,6 +158,9 @@ def load_rows(path: Path) -> list[Row]:
         batch = r["batch"]
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise bad("batch", f"must be a positive integer, got {batch!r}")
+        fxn = r.get("fx_nodes")
+        if fxn is not None and (isinstance(fxn, bool) or not isinstance(fxn, int) or fxn < 1):
+            raise bad("fx_nodes", f"must be a positive integer (the torch.fx nodes the source timed), got {fxn!r}")
         for f, allowed in (("role", ROLES), ("method", METHODS), ("device_kind", DEVICE_KINDS)):
             if r[f] not in allowed:
                 raise bad(f, f"unknown value {r[f]!r} (known: {', '.join(allowed)})")
@@ -212,17 +221,30 @@ def skip_reason(r: Row) -> str | None:
     return None
 
 
-def sync_cost(platform: Any, device_kind: str) -> tuple[float, str]:
-    """(seconds, provenance) of one per-node synchronisation on ``device_kind``."""
+#: Per-node floor of the per_node_sync method, ms·GHz (module docstring): median of the 312 no-kernel
+#: FX nodes of resnet18 / mobilenet_v2 / vit_b_16 at MAXN and 30W in branes-ai/graphs@b6c5e829
+#: (AGX Orin 64GB; 0.083 / 0.082 / 0.082 / 0.081 ms·GHz at MAXN / 30W / 50W / 15W over all six models).
+FX_NODE_FLOOR_MS_GHZ = 0.083
+FLOOR_SOURCE = ("per_node_sync floor φ = 0.083 ms·GHz / CPU clock cap: median time × clock of the torch.fx nodes that "
+                "launch nothing, branes-ai/graphs@b6c5e829 AGX Orin 64GB (benchmarks/fit_published_overheads.py)")
+
+
+def sync_cost(platform: Any, device_kind: str, mode: str | None = None) -> tuple[float, str]:
+    """(seconds, provenance) of the per_node_sync method's floor per node on ``device_kind`` in ``mode``."""
     if device_kind == "cpu":
         return 0.0, "0 on the CPU (a CPU operator returns when it is done)"
-    tag = platform.origin("interconnect.t_sync")
-    origin = f"{tag.origin}: {tag.note}" if tag is not None else "unstated"
-    return float(platform.interconnect.t_sync), f"profile interconnect.t_sync ({origin})"
+    m = platform.mode(mode)
+    return FX_NODE_FLOOR_MS_GHZ * 1e-3 / (m.cpu_clock_hz / 1e9), f"{FLOOR_SOURCE}; {m.name}: CPU cap {m.cpu_clock_hz / 1e9:.4g} GHz"
+
+
+def fx_nodes(r: Row, n_ops: int) -> int:
+    """Nodes the source timed: the row's ``fx_nodes`` where given (a positive integer), else the twin's operators."""
+    v = r.src.get("fx_nodes")
+    return int(v) if isinstance(v, int) and not isinstance(v, bool) and v > 0 else n_ops
 
 
 def per_node_sync(platform: Any, graph: Any, r: Row) -> tuple[float, dict[str, Any]]:
-    """Serial Σ (host dispatch + device latency + sync) over the operators (module docstring)."""
+    """Serial Σ (host dispatch + device latency) over the operators + the per-node floor (module docstring)."""
     from sparoa_sim.hwmodels import predict
 
     d = 1 if r.device_kind == "gpu" else 0
@@ -230,14 +252,19 @@ def per_node_sync(platform: Any, graph: Any, r: Row) -> tuple[float, dict[str, A
     kw: dict[str, Any] = {"tf32": r.tf32} if _accepts(predict, "tf32") else {}
     pred = predict(platform, ops, batch=r.batch, mode=r.twin_mode, precision=r.twin_precision, **kw)
     kernels = np.asarray(getattr(ops, "kernels", np.ones(len(ops))), dtype=float)
+    per_op = getattr(pred, "dispatch", None)
     td = np.asarray(pred.t_dispatch, dtype=float)
-    host = td[d] * np.maximum(1.0, kernels) if td.ndim == 1 else td[:, d]
+    if per_op is not None:
+        host = np.asarray(per_op, dtype=float)[:, d]
+    else:
+        host = td[d] * np.maximum(1.0, kernels) if td.ndim == 1 else td[:, d]
     dev = np.asarray(pred.latency, dtype=float)[:, d]
-    t_sync, _ = sync_cost(platform, r.device_kind)
+    floor, _ = sync_cost(platform, r.device_kind, r.twin_mode)
     n = len(ops)
-    total = float(host.sum() + dev.sum() + n * t_sync)
-    return total, {"n_ops": n, "kernels": float(kernels.sum()), "host_ms": float(host.sum()) * 1e3,
-                   "device_ms": float(dev.sum()) * 1e3, "sync_ms": n * t_sync * 1e3, "tf32_applied": bool(kw)}
+    nodes = fx_nodes(r, n)
+    total = float(host.sum() + dev.sum() + nodes * floor)
+    return total, {"n_ops": n, "fx_nodes": nodes, "kernels": float(kernels.sum()), "host_ms": float(host.sum()) * 1e3,
+                   "device_ms": float(dev.sum()) * 1e3, "sync_ms": nodes * floor * 1e3, "tf32_applied": bool(kw)}
 
 
 def e2e(platform: Any, graph: Any, r: Row) -> tuple[float, dict[str, Any]]:
@@ -375,7 +402,7 @@ def render(doc: dict[str, Any]) -> Any:
             col.no_wrap, col.min_width = True, max(len(str(c)) for c in cells)
     yield tbl
     for name, s in doc["provenance"]["sync_cost"].items():
-        yield f"per_node_sync sync cost on {name}: {s['value_s'] * 1e6:.1f} us per node, {s['source']}"
+        yield f"per_node_sync floor on {name}: {s['value_s'] * 1e6:.1f} us per node in its default mode, {s['source']}"
     yield f"tf32 passed to the twin: {doc['tf32_supported']} (rows' tf32 = {', '.join(sorted({x['tf32'] for x in doc['rows']}))})"
     srows = [(s["device_kind"], s["role"], s["rows"], s["skipped"], _f(s["median_abs_dev"], ".1%"),
               _f(s["median_ratio"], ".2f"), _f(s["worst_ratio"], ".2f"), s["worst_id"] or "-",

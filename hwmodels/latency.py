@@ -9,6 +9,10 @@ The model is docs/architecture.md §3 exactly, per operator o, device d, batch b
     latency   = overhead_d(m, kernels) + max(t_compute, t_memory)              # or a p-norm
     overhead  = t_launch_cpu(m) · max(1, kernels)   on the CPU (framework cost per ATen kernel)
                 t_launch_gpu(m) · kernels           on the GPU (device-side launch per kernel)
+    dispatch  = t_dispatch_d(m) · f_d(kind) · max(1, kernels)                  # host time, not in latency
+
+``f_d(kind)`` is the profile's per-kind ``dispatch_factor`` (1 where absent): issuing a cuDNN
+convolution costs the host several times an element-wise kernel (benchmarks/fit_published_overheads.py).
 
 The rate is the one PyTorch's kernels run at: ``fp16`` (``.half()``; ``fp16_tc`` is its alias) puts
 conv / linear / matmul / attention on the tensor cores; ``fp32`` puts the kinds the ``tf32`` switch
@@ -64,10 +68,12 @@ class Prediction:
     ``t_compute`` / ``t_memory`` / ``work`` / ``bytes`` are those of the kernel chosen on each
     device (``sparse`` says which), at the ``load`` and ``contention`` of the call.
     ``t_launch`` and ``t_dispatch`` are per device and per kernel, shape (2,): the overhead one
-    kernel adds inside ``latency`` and the host time to issue one kernel (not inside ``latency``;
-    the engine charges ``t_dispatch[d] · max(1, kernels)``). ``launch`` (n, 2) is each operator's
-    whole overhead inside ``latency``: ``t_launch[0] · max(1, kernels)`` on the CPU,
-    ``t_launch[1] · kernels`` on the GPU (docs/architecture.md §3).
+    kernel adds inside ``latency`` and the host time to issue one kernel of a kind whose
+    ``dispatch_factor`` is 1 (not inside ``latency``). ``dispatch`` (n, 2) is each operator's host
+    issue time, ``t_dispatch[d] · dispatch_factor[d, kind] · max(1, kernels)``, what the engine
+    charges. ``launch`` (n, 2) is each operator's whole overhead inside ``latency``:
+    ``t_launch[0] · max(1, kernels)`` on the CPU, ``t_launch[1] · kernels`` on the GPU
+    (docs/architecture.md §3).
     """
 
     latency: np.ndarray
@@ -93,6 +99,8 @@ class Prediction:
     launch: np.ndarray | None = None
     #: The ``tf32`` switch the FP32 kernels were predicted under ("conv", "all" or "none").
     tf32: str = "conv"
+    #: Per-operator host issue time, (n, 2) (None: ``t_dispatch[d] · max(1, kernels)``).
+    dispatch: np.ndarray | None = None
 
     @property
     def cpu(self) -> np.ndarray:
@@ -244,6 +252,8 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     kern = ops.kernels if ops.kernels is not None else np.ones(n)
     launch = np.stack([t_launch[0] * np.maximum(kern, 1.0), t_launch[1] * kern], axis=1)
     t_dispatch = np.array([dev.latency.t_dispatch for dev in devs]) * ovh
+    factor = np.array([dev.latency.dispatch_factor for dev in devs], dtype=float).T  # (kinds, 2)
+    dispatch = t_dispatch * factor[ops.kind] * np.maximum(kern, 1.0)[:, None]
     sharp = np.array([dev.latency.sharpness for dev in devs])
     eta_k, sparse_ok_k = _per_kind(platform)
 
@@ -320,6 +330,7 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         eps_scale=eps_scale,
         launch=launch,
         tf32=tf32,
+        dispatch=dispatch,
     )
 
 

@@ -58,6 +58,7 @@ VALID_RANGES: dict[str, tuple[float, float, bool]] = {
     "sharpness": (0.0, 1.0, True),
     "noise_sigma": (0.0, math.inf, True),
     "eta": (0.0, 1.0, False),
+    "dispatch_factor": (0.0, math.inf, False),
 }
 
 
@@ -91,6 +92,9 @@ class LatencyParams:
         noise_sigma: σ of the multiplicative log-normal jitter (from calibration residuals).
         residual: optional shape-feature correction of the roofline time (``hwmodels.residual``);
             None = the plain roofline.
+        dispatch_factor: per-kind multiplier on ``t_dispatch``, one per :data:`KINDS` code (empty =
+            1 for every kind): issuing a cuDNN convolution costs the host several times what an
+            element-wise kernel does (docs/architecture.md §3). Not part of the fitted vector.
     """
 
     t_launch: float
@@ -106,16 +110,27 @@ class LatencyParams:
     sharpness: float = 0.0
     noise_sigma: float = 0.0
     residual: Residual | None = None
+    dispatch_factor: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if len(self.eta) != len(KINDS):
             raise ValueError(f"eta needs {len(KINDS)} entries (one per kind), got {len(self.eta)}")
         object.__setattr__(self, "eta", tuple(float(e) for e in self.eta))
+        df = tuple(float(f) for f in self.dispatch_factor) or (1.0,) * len(KINDS)
+        if len(df) != len(KINDS):
+            raise ValueError(f"dispatch_factor needs {len(KINDS)} entries (one per kind), got {len(df)}")
+        if not all(math.isfinite(f) and f > 0 for f in df):
+            raise ValueError(f"dispatch_factor entries must be positive and finite, got {list(df)}")
+        object.__setattr__(self, "dispatch_factor", df)
         object.__setattr__(self, "sparse_kinds", tuple(OpKind(k) for k in self.sparse_kinds))
 
     def eta_of(self, kind: OpKind | str) -> float:
         """Dense efficiency of one kind."""
         return self.eta[KINDS.index(OpKind(kind))]
+
+    def dispatch_factor_of(self, kind: OpKind | str) -> float:
+        """Multiplier on ``t_dispatch`` for operators of one kind."""
+        return self.dispatch_factor[KINDS.index(OpKind(kind))]
 
     # --- flat vector view -------------------------------------------------------------
     @staticmethod
@@ -140,7 +155,8 @@ class LatencyParams:
         return np.array(scalars + list(self.eta), dtype=float)
 
     def with_vector(self, vec: np.ndarray) -> LatencyParams:
-        """A copy with the vector entries replaced (``sparse_kinds``, ``noise_sigma``, ``residual`` kept)."""
+        """A copy with the vector entries replaced (``sparse_kinds``, ``noise_sigma``, ``residual``,
+        ``dispatch_factor`` kept)."""
         vec = np.asarray(vec, dtype=float)
         n_s = len(SCALAR_PARAMS)
         if vec.shape != (n_s + len(KINDS),):
@@ -151,12 +167,12 @@ class LatencyParams:
 
     @classmethod
     def from_vector(cls, vec: np.ndarray, *, sparse_kinds: tuple[OpKind, ...] = (),
-                    noise_sigma: float = 0.0) -> LatencyParams:
-        """Build parameters from a flat vector plus the two non-vector fields."""
+                    noise_sigma: float = 0.0, dispatch_factor: tuple[float, ...] = ()) -> LatencyParams:
+        """Build parameters from a flat vector plus the non-vector fields."""
         vec = np.asarray(vec, dtype=float)
         n_s = len(SCALAR_PARAMS)
         if vec.shape != (n_s + len(KINDS),):
             raise ValueError(f"parameter vector must have shape ({n_s + len(KINDS)},), got {vec.shape}")
         base = {p.name: float(vec[i]) for i, p in enumerate(SCALAR_PARAMS)}
         return cls(eta=tuple(float(x) for x in vec[n_s:]), sparse_kinds=tuple(sparse_kinds),
-                   noise_sigma=noise_sigma, **base)
+                   noise_sigma=noise_sigma, dispatch_factor=tuple(dispatch_factor), **base)

@@ -330,7 +330,7 @@ class Platform:
         dev = dataclasses.replace(self.device(i), latency=params)
         prefix = f"{name}.latency."
         keys = [prefix + p.name for p in SCALAR_PARAMS] + [prefix + "noise_sigma"]
-        keys += [f"{prefix}eta.{k.value}" for k in KINDS]
+        keys += [f"{prefix}eta.{k.value}" for k in KINDS] + [f"{prefix}dispatch_factor.{k.value}" for k in KINDS]
         old = self.device(i).latency
         changed = {k for k in keys if _latency_value(old, k[len(prefix):]) != _latency_value(params, k[len(prefix):])}
         prov = tuple((k, origin, note) if k in changed else (k, o, n) for k, o, n in self.provenance)
@@ -383,6 +383,8 @@ class Platform:
 def _latency_value(p: LatencyParams, key: str) -> Any:
     if key.startswith("eta."):
         return p.eta_of(key[4:])
+    if key.startswith("dispatch_factor."):
+        return p.dispatch_factor_of(key[len("dispatch_factor."):])
     return getattr(p, key)
 
 
@@ -392,6 +394,8 @@ def _device_tree(d: DeviceSpec) -> dict[str, Any]:
     latency["noise_sigma"] = lat.noise_sigma
     latency["sparse_kinds"] = [k.value for k in lat.sparse_kinds]
     latency["eta"] = {k.value: e for k, e in zip(KINDS, lat.eta)}
+    if any(f != 1.0 for f in lat.dispatch_factor):  # all ones = the plain per-kernel rule: not written
+        latency["dispatch_factor"] = {k.value: f for k, f in zip(KINDS, lat.dispatch_factor) if f != 1.0}
     if lat.residual is not None:
         latency["residual"] = lat.residual.to_tree()
     return {

@@ -364,7 +364,7 @@ def _ranged(r: _Reader, tbl: dict[str, Any], key: str, path: str, default: float
 
 
 def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
-    allowed = {p.name for p in SCALAR_PARAMS} | {"eta", "sparse_kinds", "noise_sigma", "residual"}
+    allowed = {p.name for p in SCALAR_PARAMS} | {"eta", "sparse_kinds", "noise_sigma", "residual", "dispatch_factor"}
     r.keys(t, path, allowed)
     vals: dict[str, Any] = {}
     for p in SCALAR_PARAMS:
@@ -385,7 +385,19 @@ def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
     except ValueError as e:
         raise r.error(f"{path}.sparse_kinds", str(e)) from None
     residual = _parse_residual(r, t["residual"], f"{path}.residual") if "residual" in t else None
-    return LatencyParams(eta=eta, sparse_kinds=sparse_kinds, residual=residual, **vals)
+    factor = _parse_dispatch_factor(r, r.table(t, "dispatch_factor", path), f"{path}.dispatch_factor") \
+        if "dispatch_factor" in t else ()
+    return LatencyParams(eta=eta, sparse_kinds=sparse_kinds, residual=residual, dispatch_factor=factor, **vals)
+
+
+def _parse_dispatch_factor(r: _Reader, t: dict[str, Any], path: str) -> tuple[float, ...]:
+    """``[<device>.latency.dispatch_factor]``: tagged per-kind multipliers on ``t_dispatch``; a kind
+    left out keeps 1 (no provenance entry: it is the plain per-kernel rule)."""
+    known = {k.value for k in KINDS}
+    for k in t:
+        if k not in known:
+            raise r.error(f"{path}.{k}", f"unknown operator kind {k!r} (known: {', '.join(sorted(known))})")
+    return tuple(_ranged(r, t, k.value, path, rule="dispatch_factor") if k.value in t else 1.0 for k in KINDS)
 
 
 def _parse_residual(r: _Reader, t: Any, path: str) -> Residual:

@@ -12,7 +12,7 @@ façade that builds them, resets them and exposes the run. Entities and what dri
   semantics: kernels queue on the GPU ahead of their inputs) — asks the placement policy for its
   GPU share and queues it;
 - **host dispatch thread** (``sim.host``): a serial resource; issuing an operator to device ``d``
-  costs ``t_dispatch[d] · max(1, kernels)`` seconds of host time (on the shipped profiles only GPU launches cost
+  costs ``t_dispatch[d] · dispatch_factor(kind) · max(1, kernels)`` seconds of host time (on the shipped profiles only GPU launches cost
   any). While it launches it occupies one of the CPU's cores: a running CPU operator is re-timed
   at load share ``1/cores`` (``dispatch_interference``);
 - **one in-order executor per device** (``sim.executors``): the head of the queue starts once it

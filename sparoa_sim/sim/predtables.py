@@ -8,8 +8,9 @@ Re-timing under load ``ℓ`` and bandwidth factor ``c`` uses the same roofline a
 ``hwmodels.retime``: ``t_launch + roofline(t_compute / (1 − ℓ), t_memory / c)``.
 
 Host dispatch is per operator: issuing operator ``i`` to device ``d`` costs
-``td[d][i] = t_dispatch[d] · max(1, kernels[i])`` seconds of host time (docs/architecture.md §3, §4.1:
-the launch thread pays for every kernel eager PyTorch launches, and at least one call for a view).
+``td[d][i] = t_dispatch[d] · f_d(kind_i) · max(1, kernels[i])`` seconds of host time (docs/architecture.md
+§3, §4.1: the launch thread pays for every kernel eager PyTorch launches, and at least one call for a
+view; ``f_d`` is the profile's per-kind ``dispatch_factor``, 1 where absent — the prediction's ``dispatch``).
 """
 
 from __future__ import annotations
@@ -138,7 +139,9 @@ class PredTables:
         self.tl = launch_overheads(pred, gt.n)
         self.sharp = (float(pred.sharpness[0]), float(pred.sharpness[1]))
         self.t_dispatch = (float(pred.t_dispatch[0]), float(pred.t_dispatch[1]))
-        self.td = tuple([dispatch_seconds(td, k) for k in gt.kernels] for td in self.t_dispatch)
+        per_op = getattr(pred, "dispatch", None)  # t_dispatch · dispatch_factor(kind) · max(1, kernels)
+        self.td = (tuple([dispatch_seconds(td, k) for k in gt.kernels] for td in self.t_dispatch) if per_op is None
+                   else (per_op[:, 0].tolist(), per_op[:, 1].tolist()))
         dem = bandwidth_demand(pred)
         self.demand = (dem[:, 0].tolist(), dem[:, 1].tolist())
         ef, eb, ps = coefficients(platform, m)

@@ -11,7 +11,7 @@ names (the Python face of ``sparoa simulate``).
 
 The reference setting (``SimConfig(reference=True)``) leaves a deterministic schedule that an
 exact solver can reproduce: each operator takes its predicted latency; the host launches GPU
-kernels one at a time, ``t_dispatch · max(1, kernels)`` each, in dispatch order (in GPU order under a static
+kernels one at a time, ``t_dispatch · dispatch_factor(kind) · max(1, kernels)`` each, in dispatch order (in GPU order under a static
 schedule), a launch beginning no earlier than the operator's release (CPU producers finished,
 GPU producers launched); a kernel starts after its launch, the previous kernel on the GPU and
 its cross-device inputs (producer end + ``transfer_time``); a CPU operator after the previous

@@ -32,15 +32,17 @@ def bench():
 
 
 def per_node_sync_ms(workload: str, mode: str, precision: str) -> float:
-    """The per_node_sync definition written out: Σ dispatch·max(1, kernels) + GPU latency + t_sync."""
+    """The per_node_sync definition written out: Σ t_dispatch·factor(kind)·max(1, kernels) + GPU latency
+    + the per-node floor 0.083 ms·GHz / CPU clock per operator (the fixture's rows give no ``fx_nodes``)."""
     p = load_platform(PROFILE)
     ops = as_graph(workload).hw_ops
     kw = {"tf32": "conv"} if "tf32" in inspect.signature(predict).parameters else {}
     pred = predict(p, ops, batch=1, mode=mode, precision=precision, **kw)
-    td = np.asarray(pred.t_dispatch, dtype=float)
-    host = td[1] * np.maximum(1.0, np.asarray(ops.kernels, dtype=float)) if td.ndim == 1 else td[:, 1]
+    factor = np.array([p.gpu.latency.dispatch_factor[k] for k in ops.kind])
+    host = float(pred.t_dispatch[1]) * factor * np.maximum(1.0, np.asarray(ops.kernels, dtype=float))
     dev = np.asarray(pred.latency, dtype=float)[:, 1]
-    return float(host.sum() + dev.sum() + len(ops) * p.interconnect.t_sync) * 1e3
+    floor = 0.083e-3 / (p.mode(mode).cpu_clock_hz / 1e9)
+    return float(host.sum() + dev.sum() + len(ops) * floor) * 1e3
 
 
 def row(**kw: object) -> str:

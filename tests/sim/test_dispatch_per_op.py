@@ -37,15 +37,16 @@ def test_dispatch_seconds_counts_kernels_with_one_call_at_least():
 def test_tables_hold_per_operator_dispatch(graph, platform):
     t = PredictionCache().tables(graph, platform, 2, platform.mode(None).name, "fp32")
     for d in (0, 1):
-        assert t.td[d] == [t.t_dispatch[d] * max(1, op.kernels) for op in graph.ops]
+        f = platform.device(d).latency  # per-kind factor on t_dispatch (1 where the profile has none)
+        assert t.td[d] == [t.t_dispatch[d] * f.dispatch_factor_of(op.kind) * max(1, op.kernels) for op in graph.ops]
     assert t.t_dispatch[1] > 0.0  # the shipped profiles charge GPU launches
 
 
 def test_one_kernel_operators_cost_the_per_kernel_time(resnet18, platform):
-    """A graph of one-kernel operators pays exactly ``t_dispatch`` per operator, as before kernels were counted."""
+    """A graph of one-kernel operators pays exactly ``t_dispatch`` × its kind's factor per operator."""
     one = _with_kernels(resnet18, (1,))
     t = Simulator(one, platform, "gpu").tables(1)
-    assert t.td[1] == [t.t_dispatch[1]] * len(one)
+    assert t.td[1] == [t.t_dispatch[1] * platform.gpu.latency.dispatch_factor_of(op.kind) for op in one.ops]
 
 
 @pytest.mark.parametrize("requests", [1, 3])

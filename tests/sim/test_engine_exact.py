@@ -33,11 +33,12 @@ def test_cpu_only_latency_is_the_sum_of_predicted_cpu_times(resnet50, platform):
 
 
 def _gpu_only_expected(graph, platform, order):
-    """Host launches back to back in ``order``, ``t_dispatch · max(1, kernels)`` each; the GPU runs
+    """Host launches back to back in ``order``, ``t_dispatch · factor(kind) · max(1, kernels)`` each; the GPU runs
     each kernel after its launch, the previous kernel and (for the first) the input copy; the
     output is copied back at the end."""
     pred = predict(platform, graph.hw_ops)
-    td = [float(pred.t_dispatch[1]) * max(1, op.kernels) for op in graph.ops]
+    td = [float(pred.t_dispatch[1]) * platform.gpu.latency.dispatch_factor_of(op.kind) * max(1, op.kernels)
+          for op in graph.ops]
     x_in = float(transfer_time(platform, max(graph.ops[i].bytes_in for i in range(len(graph)) if not graph.ops[i].deps)))
     gpu_free = 0.0
     end = {}

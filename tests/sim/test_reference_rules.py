@@ -53,7 +53,8 @@ def test_engine_latency_is_the_rules_least_solution(graph, platform, data, batch
     t = sim.tables(batch)
     gt = sim.cache.graph(graph)
     assert t.t_dispatch[0] == 0.0  # the rules launch GPU operators only (as the shipped profiles do)
-    assert t.td[1] == [t.t_dispatch[1] * max(1, op.kernels) for op in graph.ops]
+    assert t.td[1] == [t.t_dispatch[1] * plat.gpu.latency.dispatch_factor_of(op.kind) * max(1, op.kernels)
+                       for op in graph.ops]
     want = rules.least_solution(gt.deps, gt.cons, gpu, (order["cpu"], order["gpu"]),
                                 (t.lat[0], t.lat[1], t.xfer_s, t.td[1]), host_io)
     assert res.latency_mean_s == want.makespan

@@ -28,10 +28,11 @@ def cap1(small):
 
 
 def test_overload_at_batch_1_is_served_by_batching(small, cap1):
-    """At twice batch 1's capacity batch 1 misses a tight SLO; a larger batch meets it."""
-    c = optimise_batch(small, PLATFORM, rate_rps=2 * cap1, slo_s=5e-3, reference=True, requests=200)
+    """At twice batch 1's capacity batch 1 misses a tight SLO (7 batch-1 latencies); a larger batch meets it."""
+    slo = 7.0 / cap1
+    c = optimise_batch(small, PLATFORM, rate_rps=2 * cap1, slo_s=slo, reference=True, requests=200)
     by = {e.batch: e for e in c.candidates}
-    assert not by[1].feasible and by[1].latency_s > 5e-3
+    assert not by[1].feasible and by[1].latency_s > slo
     assert c.batch > 1 and by[c.batch].feasible
     feasible = [e for e in c.candidates if e.feasible]
     assert c.throughput_rps >= max(e.throughput_rps for e in feasible) * 0.99
@@ -66,7 +67,7 @@ def test_cli_batch_auto(small, cap1, tmp_path, capsys):
     path = tmp_path / "g.json"
     save_graph(small, path)
     argv = ["simulate", "--workload", str(path), "--platform", PLATFORM, "--reference", "--batch", "auto",
-            "--slo-ms", "5", "--arrival", f"poisson:{2 * cap1}", "--requests", "200", "--json"]
+            "--slo-ms", f"{7e3 / cap1:.6g}", "--arrival", f"poisson:{2 * cap1}", "--requests", "200", "--json"]
     assert main(argv) == 0
     doc = json.loads(capsys.readouterr().out)
     auto = doc["batch_auto"]

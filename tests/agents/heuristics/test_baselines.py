@@ -75,7 +75,10 @@ def test_heft_and_greedy_charge_each_operators_launch_time(small_graphs, nano):
     g = small_graphs[0]
     g = replace(g, ops=tuple(replace(op, kernels=i % 5) for i, op in enumerate(g.ops)))
     p = RefProblem.build(g, nano)
-    assert p.td_gpu == tuple(p.td_gpu[1] * max(1, i % 5) for i in range(p.n))  # op 1 has one kernel
+    f = nano.gpu.latency.dispatch_factor_of  # per-kind factor on the per-kernel dispatch
+    base = p.td_gpu[1] / f(g.ops[1].kind)  # op 1 has one kernel
+    assert p.td_gpu == pytest.approx(tuple(base * f(op.kind) * max(1, i % 5) for i, op in enumerate(g.ops)),
+                                     rel=1e-12)
     s = heft_schedule(p, workload=g.name)
     res = simulate(g, nano, "heft", reference=True)
     assert res.latency_mean_s == evaluate(p, s.placement, s.order).makespan
