@@ -2,7 +2,8 @@
 
 :class:`EpisodeFactory` loads the named workloads and platforms once, draws an
 :class:`Episode` per reset from the env's ``np_random`` (workload, platform, power mode, batch
-size and the simulation seed, always in that order, so a seeded env replays exactly), and keeps
+size, the simulation seed and the scenario of a mix, always in that order, so a seeded env replays
+exactly), and keeps
 the simulators and prediction tables across episodes.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,8 @@ from sparoa_sim.sim.predtables import PredictionCache
 from sparoa_sim.sim.config import SimConfig
 from sparoa_sim.sim.singledevice import single_device_figures
 from sparoa_sim.ir.synthetic import generate
+from sparoa_sim.scenarios import StreamSpec, load_scenario
+from sparoa_sim.scenarios.engine import engine_inputs
 from sparoa_sim.workloads import load_workload
 
 from sparoa_sim.envs.observation import OperatorFeatures, operator_features
@@ -54,6 +57,8 @@ class Episode:
     arrivals: Arrivals
     batching: Batching
     cache: PredictionCache
+    scenario_index: int | None = None
+    sim_kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 class EpisodeFactory:
@@ -87,10 +92,13 @@ class EpisodeFactory:
         self._max_sims = max_sims
         # bounded by the options: named workloads × platforms × modes × batch sizes
         self._features: dict[tuple[Any, ...], OperatorFeatures] = {}
+        self.scenarios = tuple(load_scenario(n) for n in o.scenario or ())
+        self._inputs = tuple(engine_inputs(sc, None if sc.primary != StreamSpec() else o.requests)
+                             for sc in self.scenarios)
         self.seed_matters = (not o.reference and (o.noise or o.background == RANDOM)) or isinstance(
-            self.arrivals, Poisson)
+            self.arrivals, Poisson) or any(sc.stochastic for sc in self.scenarios)
         self._config_key = (o.reference, o.noise, o.background, o.background_level, o.precision, o.arrival,
-                            o.requests)
+                            o.requests, o.scenario)
 
     # ------------------------------------------------------------------------------------
     def draw(self, rng: np.random.Generator) -> Episode:
@@ -115,15 +123,23 @@ class EpisodeFactory:
             mode = plat.mode(o.mode).name
         batch = o.batch[int(rng.integers(len(o.batch)))] if len(o.batch) > 1 else o.batch[0]
         seed = int(rng.integers(_SEED_HIGH))
+        si = (int(rng.integers(len(self.scenarios))) if len(self.scenarios) > 1 else 0) if self.scenarios else None
         config = SimConfig(mode=mode, precision=o.precision, reference=o.reference, noise=o.noise,
                            background=self._bg, record_trace=self.record_trace)
+        arrivals, batching, extra = self.arrivals, Batching.fixed(batch), {}
+        if si is not None:
+            sc, inp = self.scenarios[si], self._inputs[si]
+            config = config.replace(background=inp.background)
+            extra = {"coruns": inp.coruns, "deadline_s": inp.deadline_s}
+            if sc.primary != StreamSpec():
+                arrivals, batching = inp.arrivals, inp.batching
         return Episode(graph=graph, graph_key=key, platform=plat, platform_index=pi, mode=mode,
                        mode_index=names.index(mode), n_modes=len(names), batch=batch, seed=seed, config=config,
-                       arrivals=self.arrivals, batching=Batching.fixed(batch), cache=cache)
+                       arrivals=arrivals, batching=batching, cache=cache, scenario_index=si, sim_kwargs=extra)
 
     def simulator(self, ep: Episode, policy: str = "external") -> Simulator:
         """A simulator of ``ep`` under ``policy`` (kept across episodes; synthetic ones are not)."""
-        key = (ep.graph_key, ep.platform_index, ep.mode, ep.batch, policy)
+        key = (ep.graph_key, ep.platform_index, ep.mode, ep.batch, policy, ep.scenario_index)
         sims = self._sims
         sim = sims.get(key)
         if sim is not None and sim.graph is ep.graph:
@@ -131,7 +147,7 @@ class EpisodeFactory:
             return sim
         config = ep.config if policy == "external" else ep.config.replace(record_trace=False)
         sim = Simulator(ep.graph, ep.platform, policy, arrivals=ep.arrivals, batching=ep.batching, config=config,
-                        seed=ep.seed, cache=ep.cache)
+                        seed=ep.seed, cache=ep.cache, **ep.sim_kwargs)
         if ep.graph_key[0] != SYNTHETIC:
             sims[key] = sim
             if len(sims) > self._max_sims:
@@ -158,7 +174,7 @@ class EpisodeFactory:
     def reference(self, ep: Episode, policy: str = "gpu") -> Reference:
         """Mean latency and energy per inference of ``ep`` with every operator on one device."""
         key = (ep.graph_key, self.options.platform[ep.platform_index], ep.mode, ep.batch,
-               ep.seed if self.seed_matters else None, self._config_key, policy)
+               ep.seed if self.seed_matters else None, self._config_key, policy, ep.scenario_index)
 
         def compute() -> Reference:
             sim = self.simulator(ep, policy)

@@ -82,6 +82,10 @@ class EnvOptions:
         reference: the reference setting (noise, background, contention, interference off).
         precision: ``fp32``, ``fp16`` or ``fp16_tc``.
         synthetic_ops: operators per synthetic workload.
+        scenario: None, a scenario name or ``.toml`` path, or a list of them (one drawn per episode: a
+            scenario mix, docs/architecture.md §4.5). A scenario sets the background load, the arrivals
+            and batching and any co-running models, so it excludes ``background``/``arrival``/``batch``
+            other than their defaults where it sets the same thing.
     """
 
     workloads: tuple[str, ...] = ("resnet18",)
@@ -103,6 +107,7 @@ class EnvOptions:
     reference: bool = False
     precision: str = "fp32"
     synthetic_ops: int = 40
+    scenario: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         s = object.__setattr__
@@ -142,6 +147,20 @@ class EnvOptions:
         if self.precision not in PRECISIONS:
             raise _bad("precision", self.precision, f"expected one of {', '.join(PRECISIONS)}")
         s(self, "synthetic_ops", _count("synthetic_ops", self.synthetic_ops, 3, 5000))
+        if self.scenario is not None:
+            s(self, "scenario", _names("scenario", self.scenario))
+            self._check_scenarios()
+
+    def _check_scenarios(self) -> None:
+        from sparoa_sim.scenarios import StreamSpec, load_scenario
+
+        for name in self.scenario or ():
+            sc = load_scenario(name)  # raises naming the file and field
+            if sc.background is not None and self.background != "random":
+                raise _bad("background", self.background, f"scenario {sc.name!r} sets the background load")
+            if sc.primary != StreamSpec() and (self.arrival != "closed" or self.batch != (1,) or self.requests != 1):
+                raise _bad("arrival", self.arrival, f"scenario {sc.name!r} sets the arrivals and batching "
+                                                    "(leave arrival, batch and requests at their defaults)")
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> EnvOptions:

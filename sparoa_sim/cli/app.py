@@ -23,6 +23,7 @@ from sparoa_sim.cli.output import error_line
 from sparoa_sim.cli.platforms import add_platforms_parser
 from sparoa_sim.cli.profile import add_profile_parser
 from sparoa_sim.cli.replay import add_replay_parser
+from sparoa_sim.cli.scenarios import add_scenarios_parser
 from sparoa_sim.cli.simulate import add_simulate_parser
 from sparoa_sim.cli.train import add_train_parser
 from sparoa_sim.cli.validate import add_validate_parser
@@ -32,7 +33,7 @@ from sparoa_sim.errors import SparOAError
 __all__ = ["build_parser", "main"]
 
 #: The sub-commands in the order ``sparoa --help`` lists them.
-COMMANDS = (add_workloads_parser, add_platforms_parser, add_extract_parser, add_simulate_parser, add_train_parser,
+COMMANDS = (add_workloads_parser, add_platforms_parser, add_scenarios_parser, add_extract_parser, add_simulate_parser, add_train_parser,
             add_evaluate_parser, add_demo_parser, add_oracle_parser, add_replay_parser, add_validate_parser,
             add_profile_parser, add_calibrate_parser, add_doctor_parser)
 

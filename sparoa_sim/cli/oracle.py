@@ -14,6 +14,7 @@ from typing import Any
 
 from sparoa_sim.cli.args import positive, positive_int, seed
 from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.scenario_args import add_scenario_args, fixed_load
 
 __all__ = ["add_oracle_parser", "cmd_oracle"]
 
@@ -29,6 +30,7 @@ def add_oracle_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--time-limit", default="60", metavar="S", help="solver time limit, seconds (default 60)")
     p.add_argument("--workers", default="1", help="solver threads (default 1: reproducible with --seed)")
     p.add_argument("--seed", default="0", help="solver random seed (default 0)")
+    add_scenario_args(p, corun=False)
     p.add_argument("-o", "--output", default=None, metavar="JSON", help="write the schedule here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_oracle)
@@ -38,10 +40,9 @@ def add_oracle_parser(subparsers: Any) -> argparse.ArgumentParser:
 def cmd_oracle(args: argparse.Namespace) -> int:
     """Solve, compare with the baselines, print JSON or a table; write the schedule if asked."""
     from sparoa_sim.agents.exact.oracle import solve_oracle, stderr_log
-    from sparoa_sim.agents.heuristics.baselines import tensorrt_results
+    from sparoa_sim.agents.heuristics.baselines import TENSORRT_PRECISION, tensorrt_graph
     from sparoa_sim.hwmodels import load_platform
     from sparoa_sim.sim.predtables import PredictionCache
-    from sparoa_sim.sim.simulator import simulate
     from sparoa_sim.workloads import load_workload
 
     # checked here, not by argparse, so a bad value gets its own one-line message
@@ -49,27 +50,49 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     time_limit = positive("--time-limit", float)(args.time_limit)  # positive and finite
     workers = positive_int("--workers")(args.workers)
     random_seed = seed(args.seed)
+    load = fixed_load(args, "oracle")
     graph = load_workload(args.workload)
     platform = load_platform(args.platform)
     mode = platform.mode(args.mode).name
     cache = PredictionCache()
     res = solve_oracle(graph, platform, mode=mode, batch=batch, precision=args.precision,
                        time_limit_s=time_limit, num_workers=workers, random_seed=random_seed,
-                       cache=cache, log=stderr_log)
+                       cache=cache, log=stderr_log, load=load)
+
+    def at_load(g, policy, precision):  # one inference in the reference setting at the fixed load
+        return reference_latency(g, platform, policy, mode=mode, batch=batch, precision=precision, load=load,
+                                 cache=cache)
+
     baselines = dict(res.heuristics_s)
-    baselines["coexec"] = simulate(graph, platform, "coexec", batch=batch, requests=batch, reference=True,
-                                   mode=mode, precision=args.precision, cache=cache).latency_mean_s
+    baselines["coexec"] = at_load(graph, "coexec", args.precision)
     best_name = min(baselines, key=lambda k: (baselines[k], k))
     best = baselines[best_name]
-    trt = tensorrt_results(graph, platform, mode=mode, batch=batch).latency_mean_s
-    replay = simulate(graph, platform, res.schedule, batch=batch, requests=batch, reference=True, mode=mode,
-                      precision=args.precision, cache=cache).latency_mean_s
+    trt = at_load(tensorrt_graph(graph), "gpu", TENSORRT_PRECISION)
+    replay = at_load(graph, res.schedule, args.precision)
     path = str(res.schedule.save(args.output)) if args.output else None
     doc = {k: v for k, v in res.to_dict().items() if k != "schedule"}
-    doc.update({"platform": platform.name, "replay_latency_s": replay, "baselines_s": baselines,
+    doc.update({"platform": platform.name, "scenario": args.scenario, "replay_latency_s": replay, "baselines_s": baselines,
                 "best_baseline": best_name, "best_baseline_s": best, "gap_vs_best_baseline": res.latency_s / best - 1.0,
                 "tensorrt_fp16_tc_s": trt, "schedule_path": path})
     return emit(doc, args.json, lambda: _render(doc))
+
+
+def reference_latency(graph: Any, platform: Any, policy: Any, *, mode: str, batch: int, precision: str,
+                      load: tuple[float, float], cache: Any = None) -> float:
+    """Latency of one inference at ``batch`` in the reference setting at a fixed (cpu, gpu) background ``load``."""
+    from sparoa_sim.sim.arrivals import Batching, ClosedLoop
+    from sparoa_sim.sim.config import SimConfig
+    from sparoa_sim.sim.hwstate import LoadTrace
+    from sparoa_sim.sim.simulator import Simulator
+
+    cfg = SimConfig(mode=mode, precision=precision, reference=True, record_trace=False,
+                    background=LoadTrace.fixed(cpu=load[0], gpu=load[1]))
+    return Simulator(graph, platform, policy, arrivals=ClosedLoop(batch), batching=Batching.fixed(batch), config=cfg,
+                     cache=cache).run().latency_mean_s
+
+
+def _load_text(load: Any) -> str:
+    return "" if not any(load) else f" at background load cpu {load[0]:.0%}, gpu {load[1]:.0%}"
 
 
 def _render(doc: dict[str, Any]) -> list[Any]:
@@ -85,7 +108,7 @@ def _render(doc: dict[str, Any]) -> list[Any]:
               title=f"oracle: {doc['workload']} on {doc['platform']} ({doc['mode']}, {doc['precision']}), "
                     f"batch {doc['batch']}",
               caption=f"{doc['status']} in {doc['solve_time_s']:.2f} s ({doc['num_workers']} worker(s), seed "
-                      f"{doc['random_seed']}); reference setting; gap < 0: the oracle is faster"),
+                      f"{doc['random_seed']}); reference setting{_load_text(doc['load'])}; gap < 0: the oracle is faster"),
         f"operators on the GPU: {doc['gpu_ops']} of {doc['n_ops']}",
         f"schedule written to {doc['schedule_path']}" if doc["schedule_path"] else None,
     ]

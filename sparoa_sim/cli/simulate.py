@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sparoa_sim.cli.args import add_tf32, at_most, positive_int, seed
 from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.scenario_args import add_scenario_args, read_scenario
 from sparoa_sim.errors import SimulationError
 
 if TYPE_CHECKING:  # annotations only: the engine is imported when a command runs
@@ -69,6 +70,7 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="reference setting: noise, background load, contention and dispatch interference off")
     p.add_argument("--precision", choices=("fp32", "fp16", "fp16_tc"), default="fp32", help="precision (default fp32)")
     add_tf32(p)
+    add_scenario_args(p)
     p.add_argument("--trace", metavar="JSON", default=None, help="write a Chrome/Perfetto trace here")
     p.add_argument("--gantt", metavar="PNG", default=None, help="write a Gantt chart here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -93,6 +95,8 @@ class SimulateRun:
     arrivals: Arrivals
     batch: int | None
     candidates: tuple[int, ...] = ()
+    scenario: Any = None
+    engine: Any = None
 
 
 def _policy_kwargs(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -145,8 +149,25 @@ def read_simulate_args(args: argparse.Namespace) -> SimulateRun:
 
         graph, policy, precision = tensorrt_graph(graph), "gpu", TENSORRT_PRECISION
     platform = load_platform(args.platform).with_tf32(getattr(args, "tf32", None))
+    scenario = read_scenario(args)
+    engine = None
+    if scenario is not None:
+        from sparoa_sim.scenarios import StreamSpec
+        from sparoa_sim.scenarios.engine import engine_inputs
+
+        if batch is None:
+            raise SimulationError("--batch auto chooses the batch size for a Poisson stream; it does not combine "
+                                  "with --scenario/--background/--corun")
+        if args.reference and scenario.fixed_load is None:
+            raise SimulationError(f"--reference switches off the changing background load scenario {scenario.name} "
+                                  "is about; drop --reference or use a fixed load (--background cpu=S,gpu=S)")
+        own_stream = scenario.primary != StreamSpec()
+        engine = engine_inputs(scenario, args.requests if own_stream else arrivals.n_requests)
+        if own_stream:
+            arrivals = engine.arrivals
     return SimulateRun(graph=graph, platform=platform, policy=policy, precision=precision,
-                       policy_kwargs=policy_kwargs, arrivals=arrivals, batch=batch, candidates=candidates)
+                       policy_kwargs=policy_kwargs, arrivals=arrivals, batch=batch, candidates=candidates,
+                       scenario=scenario, engine=engine)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -163,11 +184,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         batch = auto.batch
         arrivals = dataclasses.replace(arrivals, n_requests=auto.requests)  # the run the optimiser chose, reproduced
     record = bool(args.trace or args.gantt)
-    sim = Simulator(run.graph, run.platform, run.policy, arrivals=arrivals,
-                    batching=Batching(max_batch=batch, timeout_s=args.batch_timeout, max_inflight=args.max_inflight),
-                    config=SimConfig(mode=args.mode, precision=run.precision, reference=args.reference,
-                                     record_trace=record),
-                    seed=args.seed, policy_kwargs=run.policy_kwargs)
+    batching = Batching(max_batch=batch, timeout_s=args.batch_timeout, max_inflight=args.max_inflight)
+    config = SimConfig(mode=args.mode, precision=run.precision, reference=args.reference, record_trace=record)
+    extra: dict[str, Any] = {}
+    if run.engine is not None:
+        config = run.engine.config(config)
+        extra = {"coruns": run.engine.coruns, "deadline_s": run.engine.deadline_s}
+        if run.scenario.primary != _default_stream():
+            batching = run.engine.batching
+    sim = Simulator(run.graph, run.platform, run.policy, arrivals=arrivals, batching=batching, config=config,
+                    seed=args.seed, policy_kwargs=run.policy_kwargs, **extra)
     res = sim.run()
     trace_path = gantt_path = None
     if record:
@@ -180,6 +206,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     def doc() -> dict[str, Any]:
         out = res.to_dict(per_request=False)
         out["tf32"] = run.platform.tf32
+        out["scenario"] = None if run.scenario is None else run.scenario.name
         out["trace"] = trace_path
         out["gantt"] = gantt_path
         if auto is not None:
@@ -187,7 +214,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return out
 
     def render():
-        yield from _result_table(res, run.platform.tf32)
+        yield from _result_table(res, run.platform.tf32, run.scenario)
+        if run.scenario is not None and (run.scenario.coruns or any(st.deadline_s for st in res.streams)):
+            yield stream_table(res.streams)
         yield f"trace written to {trace_path}" if trace_path else None
         yield f"Gantt chart written to {gantt_path}" if gantt_path else None
         if auto is not None:
@@ -212,8 +241,25 @@ def _auto_batch(args: argparse.Namespace, run: SimulateRun):
                           policy_kwargs=run.policy_kwargs)
 
 
-def _result_table(res: Any, tf32: str = "conv") -> list[Any]:
+def _default_stream() -> Any:
+    from sparoa_sim.scenarios import StreamSpec
+
+    return StreamSpec()
+
+
+def stream_table(streams: Any) -> Any:
+    """Per-stream latency, throughput and deadline satisfaction (co-running models, deadlines)."""
+    rows = [(s.name, s.workload, s.n_requests, f"{s.latency_p50_s * 1e3:.4g}", f"{s.latency_p95_s * 1e3:.4g}",
+             f"{s.throughput_rps:.4g}", "–" if s.deadline_s is None else f"{s.deadline_s * 1e3:.4g} ms",
+             "–" if s.slo_met is None else f"{s.slo_met:.1%}") for s in streams]
+    return table(("stream", "workload", "requests", "p50 ms", "p95 ms", "req/s", "deadline", "met"), rows,
+                 left=("stream", "workload"), title="Streams (the first is the --workload's)")
+
+
+def _result_table(res: Any, tf32: str = "conv", scenario: Any = None) -> list[Any]:
     setting = "reference setting" if res.reference else "noise, background load and contention on"
+    if scenario is not None:
+        setting += f"; scenario {scenario.name}"
     rows = [
         ("latency mean", f"{res.latency_mean_s * 1e3:.4g} ms"),
         ("latency p50 / p95 / p99", f"{res.latency_p50_s * 1e3:.4g} / {res.latency_p95_s * 1e3:.4g} / "
