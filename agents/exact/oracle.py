@@ -23,6 +23,10 @@ Warm start: the best of the whole-operator heuristics (CPU-only, GPU-only, thres
 greedy, HEFT), replayed exactly, is the solution hint and its makespan the horizon. The result's
 ``latency_s`` is the exact latency of the returned schedule (the engine replays it to the last
 bit); the solver's tick objective ``objective_s`` is within 0.05 % of it (both tested).
+
+At a fixed background load (``load=(cpu, gpu)``, issue 25) every rate is still constant, so the model
+stays the same linear one over the latencies at that load (``RefProblem.build(..., load=)``); the engine
+replays it under ``SimConfig(reference=True, background=LoadTrace.fixed(cpu, gpu))``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from sparoa_sim.errors import SimulationError
 from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.hwmodels import Platform
 from sparoa_sim.sim.policies import CpuOnly, GpuOnly, PolicyContext, StaticSchedule, ThresholdPolicy
+from sparoa_sim.sim.hwstate import as_load_pair
 from sparoa_sim.sim.predtables import PredictionCache
 from sparoa_sim.sim import reference as rules
 from sparoa_sim.sim.view import OpView
@@ -55,7 +60,7 @@ ROUNDING = 1e-3
 class OracleResult:
     """What the oracle found: the schedule, its exact reference-setting latency (what the engine
     replays), the solver's objective and proven lower bound in rounded ticks (each within 0.05 %
-    of its exact value), and the status."""
+    of its exact value), and the status; ``load``: the fixed (cpu, gpu) background share solved at."""
 
     schedule: StaticSchedule
     latency_s: float
@@ -76,6 +81,7 @@ class OracleResult:
     random_seed: int
     time_limit_s: float
     heuristics_s: dict[str, float] = field(default_factory=dict)
+    load: tuple[float, float] = (0.0, 0.0)
 
     @property
     def gap(self) -> float:
@@ -89,20 +95,23 @@ class OracleResult:
                 "optimal": self.optimal, "status": self.status, "gap": self.gap, "solve_time_s": self.solve_time_s,
                 "tick_s": self.tick_s, "hint_latency_s": self.hint_latency_s, "hint_policy": self.hint_policy,
                 "num_workers": self.num_workers, "random_seed": self.random_seed,
-                "time_limit_s": self.time_limit_s, "heuristics_s": dict(self.heuristics_s),
+                "time_limit_s": self.time_limit_s, "heuristics_s": dict(self.heuristics_s), "load": list(self.load),
                 "gpu_ops": int(sum(self.schedule.placement)), "schedule": self.schedule.to_dict()}
 
 
 def whole_op_heuristics(graph: OpGraph, platform: Platform, *, mode: str | None = None, batch: int = 1,
-                        precision: str = "fp32", cache: PredictionCache | None = None
-                        ) -> dict[str, tuple[float, StaticSchedule]]:
-    """Reference-setting latency and the static schedule of each whole-operator heuristic."""
+                        precision: str = "fp32", cache: PredictionCache | None = None,
+                        load: tuple[float, float] = (0.0, 0.0)) -> dict[str, tuple[float, StaticSchedule]]:
+    """Reference-setting latency and the static schedule of each whole-operator heuristic at a
+    fixed (cpu, gpu) background ``load``."""
+    load = as_load_pair(load)
     cache = PredictionCache() if cache is None else cache
     out: dict[str, tuple[float, StaticSchedule]] = {}
     for name, pol in (("cpu", CpuOnly()), ("gpu", GpuOnly()), ("threshold", ThresholdPolicy()), ("greedy", Greedy())):
-        res, sched = reference_schedule(graph, platform, pol, mode=mode, batch=batch, precision=precision, cache=cache)
+        res, sched = reference_schedule(graph, platform, pol, mode=mode, batch=batch, precision=precision, cache=cache,
+                                        load=load)
         out[name] = (res.latency_mean_s, sched)
-    p = RefProblem.build(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache)
+    p = RefProblem.build(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache, load=load)
     h = heft_schedule(p, workload=graph.name)
     out["heft"] = (evaluate(p, h.placement, h.order).makespan, h)
     return out
@@ -284,23 +293,26 @@ def _check_params(time_limit_s: float, num_workers: int, random_seed: int) -> No
 
 def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None, batch: int = 1,
                  precision: str = "fp32", time_limit_s: float = 10.0, num_workers: int = 1, random_seed: int = 0,
-                 cache: PredictionCache | None = None, log: Callable[[str], None] | None = None) -> OracleResult:
-    """Solve the oracle for one inference of ``graph`` at ``batch`` (see the module docstring).
+                 cache: PredictionCache | None = None, log: Callable[[str], None] | None = None,
+                 load: tuple[float, float] = (0.0, 0.0)) -> OracleResult:
+    """Solve the oracle for one inference of ``graph`` at ``batch`` and a fixed (cpu, gpu)
+    background ``load`` (see the module docstring).
 
     ``num_workers=1`` with a fixed ``random_seed`` is reproducible (same input → same schedule).
     ``log`` receives progress lines (e.g. ``print`` to stderr). Status ``OPTIMAL`` → ``optimal``;
     ``FEASIBLE`` → the best schedule within the time limit and the proven bound.
     """
     _check_params(time_limit_s, num_workers, random_seed)
+    load = as_load_pair(load)
     say = log or (lambda _s: None)
     cache = PredictionCache() if cache is None else cache
-    p = RefProblem.build(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache)
+    p = RefProblem.build(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache, load=load)
     if p.cpu_dispatch:
         raise SimulationError(f"oracle: platform {platform.name!r} charges host dispatch time to CPU operators "
                               f"(t_dispatch = {max(p.td_cpu)} s per operator at most); the oracle models GPU "
                               "launches only")
     t0 = time.perf_counter()
-    heur = whole_op_heuristics(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache)
+    heur = whole_op_heuristics(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache, load=load)
     tick = tick_for(p)
     ticks = Ticks(p, tick)
     best_name, best_times = None, None
@@ -310,7 +322,8 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
             best_name, best_times = name, tt
     assert best_times is not None and best_name is not None
     hint_sched = heur[best_name][1]
-    say(f"oracle: {graph.name} ({p.n} ops, batch {batch}, {p.mode}): best heuristic {best_name} "
+    at = f", load cpu {load[0]:g} gpu {load[1]:g}" if load != (0.0, 0.0) else ""
+    say(f"oracle: {graph.name} ({p.n} ops, batch {batch}, {p.mode}{at}): best heuristic {best_name} "
         f"{heur[best_name][0] * 1e3:.4g} ms; tick {tick * 1e9:.3g} ns, horizon {best_times.makespan} ticks")
     mod = _Model(p, ticks, int(best_times.makespan))
     mod.hint(p, best_times)
@@ -341,7 +354,7 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
                         hint_latency_s=float(heur[best_name][0]), hint_policy=best_name, n_ops=p.n,
                         workload=graph.name, batch=int(batch), mode=p.mode, precision=precision,
                         num_workers=int(num_workers), random_seed=int(random_seed), time_limit_s=float(time_limit_s),
-                        heuristics_s={k: float(v[0]) for k, v in heur.items()})
+                        heuristics_s={k: float(v[0]) for k, v in heur.items()}, load=load)
 
 
 def stderr_log(line: str) -> None:
@@ -351,12 +364,15 @@ def stderr_log(line: str) -> None:
 
 class Oracle:
     """The oracle as a policy: solves at ``reset`` (per graph, platform, mode, batch) and replays
-    the schedule — ``sparoa simulate --policy oracle``."""
+    the schedule — ``sparoa simulate --policy oracle``; ``load``: the fixed (cpu, gpu) background
+    share it plans for (the run's ``LoadTrace.fixed``)."""
 
     name = "oracle"
 
-    def __init__(self, time_limit_s: float = 10.0, num_workers: int = 1, random_seed: int = 0) -> None:
+    def __init__(self, time_limit_s: float = 10.0, num_workers: int = 1, random_seed: int = 0,
+                 load: tuple[float, float] = (0.0, 0.0)) -> None:
         _check_params(time_limit_s, num_workers, random_seed)
+        self.load = as_load_pair(load)
         self.time_limit_s = time_limit_s
         self.num_workers = num_workers
         self.random_seed = random_seed
@@ -369,7 +385,7 @@ class Oracle:
         if key != self._key:
             self.result = solve_oracle(ctx.graph, ctx.platform, mode=ctx.mode, batch=ctx.max_batch,
                                        precision=ctx.precision, time_limit_s=self.time_limit_s,
-                                       num_workers=self.num_workers, random_seed=self.random_seed)
+                                       num_workers=self.num_workers, random_seed=self.random_seed, load=self.load)
             self.order = self.result.schedule.order
             self._key = key
         self.result.schedule.reset(ctx)
@@ -380,4 +396,5 @@ class Oracle:
         return self.result.schedule.decide(view)
 
     def __repr__(self) -> str:
-        return f"Oracle(time_limit_s={self.time_limit_s}, num_workers={self.num_workers}, seed={self.random_seed})"
+        at = "" if self.load == (0.0, 0.0) else f", load={self.load}"
+        return f"Oracle(time_limit_s={self.time_limit_s}, num_workers={self.num_workers}, seed={self.random_seed}{at})"

@@ -10,7 +10,9 @@ which are stated once, in :mod:`sparoa_sim.sim.reference` (docs/architecture.md 
 The oracle's CP-SAT model (:mod:`sparoa_sim.agents.exact.oracle`) adds the same rules as
 constraints; the evaluator gives its warm start, and the tests hold both to the engine.
 :func:`reference_schedule` and :func:`schedule_from_trace` turn an engine run into the
-placement and orders these functions take.
+placement and orders these functions take. At a fixed (cpu, gpu) background load (``load=``,
+:func:`reference_config`: ``LoadTrace.fixed`` stays on in the reference setting) every rate is still
+constant: only the latencies change, to ``PredTables.at_load``.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ from sparoa_sim.errors import SimulationError
 from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.hwmodels import Platform
 from sparoa_sim.sim.policies import StaticSchedule
+from sparoa_sim.sim.hwstate import LoadTrace, as_load_pair
 from sparoa_sim.sim.predtables import PredictionCache, PredTables, critical_path
 from sparoa_sim.sim.reference import RefTimes, least_solution
 
-__all__ = ["RefProblem", "RefTimes", "evaluate", "incomparable_pairs", "reference_schedule", "schedule_from_trace"]
+__all__ = ["RefProblem", "RefTimes", "evaluate", "incomparable_pairs", "reference_config", "reference_schedule",
+           "schedule_from_trace"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +40,10 @@ class RefProblem:
 
     ``xfer`` has ``n + 1`` entries: each operator's output copy, then the request's input.
     ``td_gpu`` / ``td_cpu``: host time to issue each operator to the device,
-    ``t_dispatch[d] · max(1, kernels[i])`` (``PredTables.td``).
+    ``t_dispatch[d] · max(1, kernels[i])`` (``PredTables.td``). ``load``: the fixed (cpu, gpu)
+    background share the latencies are taken at (``PredTables.at_load``; the engine's
+    ``SimConfig(reference=True, background=LoadTrace.fixed(cpu, gpu))``); launches and copies do not
+    depend on it.
     """
 
     name: str
@@ -52,25 +59,34 @@ class RefProblem:
     batch: int
     mode: str
     precision: str
+    load: tuple[float, float] = (0.0, 0.0)
 
     @classmethod
-    def from_tables(cls, tables: PredTables, host_io: bool = True) -> RefProblem:
-        """The problem the engine's prediction tables at one batch describe."""
+    def from_tables(cls, tables: PredTables, host_io: bool = True, load: tuple[float, float] = (0.0, 0.0)
+                    ) -> RefProblem:
+        """The problem the engine's prediction tables at one batch describe, at a fixed (cpu, gpu)
+        background ``load`` (each device's latencies as the engine times them: the tables' own at
+        share 0, ``tables.at_load`` otherwise)."""
+        load = as_load_pair(load)
         gt = tables.gt
+        lat = [tables.lat[d] if load[d] == 0.0 else tables.at_load(d, load[d]) for d in (0, 1)]
         return cls(name=gt.graph.name, n=gt.n, deps=tuple(gt.deps), cons=tuple(gt.cons),
-                   lat_cpu=tuple(tables.lat[0]), lat_gpu=tuple(tables.lat[1]), xfer=tuple(tables.xfer_s),
+                   lat_cpu=tuple(lat[0]), lat_gpu=tuple(lat[1]), xfer=tuple(tables.xfer_s),
                    td_gpu=tuple(tables.td[1]), td_cpu=tuple(tables.td[0]), host_io=bool(host_io),
-                   batch=tables.batch, mode=tables.mode, precision=tables.precision)
+                   batch=tables.batch, mode=tables.mode, precision=tables.precision, load=load)
 
     @classmethod
     def build(cls, graph: OpGraph, platform: Platform, *, mode: str | None = None, batch: int = 1,
-              precision: str = "fp32", cache: PredictionCache | None = None) -> RefProblem:
-        """The problem of ``graph`` on ``platform`` (mode name or alias, batch, precision)."""
+              precision: str = "fp32", cache: PredictionCache | None = None,
+              load: tuple[float, float] = (0.0, 0.0)) -> RefProblem:
+        """The problem of ``graph`` on ``platform`` (mode name or alias, batch, precision) at a fixed
+        (cpu, gpu) background ``load``."""
         if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
             raise SimulationError(f"batch must be a positive integer, got {batch!r}")
+        load = as_load_pair(load)
         cache = PredictionCache() if cache is None else cache
         m = platform.mode(mode).name
-        return cls.from_tables(cache.tables(graph, platform, int(batch), m, precision))
+        return cls.from_tables(cache.tables(graph, platform, int(batch), m, precision), load=load)
 
     @property
     def sources(self) -> tuple[int, ...]:
@@ -172,15 +188,26 @@ def schedule_from_trace(trace, n: int, workload: str | None = None) -> StaticSch
     return StaticSchedule(placement, order={"cpu": cpu, "gpu": gpu}, workload=workload)
 
 
-def reference_schedule(graph: OpGraph, platform: Platform, policy, *, mode: str | None = None, batch: int = 1,
-                       precision: str = "fp32", cache: PredictionCache | None = None):
-    """Run ``policy`` on one inference in the reference setting; return (Results, StaticSchedule)."""
-    from sparoa_sim.sim.arrivals import Batching, ClosedLoop
-    from sparoa_sim.sim.simulator import Simulator
+def reference_config(*, mode: str | None = None, precision: str = "fp32", load: tuple[float, float] = (0.0, 0.0),
+                     record_trace: bool = True):
+    """The engine's reference setting at a fixed (cpu, gpu) background ``load`` (the problem's):
+    ``background=LoadTrace.fixed(*load)``, or the plain reference setting at (0, 0)."""
     from sparoa_sim.sim.config import SimConfig
 
+    load = as_load_pair(load)
+    extra = {} if load == (0.0, 0.0) else {"background": LoadTrace.fixed(*load)}
+    return SimConfig(mode=mode, precision=precision, reference=True, record_trace=record_trace, **extra)
+
+
+def reference_schedule(graph: OpGraph, platform: Platform, policy, *, mode: str | None = None, batch: int = 1,
+                       precision: str = "fp32", cache: PredictionCache | None = None,
+                       load: tuple[float, float] = (0.0, 0.0)):
+    """Run ``policy`` on one inference in the reference setting at a fixed (cpu, gpu) background
+    ``load``; return (Results, StaticSchedule)."""
+    from sparoa_sim.sim.arrivals import Batching, ClosedLoop
+    from sparoa_sim.sim.simulator import Simulator
+
     sim = Simulator(graph, platform, policy, arrivals=ClosedLoop(batch), batching=Batching(max_batch=batch),
-                    config=SimConfig(mode=mode, precision=precision, reference=True, record_trace=True),
-                    seed=0, cache=cache)
+                    config=reference_config(mode=mode, precision=precision, load=load), seed=0, cache=cache)
     res = sim.run()
     return res, schedule_from_trace(sim.trace(), len(graph), workload=graph.name)

@@ -31,6 +31,7 @@ import numpy as np
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.ir.graph import OpGraph, fuse
 from sparoa_sim.hwmodels import Platform
+from sparoa_sim.sim.hwstate import as_load_pair
 from sparoa_sim.sim.policies import PolicyContext, StaticSchedule, ThresholdPolicy
 from sparoa_sim.sim.predtables import PredictionCache
 from sparoa_sim.sim.results import Results
@@ -122,11 +123,13 @@ def heft_schedule(p: RefProblem, workload: str | None = None) -> StaticSchedule:
 
 
 class Heft:
-    """HEFT (upward rank list scheduling) as a static schedule, planned at ``reset``."""
+    """HEFT (upward rank list scheduling) as a static schedule, planned at ``reset``; ``load``: the
+    fixed (cpu, gpu) background share it plans for (the run's ``LoadTrace.fixed``)."""
 
     name = "heft"
 
-    def __init__(self) -> None:
+    def __init__(self, load: tuple[float, float] = (0.0, 0.0)) -> None:
+        self.load = as_load_pair(load)
         self.order: dict[str, tuple[int, ...]] | None = None
         self.schedule: StaticSchedule | None = None
         self._key: tuple | None = None
@@ -134,7 +137,8 @@ class Heft:
     def reset(self, ctx: PolicyContext) -> None:
         key = (id(ctx.graph), id(ctx.platform), ctx.mode, ctx.precision, ctx.max_batch)
         if key != self._key:
-            p = RefProblem.build(ctx.graph, ctx.platform, mode=ctx.mode, batch=ctx.max_batch, precision=ctx.precision)
+            p = RefProblem.build(ctx.graph, ctx.platform, mode=ctx.mode, batch=ctx.max_batch, precision=ctx.precision,
+                                 load=self.load)
             self.schedule = heft_schedule(p, workload=ctx.graph.name)
             self.order = self.schedule.order
             self._key = key
@@ -146,7 +150,7 @@ class Heft:
         return self.schedule.decide(view)
 
     def __repr__(self) -> str:
-        return "Heft()"
+        return "Heft()" if self.load == (0.0, 0.0) else f"Heft(load={self.load})"
 
 
 class CoExec:

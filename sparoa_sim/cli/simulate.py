@@ -158,9 +158,10 @@ def read_simulate_args(args: argparse.Namespace) -> SimulateRun:
         if batch is None:
             raise SimulationError("--batch auto chooses the batch size for a Poisson stream; it does not combine "
                                   "with --scenario/--background/--corun")
-        if args.reference and scenario.fixed_load is None:
-            raise SimulationError(f"--reference switches off the changing background load scenario {scenario.name} "
-                                  "is about; drop --reference or use a fixed load (--background cpu=S,gpu=S)")
+        if args.reference and scenario.background is not None and scenario.background.kind == "markov" \
+                and scenario.fixed_load is None:
+            raise SimulationError(f"--reference switches off the random (Markov) background load scenario "
+                                  f"{scenario.name} is about; drop --reference or use a fixed load or a load trace")
         own_stream = scenario.primary != StreamSpec()
         engine = engine_inputs(scenario, args.requests if own_stream else arrivals.n_requests)
         if own_stream:

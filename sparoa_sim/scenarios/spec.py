@@ -265,6 +265,8 @@ class Scenario:
 
     @property
     def stochastic(self) -> bool:
-        """Results depend on the seed beyond latency noise (a changing load, random arrivals)."""
+        """Results depend on the seed beyond latency noise (a Markov load, Poisson arrivals); a load trace is
+        deterministic."""
         streams = (self.primary, *self.coruns)
-        return self.fixed_load is None or any(s.arrival.kind == "poisson" for s in streams)
+        markov = self.background is not None and self.background.kind == "markov" and self.fixed_load is None
+        return markov or any(s.arrival.kind == "poisson" for s in streams)

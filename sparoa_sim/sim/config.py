@@ -4,6 +4,12 @@
 (docs/architecture.md §4, §6): latency noise, background load, DRAM contention and the dispatch thread's
 interference with CPU operators are all off, so every operator takes exactly its predicted
 time. Host dispatch itself (a serial launch resource), transfers and the host I/O copies stay.
+
+A deterministic background load (:class:`~sparoa_sim.sim.hwstate.LoadTrace`, e.g. ``LoadTrace.fixed(gpu=0.8)``:
+the GPU shared with another job) is an input of the problem, not a stochastic effect, so it stays on
+in the reference setting: each operator then takes its predicted time at that load (what the oracle
+schedules with ``load=``). The Markov-modulated :class:`~sparoa_sim.sim.hwstate.BackgroundLoad` is off
+there, even with one level (as it always was).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import numpy as np
 
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.platform import PRECISIONS
-from sparoa_sim.sim.hwstate import BackgroundLoad
+from sparoa_sim.sim.hwstate import BackgroundLoad, LoadTrace
 
 __all__ = ["SimConfig"]
 
@@ -28,7 +34,9 @@ class SimConfig:
         precision: ``fp32``, ``fp16`` or ``fp16_tc``.
         reference: the reference setting (overrides the four switches below to off).
         noise: multiplicative log-normal latency jitter with the profile's σ per device.
-        background: background-load process (None = no other tenants).
+        background: background load of other tenants: a Markov-modulated ``BackgroundLoad``
+            (stochastic: off in the reference setting), a deterministic ``LoadTrace`` (stays on in
+            the reference setting) or None (no other tenants).
         contention: shared-DRAM contention between memory-bound operators on both devices.
         dispatch_interference: while the host dispatch thread launches a kernel it takes one of
             the CPU's cores, so a running CPU operator slows to (1 − 1/cores) of its rate.
@@ -41,7 +49,7 @@ class SimConfig:
     precision: str = "fp32"
     reference: bool = False
     noise: bool = True
-    background: BackgroundLoad | None = field(default_factory=BackgroundLoad)
+    background: BackgroundLoad | LoadTrace | None = field(default_factory=BackgroundLoad)
     contention: bool = True
     dispatch_interference: bool = True
     host_io: bool = True
@@ -50,8 +58,8 @@ class SimConfig:
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise SimulationError(f"precision: unknown precision {self.precision!r} (known: {', '.join(PRECISIONS)})")
-        if self.background is not None and not isinstance(self.background, BackgroundLoad):
-            raise SimulationError(f"background must be a BackgroundLoad or None, got {self.background!r}")
+        if self.background is not None and not isinstance(self.background, (BackgroundLoad, LoadTrace)):
+            raise SimulationError(f"background must be a BackgroundLoad, a LoadTrace or None, got {self.background!r}")
         if self.mode is not None and not isinstance(self.mode, str):
             raise SimulationError(f"mode must be a power-mode name, got {self.mode!r}")
         for switch in ("reference", "noise", "contention", "dispatch_interference", "host_io", "record_trace"):
@@ -66,9 +74,13 @@ class SimConfig:
         return self.noise and not self.reference
 
     @property
-    def background_on(self) -> BackgroundLoad | None:
-        """The background-load model in force (None in the reference setting)."""
-        return None if self.reference else self.background
+    def background_on(self) -> BackgroundLoad | LoadTrace | None:
+        """The background load in force: a ``LoadTrace`` always (None when it is all zero: exactly no
+        background), a ``BackgroundLoad`` outside the reference setting, else None."""
+        bg = self.background
+        if isinstance(bg, LoadTrace):
+            return None if bg.idle else bg
+        return None if self.reference else bg
 
     @property
     def contention_on(self) -> bool:
@@ -82,7 +94,7 @@ class SimConfig:
 
     @classmethod
     def reference_setting(cls, **changes) -> SimConfig:
-        """The reference setting (noise, background load, contention, interference off)."""
+        """The reference setting (noise, stochastic background load, contention, interference off)."""
         return cls(reference=True, **changes)
 
     def replace(self, **changes) -> SimConfig:

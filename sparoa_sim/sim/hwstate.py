@@ -6,6 +6,11 @@ distributed holding time (mean ``mean_hold_s``), then jumps to another level dra
 among the others. Each device has its own path drawn from its own random substream, so the path
 is a function of the seed alone — two policies run with one seed see the same load at the same
 times (common random numbers), whatever their events.
+
+A :class:`LoadTrace` is the deterministic alternative: piecewise-constant (time, cpu, gpu) shares
+given as data (``LoadTrace.fixed`` for a constant load, e.g. the GPU shared with another job).
+It draws nothing, so it is an input of the problem rather than a stochastic effect: it stays on in
+the reference setting, where the oracle schedules at a fixed load (docs/architecture.md §4.3).
 """
 
 from __future__ import annotations
@@ -18,11 +23,101 @@ import numpy as np
 
 from sparoa_sim.errors import SimulationError
 
-__all__ = ["MAX_LOAD", "BackgroundLoad", "HardwareState", "background_process", "load_path"]
+__all__ = ["MAX_LOAD", "BackgroundLoad", "HardwareState", "LoadTrace", "as_load_pair", "background_process",
+           "load_path", "trace_process"]
 
 #: The largest share of a device that background and dispatch load may take together (a device
 #: never stops); a background level is at most this.
 MAX_LOAD = 0.95
+
+
+def _share(v: object, what: str) -> float:
+    """``v`` as a background share in [0, MAX_LOAD], or a SimulationError naming ``what`` and ``v``."""
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(float(v)) and 0.0 <= float(v) <= MAX_LOAD):
+        raise SimulationError(f"{what} must be a background share in [0, {MAX_LOAD}] (a device keeps at least "
+                              f"{1 - MAX_LOAD:.0%} for the work simulated), got {v!r}")
+    return float(v)
+
+
+def as_load_pair(load: object, what: str = "load") -> tuple[float, float]:
+    """A fixed (cpu, gpu) background share pair, checked (finite, in [0, :data:`MAX_LOAD`]);
+    errors name ``what`` and the value."""
+    if isinstance(load, (str, bytes)) or not hasattr(load, "__len__") or len(load) != 2:  # type: ignore[arg-type]
+        raise SimulationError(f"{what} must be a (cpu, gpu) pair of background shares, got {load!r}")
+    c, g = load  # type: ignore[misc]
+    return _share(c, f"{what}[cpu]"), _share(g, f"{what}[gpu]")
+
+
+@dataclass(frozen=True)
+class LoadTrace:
+    """Deterministic, piecewise-constant background load: ``points`` = ((time_s, cpu, gpu), ...).
+
+    The first point is at t = 0; times strictly increase; each share holds from its time to the
+    next point's (the last forever). Shares lie in [0, :data:`MAX_LOAD`]. Unlike
+    :class:`BackgroundLoad` it draws nothing (no substream is read), so it stays on in the
+    reference setting; an all-zero trace is exactly no background.
+    """
+
+    points: tuple[tuple[float, float, float], ...]
+
+    def __post_init__(self) -> None:
+        raw = self.points
+        if isinstance(raw, (str, bytes)) or not hasattr(raw, "__iter__"):
+            raise SimulationError(f"load trace points must be a list of (time_s, cpu, gpu), got {raw!r}")
+        pts = []
+        for k, pt in enumerate(raw):
+            if isinstance(pt, (str, bytes)) or not hasattr(pt, "__len__") or len(pt) != 3:
+                raise SimulationError(f"load trace points[{k}] must be (time_s, cpu, gpu), got {pt!r}")
+            t = pt[0]
+            if isinstance(t, bool) or not isinstance(t, (int, float, np.integer, np.floating)) or not (
+                    math.isfinite(float(t)) and float(t) >= 0.0):
+                raise SimulationError(f"load trace points[{k}].time_s must be a finite time >= 0 s, got {t!r}")
+            pts.append((float(t), _share(pt[1], f"load trace points[{k}].cpu"),
+                        _share(pt[2], f"load trace points[{k}].gpu")))
+        if not pts:
+            raise SimulationError("load trace points must not be empty (the first is at t = 0)")
+        if pts[0][0] != 0.0:
+            raise SimulationError(f"load trace points[0].time_s must be 0 (the load from the start), got {pts[0][0]!r}")
+        for k in range(1, len(pts)):
+            if not pts[k][0] > pts[k - 1][0]:
+                raise SimulationError(f"load trace points[{k}].time_s must be after points[{k - 1}]'s "
+                                      f"({pts[k - 1][0]!r} s), got {pts[k][0]!r}")
+        object.__setattr__(self, "points", tuple(pts))
+
+    @classmethod
+    def fixed(cls, cpu: float = 0.0, gpu: float = 0.0) -> LoadTrace:
+        """A constant load: ``cpu`` and ``gpu`` shares from t = 0 on."""
+        return cls(((0.0, cpu, gpu),))
+
+    @property
+    def constant(self) -> bool:
+        """Whether the shares never change (every point has the first one's)."""
+        first = self.points[0][1:]
+        return all(p[1:] == first for p in self.points)
+
+    @property
+    def idle(self) -> bool:
+        """Whether every share is 0 (the trace is no background at all)."""
+        return all(p[1] == 0.0 and p[2] == 0.0 for p in self.points)
+
+    @property
+    def load(self) -> tuple[float, float]:
+        """The (cpu, gpu) shares of a constant trace (raises for a varying one)."""
+        if not self.constant:
+            raise SimulationError("load trace: a varying trace has no single (cpu, gpu) load")
+        return self.points[0][1], self.points[0][2]
+
+    def changes(self, d: int) -> list[tuple[float, float]]:
+        """(time, share) of each change of device ``d``'s share (0 CPU, 1 GPU) from the idle start
+        (0 before the trace begins): the steps the engine applies."""
+        out = []
+        last = 0.0
+        for p in self.points:
+            if p[1 + d] != last:
+                out.append((p[0], p[1 + d]))
+                last = p[1 + d]
+        return out
 
 
 @dataclass(frozen=True)
@@ -88,6 +183,15 @@ def background_process(env, cfg: BackgroundLoad, rng: np.random.Generator, on_ch
         if constant:
             return  # it never changes: no need to keep the event queue alive (a stalled run then ends)
         yield env.timeout(hold)
+
+
+def trace_process(env, steps: list[tuple[float, float]], on_change: Callable[[float], None]):
+    """SimPy process: call ``on_change(share)`` at each (time, share) of ``steps`` (a device's
+    :meth:`LoadTrace.changes`); it waits ``time − now`` between them."""
+    for t, share in steps:
+        if t > env.now:
+            yield env.timeout(t - env.now)
+        on_change(share)
 
 
 @dataclass(frozen=True)

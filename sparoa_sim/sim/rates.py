@@ -1,8 +1,8 @@
 """Rates of the devices: background load, dispatch interference, DRAM contention (docs/architecture.md §4.1).
 
-Each device runs at an effective *load* share: its background load (Markov-modulated, a SimPy
-process per device, ``sim.hwstate``) plus, on the CPU while the host dispatch thread launches
-(an operator's ``td[d][i] = t_dispatch[d] · max(1, kernels)``, ``sim.host``) and interference is on, one core's share ``1/cores``; capped at ``MAX_LOAD`` so a device never
+Each device runs at an effective *load* share: its background load (Markov-modulated or a
+deterministic trace, a SimPy process per device, ``sim.hwstate``) plus, on the CPU while the host
+dispatch thread launches (an operator's ``td[d][i] = t_dispatch[d] · max(1, kernels)``, ``sim.host``) and interference is on, one core's share ``1/cores``; capped at ``MAX_LOAD`` so a device never
 stops. While both devices run, their bandwidth demands share ``concurrent_bw``: the memory part
 of each operator's time scales by the shared factor (*contention*, 1 = none). A task's duration
 at load and contention is ``PredTables.duration`` (a split part's, ``duration_at``).
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.sim.entities import CPU, Task
-from sparoa_sim.sim.hwstate import MAX_LOAD, background_process
+from sparoa_sim.sim.hwstate import MAX_LOAD, LoadTrace, background_process, trace_process
 from sparoa_sim.sim.predtables import duration_at
 from sparoa_sim.sim.state import RunState
 
@@ -56,9 +56,16 @@ class Rates:
         self.contention = 1.0
 
     def start_background(self, state: RunState, streams: list[np.random.SeedSequence]) -> None:
-        """Start a background-load process per device named in the config (``streams[d]``: its substream)."""
+        """Start a background-load process per device named in the config (``streams[d]``: its substream);
+        a ``LoadTrace`` draws nothing: one process per device whose share ever leaves 0, at its steps."""
         bg = state.background
         if bg is None:
+            return
+        if isinstance(bg, LoadTrace):
+            for d in (0, 1):
+                steps = bg.changes(d)
+                if steps:
+                    state.env.process(trace_process(state.env, steps, self._setter(d)))
             return
         for d, name in enumerate(("cpu", "gpu")):
             if name in bg.devices:

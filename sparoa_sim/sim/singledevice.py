@@ -10,8 +10,8 @@ each; a kernel after its launch, the previous kernel and, for a source under ``h
 input's copy; a CPU operator after the previous one. The walk is the env's per-reset hot path, so it is written out
 flat rather than through the rules' term functions, and tests hold it to them
 (``least_solution``) as well as to the engine. The only dynamics
-left are the device's background load path and the noise factors, both drawn from the run's
-substreams exactly as the engine draws them. :func:`single_device_figures` walks that
+left are the device's background load path (Markov-modulated, drawn from the run's substream, or
+a ``LoadTrace``) and the noise factors, each exactly as the engine draws or applies it. :func:`single_device_figures` walks that
 timeline in plain Python (no SimPy events), with the engine's own arithmetic for re-timing, so
 its figures equal :meth:`Simulator.run` under the ``cpu`` / ``gpu`` policy (the tests compare
 them over workloads, platforms, modes, noise and background settings and seeds). It answers
@@ -30,7 +30,7 @@ from sparoa_sim.sim.randomness import batch_noise, substreams
 from sparoa_sim.sim.simulator import Simulator
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.noise import noise_sigmas
-from sparoa_sim.sim.hwstate import MAX_LOAD, load_path
+from sparoa_sim.sim.hwstate import MAX_LOAD, LoadTrace, load_path
 
 __all__ = ["single_device_figures"]
 
@@ -49,6 +49,16 @@ def _load_changes(bg, rng: np.random.Generator):
                 return  # one distinct level: it never changes again (the path would jump forever unseen)
             last = level
         t = t + hold
+
+
+def _trace_changes(steps: list[tuple[float, float]]):
+    """(time, share) of each step of a :class:`LoadTrace` device path, at the times the engine's
+    ``trace_process`` reaches them (``now + (t − now)``)."""
+    now = 0.0
+    for t, share in steps:
+        if t > now:
+            now = now + (t - now)
+        yield now, share
 
 
 def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float, float] | None:
@@ -74,8 +84,11 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     sigma = noise_sigmas(sim.platform)
     z = batch_noise(kids[2], sigma, n, 0) if cfg.noise_on and bool(np.any(sigma > 0)) else None
     bg = cfg.background_on
-    changes = (_load_changes(bg, np.random.default_rng(kids[d]))
-               if bg is not None and ("cpu", "gpu")[d] in bg.devices else iter(()))
+    if isinstance(bg, LoadTrace):
+        changes = _trace_changes(bg.changes(d))
+    else:
+        changes = (_load_changes(bg, np.random.default_rng(kids[d]))
+                   if bg is not None and ("cpu", "gpu")[d] in bg.devices else iter(()))
     nxt_t, nxt_level = next(changes, (math.inf, 0.0))
 
     base = t.lat[d]
