@@ -20,9 +20,15 @@ Deliberate differences from torchvision, none of which changes parameters or MAC
   ``self_attention.in_proj_weight`` / ``in_proj_bias`` are ``self_attention.in_proj.weight`` /
   ``.bias`` here.
 
+Three branchy models follow, for the placements that run parallel branches side by side: GoogLeNet
+and SqueezeNet 1.1 (torchvision's inference definitions, same parameters and MACs; ``googlenet``,
+``squeezenet``) and SSDLite on MobileNetV2, a multi-scale detector (``detector``; held to the
+MobileNetV2 paper's figures, torchvision has no such model).
+
 Every model also has a ``reduced`` variant (narrower, shallower where that is cheap, 32×32
-inputs, 10 classes) for fast tests. Random initialisation gives the activation sparsity of
-random networks (about half zeros after ReLU, almost none after GELU), not of trained ones.
+inputs (64×64 for the detector), 10 classes) for fast tests. Random initialisation gives the
+activation sparsity of random networks (about half zeros after ReLU, almost none after GELU), not
+of trained ones.
 
 Note on counting MACs: ``torch.utils.flop_counter.FlopCounterMode`` has no formula for the
 CPU kernel of ``scaled_dot_product_attention`` and counts it as zero; pass
@@ -31,8 +37,8 @@ attention matmuls on every device, as torchvision's published figures do.
 
 This module is the registry (:data:`MODELS`, :func:`build`, :func:`input_shape`,
 :func:`example_input`, :func:`resolve_workload`); the architectures live one family per module
-(``resnet``, ``mobilenet``, ``vgg``, ``vit``, ``swin``, shared parts in ``blocks``) and every
-class and factory is re-exported here under its old name.
+(``resnet``, ``mobilenet``, ``vgg``, ``vit``, ``swin``, ``googlenet``, ``squeezenet``, ``detector``,
+shared parts in ``blocks``) and every class and factory is re-exported here under its old name.
 """
 
 from __future__ import annotations
@@ -48,7 +54,9 @@ from torch import Tensor, nn
 
 from sparoa_sim.errors import GraphError
 from sparoa_sim.real.models.blocks import MLP, ConvBNAct, Permute, SqueezeExcitation
+from sparoa_sim.real.models.detector import SSDLiteHead, SSDLiteMobileNetV2, ssdlite_mobilenet_v2
 from sparoa_sim.real.models.flops import count_macs, flop_counter_mapping
+from sparoa_sim.real.models.googlenet import BasicConv2d, GoogLeNet, Inception, googlenet
 from sparoa_sim.real.models.mobilenet import (
     InvertedResidualV2,
     InvertedResidualV3,
@@ -58,6 +66,7 @@ from sparoa_sim.real.models.mobilenet import (
     mobilenet_v3_small,
 )
 from sparoa_sim.real.models.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50
+from sparoa_sim.real.models.squeezenet import Fire, SqueezeNet, squeezenet1_1
 from sparoa_sim.real.models.swin import (
     PatchMerging,
     ShiftedWindowAttention,
@@ -99,6 +108,13 @@ __all__ = [
     "SwinTransformerBlock",
     "PatchMerging",
     "SwinTransformer",
+    "BasicConv2d",
+    "Inception",
+    "GoogLeNet",
+    "Fire",
+    "SqueezeNet",
+    "SSDLiteHead",
+    "SSDLiteMobileNetV2",
     "resnet18",
     "resnet50",
     "mobilenet_v2",
@@ -106,6 +122,9 @@ __all__ = [
     "vgg16",
     "vit_b_16",
     "swin_t",
+    "googlenet",
+    "squeezenet1_1",
+    "ssdlite_mobilenet_v2",
 ]
 
 _PRUNED = re.compile(r"^(?P<base>.+)_pruned(?P<pct>\d{1,2})$")
@@ -113,11 +132,12 @@ _PRUNED = re.compile(r"^(?P<base>.+)_pruned(?P<pct>\d{1,2})$")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One zoo entry: how to build it, its batch-1 input shapes and torchvision's published counts.
+    """One zoo entry: how to build it, its batch-1 input shapes and its published counts.
 
     ``published_gmacs`` is torchvision's "GFLOPS" figure, which counts multiply-accumulates, to
     the three decimals of its weights' ``_ops`` metadata (the docs table rounds to two, which
-    for MobileNetV3-Small turns 0.057 into 0.06, a 5 % difference).
+    for MobileNetV3-Small turns 0.057 into 0.06, a 5 % difference); ``published_source`` names
+    where both figures come from when it is not torchvision.
     ``reduced_kwargs`` are the factory arguments of the small variant used by fast tests.
     """
 
@@ -128,6 +148,7 @@ class ModelSpec:
     published_gmacs: float
     reduced_kwargs: Mapping[str, Any] = field(default_factory=dict, hash=False)
     reduced_input_shape: tuple[int, ...] = (1, 3, 32, 32)
+    published_source: str = "torchvision weights metadata"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reduced_kwargs", MappingProxyType(dict(self.reduced_kwargs)))
@@ -167,6 +188,20 @@ MODELS: Mapping[str, ModelSpec] = MappingProxyType(
                 {"img_size": 32, "patch_size": 2, "embed_dim": 16, "depths": (2, 2, 2, 2),
                  "num_heads": (1, 2, 4, 8), "window_size": 4, "num_classes": 10},
             ),
+            ModelSpec(
+                "googlenet", googlenet, (1, 3, 224, 224), 6_624_904, 1.498,
+                {"num_classes": 10, "width": 0.125},
+            ),
+            ModelSpec(
+                "squeezenet1_1", squeezenet1_1, (1, 3, 224, 224), 1_235_496, 0.349,
+                {"num_classes": 10, "width": 0.25},
+            ),
+            ModelSpec(
+                "ssdlite_mobilenetv2", ssdlite_mobilenet_v2, (1, 3, 320, 320), 4_300_000, 0.8,
+                {"num_classes": 10, "width_mult": 0.25, "last_channel": 128},
+                reduced_input_shape=(1, 3, 64, 64),
+                published_source="Sandler et al. 2018 (MobileNetV2), Table 6: MNet V2 + SSDLite at 320x320",
+            ),
         )
     }
 )  # fmt: skip
@@ -200,7 +235,7 @@ def build(name: str, *, seed: int = 0, reduced: bool = False) -> nn.Module:
 
 
 def input_shape(name: str, reduced: bool = False) -> tuple[int, ...]:
-    """Batch-1 input shape (1, 3, H, W) of a zoo model."""
+    """Batch-1 input shape (1, 3, H, W) of a zoo model (224×224 but for the 320×320 detector)."""
     spec = _spec(name)
     return spec.reduced_input_shape if reduced else spec.input_shape
 

@@ -6,7 +6,8 @@ A *request* is one inference of one sample. A source says when requests arrive:
   previous one completes (think time 0);
 - :class:`Poisson` — exponential inter-arrival times at ``rate`` requests per second, the first
   arrival one inter-arrival time after 0;
-- :class:`TraceArrivals` — explicit, sorted arrival times.
+- :class:`TraceArrivals` — explicit, sorted arrival times;
+- :class:`Periodic` — a camera stream: one request every ``1/fps`` seconds from ``phase_s`` on.
 
 :class:`Batching` groups waiting requests into batches (one pass of the graph at batch size
 ``len(batch)``): a batch is formed when ``max_batch`` requests wait, when the oldest has waited
@@ -32,11 +33,14 @@ import numpy as np
 from sparoa_sim.errors import SimulationError
 
 __all__ = [
+    "ARRIVAL_TYPES",
     "Arrivals",
     "Batching",
     "ClosedLoop",
+    "Periodic",
     "Poisson",
     "TraceArrivals",
+    "check_closed_loop",
     "load_arrival_trace",
     "parse_arrival",
 ]
@@ -121,7 +125,47 @@ class TraceArrivals:
         return f"trace:{len(self.times)}"
 
 
-Arrivals = Union[ClosedLoop, Poisson, TraceArrivals]
+def _check_seconds(name: str, value: object, positive: bool) -> float:
+    v = value
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) or not math.isfinite(v) \
+            or (v <= 0 if positive else v < 0):
+        want = "a positive" if positive else "a non-negative"
+        raise SimulationError(f"{name} must be {want}, finite number, got {value!r}")
+    return float(v)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A camera stream: ``n_requests`` frames, frame ``k`` arriving at ``phase_s + k / fps`` seconds."""
+
+    fps: float
+    n_requests: int = 1
+    phase_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "fps", _check_seconds("fps (frames per second)", self.fps, positive=True))
+        object.__setattr__(self, "n_requests", _check_count("n_requests", self.n_requests))
+        object.__setattr__(self, "phase_s", _check_seconds("phase_s (seconds)", self.phase_s, positive=False))
+
+    @property
+    def period_s(self) -> float:
+        """Seconds between two frames."""
+        return 1.0 / self.fps
+
+    def times(self) -> list[float]:
+        """Arrival time of every frame, seconds."""
+        fps, phase = self.fps, self.phase_s
+        return [phase + k / fps for k in range(self.n_requests)]
+
+    def describe(self) -> str:
+        """Short text for tables and JSON (``periodic:FPS``, ``periodic:FPS+PHASE`` with a phase)."""
+        return f"periodic:{self.fps:g}" + (f"+{self.phase_s:g}" if self.phase_s else "")
+
+
+Arrivals = Union[ClosedLoop, Poisson, TraceArrivals, Periodic]
+
+#: The arrival processes the engine takes.
+ARRIVAL_TYPES: tuple[type, ...] = (ClosedLoop, Poisson, TraceArrivals, Periodic)
 
 
 @dataclass(frozen=True)
@@ -144,6 +188,16 @@ class Batching:
     def fixed(cls, batch: int, max_inflight: int = 1) -> Batching:
         """Full batches of ``batch`` requests (the last one flushed when the source runs dry)."""
         return cls(max_batch=batch, timeout_s=math.inf, max_inflight=max_inflight)
+
+
+def check_closed_loop(arrivals: Arrivals, batching: Batching, field: str = "arrivals") -> None:
+    """Raise if a closed loop could never fill the batcher's batches (it would wait forever)."""
+    if isinstance(arrivals, ClosedLoop):
+        conc = batching.max_batch if arrivals.concurrency is None else arrivals.concurrency
+        if conc < batching.max_batch and arrivals.n_requests > conc and math.isinf(batching.timeout_s):
+            raise SimulationError(
+                f"{field}: a closed loop of concurrency {conc} can never fill batches of {batching.max_batch} "
+                "(raise the concurrency or give the batcher a finite timeout_s)")
 
 
 def load_arrival_trace(path: str | os.PathLike[str]) -> TraceArrivals:
@@ -170,7 +224,7 @@ def load_arrival_trace(path: str | os.PathLike[str]) -> TraceArrivals:
 
 
 def parse_arrival(text: str, n_requests: int = 1) -> Arrivals:
-    """``closed`` | ``closed:C`` | ``poisson:RATE`` | ``trace:FILE`` → an arrivals value."""
+    """``closed`` | ``closed:C`` | ``poisson:RATE`` | ``periodic:FPS`` | ``trace:FILE`` → an arrivals value."""
     if not isinstance(text, str):
         raise SimulationError(f"arrival must be a string like 'closed' or 'poisson:RATE', got {text!r}")
     kind, _, arg = text.partition(":")
@@ -188,6 +242,12 @@ def parse_arrival(text: str, n_requests: int = 1) -> Arrivals:
         except ValueError:
             raise SimulationError(f"arrival: 'poisson:RATE' needs a number of requests per second, got {arg!r}") from None
         return Poisson(rate, n_requests)
+    if kind == "periodic":
+        try:
+            fps = float(arg)
+        except ValueError:
+            raise SimulationError(f"arrival: 'periodic:FPS' needs a number of frames per second, got {arg!r}") from None
+        return Periodic(fps, n_requests)
     if kind == "trace" and arg:
         return load_arrival_trace(arg)
-    raise SimulationError(f"arrival: unknown arrival process {text!r} (known: closed, closed:C, poisson:RATE, trace:FILE)")
+    raise SimulationError(f"arrival: unknown arrival process {text!r} (known: closed, closed:C, poisson:RATE, periodic:FPS, trace:FILE)")

@@ -9,6 +9,10 @@ operator waits for on its device (starting the copies it needs), and hands it to
 dispatch thread (or, where issuing costs no host time, straight to the device). A share strictly
 inside (0, 1) splits the operator into two parts, one per device (``PredTables.split``).
 
+With co-running streams (``sim.streams``) each stream has its own dispatcher (its graph, policy
+and static order); a router in front of them takes the shared ready queue and hands each
+operator to its job's dispatcher.
+
 Under a policy with a static order (``policy.order``: operator indices per device), each device
 takes its operators in that order, batch after batch: a placed operator is staged until every
 operator before it on that device has been released to it.
@@ -27,6 +31,7 @@ import numpy as np
 
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.sim.entities import CPU, GPU, Job, PartTask, Split, Task
+from sparoa_sim.sim.predtables import GraphTables
 from sparoa_sim.sim.state import RunState
 from sparoa_sim.sim.view import OpView
 
@@ -51,15 +56,17 @@ class Dispatcher:
         self._transfers = transfers
 
     def reset(self, state: RunState, decide: Callable[[OpView], Any],
-              order: Mapping[str, Sequence[int]] | None) -> None:
-        """Empty the dispatcher for a new run; ``decide``: the policy's, ``order``: its static order."""
-        gt = state.gt
+              order: Mapping[str, Sequence[int]] | None, gt: GraphTables | None = None) -> None:
+        """Empty the dispatcher for a new run; ``decide``: the policy's, ``order``: its static order,
+        ``gt``: the graph of the stream it serves (default: the run's primary graph)."""
+        if gt is None:
+            gt = state.gt
         self._ready = state.ready
         self._names = gt.names
         self._splittable = gt.splittable
         self._deps = gt.deps
         self._cons = gt.cons
-        self._input_dep = state.input_dep
+        self._input_dep = (gt.n,)
         self._host_io = state.host_io
         # per kernel: an operator's host time t_dispatch[d] · max(1, kernels) is > 0 iff this is
         self._td = state.t_dispatch
@@ -227,7 +234,7 @@ class Dispatcher:
             return
         d = task.dev
         staged = self._staged[d]
-        staged[task.job.seq * self._order_len[d] + pos[d][task.op]] = task
+        staged[task.job.nth * self._order_len[d] + pos[d][task.op]] = task
         nxt = self._next_pos[d]
         while nxt in staged:
             self._release(staged.pop(nxt))

@@ -30,16 +30,29 @@ class Timer:
 
 
 class Job:
-    """One batch in flight: per-operator state as plain lists indexed by operator."""
+    """One batch in flight: per-operator state as plain lists indexed by operator.
 
-    __slots__ = ("seq", "requests", "tables", "unissued", "res", "share", "waiters", "left", "done", "placed", "z")
+    ``lane`` is the request stream the batch belongs to (``sim.streams.Lane``: its graph, its
+    dispatcher, its request accounting); ``td`` and ``sink`` are that graph's host time per
+    operator and sink flags, copied here so the hot path reads them in one step. ``seq`` numbers
+    every batch of the run in start order (the trace's job index), ``nth`` the batches of its own
+    stream; with one stream they are equal.
+    """
 
-    def __init__(self, seq: int, requests: list[int], tables: PredTables, indeg: list[int], n: int,
+    __slots__ = ("seq", "nth", "requests", "tables", "lane", "td", "sink", "unissued", "res", "share", "waiters",
+                 "left", "done", "placed", "z")
+
+    def __init__(self, seq: int, nth: int, requests: list[int], tables: PredTables, lane: Any,
                  z: list[float] | None) -> None:
+        n = lane.n
         self.seq = seq
+        self.nth = nth
         self.requests = requests
         self.tables = tables
-        self.unissued = indeg[:]  # producers not yet issued, per operator
+        self.lane = lane
+        self.td = lane.td
+        self.sink = lane.is_sink
+        self.unissued = lane.indeg[:]  # producers not yet issued, per operator
         # Residency bits per output (index n = the request's input): 1 on CPU, 2 on GPU,
         # 4 copy to CPU under way, 8 copy to GPU under way.
         self.res = [0] * (n + 1)

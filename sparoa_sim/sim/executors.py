@@ -39,12 +39,13 @@ class Executors:
         self.end_cb = (partial(self._on_end, CPU), partial(self._on_end, GPU))
         self.running: list[Task | None] = [None, None]
 
-    def connect(self, dispatcher: Any, rates: Any, transfers: Any, stream: Any) -> None:
-        """The components a finished operator reports to: dispatcher, rates, transfers, request stream."""
+    def connect(self, dispatcher: Any, rates: Any, transfers: Any) -> None:
+        """The components a finished operator reports to: the dispatcher (or, with co-running
+        streams, the router in front of each stream's dispatcher), rates and transfers; a finished
+        job reports to its own request stream (``job.lane.stream``)."""
         self._dispatcher = dispatcher
         self._rates = rates
         self._transfers = transfers
-        self._stream = stream
 
     def reset(self, state: RunState) -> None:
         """Idle devices with empty queues, for a new run on ``state``."""
@@ -54,7 +55,6 @@ class Executors:
         self._backlog = state.backlog
         self._load = state.load
         self._trace = state.trace
-        self._is_sink = state.gt.is_sink
         self._host_io = state.host_io
         self._dynamic = state.dynamic
         self._contention = state.contention
@@ -171,12 +171,12 @@ class Executors:
                 self._transfers.start(job, op, 1 - home)
         if job.share[op] != 1.0:
             self._dispatcher.issue(job, op)
-        if home == GPU and self._is_sink[op] and self._host_io:
+        if home == GPU and job.sink[op] and self._host_io:
             self._transfers.start(job, op, CPU)  # the output goes back to the host; finishes there
             return
         job.left -= 1
         if job.left == 0:
-            self._stream.job_done(job)
+            job.lane.stream.job_done(job)
 
     def notify(self, tasks: list[Task]) -> None:
         """One input of each of ``tasks`` has arrived: start those now ready on a free device."""

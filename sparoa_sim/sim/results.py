@@ -7,6 +7,13 @@ time minus its arrival time; the makespan runs from the first arrival to the las
 an inference is one request (one sample), so ``energy_per_inference_j`` is the run's energy —
 device energy of every operator and copy plus the board's idle power over the makespan —
 divided by the number of requests.
+
+With co-running streams (``sim.streams``) the headline figures — latency, throughput, makespan,
+requests, batches, decisions, placement — are the *primary* stream's; the board's figures —
+energy, busy time, utilisation, copies — cover the whole run (every stream, from the first
+arrival of any stream to the last completion), and ``energy_per_inference_j`` is that energy
+divided by the requests of *all* streams. ``streams`` holds each stream's own figures
+(:class:`StreamStats`, the primary first), with its SLO satisfaction rate where it has a deadline.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Results", "SUMMARY_KEYS", "summarise_latencies"]
+__all__ = ["Results", "SUMMARY_KEYS", "StreamStats", "slo_rate", "summarise_latencies"]
 
 #: Keys every simulation result carries (docs/architecture.md §9).
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -33,6 +40,37 @@ def summarise_latencies(lat: np.ndarray) -> tuple[float, float, float, float, fl
         return (0.0, 0.0, 0.0, 0.0, 0.0)
     p50, p95, p99 = np.percentile(a, [50.0, 95.0, 99.0])
     return float(a.mean()), float(p50), float(p95), float(p99), float(a.max())
+
+
+def slo_rate(lat: np.ndarray, deadline_s: float | None) -> float | None:
+    """Share of requests whose latency is at most ``deadline_s`` (None without a deadline)."""
+    if deadline_s is None:
+        return None
+    a = np.asarray(lat, dtype=float)
+    return float(np.count_nonzero(a <= deadline_s) / a.size) if a.size else 1.0
+
+
+@dataclass(frozen=True)
+class StreamStats:
+    """One request stream's figures in a run (the primary's, or a co-running workload's).
+
+    (No policy name here: the primary's is ``Results.policy``, so that results of one run under
+    two names of one policy compare equal once that field is aligned.)"""
+
+    name: str
+    workload: str
+    arrival: str
+    n_requests: int
+    n_batches: int
+    latency_mean_s: float
+    latency_p50_s: float
+    latency_p95_s: float
+    latency_p99_s: float
+    latency_max_s: float
+    throughput_rps: float
+    makespan_s: float
+    deadline_s: float | None
+    slo_met: float | None  # share of requests with latency <= deadline_s; None without a deadline
 
 
 @dataclass(frozen=True)
@@ -77,6 +115,7 @@ class Results:
     mean_batch: float
     placement: tuple[float, ...]
     latencies_s: tuple[float, ...]
+    streams: tuple[StreamStats, ...] = ()
 
     @property
     def gpu_ops(self) -> int:
@@ -92,6 +131,7 @@ class Results:
         """Plain JSON-able dict; ``per_request=False`` leaves out the per-request latencies."""
         d = asdict(self)
         d["placement"] = list(self.placement)
+        d["streams"] = [dict(x) for x in d["streams"]]
         d["gpu_ops"] = self.gpu_ops
         d["split_ops"] = self.split_ops
         if per_request:
@@ -103,6 +143,18 @@ class Results:
     def to_json(self, indent: int | None = None, per_request: bool = True) -> str:
         """JSON text of :meth:`to_dict`."""
         return json.dumps(self.to_dict(per_request), indent=indent, allow_nan=False)
+
+    def stream(self, name: str) -> StreamStats:
+        """The figures of the stream called ``name``."""
+        for st in self.streams:
+            if st.name == name:
+                return st
+        raise KeyError(f"no stream {name!r} in these results (streams: {[st.name for st in self.streams]})")
+
+    @property
+    def slo_met(self) -> float | None:
+        """The primary stream's SLO satisfaction rate (None without a deadline)."""
+        return self.streams[0].slo_met if self.streams else None
 
     def summary(self) -> dict[str, float]:
         """Just the :data:`SUMMARY_KEYS`."""

@@ -6,7 +6,9 @@ the transfers — connects them, and at each reset gives them a fresh shared
 :class:`~sparoa_sim.sim.state.RunState` (a new SimPy environment) and the run's random
 substreams (``sim.randomness``). It then runs the event loop, to the end (:meth:`Simulator.run`)
 or decision by decision for an external agent (:meth:`Simulator.start` / :meth:`Simulator.submit`),
-and assembles results and traces (``sim.metrics``). :func:`simulate` is the one-call form by
+and assembles results and traces (``sim.metrics``). Other workloads' request streams may run
+alongside (``coruns``: ``sim.streams``), sharing the devices, the host thread and the copies;
+without them the components are wired exactly as for one stream. :func:`simulate` is the one-call form by
 names (the Python face of ``sparoa simulate``).
 
 The reference setting (``SimConfig(reference=True)``) leaves a deterministic schedule that an
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -33,7 +36,7 @@ from sparoa_sim.hwmodels import Platform, as_platform
 from sparoa_sim.hwmodels.contention import concurrent_bw
 from sparoa_sim.hwmodels.noise import noise_sigmas
 from sparoa_sim.ir.graph import OpGraph
-from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson, TraceArrivals, parse_arrival
+from sparoa_sim.sim.arrivals import ARRIVAL_TYPES, Arrivals, Batching, ClosedLoop, check_closed_loop, parse_arrival
 from sparoa_sim.sim.config import SimConfig
 from sparoa_sim.sim.dispatcher import Dispatcher
 from sparoa_sim.sim.executors import Executors
@@ -46,7 +49,8 @@ from sparoa_sim.sim.randomness import STREAMS, batch_noise, substreams
 from sparoa_sim.sim.rates import Rates
 from sparoa_sim.sim.results import Results
 from sparoa_sim.sim.state import RunState
-from sparoa_sim.sim.stream import RequestStream
+from sparoa_sim.sim.streams import (CoRun, Lane, LaneHost, Router, StreamGroup, build_corun_lanes, check_deadline,
+                                    reset_corun_lanes, wire_lanes)
 from sparoa_sim.sim.trace import SimTrace
 from sparoa_sim.sim.transfers import Transfers
 from sparoa_sim.sim.view import OpView
@@ -64,7 +68,10 @@ def _check_seed(seed: Any) -> int | None:
 
 
 class Simulator:
-    """Simulate a request stream of one workload on one platform under one placement policy.
+    """Simulate a request stream of one workload on one platform under one placement policy,
+    optionally with co-running streams of other workloads sharing the devices (``coruns``,
+    ``sim.streams``; the results' headline figures stay the primary stream's, ``Results.streams``
+    has every stream's).
 
     ``run()`` simulates to the end and returns :class:`~sparoa_sim.sim.results.Results`. Stepping
     (for external decisions): ``view = start()``, then ``view = submit(action)`` while
@@ -75,7 +82,8 @@ class Simulator:
     def __init__(self, graph: OpGraph | str | os.PathLike[str], platform: Platform | str | os.PathLike[str],
                  policy: Any = "gpu", *, arrivals: Arrivals | None = None, batching: Batching | None = None,
                  config: SimConfig | None = None, seed: int | None = 0, cache: PredictionCache | None = None,
-                 policy_kwargs: dict[str, Any] | None = None) -> None:
+                 policy_kwargs: dict[str, Any] | None = None, coruns: Sequence[CoRun] = (),
+                 deadline_s: float | None = None) -> None:
         self.graph = as_graph(graph)
         self.platform = as_platform(platform)
         self.config = SimConfig() if config is None else config
@@ -85,9 +93,10 @@ class Simulator:
         if not isinstance(self.batching, Batching):
             raise SimulationError(f"batching must be a Batching, got {batching!r}")
         self.arrivals = ClosedLoop(1) if arrivals is None else arrivals
-        if not isinstance(self.arrivals, (ClosedLoop, Poisson, TraceArrivals)):
-            raise SimulationError(f"arrivals must be ClosedLoop, Poisson or TraceArrivals, got {arrivals!r}")
-        self._check_closed_loop()
+        if not isinstance(self.arrivals, ARRIVAL_TYPES):
+            raise SimulationError(f"arrivals must be ClosedLoop, Poisson, Periodic or TraceArrivals, got {arrivals!r}")
+        check_closed_loop(self.arrivals, self.batching)
+        self.deadline_s = check_deadline(deadline_s)
         self.seed = _check_seed(seed)
         self.policy = make_policy(policy, **(policy_kwargs or {}))
         self.cache = PredictionCache() if cache is None else cache
@@ -99,29 +108,41 @@ class Simulator:
         self.env = None
         self._started = False
         # the components, built and connected once; reset() starts each run afresh
-        self._view = OpView(self, self._gt)
-        self._stream = RequestStream(self.tables)
-        self._dispatcher = Dispatcher(self._view, self._external)
-        self._host = HostThread()
+        # the streams: the primary (stream 0) and the co-runs, each a lane (sim.streams)
+        lane = Lane(0, self.graph.name, self.graph, self._gt, self.policy, self.arrivals, self.batching,
+                    self.deadline_s, self.tables)
+        self._lanes = [lane, *build_corun_lanes(self, coruns, {lane.name})]
+        multi = len(self._lanes) > 1
+        self._view = lane.view = OpView(self, self._gt)
+        self._dispatcher = lane.dispatcher = Dispatcher(self._view, self._external)
+        self._stream = lane.stream
+        self._host = LaneHost() if multi else HostThread()
         self._executors = Executors()
         self._rates = Rates()
         self._transfers = Transfers()
-        self._stream.connect(self._dispatcher)
+        wire_lanes(self, self._lanes[1:], self._host, self._executors, self._transfers)
+        # with co-runs a router stands in front of the streams' dispatchers, a group ends the run
+        self._front = Router(self._lanes) if multi else self._dispatcher
+        self._group = StreamGroup(self._lanes) if multi else None
+        self._finish = self._group or self._stream
+        for ln in self._lanes:
+            ln.stream.connect(self._front)
         self._dispatcher.connect(self._host, self._executors, self._transfers)
-        self._host.connect(self._dispatcher, self._executors, self._rates)
-        self._executors.connect(self._dispatcher, self._rates, self._transfers, self._stream)
+        self._host.connect(self._front, self._executors, self._rates)
+        self._executors.connect(self._front, self._rates, self._transfers)
         self._rates.connect(self._host, self._executors, self._check_stalled)
-        self._transfers.connect(self._dispatcher, self._executors, self._stream)
+        self._transfers.connect(self._front, self._executors)
         self._state: RunState | None = None
 
-    def _check_closed_loop(self) -> None:
-        a, b = self.arrivals, self.batching
-        if isinstance(a, ClosedLoop):
-            conc = b.max_batch if a.concurrency is None else a.concurrency
-            if conc < b.max_batch and a.n_requests > conc and math.isinf(b.timeout_s):
-                raise SimulationError(
-                    f"arrivals: a closed loop of concurrency {conc} can never fill batches of {b.max_batch} "
-                    "(raise the concurrency or give the batcher a finite timeout_s)")
+    @property
+    def mode(self) -> str:
+        """The power mode's name."""
+        return self._mode
+
+    @property
+    def streams(self) -> tuple[str, ...]:
+        """Names of the run's request streams: the primary first, then the co-runs."""
+        return tuple(ln.name for ln in self._lanes)
 
     # ------------------------------------------------------------------------------------
     # set-up
@@ -155,11 +176,22 @@ class Simulator:
         self._executors.reset(state)
         self._rates.reset(state)
         self._transfers.reset(state)
-        self._stream.reset(state, self.arrivals, self.batching, kids[2], self._sigma)
-        self._view.bind(state, self._host, self._rates)
+        group = self._group
+        on_finish = None if group is None else group.stream_finished
+        self._stream.reset(state, self.arrivals, self.batching, kids[2], self._sigma, self._lanes[0], on_finish)
+        co_arrivals = []
+        if group is not None:
+            group.reset(state)
+            self._front.reset(state, self._host)
+            co_arrivals = reset_corun_lanes(self._lanes[1:], state=state, seed=self.seed, sim=self,
+                                            sigma=self._sigma, group=group)
+        for ln in self._lanes:
+            ln.view.bind(state, self._host, self._rates)
         # processes; the background first, so its t = 0 levels hold before the first operator starts
         self._rates.start_background(state, kids)
         self._stream.start(kids[3])
+        for ln, ss in zip(self._lanes[1:], co_arrivals):
+            ln.stream.start(ss)
         self._started = True
 
     # ------------------------------------------------------------------------------------
@@ -187,7 +219,7 @@ class Simulator:
         job, op = item
         disp.place(job, op, action)  # validates before changing anything
         disp.pending = None
-        disp.dispatch_ready()
+        self._front.dispatch_ready()
         self._advance()
         return self.pending
 
@@ -201,7 +233,7 @@ class Simulator:
     def _advance(self) -> None:
         env = self.env
         assert env is not None
-        stream = self._stream
+        stream = self._finish
         if not self._external:
             try:
                 env.run(until=stream.finished_ev)
@@ -221,14 +253,14 @@ class Simulator:
     def _deadlock(self) -> None:
         q = self._executors.queue
         raise SimulationError(
-            f"simulation stalled at t={self.env.now:.6g}s with {self._stream.n_requests - self._stream.n_done} "
+            f"simulation stalled at t={self.env.now:.6g}s with {self._finish.n_requests - self._finish.n_done} "
             f"request(s) unfinished (queued on cpu/gpu: {[len(q[0]), len(q[1])]}); a static order that "
             "contradicts the dependencies?")
 
     def _check_stalled(self) -> None:
         """Raise if jobs are in flight and nothing can move them (checked after background changes)."""
         ex, host = self._executors, self._host
-        if (self._stream.jobs_inflight > 0 and ex.running[0] is None and ex.running[1] is None
+        if (self._finish.jobs_inflight > 0 and ex.running[0] is None and ex.running[1] is None
                 and host.task is None and not host.queue and self._transfers.inflight == 0
                 and not self._state.ready and self._dispatcher.pending is None):
             self._deadlock()
@@ -248,22 +280,22 @@ class Simulator:
 
     @property
     def done(self) -> bool:
-        """Every request has completed."""
-        return self._started and self._stream.finished
+        """Every request (of every stream) has completed."""
+        return self._started and self._finish.finished
 
     @property
     def n_requests(self) -> int:
-        """Requests in the run."""
+        """Requests in the run (the primary stream's)."""
         return self.arrivals.n_requests
 
     @property
     def n_in_system(self) -> int:
-        """Requests arrived and not yet complete."""
+        """Requests arrived and not yet complete (the primary stream's)."""
         return self._stream.n_in_system if self._started else 0
 
     @property
     def requests_done(self) -> int:
-        """Requests completed."""
+        """Requests completed (the primary stream's)."""
         return self._stream.n_done if self._started else 0
 
     @property
@@ -273,7 +305,8 @@ class Simulator:
 
     @property
     def time_in_system(self) -> float:
-        """Integral of the number of requests in the system over time so far (request-seconds)."""
+        """Integral of the number of the primary stream's requests in the system over time so far
+        (request-seconds)."""
         return self._stream.time_in_system(self.env.now) if self._started else 0.0
 
     @property
@@ -281,8 +314,8 @@ class Simulator:
         """Joules so far: finished operators and copies plus board idle power since the first arrival."""
         if not self._started:
             return 0.0
-        return energy_so_far(self.env.now, self.tables(1).board_idle_w, self._stream, self._executors,
-                             self._transfers)
+        return energy_so_far(self.env.now, self.tables(1).board_idle_w, [ln.stream for ln in self._lanes],
+                             self._executors, self._transfers)
 
     def load_history(self) -> list[tuple[float, str, float]]:
         """Background-load changes so far: (time, device, share), in time order."""
@@ -309,7 +342,7 @@ class Simulator:
             raise SimulationError("results: the run is not finished (run() it, or submit() until done)")
         return run_results(graph=self.graph, platform=self.platform, mode=self._mode, config=self.config,
                            policy=policy_name(self.policy), arrivals=self.arrivals, batching=self.batching,
-                           seed=self.seed, board_idle_w=self.tables(1).board_idle_w, stream=self._stream,
+                           seed=self.seed, board_idle_w=self.tables(1).board_idle_w, lanes=self._lanes,
                            dispatcher=self._dispatcher, host=self._host, executors=self._executors,
                            transfers=self._transfers)
 
@@ -317,19 +350,23 @@ class Simulator:
         """The recorded slices as a :class:`~sparoa_sim.sim.trace.SimTrace` (needs ``record_trace``)."""
         if not self._started or self._state.trace is None:
             raise SimulationError("trace: nothing recorded (run with SimConfig(record_trace=True))")
-        return run_trace(events=self._state.trace, gt=self._gt, graph=self.graph, platform=self.platform,
-                         policy=policy_name(self.policy), stream=self._stream, rates=self._rates)
+        return run_trace(events=self._state.trace, graph=self.graph, platform=self.platform,
+                         policy=policy_name(self.policy), lanes=self._lanes, job_lane=self._state.job_lane,
+                         rates=self._rates)
 
 
 def simulate(workload: OpGraph | str | os.PathLike[str], platform: Platform | str | os.PathLike[str],
              policy: Any = "gpu", *, requests: int = 1, arrival: str | Arrivals = "closed", batch: int = 1,
              batch_timeout_s: float = math.inf, max_inflight: int = 1, seed: int | None = 0,
              reference: bool = False, mode: str | None = None, precision: str = "fp32",
-             record_trace: bool = False, cache: PredictionCache | None = None, **policy_kwargs: Any) -> Results:
-    """One-call simulation by names: the Python face of ``sparoa simulate``."""
+             record_trace: bool = False, cache: PredictionCache | None = None, coruns: Sequence[CoRun] = (),
+             deadline_s: float | None = None, **policy_kwargs: Any) -> Results:
+    """One-call simulation by names: the Python face of ``sparoa simulate`` (``coruns``: other
+    workloads' streams sharing the devices; ``deadline_s``: the primary stream's, for its SLO rate)."""
     arr = parse_arrival(arrival, requests) if isinstance(arrival, str) else arrival
     sim = Simulator(workload, platform, policy, arrivals=arr,
                     batching=Batching(max_batch=batch, timeout_s=batch_timeout_s, max_inflight=max_inflight),
                     config=SimConfig(mode=mode, precision=precision, reference=reference, record_trace=record_trace),
-                    seed=seed, cache=cache, policy_kwargs=policy_kwargs or None)
+                    seed=seed, cache=cache, policy_kwargs=policy_kwargs or None, coruns=coruns,
+                    deadline_s=deadline_s)
     return sim.run()

@@ -69,8 +69,8 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     if d is None:
         raise SimulationError(f"single_device_figures: device must be 'cpu' or 'gpu', got {device!r}")
     arr = sim.arrivals
-    if not isinstance(arr, ClosedLoop) or arr.n_requests != 1:
-        return None
+    if not isinstance(arr, ClosedLoop) or arr.n_requests != 1 or len(sim.streams) > 1:
+        return None  # a stream of requests, or co-running models sharing the devices: use the engine
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         return None
     cfg = sim.config

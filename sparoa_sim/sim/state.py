@@ -22,10 +22,15 @@ __all__ = ["RunState"]
 
 
 class RunState:
-    """Per-run shared state: clock, graph tables, switches, ready queue, backlog, load, trace."""
+    """Per-run shared state: clock, graph tables, switches, ready queue, backlog, load, trace.
+
+    ``gt`` is the primary stream's graph; co-running streams keep theirs on their lane
+    (``sim.streams.Lane``), and every job carries its own (``Job.lane``).
+    """
 
     __slots__ = ("env", "schedule", "gt", "n", "input_dep", "t_dispatch", "td", "cores", "host_io", "noise", "background",
-                 "contention", "interference", "dynamic", "bw_cap", "ready", "backlog", "load", "trace")
+                 "contention", "interference", "dynamic", "bw_cap", "ready", "backlog", "load", "trace",
+                 "job_lane")
 
     def __init__(self, gt: GraphTables, t1: PredTables, config: SimConfig, bw_cap: float, noise: bool) -> None:
         env = simpy.Environment()
@@ -60,3 +65,5 @@ class RunState:
         self.load = [0.0, 0.0]
         #: Recorded slices (see ``sim.trace``), or None when not recording.
         self.trace: list[tuple] | None = [] if config.record_trace else None
+        #: Stream (lane index) of every batch started, by the batch's run-wide index ``Job.seq``.
+        self.job_lane: list[int] = []

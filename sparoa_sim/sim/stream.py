@@ -1,7 +1,8 @@
 """The request stream of a run: sources, the batcher and per-request accounting (docs/architecture.md §4.1).
 
 Sources are SimPy processes: a closed loop (a fixed number of requests in the system, a new one
-for each completed), Poisson arrivals or a trace of arrival times (``sim.arrivals``). The batcher
+for each completed), Poisson arrivals, periodic (camera) frames or a trace of arrival times
+(``sim.arrivals``). A run has one stream per workload (the primary and its co-runs, ``sim.streams``). The batcher
 (a SimPy process) groups waiting requests into batches (jobs), each one pass of the graph at batch
 size ``len(batch)``: a batch starts when it is full, when the source is done, or when its first
 request has waited ``timeout_s``, and never while ``max_inflight`` batches are in flight. A
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import simpy
 
-from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson
+from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Periodic, Poisson
 from sparoa_sim.sim.entities import Job
 from sparoa_sim.sim.predtables import PredTables
 from sparoa_sim.sim.randomness import batch_noise
@@ -29,7 +30,7 @@ __all__ = ["RequestStream"]
 
 
 class RequestStream:
-    """Arrivals, the batcher and per-request accounting of one simulator (reset per run)."""
+    """Arrivals, the batcher and per-request accounting of one request stream (reset per run)."""
 
     def __init__(self, tables: Callable[[int], PredTables]) -> None:
         self._tables = tables  # batch size -> prediction tables (the simulator's cache)
@@ -39,16 +40,23 @@ class RequestStream:
         self._dispatcher = dispatcher
 
     def reset(self, state: RunState, arrivals: Arrivals, batching: Batching, noise_ss: np.random.SeedSequence,
-              sigma: np.ndarray) -> None:
-        """Empty the stream for a new run on ``state`` (noise from ``noise_ss`` when switched on)."""
+              sigma: np.ndarray, lane: Any, on_finish: Callable[[], None] | None = None) -> None:
+        """Empty the stream for a new run on ``state`` (noise from ``noise_ss`` when switched on).
+
+        ``lane``: the stream's lane (``sim.streams.Lane``: its graph, what its jobs carry);
+        ``on_finish``: called once when every request has completed (a group of streams counts them).
+        """
+        self._state = state
+        self._lane = lane
+        self._on_finish = on_finish
         self._arrivals = arrivals
         self._batching = batching
         self._closed = isinstance(arrivals, ClosedLoop)
         #: Requests in the run.
         self.n_requests = arrivals.n_requests
         self._env = state.env
-        self._gt = state.gt
-        self._n = state.n
+        self._gt = lane.gt
+        self._n = lane.n
         self._ready = state.ready
         self._noise = state.noise
         self._noise_ss = noise_ss
@@ -85,6 +93,8 @@ class RequestStream:
             env.process(self._proc_closed(conc, a.n_requests))
         elif isinstance(a, Poisson):
             env.process(self._proc_poisson(a.rate, a.n_requests, np.random.default_rng(arrivals_ss)))
+        elif isinstance(a, Periodic):
+            env.process(self._proc_trace(a.times()))
         else:
             env.process(self._proc_trace(a.times))
         env.process(self._proc_batcher())
@@ -178,7 +188,9 @@ class RequestStream:
         tables = self._tables(len(requests))
         n = self._n
         z = batch_noise(self._noise_ss, self._sigma, n, requests[0]) if self._noise else None
-        job = Job(self.n_jobs, requests, tables, self._gt.indeg, n, z)
+        job_lane = self._state.job_lane
+        job = Job(len(job_lane), self.n_jobs, requests, tables, self._lane, z)
+        job_lane.append(self._lane.index)
         self.n_jobs += 1
         self.job_requests.append(tuple(requests))
         self.jobs_inflight += 1
@@ -198,7 +210,7 @@ class RequestStream:
         self.t_area = now
         self.n_in_system -= len(reqs)
         self.n_done += len(reqs)
-        if job.seq == 0:
+        if job.nth == 0:
             self.first_share = job.share[:-1]
         if self._closed:
             self._credit += len(reqs)
@@ -209,3 +221,5 @@ class RequestStream:
         if self.n_done >= self.n_requests and not self.finished:
             self.finished = True
             self.finished_ev.succeed()
+            if self._on_finish is not None:
+                self._on_finish()

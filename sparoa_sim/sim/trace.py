@@ -4,7 +4,9 @@ Tracks (thread ids): 0 CPU, 1 GPU, 2 host dispatch, 3… transfers (copies run c
 each overlapping copy gets its own lane). One complete ("X") slice per operator, kernel launch
 and copy, named after the operator, with the batch (job), its requests and its size in
 ``args`` — so a simulated schedule opens next to a real ``torch.profiler`` trace in Perfetto or
-``chrome://tracing``. Times are written in microseconds, as the format expects.
+``chrome://tracing``. Times are written in microseconds, as the format expects. With co-running
+streams (``sim.streams``) each job is labelled with its stream (``Slice.stream``, ``args.stream``,
+slice names ``stream/op``) and its operators are named from that stream's graph.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Slice:
     share: float | None = None  # op: the operator's GPU share
     nbytes: float | None = None  # transfer / merge: bytes copied
     dst: str | None = None  # transfer / merge / launch: the destination device
+    stream: str | None = None  # with co-running streams: the stream the job belongs to
 
 
 @dataclass(frozen=True)
@@ -53,21 +56,34 @@ class SimTrace:
     platform: str = ""
     policy: str = ""
     loads: tuple[tuple[float, int, float], ...] = ()  # background-load changes: (time, device, share)
+    # with co-running streams: each stream's name and operator names, and the stream of each job
+    stream_names: tuple[str, ...] = ()
+    stream_op_names: tuple[tuple[str, ...], ...] = ()
+    job_streams: tuple[int, ...] = ()
 
-    def _name(self, op: int) -> str:
-        return self.op_names[op] if op < len(self.op_names) else "input"
+    def stream_of(self, job: int) -> str | None:
+        """The stream job ``job`` belongs to (None with a single stream)."""
+        return self.stream_names[self.job_streams[job]] if self.job_streams else None
+
+    def _name(self, op: int, job: int = 0) -> str:
+        if not self.job_streams:
+            return self.op_names[op] if op < len(self.op_names) else "input"
+        k = self.job_streams[job]
+        names = self.stream_op_names[k]
+        return f"{self.stream_names[k]}/{names[op] if op < len(names) else 'input'}"
 
     def slices(self) -> list[Slice]:
         """The events decoded, in recording order."""
         out = []
         for track, kind, op, job, t0, t1, a, b in self.events:
             k = _KIND[kind]
+            name, stream = self._name(op, job), self.stream_of(job)
             if k == "op":
-                out.append(Slice(_TRACK[track], k, op, self._name(op), job, t0, t1, share=float(a)))
+                out.append(Slice(_TRACK[track], k, op, name, job, t0, t1, share=float(a), stream=stream))
             elif k == "launch":
-                out.append(Slice(_TRACK[track], k, op, self._name(op), job, t0, t1, dst=_DEV[a]))
+                out.append(Slice(_TRACK[track], k, op, name, job, t0, t1, dst=_DEV[a], stream=stream))
             else:
-                out.append(Slice("transfers", k, op, self._name(op), job, t0, t1, nbytes=float(a), dst=_DEV[b]))
+                out.append(Slice("transfers", k, op, name, job, t0, t1, nbytes=float(a), dst=_DEV[b], stream=stream))
         return out
 
     def ops(self, device: str | None = None) -> list[Slice]:
@@ -111,7 +127,10 @@ class SimTrace:
             evs.append({"name": "thread_sort_index", "ph": "M", "pid": meta_pid, "tid": tid, "args": {"sort_index": tid}})
 
         def base(job: int) -> dict[str, Any]:
-            return {"job": job, "requests": list(self.job_requests[job]), "batch": self.job_batches[job]}
+            out = {"job": job, "requests": list(self.job_requests[job]), "batch": self.job_batches[job]}
+            if self.job_streams:
+                out["stream"] = self.stream_of(job)
+            return out
 
         for track, kind, op, job, t0, t1, a, b in self.events:
             if track == 3:
@@ -124,13 +143,13 @@ class SimTrace:
             else:
                 args["device"] = _DEV[a]
                 cat = "launch"
-            evs.append({"name": self._name(op), "cat": cat, "ph": "X", "pid": meta_pid, "tid": track,
+            evs.append({"name": self._name(op, job), "cat": cat, "ph": "X", "pid": meta_pid, "tid": track,
                         "ts": t0 * 1e6, "dur": (t1 - t0) * 1e6, "args": args})
         for (track, kind, op, job, t0, t1, a, b), lane in zip(xfers, lanes):
             args = base(job)
             args.update(op=op, bytes=a, to=_DEV[b])
             label = "merge " if kind == 3 else ""
-            evs.append({"name": f"{label}{self._name(op)} -> {_DEV[b]}", "cat": _KIND[kind], "ph": "X",
+            evs.append({"name": f"{label}{self._name(op, job)} -> {_DEV[b]}", "cat": _KIND[kind], "ph": "X",
                         "pid": meta_pid, "tid": 3 + lane, "ts": t0 * 1e6, "dur": (t1 - t0) * 1e6, "args": args})
         for t, d, level in self.loads:
             evs.append({"name": f"background load {_DEV[d]}", "ph": "C", "pid": meta_pid, "ts": t * 1e6,

@@ -33,11 +33,11 @@ class Transfers:
     def __init__(self) -> None:
         self.inflight = 0
 
-    def connect(self, dispatcher: Any, executors: Any, stream: Any) -> None:
-        """Who hears of a finished copy: the dispatcher, the executors (waiters, splits), the stream."""
+    def connect(self, dispatcher: Any, executors: Any) -> None:
+        """Who hears of a finished copy: the dispatcher (or the streams' router), the executors
+        (waiters, splits); a job whose last output is home reports to its stream (``job.lane.stream``)."""
         self._dispatcher = dispatcher
         self._executors = executors
-        self._stream = stream
 
     def reset(self, state: RunState) -> None:
         """No copies, for a new run on ``state``."""
@@ -45,8 +45,6 @@ class Transfers:
         self._schedule = state.schedule
         self._ready = state.ready
         self._trace = state.trace
-        self._n = state.n
-        self._is_sink = state.gt.is_sink
         self._host_io = state.host_io
         #: Copies made (merges included), bytes copied, seconds of copying, joules.
         self.count = 0
@@ -82,10 +80,11 @@ class Transfers:
         lst = job.waiters.pop(2 * src + d, None)
         if lst:
             self._executors.notify(lst)
-        if d == CPU and src < self._n and self._is_sink[src] and self._host_io:
+        sink = job.sink
+        if d == CPU and src < len(sink) and sink[src] and self._host_io:
             job.left -= 1
             if job.left == 0:
-                self._stream.job_done(job)
+                job.lane.stream.job_done(job)
         if self._ready:
             self._dispatcher.dispatch_ready()
 

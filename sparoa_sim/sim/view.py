@@ -257,8 +257,8 @@ class OpView:
 
     @property
     def job(self) -> int:
-        """Index of the batch (job) this operator belongs to, in start order."""
-        return self.job_state.seq
+        """Index of the batch (job) this operator belongs to, in its stream's start order."""
+        return self.job_state.nth
 
     @property
     def request(self) -> int:

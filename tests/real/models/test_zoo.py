@@ -34,11 +34,16 @@ def _assert_traced_equals_eager(model: nn.Module, x: torch.Tensor) -> torch.fx.G
 # ---------------------------------------------------------------------------------- registry
 
 
-def test_registry_holds_the_seven_workloads() -> None:
-    assert tuple(zoo.MODELS) == NAMES
-    assert zoo.model_names() == NAMES
+BRANCHY = ("googlenet", "squeezenet1_1", "ssdlite_mobilenetv2")
+
+
+def test_registry_holds_the_classifiers_and_the_branchy_models() -> None:
+    assert tuple(zoo.MODELS) == NAMES + BRANCHY
+    assert zoo.model_names() == NAMES + BRANCHY
     for name, spec in zoo.MODELS.items():
         assert spec.name == name
+    assert zoo.input_shape("ssdlite_mobilenetv2") == (1, 3, 320, 320)
+    for name in NAMES + BRANCHY[:2]:
         assert zoo.input_shape(name) == (1, 3, 224, 224)
         assert zoo.input_shape(name, reduced=True) == (1, 3, 32, 32)
 
