@@ -137,6 +137,10 @@ class EpisodeFactory:
                        mode_index=names.index(mode), n_modes=len(names), batch=batch, seed=seed, config=config,
                        arrivals=arrivals, batching=batching, cache=cache, scenario_index=si, sim_kwargs=extra)
 
+    def scenario_name(self, ep: Episode) -> str | None:
+        """The name of ``ep``'s scenario (None without one)."""
+        return None if ep.scenario_index is None else self.scenarios[ep.scenario_index].name
+
     def simulator(self, ep: Episode, policy: str = "external") -> Simulator:
         """A simulator of ``ep`` under ``policy`` (kept across episodes; synthetic ones are not)."""
         key = (ep.graph_key, ep.platform_index, ep.mode, ep.batch, policy, ep.scenario_index)

@@ -236,7 +236,7 @@ class SparOAEnv(gym.Env):
                                            self._factory.features(ep, sim))
         self._all_finite = all(bool(self._builder.finite(b).all()) for b in self.options.batch)
         info = {"workload": ep.graph.name, "platform": ep.platform.name, "mode": ep.mode, "batch": ep.batch,
-                "seed": ep.seed, "n_ops": len(ep.graph), "t_ref_s": self._t_ref, "e_ref_j": self._e_ref,
+                "scenario": self._factory.scenario_name(ep), "seed": ep.seed, "n_ops": len(ep.graph), "t_ref_s": self._t_ref, "e_ref_j": self._e_ref,
                 "max_decisions": self.max_decisions}
         return self._observe(view), info
 
@@ -292,7 +292,7 @@ class SparOAEnv(gym.Env):
         objective = lat / self._t_ref + (self._lam * e / self._e_ref if self._lam else 0.0)
         return {
             "workload": ep.graph.name, "platform": ep.platform.name, "mode": ep.mode, "batch": ep.batch,
-            "seed": ep.seed, "n_ops": len(ep.graph), "max_decisions": self.max_decisions,
+            "scenario": self._factory.scenario_name(ep), "seed": ep.seed, "n_ops": len(ep.graph), "max_decisions": self.max_decisions,
             "latency_mean_s": lat, "latency_p95_s": res.latency_p95_s,
             "energy_per_inference_j": e, "t_ref_s": self._t_ref, "e_ref_j": self._e_ref,
             "cpu_latency_mean_s": cpu.latency_mean_s, "speedup_vs_gpu": self._t_ref / lat if lat > 0 else math.inf,

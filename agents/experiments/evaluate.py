@@ -30,9 +30,13 @@ from typing import Any
 from sparoa_sim.errors import SparOAError
 from sparoa_sim.plots import save_figure
 
-__all__ = ["Cell", "SPECIAL_POLICIES", "cells", "run_cell", "run_sweep", "summarise", "write_report"]
+__all__ = ["Cell", "SPECIAL_POLICIES", "append_row", "cells", "map_jobs", "run_cell", "run_sweep", "summarise",
+           "write_report"]
 
 SPECIAL_POLICIES = ("tensorrt", "oracle", "learned")
+#: Achievable gain (best single device / oracle − 1) below which "gain realised" is not reported: a
+#: near-zero denominator turns noise into −30000 % or 4000 %.
+MIN_GAIN = 0.05
 DEFAULT_POLICIES = ("cpu", "gpu", "tensorrt", "threshold", "threshold-best", "greedy", "heft", "coexec", "oracle",
                     "learned")
 
@@ -156,7 +160,7 @@ def done_keys(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _append(path: Path, row: dict[str, Any]) -> None:
+def append_row(path: Path, row: dict[str, Any]) -> None:
     """Append one JSON line with a single write (atomic for lines under the pipe buffer size)."""
     data = (json.dumps(row, allow_nan=False) + "\n").encode()
     if path.is_file() and path.stat().st_size:
@@ -190,37 +194,47 @@ def run_sweep(sweep: Sequence[Cell], out_dir: str | os.PathLike[str] | None = No
     def finished(row: dict[str, Any]) -> None:
         done[Cell(**{k: row[k] for k in Cell.__dataclass_fields__}).key] = row
         if path is not None:
-            _append(path, row)
+            append_row(path, row)
         if progress is not None:
             progress(1)
 
+    map_jobs(todo, run_cell, finished, workers=workers, backend=backend, address=address,
+             describe=lambda c: f"{c.policy} on {c.workload} / {c.platform}")
+    return [done[c.key] for c in sweep]
+
+
+def map_jobs(todo: Sequence[Any], fn: Callable[[Any], Any], finished: Callable[[Any], None], *, workers: int = 1,
+             backend: str = "local", address: str | None = None, describe: Callable[[Any], str] = str,
+             noun: str = "cell") -> None:
+    """Run ``fn`` on every job of ``todo`` and hand each result to ``finished`` as it arrives: in this
+    process, in ``workers`` processes, or on Ray. A failed job does not lose the others' results; the
+    first failure is raised afterwards, naming the job (``describe``)."""
     if backend == "ray":
         from sparoa_sim.agents.experiments.distributed import ray_map
 
-        ray_map(todo, finished, address=address, fn=run_cell)
+        ray_map(todo, finished, address=address, fn=fn)
     elif backend != "local":
         raise SparOAError(f"evaluate: unknown backend {backend!r} (known: local, ray)")
     elif workers > 1 and len(todo) > 1:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        failures: list[tuple[Cell, BaseException]] = []
+        failures: list[tuple[Any, BaseException]] = []
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            futs = {pool.submit(run_cell, c): c for c in todo}
+            futs = {pool.submit(fn, c): c for c in todo}
             for f in as_completed(futs):
                 try:
                     row = f.result()
-                except Exception as exc:  # noqa: BLE001 - keep every other finished cell, then report
+                except Exception as exc:  # noqa: BLE001 - keep every other finished job, then report
                     failures.append((futs[f], exc))
                     continue
                 finished(row)
         if failures:
-            cell, exc = failures[0]
-            raise SparOAError(f"evaluate: {len(failures)} cell(s) failed (the others are saved); first: "
-                              f"{cell.policy} on {cell.workload} / {cell.platform}: {type(exc).__name__}: {exc}")
+            job, exc = failures[0]
+            raise SparOAError(f"evaluate: {len(failures)} {noun}(s) failed (the others are saved); first: "
+                              f"{describe(job)}: {type(exc).__name__}: {exc}")
     else:
         for c in todo:
-            finished(run_cell(c))
-    return [done[c.key] for c in sweep]
+            finished(fn(c))
 
 
 def _case(row: dict[str, Any]) -> tuple[str, str, str, int, float]:
@@ -251,7 +265,8 @@ def summarise(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
                    "speedup_vs_tensorrt": lat["tensorrt"] / t if "tensorrt" in lat else None,
                    "gap_to_oracle": t / oracle - 1.0 if math.isfinite(oracle) else None,
                    "oracle_gain_over_single": 1.0 - oracle / single if math.isfinite(oracle + single) else None,
-                   "gain_realised": (single - t) / achievable if math.isfinite(achievable) and achievable > 0 else None}
+                   "gain_realised": (single - t) / achievable if math.isfinite(achievable)
+                   and single >= (1.0 + MIN_GAIN) * oracle else None}
             table.append(row)
     return table
 
