@@ -4,6 +4,12 @@ Writes to the ``-o`` folder ``cells.jsonl`` (one line per finished cell; re-runn
 folder resumes), ``summary.json``, ``summary.md``, ``speedup.png`` and, with ``--lams``, one
 latency–energy Pareto plot per case. ``--workers N`` runs cells in N local processes;
 ``--ray [ADDRESS]`` fans them out as Ray tasks (optional extra ``sparoa-sim[ray]``).
+
+With ``--scenarios A,B`` it runs the scenario benchmark instead (docs/scenarios.md,
+:mod:`sparoa_sim.agents.experiments.scenario_bench`): per scenario × workload × platform/mode the best single
+device, the baselines, the learned policy's own schedules (``--seeds`` seeds, worst reported), the oracle or
+the best known schedule, and deadline satisfaction; it writes ``groups.jsonl`` (resumable), ``scenarios.json``
+and ``scenarios.md``.
 """
 
 from __future__ import annotations
@@ -34,6 +40,12 @@ def parse_lams(text: str) -> list[float]:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run (or resume) the sweep, write the report files, print the summary."""
     from pathlib import Path
+
+    if args.scenarios:
+        return _cmd_scenarios(args)
+    if args.crn_seeds != 5 or args.requests is not None:
+        raise SparOAError("--crn-seeds and --requests apply to --scenarios only")
+    args.seeds = args.seeds or 1
 
     from tqdm import tqdm
 
@@ -73,6 +85,52 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         title=f"evaluation ({len(rows)} cells) — {files['markdown']}", left=cols[:4])])
 
 
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    """``evaluate --scenarios``: the scenario benchmark over the grid; tables plus JSON."""
+    import json
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from sparoa_sim.agents.experiments.scenario_bench import groups, markdown, run_groups
+    from sparoa_sim.hwmodels import load_platform
+    from sparoa_sim.hwmodels.fileio import atomic_write_text
+
+    if args.policies or args.lams or args.batch != 1 or args.ray is not None:
+        raise SparOAError("--scenarios runs its own policy set at batch 1 (the scenario sets batching); "
+                          "drop --policies/--lams/--batch/--ray")
+    pms = []
+    for plat in dict.fromkeys(args.platforms):
+        pl = load_platform(plat)
+        for mode in dict.fromkeys(args.modes or [None]):
+            try:
+                pms.append((plat, pl.mode(mode).name))
+            except SparOAError:
+                continue
+    if not pms:
+        raise SparOAError(f"evaluate: modes {args.modes} exist on none of {args.platforms}")
+    gs = groups(args.workloads, pms, args.scenarios, seeds=args.crn_seeds, learn_seeds=args.seeds or 3,
+                learn_budget_s=args.learn_budget, oracle_time_limit_s=args.oracle_time_limit, requests=args.requests)
+    with tqdm(total=len(gs), desc="scenarios", unit="group", disable=args.json, file=sys.stderr) as bar:
+        rows = run_groups(gs, args.output, workers=args.workers, progress=bar.update)
+    out = Path(args.output)
+    files = {"json": str(atomic_write_text(out / "scenarios.json", json.dumps({"rows": rows}, indent=1))),
+             "markdown": str(atomic_write_text(out / "scenarios.md", markdown(rows)))}
+    summary = [dict(scenario=r["scenario"], workload=r["workload"], platform=r["platform"], mode=r["mode"],
+                    **r["summary"]) for r in rows]
+    cols = ("scenario", "workload", "platform", "mode", "best single ms", "best baseline ms", "learned ms",
+            "reference ms", "gain", "realised")
+    return emit({"summary": summary, "files": files, "cells": len(rows)}, args.json, lambda: [table(
+        cols,
+        [(r["scenario"], r["workload"], r["platform"], r["mode"], f"{1e3 * r['best_single_s']:.3f}",
+          f"{1e3 * r['best_baseline_s']:.3f}", f"{1e3 * r['learned_worst_s']:.3f}", f"{1e3 * r['reference_s']:.3f}",
+          f"{100 * r['achievable_gain']:+.1f} %",
+          "–" if r["gain_realised"] is None else f"{100 * r['gain_realised']:.0f} %") for r in summary],
+        title=f"scenario benchmark ({len(rows)} cells) — {files['markdown']}", left=cols[:4],
+        caption="learned: the policy's own schedules, worst seed; gain realised only where the achievable gain "
+                ">= 5 %")])
+
+
 def add_evaluate_parser(sub: Any) -> None:
     """Attach ``sparoa evaluate`` to the top-level sub-parsers."""
     p = sub.add_parser("evaluate", help="policies × workloads × platforms × modes → one table (+ plots)")
@@ -80,7 +138,14 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--platforms", type=comma_list, required=True, help="comma-separated profile names")
     p.add_argument("--modes", type=comma_list, default=None, help="comma-separated power modes (default: each default)")
     p.add_argument("--policies", type=comma_list, default=None, help="comma-separated policies (default: all)")
-    p.add_argument("--seeds", type=positive("--seeds", int), default=1, help="seeds for learned policies")
+    p.add_argument("--seeds", type=positive("--seeds", int), default=None,
+                   help="seeds for learned policies (default 1; 3 with --scenarios)")
+    p.add_argument("--scenarios", type=comma_list, default=None, metavar="NAME|FILE,…",
+                   help="run the scenario benchmark over these scenarios (sparoa scenarios list)")
+    p.add_argument("--crn-seeds", type=positive("--crn-seeds", int), default=5,
+                   help="--scenarios: common-random-number seeds of a stochastic scenario (default 5)")
+    p.add_argument("--requests", type=positive("--requests", int), default=None,
+                   help="--scenarios: requests per stream, overriding the scenario files (quick runs)")
     p.add_argument("--batch", type=positive("--batch", int), default=1)
     p.add_argument("--lams", type=parse_lams, default=None, help="λ sweep for the learned policy (Pareto plot)")
     p.add_argument("--oracle-time-limit", type=positive("--oracle-time-limit", float), default=10.0)
