@@ -133,17 +133,6 @@ class _Runner:
         return _measure([sim.run(seed=s) for s in self.seeds])
 
 
-def _train_loads(sc: Any) -> tuple[tuple[float, float], ...]:
-    """The fixed loads the learned policy trains on for scenario ``sc``: its load, or the levels it visits."""
-    if sc.fixed_load is not None:
-        return (sc.fixed_load,)
-    b = sc.background
-    if b.kind == "markov":
-        return tuple(dict.fromkeys((lv if "cpu" in b.devices else 0.0, lv if "gpu" in b.devices else 0.0)
-                                   for lv in b.levels))
-    return tuple(dict.fromkeys((c, gg) for _t, c, gg in b.points))
-
-
 class PerLoadPlacement:
     """An engine policy that places each operator as a given placement for the live background load says
     (the nearest load it has one for): the oracle's fixed-load schedules switched as a changing load moves."""
@@ -200,7 +189,7 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
         pol["tensorrt"] = r.run("gpu", graph=trt_graph, precision=TENSORRT_PRECISION)
         oracle_info = None
         if load is None:  # a changing load: the oracle's schedule at each level it visits, switched as it moves
-            levels = _train_loads(sc)
+            levels = sc.load_levels
             for lv in levels:
                 if lv not in oracles:
                     say(f"{g.workload}/{mode}: oracle at load {lv}")
@@ -217,7 +206,7 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
             pol["oracle"] = r.run(o.schedule)
             oracle_info = {"latency_s": o.latency_s, "bound_s": o.bound_s, "optimal": o.optimal,
                            "solve_time_s": o.solve_time_s}
-        loads = _train_loads(sc)
+        loads = sc.load_levels
         if loads not in learned:
             runs = []
             for seed in range(g.learn_seeds):

@@ -3,8 +3,9 @@
 ``train predictor -o DIR`` builds regret surfaces (shipped + synthetic workloads × random
 platforms, power modes and loads), trains both predictor models, keeps the better on held-out
 workloads and writes ``DIR/predictor.pt`` + ``DIR/metadata.json`` (the held-out report inside).
-``train scheduler … -o DIR`` trains an SB3 agent on ``SparOA-v0`` and writes
-``DIR/schedule.json``, ``DIR/policy.zip`` and ``DIR/metadata.json``.
+``train scheduler … -o DIR`` trains an SB3 agent on ``SparOA-v0`` (``DIR/policy.zip``), or with ``--algo ils``
+/ ``--scenario`` the load-aware placement policy at the scenario's loads (``DIR/policy.json``); both write
+``DIR/schedule.json`` and ``DIR/metadata.json``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 from sparoa_sim.cli.args import positive
 from sparoa_sim.cli.args import seed as seed_arg
 from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.scenario_args import add_scenario_args, read_scenario
+from sparoa_sim.errors import SimulationError
 
 __all__ = ["add_train_parser", "cmd_train_predictor", "cmd_train_scheduler"]
 
@@ -42,13 +45,24 @@ def cmd_train_scheduler(args: argparse.Namespace) -> int:
     """``train scheduler``: an SB3 agent on ``SparOA-v0``; writes ``DIR``."""
     from sparoa_sim.agents.learn import scheduler
 
+    algo, loads = args.algo or "maskable-ppo", ((0.0, 0.0),)
+    sc = read_scenario(args)
+    if sc is not None:
+        if args.algo not in (None, "ils"):
+            raise SimulationError(f"--scenario/--background train the load-aware policy (--algo ils) on the loads "
+                                  f"the scenario visits; --algo {args.algo} trains on SparOA-v0's own load")
+        if sc.coruns or sc.primary.arrival.kind != "closed":
+            raise SimulationError(f"train scheduler: scenario {sc.name} has co-running models or a request stream; "
+                                  "the load-aware policy trains on one inference at the scenario's loads "
+                                  "(evaluate it in the scenario with sparoa evaluate --scenarios)")
+        algo, loads = "ils", sc.load_levels
     job = scheduler.TrainJob(
         workloads=tuple(args.workload), output=args.output, platform=args.platform, mode=args.mode,
-        algo=args.algo, timesteps=args.timesteps, time_budget_s=args.time_budget, seed=args.seed, lam=args.lam,
+        algo=algo, loads=loads, timesteps=args.timesteps, time_budget_s=args.time_budget, seed=args.seed, lam=args.lam,
         thresholds_dir=args.thresholds or None, resume=args.resume, workers=getattr(args, "workers", 1),
         ray=getattr(args, "ray", None), show_progress=not args.json)
     doc = scheduler.run_training(job).to_dict()  # the library's training entry point
-    return _emit(args, doc, f"scheduler ({args.algo}) → {args.output}")
+    return _emit(args, doc, f"scheduler ({algo}) → {args.output}")
 
 
 def add_train_parser(sub: Any) -> None:
@@ -72,7 +86,9 @@ def add_train_parser(sub: Any) -> None:
                    help="workload name or graph JSON (repeat, or 'synthetic', for a generalist)")
     s.add_argument("--platform", default="jetson-orin-nano-8gb")
     s.add_argument("--mode", default=None)
-    s.add_argument("--algo", choices=("sac", "ppo", "maskable-ppo"), default="maskable-ppo")
+    s.add_argument("--algo", choices=("sac", "ppo", "maskable-ppo", "ils"), default=None,
+                   help="maskable-ppo (default), ppo, sac (SparOA's), or ils: the load-aware placement policy "
+                        "(iterated local search on the exact evaluator; the default with --scenario)")
     budget = s.add_mutually_exclusive_group()
     budget.add_argument("--timesteps", type=positive("--timesteps"), default=None)
     budget.add_argument("--time-budget", type=positive("--time-budget", float), default=None,
@@ -80,6 +96,7 @@ def add_train_parser(sub: Any) -> None:
     s.add_argument("--lam", type=float, default=0.0, help="energy weight λ")
     s.add_argument("--thresholds", default=None, help="trained predictor directory: thresholds as features")
     s.add_argument("--seed", type=seed_arg, default=0)
+    add_scenario_args(s, corun=False)
     s.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints if present")
     s.add_argument("--workers", type=positive("--workers"), default=1,
                    help="environment workers collecting experience (local processes, or Ray actors with --ray)")

@@ -258,6 +258,18 @@ class Scenario:
         return (0.0, 0.0) if self.background is None else self.background.fixed
 
     @property
+    def load_levels(self) -> tuple[tuple[float, float], ...]:
+        """The fixed (cpu, gpu) loads the scenario visits: its one load, a Markov chain's levels, a trace's
+        steps — what a load-aware policy trains on and what the oracle solves at, one by one."""
+        if self.fixed_load is not None:
+            return (self.fixed_load,)
+        b = self.background
+        if b.kind == "markov":
+            return tuple(dict.fromkeys((lv if "cpu" in b.devices else 0.0, lv if "gpu" in b.devices else 0.0)
+                                       for lv in b.levels))
+        return tuple(dict.fromkeys((c, g) for _t, c, g in b.points))
+
+    @property
     def single_inference(self) -> bool:
         """One request at a time, nothing beside it: what the oracle solves (at its fixed load)."""
         a, p = self.primary.arrival, self.primary

@@ -64,7 +64,7 @@ def test_simulate_in_a_scenario_reports_each_stream(capsys):
     names = [s["name"] for s in doc["streams"]]
     assert names[0] == W and "detector" in names
     det = doc["streams"][names.index("detector")]
-    assert det["deadline_s"] == pytest.approx(0.0333) and 0.0 <= det["slo_met"] <= 1.0
+    assert det["deadline_s"] == pytest.approx(0.1) and 0.0 <= det["slo_met"] <= 1.0
     assert doc["streams"][0]["n_requests"] == 20
 
 
@@ -78,3 +78,23 @@ def test_background_flag_slows_gpu_only_as_the_formula_says(capsys):
     idle, busy = lat([]), lat(["--background", "gpu=0.5"])
     assert busy > idle * 1.3  # compute-bound operators take twice as long; copies and launches do not
     assert lat(["--scenario", "gpu-shared-moderate"]) == busy
+
+
+def test_train_in_a_scenario_trains_the_load_aware_policy_at_its_load(tmp_path, capsys):
+    code, out, _ = run_cli(["train", "scheduler", "--workload", "squeezenet1_1", "--platform", P, "--mode", "15W",
+                            "--scenario", "gpu-shared-heavy", "--time-budget", "2", "-o", str(tmp_path / "t"),
+                            "--json"], capsys)
+    doc = json.loads(out)
+    assert code == 0 and doc["algo"] == "ils"
+    meta = json.loads((tmp_path / "t" / "metadata.json").read_text())
+    assert "0.8" in json.dumps(meta)  # the load it trained at is recorded
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--scenario", "gpu-shared-heavy", "--algo", "sac"], "--algo sac trains on SparOA-v0's own load"),
+    (["--scenario", "camera-30fps"], "has co-running models or a request stream"),
+])
+def test_train_refuses_inconsistent_scenario_flags(extra, needle, tmp_path, capsys):
+    code, _, err = run_cli(["train", "scheduler", "--workload", W, "--platform", P, "-o", str(tmp_path / "x"),
+                            *extra], capsys)
+    assert code == 2 and needle in err
