@@ -42,7 +42,7 @@ from sparoa_sim.agents.experiments.evaluate import MIN_GAIN
 from sparoa_sim.errors import SparOAError
 
 __all__ = ["BASELINES", "MIN_GAIN", "PerLoadPlacement", "ScenarioGroup", "done_groups", "groups", "markdown",
-           "run_group", "run_groups", "summarise_cell", "to_dict"]
+           "readme_table", "run_group", "run_groups", "summarise_cell", "to_dict"]
 
 #: Heuristics compared (engine policy names); the best single device is the better of cpu and gpu.
 BASELINES = ("cpu", "gpu", "threshold", "greedy", "heft", "coexec")
@@ -373,4 +373,23 @@ def markdown(rows: Sequence[dict[str, Any]]) -> str:
                  f"{s['learned_vs_best_baseline']:+.1%}", _ms(worst["latency_p95_s"]), f"{worst['throughput_rps']:.4g}",
                  f"{worst['energy_per_inference_j'] * 1e3:.3g}", met or "–", _ms(s["tensorrt_s"]))
         lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def readme_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The README's compact table ("When does CPU-GPU hybrid pay?"), generated from the committed result rows:
+    per cell the best single device, the best baseline, the learned policy's own worst seed, the reference, the
+    achievable gain and the share of it realised (only where the gain is >= 5 %)."""
+    cols = ("scenario", "workload", "board", "best single", "best baseline", "learned (own, worst seed)",
+            "reference", "achievable gain", "realised")
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for r in rows:
+        s = r["summary"]
+        board = {"jetson-agx-orin-64gb": "AGX Orin", "jetson-orin-nano-8gb": "Orin Nano"}.get(r["platform"],
+                                                                                               r["platform"])
+        lines.append("| " + " | ".join((
+            r["scenario"], r["workload"], f"{board} {r['mode']}", f"{_ms(s['best_single_s'])} ms {s['best_single']}",
+            f"{_ms(s['best_baseline_s'])} ms {s['best_baseline']}", f"{_ms(s['learned_worst_s'])} ms",
+            f"{_ms(s['reference_s'])} ms {s['reference']}", f"{s['achievable_gain']:+.1%}",
+            _pct(s["gain_realised"]))) + " |")
     return "\n".join(lines) + "\n"

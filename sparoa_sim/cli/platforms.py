@@ -19,7 +19,8 @@ __all__ = ["add_platforms_parser", "cmd_platforms_list", "cmd_platforms_show", "
 def add_platforms_parser(sub: Any) -> None:
     """Attach ``platforms list`` and ``platforms show`` to the top-level sub-parsers."""
     pl = sub.add_parser("platforms", help="list or show the hardware profiles")
-    pl_sub = pl.add_subparsers(dest="action", required=True, parser_class=Parser)
+    pl_sub = pl.add_subparsers(dest="action", required=False, parser_class=Parser)
+    pl.set_defaults(func=cmd_platforms_list, json=False)  # no action: list
     p = pl_sub.add_parser("list", help="every shipped (and user) hardware profile")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_platforms_list)

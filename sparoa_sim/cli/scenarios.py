@@ -18,7 +18,8 @@ __all__ = ["add_scenarios_parser", "cmd_scenarios_list", "cmd_scenarios_show", "
 def add_scenarios_parser(sub: Any) -> None:
     """Attach ``scenarios list`` and ``scenarios show`` to the top-level sub-parsers."""
     sc = sub.add_parser("scenarios", help="list or show the shipped scenarios (load, arrivals, co-running models)")
-    sc_sub = sc.add_subparsers(dest="action", required=True, parser_class=Parser)
+    sc_sub = sc.add_subparsers(dest="action", required=False, parser_class=Parser)
+    sc.set_defaults(func=cmd_scenarios_list, json=False)  # no action: list
     p = sc_sub.add_parser("list", help="every shipped scenario")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_scenarios_list)

@@ -18,7 +18,8 @@ __all__ = ["add_workloads_parser", "cmd_workloads_list", "cmd_workloads_show"]
 def add_workloads_parser(sub: Any) -> None:
     """Attach ``workloads list`` and ``workloads show`` to the top-level sub-parsers."""
     wl = sub.add_parser("workloads", help="list or show the shipped workload graphs")
-    wl_sub = wl.add_subparsers(dest="action", required=True, parser_class=Parser)
+    wl_sub = wl.add_subparsers(dest="action", required=False, parser_class=Parser)
+    wl.set_defaults(func=cmd_workloads_list, json=False)  # no action: list
     p = wl_sub.add_parser("list", help="every shipped workload with ops, MACs, FLOPs, params")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_workloads_list)

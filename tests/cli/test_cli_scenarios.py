@@ -98,3 +98,10 @@ def test_train_refuses_inconsistent_scenario_flags(extra, needle, tmp_path, caps
     code, _, err = run_cli(["train", "scheduler", "--workload", W, "--platform", P, "-o", str(tmp_path / "x"),
                             *extra], capsys)
     assert code == 2 and needle in err
+
+
+@pytest.mark.parametrize("command, needle", [("workloads", "googlenet"), ("platforms", "jetson-orin-nano-8gb"),
+                                             ("scenarios", "gpu-shared-heavy")])
+def test_listing_commands_list_without_an_action(command, needle, capsys):
+    code, out, _ = run_cli([command], capsys)
+    assert code == 0 and needle in out
