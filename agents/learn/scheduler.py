@@ -195,6 +195,10 @@ def _finalise(cfg: TrainConfig, result: TrainResult) -> None:
         if options:
             obj, lat, source, sched = min(options, key=lambda o: (o[0], o[1]))
             result.final[key] = {"latency_s": lat, "objective": obj, "source": source, "schedule": sched.to_dict()}
+        own = [o for o in options if o[2].startswith("policy")]
+        if own:  # the policy's own result, reported apart from the shipped one
+            obj, lat, source, sched = min(own, key=lambda o: (o[0], o[1]))
+            result.own[key] = {"latency_s": lat, "objective": obj, "source": source, "schedule": sched.to_dict()}
 
 
 def _demonstrations(cfg: TrainConfig, teachers: dict[tuple, np.ndarray], episodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -369,6 +373,10 @@ def train_scheduler(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = N
     """Train per :class:`TrainConfig`; with ``out_dir``, checkpoint there and export at the end.
     ``vec_env``: an SB3 VecEnv of ``SparOA-v0(**cfg.env_kwargs())`` to collect experience from
     (e.g. :class:`~sparoa_sim.agents.learn.ray_vecenv.RayVecEnv`) instead of one local env; closed at the end."""
+    if cfg.algo == "ils":  # no SB3 model, no env: the exact evaluator (agents/learn/placement_train.py)
+        from sparoa_sim.agents.learn.placement_train import train_placement_policy
+
+        return train_placement_policy(cfg, out_dir, progress=progress)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # small networks: threads only add overhead on 2 cores
     try:
@@ -498,8 +506,9 @@ def export(result: TrainResult, out_dir: str | os.PathLike[str]) -> Path:
         "best_latency_s": result.best_latency_s,
         "shipped": {k: {"latency_s": v["latency_s"], "objective": v["objective"], "source": v["source"]}
                     for k, v in result.final.items()},
-        "teacher": {w: {"policy": n, "latency_s": lat}
-                                                             for w, (n, lat) in result.teacher.items()},
+        "policy": {k: {"latency_s": v["latency_s"], "objective": v["objective"], "source": v["source"]}
+                   for k, v in result.own.items()},
+        "teacher": {w: {"policy": n, "latency_s": lat} for w, (n, lat) in result.teacher.items()},
         "schedules": files, "evaluations": result.evaluations,
     }
     atomic_write_text(out / "metadata.json", json.dumps(meta, indent=2, allow_nan=False))
@@ -515,13 +524,19 @@ def _jsonable(x: Any) -> Any:
 
 
 def load_scheduler(path: str | os.PathLike[str]) -> tuple[Any, dict[str, Any]]:
-    """(SB3 model, metadata) from a training directory. The zip is a pickle: trusted files only."""
+    """(model, metadata) from a training directory: the SB3 model (the zip is a pickle: trusted
+    files only), or for ``algo == "ils"`` the first case's :class:`LoadAwarePolicy` (JSON)."""
     d = Path(path)
     meta = read_metadata(d, METADATA_KIND, "obs_layout_version", OBS_LAYOUT_VERSION)
     meta_path = d / "metadata.json"
     algo = meta.get("algo")
     if algo not in ALGOS:
         raise PolicyError(f"{meta_path}: 'algo' is {algo!r} (known: {', '.join(ALGOS)})")
+    if algo == "ils":
+        from sparoa_sim.agents.learn.placement_train import load_placement_policies
+
+        policies, meta = load_placement_policies(d)
+        return next(iter(policies.values())), meta
     try:
         model = _algo_class(algo).load(d / "policy.zip", device="cpu")
     except Exception as exc:  # SB3 raises many kinds on a corrupt zip
@@ -541,7 +556,7 @@ def run_training(job: TrainJob) -> TrainSummary:
         thresholds = pred.predict(load_workload(job.workloads[0]), HardwareContext(plat.name, plat.mode(job.mode).name))
     cfg = TrainConfig(workloads=tuple(job.workloads), platform=job.platform, mode=job.mode, algo=job.algo,
                       timesteps=job.timesteps, time_budget_s=job.time_budget_s, seed=job.seed, lam=job.lam,
-                      thresholds=thresholds)
+                      thresholds=thresholds, loads=tuple(job.loads))
     vec_env = None
     if job.ray is not None or job.workers > 1:
         from sparoa_sim.agents.learn.ray_vecenv import training_vec_env
@@ -553,4 +568,6 @@ def run_training(job: TrainJob) -> TrainSummary:
               file=sys.stderr) as bar:
         res = train_scheduler(cfg, job.output, resume=job.resume, progress=bar.update, vec_env=vec_env)
     return TrainSummary(output=str(job.output), algo=cfg.algo, timesteps=res.timesteps, train_s=res.train_s,
-                        best_latency_s=dict(res.best_latency_s), teacher=dict(res.teacher))
+                        best_latency_s=dict(res.best_latency_s), teacher=dict(res.teacher),
+                        policy_latency_s={k: v["latency_s"] for k, v in res.own.items()},
+                        shipped={k: (v["source"], v["latency_s"]) for k, v in res.final.items()})

@@ -18,9 +18,13 @@ from typing import Any
 from sparoa_sim.errors import PolicyError
 from sparoa_sim.sim.policies import StaticSchedule
 
-__all__ = ["ALGOS", "METADATA_KIND", "TrainConfig", "TrainJob", "TrainResult", "TrainSummary"]
+__all__ = ["ALGOS", "METADATA_KIND", "SB3_ALGOS", "TrainConfig", "TrainJob", "TrainResult", "TrainSummary"]
 
-ALGOS = ("maskable-ppo", "ppo", "sac")
+ALGOS = ("maskable-ppo", "ppo", "sac", "ils")
+#: Algorithms trained with Stable-Baselines3 on ``SparOA-v0``; ``"ils"`` trains the load-aware
+#: placement policy by iterated local search on the exact reference evaluator, distilled into the
+#: policy (:mod:`sparoa_sim.agents.learn.placement_train`).
+SB3_ALGOS = ("maskable-ppo", "ppo", "sac")
 METADATA_KIND = "sparoa-scheduler"
 
 
@@ -47,10 +51,18 @@ class TrainConfig:
     dead_zone: float = 0.1
     learning_rate: float = 3e-4
     eval_cases: tuple[tuple[str, str, str | None], ...] = ()
+    # "ils" only: the fixed background loads (cpu, gpu) it trains on — several make a mix whose
+    # policy follows the load; the first is the load its cases are evaluated and shipped at
+    loads: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise PolicyError(f"scheduler: unknown algorithm {self.algo!r} (known: {', '.join(ALGOS)})")
+        loads = _check_loads(self.loads)
+        object.__setattr__(self, "loads", loads)
+        if self.algo != "ils" and loads != ((0.0, 0.0),):
+            raise PolicyError(f"scheduler: loads={list(loads)} needs algo 'ils' ({self.algo!r} trains on SparOA-v0's "
+                              "own background load)")
         if not self.workloads:
             raise PolicyError("scheduler: give at least one workload")
         if not isinstance(self.platform, str):
@@ -106,6 +118,26 @@ class TrainConfig:
         return f"{case[0]}@{case[1]}:{case[2] or 'default'}"
 
 
+def _check_loads(loads: object) -> tuple[tuple[float, float], ...]:
+    """``loads`` as a non-empty tuple of (cpu, gpu) shares in [0, 0.95]; PolicyError naming the entry otherwise."""
+    try:
+        items = tuple(loads)  # type: ignore[arg-type]
+    except TypeError:
+        raise PolicyError(f"scheduler: loads must be a list of (cpu, gpu) pairs, got {loads!r}") from None
+    if not items:
+        raise PolicyError("scheduler: loads must name at least one (cpu, gpu) background load")
+    out = []
+    for k, pair in enumerate(items):
+        try:
+            c, g = (float(v) for v in pair if not isinstance(v, bool))
+        except (TypeError, ValueError):
+            raise PolicyError(f"scheduler: loads[{k}] must be a (cpu, gpu) pair of shares, got {pair!r}") from None
+        if not all(math.isfinite(v) and 0.0 <= v <= 0.95 for v in (c, g)):
+            raise PolicyError(f"scheduler: loads[{k}] = {pair!r}: shares must be in [0, 0.95]")
+        out.append((c, g))
+    return tuple(out)
+
+
 @dataclass
 class TrainResult:
     """What training produced: best rollout per evaluated workload and bookkeeping."""
@@ -121,6 +153,9 @@ class TrainResult:
     best_objective: dict[str, float] = field(default_factory=dict)
     teacher_objective: dict[str, float] = field(default_factory=dict)
     final: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the policy's own result per case, apart from what is shipped: {"latency_s", "objective", "source"}
+    own: dict[str, dict[str, Any]] = field(default_factory=dict)
+    policies: dict[str, Any] = field(default_factory=dict)  # "ils": the trained LoadAwarePolicy per case
 
     def schedule(self, key: str) -> StaticSchedule:
         """The shipped schedule of one case (see :func:`_finalise`)."""
@@ -155,12 +190,14 @@ class TrainJob:
     workers: int = 1
     ray: str | None = None
     show_progress: bool = True
+    loads: tuple[tuple[float, float], ...] = ((0.0, 0.0),)  # "ils": fixed background loads to train on
 
 
 @dataclass(frozen=True)
 class TrainSummary:
     """What one run reports: output directory, algorithm, steps, wall time, and per workload the
-    best latency and the teacher (heuristic name, its latency)."""
+    best latency and the teacher (heuristic name, its latency); ``policy_latency_s`` the policy's own
+    latency and ``shipped`` (source, latency) what was shipped — the teacher when it was better."""
 
     output: str
     algo: str
@@ -168,13 +205,20 @@ class TrainSummary:
     train_s: float
     best_latency_s: dict[str, float]
     teacher: dict[str, tuple[str, float]]
+    policy_latency_s: dict[str, float] = field(default_factory=dict)
+    shipped: dict[str, tuple[str, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        """The flat document ``sparoa train scheduler`` prints (keys unchanged since 0.1)."""
+        """The flat document ``sparoa train scheduler`` prints (0.1's keys, plus ``policy_latency_s[w]``
+        and ``shipped[w]`` = "source latency" where recorded)."""
         doc: dict[str, Any] = {"output": self.output, "algo": self.algo, "timesteps": self.timesteps,
                                "train_s": self.train_s}
         for w, lat in self.best_latency_s.items():
             doc[f"latency_s[{w}]"] = lat
             if w in self.teacher:
                 doc[f"teacher[{w}]"] = f"{self.teacher[w][0]} {self.teacher[w][1]:.6g}"
+            if w in self.policy_latency_s:
+                doc[f"policy_latency_s[{w}]"] = self.policy_latency_s[w]
+            if w in self.shipped:
+                doc[f"shipped[{w}]"] = f"{self.shipped[w][0]} {self.shipped[w][1]:.6g}"
         return doc

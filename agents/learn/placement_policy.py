@@ -1,0 +1,267 @@
+"""A load-aware placement policy: per-operator logits and priorities, linear in the hardware state.
+
+For background load ``s = (load_cpu, load_gpu)`` operator ``i`` has a placement logit
+``bias[i] + w_load[i]·s`` (GPU when positive) and a priority offset ``prio[i] + prio_load[i]·s``.
+The schedule at ``s`` is the argmax placement plus the order of a priority list schedule
+(repeatedly the ready operator of highest priority; ties by index), the priority being the
+operator's upward rank under that placement at that load (HEFT's critical-path-first order,
+normalised to [0, 1]) plus its offset — so each device's order respects the dependencies, and an
+offset spacing above 1 imposes an explicit order. The schedule is a function of the parameters
+and the state (with the hardware model's latencies at that load), reproducible from the saved JSON
+(:meth:`LoadAwarePolicy.save`). :class:`LoadAwarePlanner` is the policy as an engine policy: it
+re-plans each operator's device from the live load the engine's view reports.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sparoa_sim.errors import PolicyError
+from sparoa_sim.hwmodels.fileio import atomic_write_text
+from sparoa_sim.sim.policies import PolicyContext, StaticSchedule
+
+__all__ = ["POLICY_KIND", "POLICY_VERSION", "LoadAwarePlanner", "LoadAwarePolicy", "Plan", "decode",
+           "global_order", "upward_rank"]
+
+POLICY_KIND = "sparoa-load-aware-policy"
+POLICY_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A decoded schedule: GPU flags, one global order, and each device's order (subsequences of it)."""
+
+    gpu: tuple[bool, ...]
+    topo: tuple[int, ...]
+    cpu: tuple[int, ...]
+    gpu_seq: tuple[int, ...]
+
+    def schedule(self, workload: str | None = None) -> StaticSchedule:
+        """The plan as a whole-operator :class:`StaticSchedule` with per-device orders."""
+        return StaticSchedule([1.0 if g else 0.0 for g in self.gpu], {"cpu": list(self.cpu), "gpu": list(self.gpu_seq)},
+                              workload=workload)
+
+
+def decode(deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]], gpu: Sequence[bool],
+           prio: Sequence[float]) -> Plan:
+    """Placement ``gpu`` with the priority list order: the ready operator of highest ``prio`` next."""
+    n = len(deps)
+    left = [len(d) for d in deps]
+    heap = [(-float(prio[i]), i) for i in range(n) if left[i] == 0]
+    heapq.heapify(heap)
+    topo: list[int] = []
+    while heap:
+        _, i = heapq.heappop(heap)
+        topo.append(i)
+        for c in cons[i]:
+            left[c] -= 1
+            if left[c] == 0:
+                heapq.heappush(heap, (-float(prio[c]), c))
+    if len(topo) != n:
+        raise PolicyError(f"decode: the dependencies have a cycle ({n - len(topo)} operators never ready)")
+    g = tuple(bool(v) for v in gpu)
+    return Plan(g, tuple(topo), tuple(i for i in topo if not g[i]), tuple(i for i in topo if g[i]))
+
+
+def upward_rank(problem: Any, gpu: Sequence[bool]) -> list[float]:
+    """Each operator's upward rank under placement ``gpu`` — its latency plus the longest path to an
+    exit (a copy where a consumer is on the other device) — divided by the largest (so in [0, 1])."""
+    n = problem.n
+    lat = (problem.lat_cpu, problem.lat_gpu)
+    xfer, cons = problem.xfer, problem.cons
+    rank = [0.0] * n
+    for i in range(n - 1, -1, -1):
+        d = bool(gpu[i])
+        tail = 0.0
+        for c in cons[i]:
+            v = rank[c] + (xfer[i] if bool(gpu[c]) != d else 0.0)
+            if v > tail:
+                tail = v
+        rank[i] = lat[d][i] + tail
+    top = max(rank, default=0.0)
+    return [r / top for r in rank] if top > 0.0 else rank
+
+
+def global_order(deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]], cpu: Sequence[int],
+                 gpu: Sequence[int]) -> list[int]:
+    """One order of all operators consistent with the dependencies and both device orders (so that
+    priorities ``1 - position/n`` decode back to exactly these device orders)."""
+    n = len(deps)
+    succ = [list(c) for c in cons]
+    indeg = [len(d) for d in deps]
+    for seq in (cpu, gpu):
+        for a, b in zip(seq, seq[1:]):
+            succ[a].append(b)
+            indeg[b] += 1
+    heap = [i for i in range(n) if indeg[i] == 0]
+    heapq.heapify(heap)
+    out: list[int] = []
+    while heap:
+        i = heapq.heappop(heap)
+        out.append(i)
+        for j in succ[i]:
+            indeg[j] -= 1
+            if indeg[j] == 0:
+                heapq.heappush(heap, j)
+    if len(out) != n:
+        raise PolicyError("global_order: the device orders contradict the dependencies")
+    return out
+
+
+def _vec(values: Any, n: int, what: str, width: int | None = None) -> np.ndarray:
+    try:
+        a = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PolicyError(f"load-aware policy: {what!r} must be numbers") from None
+    shape = (n,) if width is None else (n, width)
+    if a.shape != shape or not np.all(np.isfinite(a)):
+        raise PolicyError(f"load-aware policy: {what!r} must be {shape} finite numbers, got shape {a.shape}")
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class LoadAwarePolicy:
+    """Per-operator placement logits and priorities, each ``bias + weights · (load_cpu, load_gpu)``."""
+
+    workload: str
+    deps: tuple[tuple[int, ...], ...]
+    bias: np.ndarray
+    w_load: np.ndarray
+    prio: np.ndarray
+    prio_load: np.ndarray
+    meta: dict[str, Any] | None = None  # where it was trained (platform, mode, loads); informative only
+
+    def __post_init__(self) -> None:
+        n = len(self.deps)
+        deps = tuple(tuple(int(q) for q in d) for d in self.deps)
+        for i, d in enumerate(deps):
+            if any(not 0 <= q < i for q in d):
+                raise PolicyError(f"load-aware policy: deps[{i}] = {list(d)} must name earlier operators")
+        object.__setattr__(self, "deps", deps)
+        object.__setattr__(self, "bias", _vec(self.bias, n, "bias"))
+        object.__setattr__(self, "w_load", _vec(self.w_load, n, "w_load", 2))
+        object.__setattr__(self, "prio", _vec(self.prio, n, "prio"))
+        object.__setattr__(self, "prio_load", _vec(self.prio_load, n, "prio_load", 2))
+        cons: list[list[int]] = [[] for _ in range(n)]
+        for i, d in enumerate(deps):
+            for q in d:
+                cons[q].append(i)
+        object.__setattr__(self, "_cons", tuple(tuple(c) for c in cons))
+
+    @property
+    def n(self) -> int:
+        return len(self.deps)
+
+    @property
+    def cons(self) -> tuple[tuple[int, ...], ...]:
+        return self._cons  # type: ignore[attr-defined]
+
+    def logits(self, load: Sequence[float]) -> np.ndarray:
+        """Placement logits at ``load`` (GPU where positive)."""
+        return self.bias + self.w_load @ np.asarray(load, dtype=np.float64)
+
+    def priorities(self, load: Sequence[float]) -> np.ndarray:
+        """List-scheduling priorities at ``load`` (higher first)."""
+        return self.prio + self.prio_load @ np.asarray(load, dtype=np.float64)
+
+    def placement(self, load: Sequence[float]) -> list[float]:
+        """The argmax placement at ``load``: 1.0 (GPU) where the logit is positive, else 0.0."""
+        return [1.0 if v > 0.0 else 0.0 for v in self.logits(load)]
+
+    def plan(self, problem: Any) -> Plan:
+        """Argmax placement and priority order at the load of ``problem`` (a
+        :class:`~sparoa_sim.agents.exact.refsched.RefProblem` of this workload at a fixed load)."""
+        if problem.n != self.n:
+            raise PolicyError(f"load-aware policy: trained for {self.n} operators, the problem has {problem.n}")
+        load = problem.load
+        gpu = self.logits(load) > 0.0
+        prio = np.asarray(upward_rank(problem, gpu)) + self.priorities(load)
+        return decode(self.deps, self.cons, gpu, prio)
+
+    def schedule(self, problem: Any) -> StaticSchedule:
+        """The policy's schedule on ``problem`` (whole operators, per-device orders)."""
+        return self.plan(problem).schedule(self.workload)
+
+    # -- JSON -----------------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The policy's JSON document (parameters as lists)."""
+        return {"kind": POLICY_KIND, "version": POLICY_VERSION, "workload": self.workload,
+                "features": ["load_cpu", "load_gpu"], "deps": [list(d) for d in self.deps],
+                "bias": self.bias.tolist(), "w_load": self.w_load.tolist(), "prio": self.prio.tolist(),
+                "prio_load": self.prio_load.tolist(), "meta": self.meta or {}}
+
+    @classmethod
+    def from_dict(cls, doc: Any, source: str = "<memory>") -> LoadAwarePolicy:
+        """Parse :meth:`to_dict`'s document; PolicyError naming the field otherwise."""
+        if not isinstance(doc, dict) or doc.get("kind") != POLICY_KIND:
+            raise PolicyError(f"{source}: 'kind' is not {POLICY_KIND!r}")
+        if doc.get("version") != POLICY_VERSION:
+            raise PolicyError(f"{source}: 'version' is {doc.get('version')!r}; this version reads {POLICY_VERSION}")
+        for f in ("workload", "deps", "bias", "w_load", "prio", "prio_load"):
+            if f not in doc:
+                raise PolicyError(f"{source}: missing field {f!r}")
+        if not isinstance(doc["workload"], str):
+            raise PolicyError(f"{source}: 'workload' must be a string, got {doc['workload']!r}")
+        deps = doc["deps"]
+        if not isinstance(deps, list) or not all(isinstance(d, list) and all(isinstance(q, int) and not
+                                                                             isinstance(q, bool) for q in d)
+                                                 for d in deps):
+            raise PolicyError(f"{source}: 'deps' must be a list of lists of operator indices")
+        try:
+            return cls(doc["workload"], tuple(tuple(d) for d in deps), doc["bias"], doc["w_load"], doc["prio"],
+                       doc["prio_load"], meta=doc.get("meta") if isinstance(doc.get("meta"), dict) else None)
+        except PolicyError as exc:
+            raise PolicyError(f"{source}: {exc}") from None
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the JSON document atomically (no pickle)."""
+        return atomic_write_text(path, json.dumps(self.to_dict(), allow_nan=False) + "\n")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> LoadAwarePolicy:
+        """Read a policy written by :meth:`save`."""
+        p = Path(path)
+        try:
+            doc = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise PolicyError(f"{p}: cannot read the load-aware policy: {exc}") from None
+        return cls.from_dict(doc, source=str(p))
+
+
+class LoadAwarePlanner:
+    """The policy in the engine: each operator goes where the policy's argmax placement at the
+    live background load (``view.load``) puts it, so a run under changing loads follows the
+    state. No static order (the engine dispatches in release order); placements per load are cached."""
+
+    name = "load-aware"
+    order = None
+
+    def __init__(self, policy: LoadAwarePolicy) -> None:
+        self.policy = policy
+        self._cache: dict[tuple[float, float], list[float]] = {}
+
+    def reset(self, ctx: PolicyContext) -> None:
+        if len(ctx.graph) != self.policy.n or ctx.graph.name != self.policy.workload:
+            raise PolicyError(f"load-aware policy: trained for {self.policy.workload!r} ({self.policy.n} operators), "
+                              f"the workload is {ctx.graph.name!r} ({len(ctx.graph)} operators)")
+
+    def placement_at(self, load: tuple[float, float]) -> list[float]:
+        """The argmax placement at ``load`` (cached)."""
+        hit = self._cache.get(load)
+        if hit is None:
+            hit = self._cache[load] = self.policy.placement(load)
+        return hit
+
+    def decide(self, view: Any) -> float:
+        return self.placement_at(view.load)[view.op]
+
+    def __repr__(self) -> str:
+        return f"LoadAwarePlanner(workload={self.policy.workload!r}, n_ops={self.policy.n})"

@@ -1,0 +1,198 @@
+"""``algo="ils"``: the load-aware placement policy trained per case, its honest result, its artifact.
+
+For each evaluation case (workload, platform, mode) of a :class:`TrainConfig`, one
+:class:`~sparoa_sim.agents.learn.placement_policy.LoadAwarePolicy` is trained by
+:func:`~sparoa_sim.agents.learn.placement_search.train_placement` (iterated local search on the
+exact evaluator, distilled into the policy) on the case's reference problem at each of
+``cfg.loads`` (a fixed background load each), warm-started from the best heuristic there.
+The policy's own result (source ``"policy"``: its argmax schedule at the first load) is recorded
+apart from the shipped one, which is the teacher's schedule (source ``"teacher:NAME"``) only where
+the teacher scores strictly better. Objective: latency / GPU-only latency at the same load (the
+env's objective at λ = 0). The directory holds ``schedule.json`` (shipped), ``policy.json`` (the
+parameters, JSON, no pickle) and ``metadata.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from sparoa_sim.agents.exact.refsched import RefProblem, evaluate
+from sparoa_sim.agents.heuristics.baselines import heft_schedule
+from sparoa_sim.agents.learn.artifacts import read_metadata
+from sparoa_sim.agents.learn.placement_policy import LoadAwarePolicy
+from sparoa_sim.agents.learn.placement_search import SearchSettings, TrainingState, train_placement
+from sparoa_sim.agents.learn.train_spec import METADATA_KIND, TrainConfig, TrainResult
+from sparoa_sim.envs.observation import OBS_LAYOUT_VERSION
+from sparoa_sim.errors import PolicyError
+from sparoa_sim.hwmodels import load_platform
+from sparoa_sim.hwmodels.fileio import atomic_write_text, file_token
+from sparoa_sim.sim.policies import StaticSchedule
+from sparoa_sim.sim.predtables import PredictionCache
+from sparoa_sim.workloads import load_workload
+
+__all__ = ["check_placement_config", "export_placement", "load_placement_policies", "teachers_at",
+           "train_placement_policy"]
+
+
+def check_placement_config(cfg: TrainConfig) -> None:
+    """Refuse what the placement policy does not model (a PolicyError naming the field)."""
+    if cfg.lam != 0.0:
+        raise PolicyError(f"scheduler: algo 'ils' optimises latency only; lam must be 0, got {cfg.lam}")
+    if not cfg.reference:
+        raise PolicyError("scheduler: algo 'ils' trains in the reference setting (reference=True); "
+                          "background load is given by 'loads'")
+    if cfg.mode == "random":
+        raise PolicyError("scheduler: algo 'ils' trains per power mode; mode 'random' is not supported")
+    if not cfg.cases:
+        raise PolicyError("scheduler: algo 'ils' needs named workloads ('synthetic' alone has no case to train)")
+
+
+def _fifo(p: RefProblem) -> list[int]:
+    """Kahn's order with a FIFO queue: how the engine releases a job placed wholly on one device."""
+    left = [len(d) for d in p.deps]
+    order = [i for i in range(p.n) if left[i] == 0]
+    for i in order:
+        for c in p.cons[i]:
+            left[c] -= 1
+            if left[c] == 0:
+                order.append(c)
+    return order
+
+
+def teachers_at(p: RefProblem, workload: str, extra: dict[str, StaticSchedule] | None = None
+                ) -> dict[str, tuple[float, StaticSchedule]]:
+    """Whole-operator heuristics on problem ``p`` (at its load): CPU-only, GPU-only, HEFT, plus
+    ``extra`` schedules (e.g. the engine's greedy and threshold rule); each with its exact latency."""
+    fifo = _fifo(p)
+    cands = {"cpu": StaticSchedule([0.0] * p.n, {"cpu": fifo, "gpu": []}, workload=workload),
+             "gpu": StaticSchedule([1.0] * p.n, {"cpu": [], "gpu": fifo}, workload=workload),
+             "heft": heft_schedule(p, workload=workload)}
+    for name, sched in (extra or {}).items():
+        if name not in cands and sched.order is not None and not any(0.0 < s < 1.0 for s in sched.placement):
+            cands[name] = StaticSchedule(sched.placement, sched.order, workload=workload)
+    return {name: (evaluate(p, s.placement, s.order).makespan, s) for name, s in cands.items()}
+
+
+def _engine_heuristics(graph, plat, mode, load, cache) -> dict[str, StaticSchedule]:
+    """The engine's whole-operator heuristics' schedules at ``load`` (greedy, threshold rule, ...)."""
+    from sparoa_sim.agents.exact.oracle import whole_op_heuristics
+
+    return {name: sched for name, (_lat, sched) in
+            whole_op_heuristics(graph, plat, mode=mode, load=load, cache=cache).items()}
+
+
+def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = None, *,
+                           progress: Callable[[int], None] | None = None,
+                           settings: SearchSettings | None = None) -> TrainResult:
+    """Train one load-aware policy per case of ``cfg`` (``cfg.algo == "ils"``); export with ``out_dir``.
+
+    Budget: ``time_budget_s`` split evenly over the cases, else ``timesteps`` exact evaluations
+    (schedules scored) per case.
+    """
+    check_placement_config(cfg)
+    t_start = time.perf_counter()
+    result = TrainResult(config=cfg)
+    cases = cfg.cases
+    budget = cfg.time_budget_s / len(cases) if cfg.time_budget_s is not None else None
+    total_evals, history = 0, []
+    for k, case in enumerate(cases):
+        key = cfg.label(case)
+        graph, plat = load_workload(case[0]), load_platform(case[1])
+        cache = PredictionCache()
+        states, gpu_ref = [], []
+        for load in cfg.loads:
+            p = RefProblem.build(graph, plat, mode=case[2], load=load, cache=cache)
+            heur = teachers_at(p, graph.name, _engine_heuristics(graph, plat, case[2], load, cache))
+            name = min(heur, key=lambda h: (heur[h][0], h))
+            states.append(TrainingState(p, heur[name][1], name, heur[name][0]))
+            gpu_ref.append(heur["gpu"][0])
+        meta = {"platform": plat.name, "mode": states[0].problem.mode, "loads": [list(x) for x in cfg.loads]}
+        case_budget = None if budget is None else max(0.0, budget - (time.perf_counter() - t_start) + k * budget)
+        sr = train_placement(states, graph.name, settings=settings, time_budget_s=case_budget,
+                             max_evaluations=cfg.timesteps if budget is None else None, seed=cfg.seed,
+                             progress=progress, meta=meta)
+        total_evals += sr.evaluations
+        history.append({"case": key, "rounds": sr.rounds, "evaluations": sr.evaluations,
+                        "train_s": sr.train_s, "score": sr.score,
+                        "latency_s": sr.latency_s, "teacher_latency_s": [s.teacher_latency_s for s in states]})
+        result.policies[key] = sr.policy
+        first = states[0]
+        own_lat = sr.latency_s[0]
+        own_sched = sr.policy.schedule(first.problem)
+        result.best_latency_s[key] = own_lat
+        result.best_placement[key] = list(own_sched.placement)
+        result.best_objective[key] = own_lat / gpu_ref[0]
+        result.own[key] = {"latency_s": own_lat, "objective": own_lat / gpu_ref[0], "source": "policy",
+                           "schedule": own_sched.to_dict(), "load": list(first.problem.load)}
+        result.teacher[key] = (first.teacher_name, first.teacher_latency_s)
+        result.teacher_objective[key] = first.teacher_latency_s / gpu_ref[0]
+        result.fallback[key] = (first.teacher_name, first.teacher_latency_s / gpu_ref[0], first.teacher_latency_s)
+        result.teacher_schedule[key] = first.teacher
+        if first.teacher_latency_s < own_lat:  # labelled: the policy did not beat its teacher here
+            result.final[key] = {"latency_s": first.teacher_latency_s, "objective": result.teacher_objective[key],
+                                 "source": f"teacher:{first.teacher_name}", "schedule": first.teacher.to_dict()}
+        else:
+            result.final[key] = dict(result.own[key])
+    result.evaluations = history
+    result.timesteps = total_evals
+    result.train_s = time.perf_counter() - t_start
+    if out_dir is not None:
+        export_placement(result, out_dir)
+    return result
+
+
+def export_placement(result: TrainResult, out_dir: str | os.PathLike[str]) -> Path:
+    """Write ``schedule.json`` (+ one per further case), ``policy.json`` (+ one per further case)
+    and ``metadata.json`` atomically."""
+    cfg = result.config
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    schedules, policies = {}, {}
+    for k, case in enumerate(cfg.cases):
+        key = cfg.label(case)
+        if key not in result.final:
+            continue
+        where = "" if key == case[0] else f"-{file_token(case[1])}-{file_token(case[2] or 'default')}"
+        suffix = "" if k == 0 else f"-{file_token(case[0])}{where}"
+        result.schedule(key).save(out / f"schedule{suffix}.json")
+        result.policies[key].save(out / f"policy{suffix}.json")
+        schedules[key], policies[key] = f"schedule{suffix}.json", f"policy{suffix}.json"
+    config = asdict(cfg)
+    meta = {
+        "kind": METADATA_KIND, "obs_layout_version": OBS_LAYOUT_VERSION, "config": json.loads(json.dumps(config)),
+        "workloads": list(cfg.workloads), "platform": cfg.platform if isinstance(cfg.platform, str) else
+        list(cfg.platform), "mode": cfg.mode, "cases": [list(c) for c in cfg.cases], "algo": "ils",
+        "loads": [list(x) for x in cfg.loads], "timesteps": result.timesteps, "train_s": result.train_s,
+        "best_latency_s": result.best_latency_s,
+        "policy": {k: {f: v[f] for f in ("latency_s", "objective", "source", "load")} for k, v in result.own.items()},
+        "shipped": {k: {"latency_s": v["latency_s"], "objective": v["objective"], "source": v["source"]}
+                    for k, v in result.final.items()},
+        "teacher": {w: {"policy": n, "latency_s": lat} for w, (n, lat) in result.teacher.items()},
+        "schedules": schedules, "policies": policies, "evaluations": result.evaluations,
+    }
+    atomic_write_text(out / "metadata.json", json.dumps(meta, indent=2, allow_nan=False))
+    return out
+
+
+def load_placement_policies(path: str | os.PathLike[str]) -> tuple[dict[str, LoadAwarePolicy], dict[str, Any]]:
+    """(policy per case key, metadata) of an ``ils`` training directory."""
+    d = Path(path)
+    meta = read_metadata(d, METADATA_KIND, "obs_layout_version", OBS_LAYOUT_VERSION)
+    if meta.get("algo") != "ils":
+        raise PolicyError(f"{d / 'metadata.json'}: 'algo' is {meta.get('algo')!r}, not 'ils'")
+    files = meta.get("policies")
+    if not isinstance(files, dict) or not files:
+        raise PolicyError(f"{d / 'metadata.json'}: 'policies' must map each case to its policy file")
+    out = {}
+    for key, name in files.items():
+        if not isinstance(name, str) or Path(name).name != name:
+            raise PolicyError(f"{d / 'metadata.json'}: 'policies.{key}' must be a file name in the directory, got {name!r}")
+        out[key] = LoadAwarePolicy.load(d / name)
+    return out, meta
+
