@@ -3,7 +3,8 @@
 torch.fx traces the module; an interpreter runs it node by node at batch 1 under
 ``torch.utils.flop_counter`` (MACs = counted FLOPs / 2, attention included), records shapes and
 bytes, then a second pass on seeded calibration inputs measures each operator's input
-activation sparsity. Pure views (reshape/flatten/permute/getitem… sharing storage with their
+activation sparsity — or, given ``inputs`` (a user's own data, ``real.models.measured``), one pass
+per input, recording the mean and the spread (population std) of each operator's sparsity across them. Pure views (reshape/flatten/permute/getitem… sharing storage with their
 input) are folded into their consumers; sub-graphs that do not depend on the input (position
 embeddings, relative-position-bias gathers) are constant-folded into their consumers' weights.
 The first pass also counts the device kernels each node launches (``real.models.kernel_count``);
@@ -28,12 +29,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sparoa_sim.errors import GraphError
-from sparoa_sim.ir.graph import Op, OpGraph
+from sparoa_sim.ir.graph import MAX_SPARSITY_STD, Op, OpGraph
+from sparoa_sim.ir.sparsity import SparsityProvenance
 from sparoa_sim.hwmodels.kinds import ELEMENTWISE_FLOPS, FUNCTION_FLOPS, OpKind
 from sparoa_sim.real.models.flops import counting_flops
 from sparoa_sim.real.models.kernel_count import KernelCounter, operator_kernels
 
-__all__ = ["extract", "extract_factory", "magnitude_prune", "classify", "DTYPE_NAMES"]
+__all__ = ["extract", "extract_factory", "load_factory", "check_shape", "magnitude_prune", "classify", "DTYPE_NAMES"]
 
 DTYPE_NAMES = {
     torch.float32: "float32",
@@ -235,6 +237,7 @@ class _NodeRecord:
     in_numel: float = 0.0
     zeros: float = 0.0  # zeros seen in dynamic inputs (calibration pass)
     seen: float = 0.0  # elements seen in dynamic inputs (calibration pass)
+    fractions: list[float] = field(default_factory=list)  # per-input sparsity (measured calibration)
 
 
 class _Recorder(torch.fx.Interpreter):
@@ -247,6 +250,13 @@ class _Recorder(torch.fx.Interpreter):
         #: kernel-launching aten operators per fx node, first pass (docs/architecture.md §2, ``Op.kernels``)
         self.node_kernels: dict[str, int] = {}
         self.calibrating = False
+
+    def close_sample(self) -> None:
+        """End one input of a per-input calibration: keep each operator's zero fraction for it."""
+        for rec in self.records.values():
+            if rec.seen:
+                rec.fractions.append(rec.zeros / rec.seen)
+            rec.zeros = rec.seen = 0.0
 
     def _is_parameter(self, node: torch.fx.Node, seen: set[str] | None = None) -> bool:
         """Whether a static value comes from an ``nn.Parameter`` (directly or computed from one),
@@ -374,12 +384,16 @@ def extract(
     calib_batch: int = 4,
     seed: int = 0,
     sparsity_source: str | None = None,
+    inputs: torch.Tensor | None = None,
+    provenance: SparsityProvenance | None = None,
 ) -> OpGraph:
     """Trace ``model`` and return its operator graph for one sample of ``example_input``'s shape.
 
     ``example_input`` gives the per-sample shape (its batch dimension is replaced by 1);
-    activation sparsity is measured on ``calib_batch`` seeded N(0, 1) inputs. With ``prune``,
-    a copy of the model is magnitude-pruned to that weight sparsity first.
+    activation sparsity is measured on ``calib_batch`` seeded N(0, 1) inputs, or, given ``inputs``
+    (N, *sample shape), on each of them at batch 1: mean and population std across the N inputs
+    (``act_sparsity``, ``act_sparsity_std``). ``provenance`` is recorded in the graph. With
+    ``prune``, a copy of the model is magnitude-pruned to that weight sparsity first.
     """
     if not isinstance(model, nn.Module):
         raise GraphError(f"{name}: expected a torch.nn.Module, got {type(model).__name__}")
@@ -391,6 +405,10 @@ def extract(
     except Exception as exc:  # fx raises many kinds of errors on untraceable code
         raise GraphError(f"{name}: torch.fx cannot trace the model: {type(exc).__name__}: {exc}") from None
     sample_shape = tuple(example_input.shape[1:])
+    if inputs is not None and (inputs.dim() != len(sample_shape) + 1 or tuple(inputs.shape[1:]) != sample_shape
+                               or inputs.shape[0] < 1):
+        raise GraphError(f"{name}: inputs of shape {list(inputs.shape)}, the model takes (N, "
+                         f"{', '.join(map(str, sample_shape))}) with N >= 1")
     x1 = torch.randn((1, *sample_shape), generator=torch.Generator().manual_seed(seed), dtype=example_input.dtype)
     rec = _Recorder(gm)
     shape = [1, *sample_shape]
@@ -402,17 +420,23 @@ def extract(
         with torch.no_grad():
             rec.run(x1)
             rec.calibrating = True
-            shape = [calib_batch, *sample_shape]
-            xc = torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed + 1),
-                             dtype=example_input.dtype)
-            rec.run(xc)
+            if inputs is None:
+                shape = [calib_batch, *sample_shape]
+                xc = torch.randn(tuple(shape), generator=torch.Generator().manual_seed(seed + 1),
+                                 dtype=example_input.dtype)
+                rec.run(xc)
+            else:
+                for x in inputs:
+                    rec.run(x.unsqueeze(0).to(example_input.dtype))
+                    rec.close_sample()
     except Exception as exc:  # the model rejects this input (wrong shape, dtype, ...): say which
         raise GraphError(f"{name}: the model fails on an input of shape {shape}: "
                          f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     finally:
         mha.set_fastpath_enabled(fastpath)
     return _to_graph(gm, rec, name=name, input_shape=(1, *sample_shape), prune=prune, seed=seed,
-                     sparsity_source=sparsity_source, calib_batch=calib_batch, model=model)
+                     sparsity_source=sparsity_source, model=model, provenance=provenance,
+                     calib_batch=calib_batch if inputs is None else int(inputs.shape[0]))
 
 
 def _to_graph(
@@ -426,6 +450,7 @@ def _to_graph(
     sparsity_source: str | None,
     calib_batch: int,
     model: nn.Module,
+    provenance: SparsityProvenance | None = None,
 ) -> OpGraph:
     producers: dict[str, tuple[int, ...]] = {}  # fx node -> op indices that produce its value
     ops: list[Op] = []
@@ -449,6 +474,7 @@ def _to_graph(
             elementwise = elementwise_flops(n, rec.modules, kind) * r.out_numel
         flops = 2.0 * macs + elementwise
         split = "channel" if kind in _SPLIT_KINDS and len(r.out_shape) >= 2 else None
+        act_sparsity, act_std = _sparsity_of(r)
         ops.append(
             Op(
                 name=n.name,
@@ -458,7 +484,8 @@ def _to_graph(
                 bytes_in=float(r.bytes_in),
                 bytes_out=float(r.out_bytes),
                 bytes_w=float(r.bytes_w),
-                act_sparsity=float(r.zeros / r.seen) if r.seen else 0.0,
+                act_sparsity=act_sparsity,
+                act_sparsity_std=act_std,
                 w_sparsity=float(r.w_zeros / r.w_numel) if r.w_numel else 0.0,
                 deps=deps,
                 out_shape=r.out_shape,
@@ -482,6 +509,7 @@ def _to_graph(
         ops=tuple(ops),
         input_shape=input_shape,
         sparsity_source=source,
+        sparsity_provenance=provenance,
         params=int(sum(p.numel() for p in model.parameters())),
         meta={
             "extractor": "sparoa_sim.real.extract",
@@ -493,15 +521,19 @@ def _to_graph(
     )
 
 
-def extract_factory(
-    spec: str,
-    input_shape: Sequence[int],
-    *,
-    name: str | None = None,
-    prune: float | None = None,
-    seed: int = 0,
-) -> OpGraph:
-    """Extract from ``"package.module:factory"``: import it, call the factory, trace the module."""
+def _sparsity_of(r: _NodeRecord) -> tuple[float, float]:
+    """An operator's activation sparsity and its spread: the pooled zero fraction of the seeded
+    calibration batch (spread 0), or the mean and population std of its per-input fractions."""
+    if not r.fractions:
+        return (float(r.zeros / r.seen) if r.seen else 0.0), 0.0
+    n = len(r.fractions)
+    mean = math.fsum(r.fractions) / n
+    std = math.sqrt(math.fsum((f - mean) ** 2 for f in r.fractions) / n)
+    return min(1.0, max(0.0, mean)), min(MAX_SPARSITY_STD, std)
+
+
+def load_factory(spec: str) -> nn.Module:
+    """The module a ``"package.module:factory"`` spec builds: import it, call the factory."""
     if ":" not in spec:
         raise GraphError(f"factory {spec!r}: expected MODULE:FACTORY, e.g. mypkg.models:build")
     mod_name, _, attr = spec.partition(":")
@@ -515,7 +547,26 @@ def extract_factory(
     model = factory() if not isinstance(factory, nn.Module) else factory
     if not isinstance(model, nn.Module):
         raise GraphError(f"factory {spec!r}: returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def check_shape(input_shape: Sequence[int]) -> tuple[int, ...]:
+    """``input_shape`` as a tuple of positive ints; :class:`GraphError` naming ``--input-shape`` otherwise."""
     shape = tuple(int(d) for d in input_shape)
     if not shape or any(d <= 0 for d in shape):
         raise GraphError(f"--input-shape: dimensions must be positive integers, got {list(input_shape)!r}")
-    return extract(model, torch.zeros(shape), name=name or attr.lower(), prune=prune, seed=seed)
+    return shape
+
+
+def extract_factory(
+    spec: str,
+    input_shape: Sequence[int],
+    *,
+    name: str | None = None,
+    prune: float | None = None,
+    seed: int = 0,
+) -> OpGraph:
+    """Extract from ``"package.module:factory"``: import it, call the factory, trace the module."""
+    model = load_factory(spec)
+    shape = check_shape(input_shape)
+    return extract(model, torch.zeros(shape), name=name or spec.partition(":")[2].lower(), prune=prune, seed=seed)

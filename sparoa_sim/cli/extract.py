@@ -1,7 +1,12 @@
-"""``sparoa extract MODULE:FACTORY``: an operator graph from a torch module factory (docs/architecture.md §2, §9).
+"""``sparoa extract MODEL``: an operator graph from a torch module factory or a zoo model (docs/architecture.md §2, §9).
 
-The factory's module is imported (the current folder first, as ``python -m`` would), its model
-traced on an example input of ``--input-shape`` and the graph written to ``-o`` as JSON.
+MODEL is ``MODULE:FACTORY`` (the factory's module is imported, the current folder first, as
+``python -m`` would) or a shipped zoo model's name. The model is traced on an example input of
+``--input-shape`` (a zoo model's own shape by default) and the graph written to ``-o`` as JSON.
+With ``--weights FILE --inputs FILE|DIR`` the activation sparsity is ``measured``: the trained
+``state_dict`` is loaded (``weights_only=True``) and each operator's sparsity is the mean and spread
+over the first ``--max-inputs`` of the user's inputs (a ``.npy`` of shape (N, C, H, W), or a folder
+of images read with Pillow); the graph records both files with their sha256.
 """
 
 from __future__ import annotations
@@ -15,16 +20,27 @@ from sparoa_sim.errors import SparOAError
 
 __all__ = ["add_extract_parser", "cmd_extract", "parse_shape"]
 
+#: Inputs measured when ``--max-inputs`` is not given (``real.models.user_inputs.DEFAULT_MAX_INPUTS``).
+DEFAULT_MAX_INPUTS = 64
+
 
 def add_extract_parser(sub: Any) -> None:
     """Attach ``extract`` to the top-level sub-parsers."""
-    p = sub.add_parser("extract", help="extract an operator graph from a torch module factory")
-    p.add_argument("factory", metavar="MODULE:FACTORY", help="importable factory returning an nn.Module")
-    p.add_argument("--input-shape", required=True, help="example input shape, e.g. 1,3,224,224")
+    p = sub.add_parser("extract", help="extract an operator graph from a torch module factory or a zoo model")
+    p.add_argument("factory", metavar="MODEL",
+                   help="MODULE:FACTORY (importable factory returning an nn.Module) or a zoo model name")
+    p.add_argument("--input-shape", default=None,
+                   help="example input shape, e.g. 1,3,224,224 (required for MODULE:FACTORY; a zoo model's by default)")
     p.add_argument("-o", "--output", required=True, help="graph JSON to write")
-    p.add_argument("--name", default=None, help="graph name (default: the factory's name)")
+    p.add_argument("--name", default=None, help="graph name (default: the factory's or model's name)")
     p.add_argument("--prune", type=float, default=None, help="magnitude-prune weights to this sparsity first")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration inputs (default 0)")
+    p.add_argument("--weights", default=None,
+                   help="trained state_dict (torch.save(model.state_dict())) to measure sparsity with; needs --inputs")
+    p.add_argument("--inputs", default=None,
+                   help=".npy of shape (N, C, H, W) or a folder of images to measure sparsity on; needs --weights")
+    p.add_argument("--max-inputs", type=int, default=DEFAULT_MAX_INPUTS,
+                   help=f"use at most this many inputs (default {DEFAULT_MAX_INPUTS})")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_extract)
 
@@ -40,17 +56,51 @@ def parse_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
+def _model_and_shape(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], str]:
+    """The module MODEL names, its example input shape and the graph's default name."""
+    from sparoa_sim.real.models import zoo
+    from sparoa_sim.real.models.extract import check_shape, load_factory
+
+    spec = args.factory
+    if ":" not in spec and spec in zoo.model_names():
+        shape = parse_shape(args.input_shape) if args.input_shape else tuple(zoo.input_shape(spec))
+        return zoo.build(spec, seed=args.seed), shape, spec
+    if args.input_shape is None:
+        if ":" not in spec:
+            raise SparOAError(f"MODEL {spec!r}: expected MODULE:FACTORY (e.g. mypkg.models:build) or a zoo model "
+                              f"({', '.join(zoo.model_names())})")
+        raise SparOAError(f"--input-shape: required for a MODULE:FACTORY model ({spec!r})")
+    shape = check_shape(parse_shape(args.input_shape))
+    return load_factory(spec), shape, spec.partition(":")[2].lower()
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     """Extract, write the graph JSON, print its summary."""
     import os
 
     sys.path.insert(0, os.getcwd())  # let MODULE be a file in the current folder, as `python -m` would
+    if (args.weights is None) != (args.inputs is None):
+        given, missing = ("--weights", "--inputs") if args.inputs is None else ("--inputs", "--weights")
+        raise SparOAError(f"{given}: measured sparsity needs {missing} too (trained weights and inputs go together)")
     from sparoa_sim.ir.graph import save_graph
-    from sparoa_sim.real.models.extract import extract_factory
 
-    graph = extract_factory(args.factory, parse_shape(args.input_shape), name=args.name, prune=args.prune,
-                            seed=args.seed)
+    import torch
+
+    from sparoa_sim.real.models.extract import extract
+    from sparoa_sim.real.models.measured import extract_measured
+
+    model, shape, default_name = _model_and_shape(args)
+    name = args.name or default_name
+    if args.weights is None:
+        graph = extract(model, torch.zeros(shape), name=name, prune=args.prune, seed=args.seed)
+    else:
+        graph = extract_measured(model, shape, name=name, weights=args.weights, inputs=args.inputs,
+                                 max_inputs=args.max_inputs, prune=args.prune, seed=args.seed)
     path = save_graph(graph, args.output)
-    summary = dict(graph.summary(), path=str(path))
+    summary = dict(graph.summary(), path=str(path), sparsity_kind=graph.sparsity_provenance.kind,
+                   act_sparsity_mean=float(graph.arrays.act_sparsity.mean()))
+    if graph.sparsity_provenance.samples:
+        summary["sparsity_samples"] = graph.sparsity_provenance.samples
     return emit(summary, args.json, lambda: [
-        f"wrote {path}: {summary['ops']} operators, {fmt(summary['macs'])} MACs, {fmt(summary['params'])} params"])
+        f"wrote {path}: {summary['ops']} operators, {fmt(summary['macs'])} MACs, {fmt(summary['params'])} params, "
+        f"activation sparsity {graph.sparsity_provenance.kind} (mean {summary['act_sparsity_mean']:.3f})"])

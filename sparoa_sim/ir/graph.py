@@ -23,9 +23,12 @@ from sparoa_sim.errors import GraphError
 from sparoa_sim.hwmodels.fileio import atomic_write_text, read_json
 from sparoa_sim.hwmodels.kinds import KIND_CODES, OpKind, parse_kind
 from sparoa_sim.hwmodels.ops import OpArrays
+from sparoa_sim.ir.sparsity import SparsityProvenance, default_provenance, provenance_from_dict
 
 __all__ = [
     "SCHEMA_VERSION",
+    "SPARSITY_SCHEMA_VERSION",
+    "MAX_SPARSITY_STD",
     "SPLIT_AXES",
     "DTYPE_BYTES",
     "Op",
@@ -38,11 +41,21 @@ __all__ = [
     "atomic_write_text",
 ]
 
-#: Version of the JSON layout written by :func:`save_graph`. Version 2 added ``kernels`` per
-#: operator; a version-1 file still loads, each operator counted as one kernel (what the twin
-#: charged before kernels were counted). Any other version fails.
+#: Version of the JSON layout written by :func:`save_graph` for a graph that records no sparsity
+#: spread or provenance of its own. Version 2 added ``kernels`` per operator; a version-1 file
+#: still loads, each operator counted as one kernel (what the twin charged before kernels were
+#: counted). Any version not readable fails.
 SCHEMA_VERSION = 2
-READABLE_SCHEMA_VERSIONS = (1, 2)
+#: Version 3 added ``act_sparsity_std`` per operator (the spread of its activation sparsity across
+#: inputs) and the graph's ``sparsity_provenance`` record (``ir.sparsity``), required in a version-3
+#: file. A graph is written at version 3 only when it carries either (a spread, or a record other
+#: than the one its ``sparsity_source`` text implies), so every other graph stays readable by older
+#: releases; an older file loads with spread 0 and the record its text implies
+#: (``ir.sparsity.default_provenance``: ``init`` for "random initialisation …").
+SPARSITY_SCHEMA_VERSION = 3
+READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+#: Largest standard deviation a fraction in [0, 1] can have.
+MAX_SPARSITY_STD = 0.5
 #: Axes an operator may be split along across devices; ``None`` means it cannot be split.
 #: ``"channel"``: output channels / features (dim 1 of NCHW, the last dim of token tensors);
 #: ``"batch"``: the leading dimension (only useful at batch > 1).
@@ -76,10 +89,13 @@ class Op:
     #: Device kernels eager PyTorch launches for this operator (its fx nodes, copying views
     #: included; 0 for a pure view): launch and framework overheads are charged per kernel.
     kernels: int = 1
+    #: Standard deviation of ``act_sparsity`` across the inputs it was measured on (schema 3;
+    #: 0 where it was not measured per input): what a per-request draw of sparsity spreads by.
+    act_sparsity_std: float = 0.0
 
     def __post_init__(self) -> None:
         # numpy scalars are welcome as input but stored as plain Python numbers (JSON-able).
-        for attr in _NUMERIC + _FRACTIONS:
+        for attr in _NUMERIC + _FRACTIONS + ("act_sparsity_std",):
             v = getattr(self, attr)
             if isinstance(v, np.generic) and isinstance(v, (np.integer, np.floating)):
                 object.__setattr__(self, attr, float(v))
@@ -120,6 +136,8 @@ class Op:
             "dtype": self.dtype,
             "split_axis": self.split_axis,
             "kernels": self.kernels,
+            # schema 3; left out at 0 so a graph without spreads keeps the schema-2 layout
+            **({"act_sparsity_std": self.act_sparsity_std} if self.act_sparsity_std else {}),
         }
 
 
@@ -139,6 +157,7 @@ class GraphArrays:
     bytes_w: np.ndarray
     act_sparsity: np.ndarray
     w_sparsity: np.ndarray
+    act_sparsity_std: np.ndarray
     out_elems: np.ndarray
     intensity: np.ndarray
     splittable: np.ndarray  # bool
@@ -162,7 +181,9 @@ class OpGraph:
 
     ``sparsity_source`` says where the sparsity figures came from (random initialisation,
     trained weights, pruning level): randomly initialised networks give about 50 % zeros after
-    ReLU and almost none after GELU, so it must travel with the figures.
+    ReLU and almost none after GELU, so it must travel with the figures. ``sparsity_provenance``
+    is the same as a record (kind, files with their sha256, samples, citation; ``ir.sparsity``);
+    left out, it is what ``sparsity_source`` implies (``default_provenance``).
     """
 
     name: str
@@ -172,8 +193,11 @@ class OpGraph:
     params: int | None = None
     meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
     source: str = field(default="<memory>", compare=False, repr=False)
+    sparsity_provenance: SparsityProvenance | None = None
 
     def __post_init__(self) -> None:
+        if self.sparsity_provenance is None:
+            object.__setattr__(self, "sparsity_provenance", default_provenance(self.sparsity_source))
         object.__setattr__(self, "ops", tuple(self.ops))
         object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
         object.__setattr__(self, "meta", MappingProxyType(dict(self.meta)))
@@ -248,6 +272,7 @@ class OpGraph:
             bytes_w=col("bytes_w"),
             act_sparsity=col("act_sparsity"),
             w_sparsity=col("w_sparsity"),
+            act_sparsity_std=col("act_sparsity_std"),
             out_elems=np.fromiter((o.out_elems for o in ops), dtype=np.float64, count=n),
             intensity=intensity,
             splittable=np.fromiter((o.split_axis is not None for o in ops), dtype=bool, count=n),
@@ -271,13 +296,23 @@ class OpGraph:
                         kernels=np.fromiter((o.kernels for o in self.ops), dtype=np.float64, count=len(self.ops)))
 
     # -- (de)serialisation -------------------------------------------------------------
+    @property
+    def records_sparsity(self) -> bool:
+        """Whether the graph carries schema-3 sparsity information: a per-operator spread, or a
+        provenance record other than the one its ``sparsity_source`` text implies."""
+        return (self.sparsity_provenance != default_provenance(self.sparsity_source)
+                or any(op.act_sparsity_std for op in self.ops))
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of this graph (``schema_version`` first)."""
+        """The JSON document of this graph (``schema_version`` first): schema 3 when it records
+        sparsity (:attr:`records_sparsity`), else the schema-2 layout."""
+        recorded = self.records_sparsity
         return {
-            "schema_version": SCHEMA_VERSION,
+            "schema_version": SPARSITY_SCHEMA_VERSION if recorded else SCHEMA_VERSION,
             "name": self.name,
             "input_shape": list(self.input_shape),
             "sparsity_source": self.sparsity_source,
+            **({"sparsity_provenance": self.sparsity_provenance.to_dict()} if recorded else {}),
             "params": self.params,
             "meta": dict(self.meta),
             "ops": [op.to_dict() for op in self.ops],
@@ -319,6 +354,9 @@ def _validate(g: OpGraph) -> None:
         raise GraphError(f"{g.source}: field 'name' must be a non-empty string, got {g.name!r}")
     if not isinstance(g.sparsity_source, str):
         raise GraphError(f"{g.source}: field 'sparsity_source' must be a string, got {g.sparsity_source!r}")
+    if not isinstance(g.sparsity_provenance, SparsityProvenance):
+        raise GraphError(f"{g.source}: field 'sparsity_provenance' must be a SparsityProvenance, "
+                         f"got {g.sparsity_provenance!r}")
     if g.params is not None and (not isinstance(g.params, int) or isinstance(g.params, bool) or g.params < 0):
         raise GraphError(f"{g.source}: field 'params' must be a non-negative integer, got {g.params!r}")
     if not g.ops:
@@ -353,6 +391,11 @@ def _validate(g: OpGraph) -> None:
             v = getattr(op, attr)
             if v > 1:
                 raise GraphError(f"{where}: field {attr!r} must lie in [0, 1], got {v!r}")
+        std = op.act_sparsity_std
+        if isinstance(std, bool) or not isinstance(std, (int, float, np.floating, np.integer)) \
+                or not 0 <= std <= MAX_SPARSITY_STD:  # NaN fails the comparison too
+            raise GraphError(f"{where}: field 'act_sparsity_std' must be a number in [0, {MAX_SPARSITY_STD}], "
+                             f"got {std!r}")
         if not isinstance(op.dtype, str) or op.dtype not in DTYPE_BYTES:
             raise GraphError(f"{where}: field 'dtype' is {op.dtype!r} (known: {', '.join(DTYPE_BYTES)})")
         if op.split_axis is not None and op.split_axis not in SPLIT_AXES:
@@ -480,7 +523,7 @@ def graph_from_dict(doc: Any, source: str = "<memory>") -> OpGraph:
         for key in ("deps", "out_shape"):
             if key in values:
                 values[key] = _as_tuple_of_ints(values[key], where, key)
-        for key in _NUMERIC + _FRACTIONS:
+        for key in _NUMERIC + _FRACTIONS + ("act_sparsity_std",):
             if key in values and values[key] is None:
                 raise GraphError(f"{where}: field {key!r} is null (NaN or missing value)")
         ops.append(Op(**values))
@@ -494,6 +537,11 @@ def graph_from_dict(doc: Any, source: str = "<memory>") -> OpGraph:
     meta = doc.get("meta", {})
     if not isinstance(meta, dict):
         raise GraphError(f"{source}: field 'meta' must be an object, got {meta!r}")
+    provenance = None
+    if "sparsity_provenance" in doc:
+        provenance = provenance_from_dict(doc["sparsity_provenance"], source)
+    elif version == SPARSITY_SCHEMA_VERSION:
+        raise GraphError(f"{source}: a file of schema_version {version} needs the field 'sparsity_provenance'")
     input_shape = doc.get("input_shape", [])
     if not isinstance(input_shape, list) or not all(isinstance(d, int) and d >= 0 for d in input_shape):
         raise GraphError(f"{source}: field 'input_shape' must be a list of non-negative integers, got {input_shape!r}")
@@ -505,6 +553,7 @@ def graph_from_dict(doc: Any, source: str = "<memory>") -> OpGraph:
         params=doc.get("params"),
         meta=meta,
         source=source,
+        sparsity_provenance=provenance,
     )
 
 
@@ -595,6 +644,7 @@ def fuse(graph: OpGraph) -> OpGraph:
                 bytes_out=tail.bytes_out,
                 bytes_w=bytes_w,
                 act_sparsity=op.act_sparsity,
+                act_sparsity_std=op.act_sparsity_std,
                 w_sparsity=min(1.0, w_sp),
                 deps=op.deps,
                 out_shape=tail.out_shape,

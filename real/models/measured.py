@@ -1,0 +1,67 @@
+"""Measured activation sparsity: a graph extracted with a user's trained weights on their own inputs.
+
+The ``measured`` sparsity source (docs/architecture.md §2, §7): the weights (a ``state_dict``, read
+with ``weights_only=True``) are loaded into a copy of the model, each input runs through the traced
+graph at batch 1, and each operator gets the mean and the spread of its input activation sparsity
+across the inputs. The graph records both files by name and sha256 (``SparsityProvenance``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from sparoa_sim.errors import GraphError
+from sparoa_sim.ir.graph import OpGraph
+from sparoa_sim.ir.sparsity import SourceFile, SparsityProvenance
+from sparoa_sim.real.models.extract import extract
+from sparoa_sim.real.models.user_inputs import (
+    DEFAULT_MAX_INPUTS, MAX_INPUT_BYTES, MAX_WEIGHTS_BYTES, apply_state_dict, load_inputs, load_state_dict,
+    sha256_file,
+)
+
+__all__ = ["extract_measured"]
+
+
+def extract_measured(
+    model: nn.Module,
+    input_shape: Sequence[int],
+    *,
+    name: str,
+    weights: str | os.PathLike[str],
+    inputs: str | os.PathLike[str],
+    max_inputs: int = DEFAULT_MAX_INPUTS,
+    prune: float | None = None,
+    seed: int = 0,
+    max_weights_bytes: int = MAX_WEIGHTS_BYTES,
+    max_input_bytes: int = MAX_INPUT_BYTES,
+) -> OpGraph:
+    """The graph of ``model`` (its per-sample shape from ``input_shape``, batch first) with activation
+    sparsity measured with the ``weights`` state_dict on the first ``max_inputs`` of ``inputs``
+    (a ``.npy`` of shape (N, C, H, W) or a folder of images); ``model`` itself is left untouched."""
+    if not isinstance(model, nn.Module):
+        raise GraphError(f"{name}: expected a torch.nn.Module, got {type(model).__name__}")
+    shape = tuple(int(d) for d in input_shape)
+    if len(shape) < 2 or any(d <= 0 for d in shape):
+        raise GraphError(f"--input-shape: expected a batch dimension and positive sizes, got {list(input_shape)!r}")
+    wpath, ipath = Path(weights), Path(inputs)
+    for label, p in (("weights", wpath), ("inputs", ipath)):  # both named before anything large is read
+        if not p.exists():
+            raise GraphError(f"{label} {p}: no such file")
+    state = load_state_dict(wpath, max_bytes=max_weights_bytes)
+    data = load_inputs(ipath, shape[1:], limit=max_inputs, max_bytes=max_input_bytes)
+    trained = copy.deepcopy(model)
+    apply_state_dict(trained, state, wpath)
+    wdigest = sha256_file(wpath)
+    provenance = SparsityProvenance(kind="measured", files=(SourceFile("weights", wpath.name, wdigest), data.file),
+                                    samples=int(data.tensor.shape[0]))
+    source = (f"measured: trained weights {wpath.name} (sha256 {wdigest[:12]}) on {data.description} "
+              f"(sha256 {data.file.sha256[:12]}); per-operator mean and spread across inputs"
+              + (f"; weights magnitude-pruned to {prune:.0%} per layer" if prune else ""))
+    return extract(trained, torch.zeros((1, *shape[1:])), name=name, prune=prune, seed=seed,
+                   sparsity_source=source, inputs=data.tensor, provenance=provenance)
