@@ -19,8 +19,12 @@ rounding moves the makespan by < 0.05 %):
   over consumers c there))`` and takes ``transfer_time``; the consumer starts after it arrives;
 - host I/O: a GPU source waits for the request's input copy, a GPU sink's output is copied back.
 
+The model itself is :mod:`sparoa_sim.agents.exact.cpmodel`; on a totally ordered graph (a chain with skip edges) the exact optimum of its spine
+(:mod:`sparoa_sim.agents.exact.spine`) is a proven lower bound and a start (issue 21).
+
 Warm start: the best of the whole-operator heuristics (CPU-only, GPU-only, threshold rule,
-greedy, HEFT), replayed exactly, is the solution hint and its makespan the horizon. The result's
+greedy, HEFT), the spine's optimum and a caller's ``hint`` (e.g. a learned schedule), replayed
+exactly, is the solution hint and its makespan the horizon. The result's
 ``latency_s`` is the exact latency of the returned schedule (the engine replays it to the last
 bit); the solver's tick objective ``objective_s`` is within 0.05 % of it (both tested).
 
@@ -48,7 +52,9 @@ from sparoa_sim.sim import reference as rules
 from sparoa_sim.sim.view import OpView
 
 from sparoa_sim.agents.heuristics.baselines import Greedy, heft_schedule
-from sparoa_sim.agents.exact.refsched import RefProblem, RefTimes, evaluate, incomparable_pairs, reference_schedule
+from sparoa_sim.agents.exact.cpmodel import OracleModel
+from sparoa_sim.agents.exact.refsched import RefProblem, evaluate, reference_schedule
+from sparoa_sim.agents.exact.spine import spine_optimum
 
 __all__ = ["Oracle", "OracleResult", "solve_oracle", "whole_op_heuristics"]
 
@@ -142,137 +148,7 @@ def tick_for(p: RefProblem) -> float:
     return ROUNDING * lb / (3 * p.n + 2)
 
 
-class _Model:
-    """The CP-SAT model of one problem (see the module docstring); variables kept by name."""
-
-    def __init__(self, p: RefProblem, t: Ticks, horizon: int) -> None:
-        from ortools.sat.python import cp_model
-
-        self.cp_model = cp_model
-        m = cp_model.CpModel()
-        self.m = m
-        n, H = p.n, horizon
-        self.H = H
-        td = t.td
-        self.g = [m.new_bool_var(f"g{i}") for i in range(n)]
-        self.st = [m.new_int_var(0, H, f"st{i}") for i in range(n)]
-        self.en = [m.new_int_var(0, H, f"en{i}") for i in range(n)]
-        self.launch = [m.new_int_var(0, H, f"L{i}") for i in range(n)]
-        self.iss = [m.new_int_var(0, H, f"iss{i}") for i in range(n)]
-        self.ready = [m.new_int_var(0, H, f"ready{i}") for i in range(n)]
-        g, st, en, L, iss, ready = self.g, self.st, self.en, self.launch, self.iss, self.ready
-        cpu_iv, gpu_iv, host_iv = [], [], []
-        for i in range(n):
-            gi, ci = g[i], ~g[i]
-            cpu_iv.append(m.new_optional_fixed_size_interval_var(st[i], t.lc[i], ci, f"cpu{i}"))
-            gpu_iv.append(m.new_optional_fixed_size_interval_var(st[i], t.lg[i], gi, f"gpu{i}"))
-            host_iv.append(m.new_optional_fixed_size_interval_var(L[i], td[i], gi, f"host{i}"))
-            m.add(en[i] == rules.end_time(st[i], t.lc[i])).only_enforce_if(ci)
-            m.add(en[i] == rules.end_time(st[i], t.lg[i])).only_enforce_if(gi)
-            m.add(iss[i] >= rules.issue_time(False, launch=L[i], td=td[i], end=en[i])).only_enforce_if(ci)
-            m.add(iss[i] >= rules.issue_time(True, launch=L[i], td=td[i], end=en[i])).only_enforce_if(gi)
-            m.add(L[i] == 0).only_enforce_if(ci)  # unused on the CPU: pinned
-            for term in rules.launch_terms(ready=ready[i]):
-                m.add(L[i] >= term).only_enforce_if(gi)
-            for term in rules.gpu_start_terms(launch=L[i], td=td[i]):
-                m.add(st[i] >= term).only_enforce_if(gi)
-            for q in p.deps[i]:
-                for term in rules.release_terms([iss[q]]):
-                    m.add(ready[i] >= term)
-                m.add(st[i] >= en[q])  # implied by the rules (copies follow ends; stream order): tightens
-            arrival = rules.input_copy(p.host_io, not p.deps[i], t.x[n])
-            for term in rules.gpu_start_terms(input_arrival=arrival):
-                m.add(st[i] >= term).only_enforce_if(gi)
-        m.add_no_overlap(cpu_iv)
-        m.add_no_overlap(gpu_iv)
-        if any(v > 0 for v in td):
-            m.add_no_overlap(host_iv)
-        # release times as seen by each device (H where the consumer is on the other device)
-        self.r_gpu = [None] * n
-        self.r_cpu = [None] * n
-        for c in range(n):
-            if not p.deps[c]:
-                continue
-            rg = m.new_int_var(0, H, f"rg{c}")
-            rc = m.new_int_var(0, H, f"rc{c}")
-            m.add(rg >= ready[c]).only_enforce_if(g[c])
-            m.add(rg == H).only_enforce_if(~g[c])
-            m.add(rc >= ready[c]).only_enforce_if(~g[c])
-            m.add(rc == H).only_enforce_if(g[c])
-            self.r_gpu[c], self.r_cpu[c] = rg, rc
-        # copy starts (first_need as a min equality over the consumers' device-wise releases)
-        self.xs_gpu = [None] * n
-        self.xs_cpu = [None] * n
-        self.min_gpu = [None] * n
-        self.min_cpu = [None] * n
-        for q in range(n):
-            cons = p.cons[q]
-            if not cons:
-                continue
-            for dev, rs, mins, xss in (("g", self.r_gpu, self.min_gpu, self.xs_gpu),
-                                       ("c", self.r_cpu, self.min_cpu, self.xs_cpu)):
-                mn = m.new_int_var(0, H, f"min{dev}{q}")
-                m.add_min_equality(mn, [rs[c] for c in cons])
-                xs = m.new_int_var(0, H, f"xs{dev}{q}")
-                for term in rules.copy_start_terms(en[q], mn):
-                    m.add(xs >= term)
-                mins[q], xss[q] = mn, xs
-            for c in cons:
-                for term in rules.gpu_start_terms(copies_in=[rules.copy_arrival(self.xs_gpu[q], t.x[q])]):
-                    m.add(st[c] >= term).only_enforce_if([g[c], ~g[q]])
-                for term in rules.cpu_start_terms(inputs=[rules.copy_arrival(self.xs_cpu[q], t.x[q])]):
-                    m.add(st[c] >= term).only_enforce_if([~g[c], g[q]])
-        # launch order = kernel order, for GPU pairs whose order is not forced by the graph
-        self.pairs = incomparable_pairs(p)
-        self.before = []
-        for i, j in self.pairs:
-            b = m.new_bool_var(f"b{i}_{j}")
-            self.before.append(b)
-            for first, then, lits in ((i, j, [g[i], g[j], b]), (j, i, [g[i], g[j], ~b])):
-                for term in rules.launch_terms(prev_launch=L[first], td=td[first]):
-                    m.add(L[then] >= term).only_enforce_if(lits)
-                for term in rules.gpu_start_terms(prev_end=en[first]):
-                    m.add(st[then] >= term).only_enforce_if(lits)
-        self.makespan = m.new_int_var(0, H, "makespan")
-        for i in range(n):
-            for term in rules.completion_terms(en[i]):  # either device
-                m.add(self.makespan >= term)
-            out = rules.output_copy(p.host_io, True, not p.cons[i], t.x[i])
-            if out is not None:  # the copy home, if it is on the GPU
-                m.add(self.makespan >= rules.completion_terms(en[i], out)[-1]).only_enforce_if(g[i])
-        m.minimize(self.makespan)
-
-    def hint(self, p: RefProblem, times: RefTimes) -> None:
-        """Hint every variable with the exact (tick) timing of a schedule."""
-        m, H = self.m, self.H
-        n = p.n
-        for i in range(n):
-            gi = times.gpu[i]
-            m.add_hint(self.g[i], gi)
-            m.add_hint(self.st[i], times.start[i])
-            m.add_hint(self.en[i], times.end[i])
-            m.add_hint(self.launch[i], times.launch[i] if gi else 0)
-            m.add_hint(self.iss[i], times.issue[i])
-            m.add_hint(self.ready[i], times.ready[i])
-            if self.r_gpu[i] is not None:
-                m.add_hint(self.r_gpu[i], times.ready[i] if gi else H)
-                m.add_hint(self.r_cpu[i], H if gi else times.ready[i])
-        for q in range(n):
-            if self.xs_gpu[q] is None:
-                continue
-            for d, mins, xss in ((True, self.min_gpu, self.xs_gpu), (False, self.min_cpu, self.xs_cpu)):
-                mn = min((times.ready[c] if times.gpu[c] == d else H for c in p.cons[q]), default=H)
-                m.add_hint(mins[q], mn)
-                m.add_hint(xss[q], max(times.end[q], mn))
-        for (i, j), b in zip(self.pairs, self.before):
-            if times.gpu[i] and times.gpu[j]:
-                m.add_hint(b, times.launch[i] < times.launch[j])
-            else:
-                m.add_hint(b, i < j)
-        m.add_hint(self.makespan, times.makespan)
-
-
-def _schedule_from_solution(solver, mod: _Model, n: int, workload: str) -> StaticSchedule:
+def _schedule_from_solution(solver, mod: OracleModel, n: int, workload: str) -> StaticSchedule:
     gpu = [bool(solver.boolean_value(mod.g[i])) for i in range(n)]
     st = [solver.value(mod.st[i]) for i in range(n)]
     cpu_order = sorted((i for i in range(n) if not gpu[i]), key=lambda i: (st[i], i))
@@ -291,16 +167,54 @@ def _check_params(time_limit_s: float, num_workers: int, random_seed: int) -> No
         raise SimulationError(f"oracle: seed must be an integer in [0, 2**31 - 1] (CP-SAT's), got {random_seed!r}")
 
 
+def _hint_candidates(graph: OpGraph, platform: Platform, p: RefProblem, hint: StaticSchedule | None, *,
+                     mode: str | None, batch: int, precision: str, cache: PredictionCache,
+                     load: tuple[float, float]) -> tuple[dict[str, tuple[float, StaticSchedule]], dict[str, tuple[float, StaticSchedule]]]:
+    """The whole-operator heuristics and the caller's ``hint`` (as ``"given"``), each as (exact
+    latency, schedule with per-device orders: a hint without orders takes the engine's)."""
+    heur = whole_op_heuristics(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache, load=load)
+    cands = dict(heur)
+    if hint is not None:
+        if not isinstance(hint, StaticSchedule):
+            raise SimulationError(f"oracle: hint must be a StaticSchedule, got {type(hint).__name__}")
+        try:
+            if hint.order is None:  # the order the engine runs it in, at the load
+                _res, hint = reference_schedule(graph, platform, hint, mode=mode, batch=batch, precision=precision,
+                                                cache=cache, load=load)
+            cands["given"] = (evaluate(p, hint.placement, hint.order).makespan, hint)
+        except SimulationError as e:
+            raise SimulationError(f"oracle: hint: {e}") from None
+    return heur, cands
+
+
+def _spine_candidate(p: RefProblem, placement: tuple[float, ...], workload: str) -> tuple[float, StaticSchedule]:
+    """The spine optimum's placement on the whole (totally ordered) graph: orders by index."""
+    order = {"cpu": [i for i in range(p.n) if placement[i] == 0.0], "gpu": [i for i in range(p.n) if placement[i] == 1.0]}
+    sched = StaticSchedule(list(placement), order=order, workload=workload)
+    return evaluate(p, sched.placement, sched.order).makespan, sched
+
+
+def _configure(solver, time_limit_s: float, num_workers: int, random_seed: int) -> None:
+    """Solver parameters: the time limit, workers and seed (CP-SAT's defaults otherwise; see
+    :mod:`~sparoa_sim.agents.exact.cpmodel` for what was measured)."""
+    prm = solver.parameters
+    prm.max_time_in_seconds = float(time_limit_s)
+    prm.num_workers = int(num_workers)
+    prm.random_seed = int(random_seed)
+
+
 def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None, batch: int = 1,
                  precision: str = "fp32", time_limit_s: float = 10.0, num_workers: int = 1, random_seed: int = 0,
                  cache: PredictionCache | None = None, log: Callable[[str], None] | None = None,
-                 load: tuple[float, float] = (0.0, 0.0)) -> OracleResult:
+                 load: tuple[float, float] = (0.0, 0.0), hint: StaticSchedule | None = None) -> OracleResult:
     """Solve the oracle for one inference of ``graph`` at ``batch`` and a fixed (cpu, gpu)
     background ``load`` (see the module docstring).
 
     ``num_workers=1`` with a fixed ``random_seed`` is reproducible (same input → same schedule).
     ``log`` receives progress lines (e.g. ``print`` to stderr). Status ``OPTIMAL`` → ``optimal``;
-    ``FEASIBLE`` → the best schedule within the time limit and the proven bound.
+    ``FEASIBLE`` → the best schedule within the time limit and the proven bound. ``hint``: a
+    whole-operator schedule to start from (e.g. a learned policy's; orders optional) — the solver
+    starts from the best of it and the heuristics (``hint_policy`` ``"given"`` when it is).
     """
     _check_params(time_limit_s, num_workers, random_seed)
     load = as_load_pair(load)
@@ -312,36 +226,41 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
                               f"(t_dispatch = {max(p.td_cpu)} s per operator at most); the oracle models GPU "
                               "launches only")
     t0 = time.perf_counter()
-    heur = whole_op_heuristics(graph, platform, mode=mode, batch=batch, precision=precision, cache=cache, load=load)
+    heur, cands = _hint_candidates(graph, platform, p, hint, mode=mode, batch=batch, precision=precision,
+                                   cache=cache, load=load)
     tick = tick_for(p)
     ticks = Ticks(p, tick)
+    spine_ticks = spine_optimum(p, ticks.durations())  # totally ordered graphs: a bound and a start
+    if spine_ticks is not None:
+        cands["chain-dp"] = _spine_candidate(p, spine_ticks.placement, graph.name)
     best_name, best_times = None, None
-    for name, (_lat, sched) in heur.items():
+    for name, (_lat, sched) in cands.items():
         tt = evaluate(p, sched.placement, sched.order, ticks.durations())
         if best_times is None or tt.makespan < best_times.makespan:
             best_name, best_times = name, tt
     assert best_times is not None and best_name is not None
-    hint_sched = heur[best_name][1]
+    hint_sched = cands[best_name][1]
     at = f", load cpu {load[0]:g} gpu {load[1]:g}" if load != (0.0, 0.0) else ""
-    say(f"oracle: {graph.name} ({p.n} ops, batch {batch}, {p.mode}{at}): best heuristic {best_name} "
-        f"{heur[best_name][0] * 1e3:.4g} ms; tick {tick * 1e9:.3g} ns, horizon {best_times.makespan} ticks")
-    mod = _Model(p, ticks, int(best_times.makespan))
+    say(f"oracle: {graph.name} ({p.n} ops, batch {batch}, {p.mode}{at}): best start {best_name} "
+        f"{cands[best_name][0] * 1e3:.4g} ms; tick {tick * 1e9:.3g} ns, horizon {best_times.makespan} ticks")
+    mod = OracleModel(p, ticks.durations(), int(best_times.makespan),
+                      lower_bound=0 if spine_ticks is None else int(spine_ticks.latency))
     mod.hint(p, best_times)
     solver = mod.cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = float(time_limit_s)
-    solver.parameters.num_workers = int(num_workers)
-    solver.parameters.random_seed = int(random_seed)
+    _configure(solver, time_limit_s, num_workers, random_seed)
     status = solver.solve(mod.m)
     name = solver.status_name(status)
     elapsed = time.perf_counter() - t0
     lb_s = p.lower_bound_s()
+    if spine_ticks is not None:
+        lb_s = max(lb_s, spine_optimum(p).latency)
     if status in (mod.cp_model.OPTIMAL, mod.cp_model.FEASIBLE):
         sched = _schedule_from_solution(solver, mod, p.n, graph.name)
         objective = solver.objective_value * tick
         bound = max(solver.best_objective_bound * tick, lb_s)
     elif status == mod.cp_model.INFEASIBLE:  # pragma: no cover - the hint is a feasible solution
         raise SimulationError(f"oracle: CP-SAT found the model of {graph.name!r} infeasible (model error)")
-    else:  # no solution within the limit: keep the heuristic
+    else:  # no solution within the limit: keep the best start
         sched = hint_sched
         objective = best_times.makespan * tick
         bound = max(solver.best_objective_bound * tick, lb_s)
@@ -351,7 +270,7 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
     return OracleResult(schedule=sched, latency_s=float(latency), bound_s=float(min(bound, latency)),
                         objective_s=float(objective),
                         optimal=optimal, status=name, solve_time_s=elapsed, tick_s=tick,
-                        hint_latency_s=float(heur[best_name][0]), hint_policy=best_name, n_ops=p.n,
+                        hint_latency_s=float(cands[best_name][0]), hint_policy=best_name, n_ops=p.n,
                         workload=graph.name, batch=int(batch), mode=p.mode, precision=precision,
                         num_workers=int(num_workers), random_seed=int(random_seed), time_limit_s=float(time_limit_s),
                         heuristics_s={k: float(v[0]) for k, v in heur.items()}, load=load)

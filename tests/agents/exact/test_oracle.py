@@ -42,7 +42,9 @@ def test_oracle_never_worse_than_whole_op_baselines(solved):
             lat = simulate(g, plat, pol, reference=True).latency_mean_s
             assert r.latency_s <= lat * (1 + ROUNDING), (g.name, plat.name, pol)
         assert r.latency_s <= r.hint_latency_s * (1 + ROUNDING)
-        assert r.hint_latency_s == min(r.heuristics_s.values())
+        # the start: the best heuristic, or on a totally ordered graph the spine's optimum when it is better
+        assert r.hint_latency_s == min(r.heuristics_s.values()) or (
+            r.hint_policy == "chain-dp" and r.hint_latency_s <= min(r.heuristics_s.values()) * (1 + ROUNDING))
 
 
 def test_oracle_uses_both_devices_where_it_pays(solved):

@@ -105,7 +105,9 @@ def test_engine_replays_the_oracle_at_load_exactly(solved_at_load):
 
 def test_oracle_at_load_beats_every_heuristic_at_that_load(solved_at_load):
     for g, plat, load, r in solved_at_load:
-        assert r.hint_latency_s == min(r.heuristics_s.values())
+        # the start: the best heuristic, or on a totally ordered graph the spine's optimum when it is better
+        assert r.hint_latency_s == min(r.heuristics_s.values()) or (
+            r.hint_policy == "chain-dp" and r.hint_latency_s <= min(r.heuristics_s.values()) * (1 + ROUNDING))
         assert r.latency_s <= r.hint_latency_s * (1 + ROUNDING)
         # the load changes the problem: the GPU-only figure is the one at that load
         assert r.heuristics_s["gpu"] > solve_oracle(g, plat, time_limit_s=0.05).heuristics_s["gpu"]
