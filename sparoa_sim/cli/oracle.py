@@ -31,6 +31,9 @@ def add_oracle_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--workers", default="1", help="solver threads (default 1: reproducible with --seed)")
     p.add_argument("--seed", default="0", help="solver random seed (default 0)")
     add_scenario_args(p, corun=False)
+    p.add_argument("--hint", default=None, metavar="SCHEDULE.json",
+                   help="a schedule to start from (e.g. a trained scheduler's schedule.json), if better than the "
+                        "heuristics")
     p.add_argument("-o", "--output", default=None, metavar="JSON", help="write the schedule here")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_oracle)
@@ -53,11 +56,16 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     load = fixed_load(args, "oracle")
     graph = load_workload(args.workload)
     platform = load_platform(args.platform)
+    hint = None
+    if args.hint is not None:
+        from sparoa_sim.sim.policies import StaticSchedule
+
+        hint = StaticSchedule.load(args.hint)
     mode = platform.mode(args.mode).name
     cache = PredictionCache()
     res = solve_oracle(graph, platform, mode=mode, batch=batch, precision=args.precision,
                        time_limit_s=time_limit, num_workers=workers, random_seed=random_seed,
-                       cache=cache, log=stderr_log, load=load)
+                       cache=cache, log=stderr_log, load=load, hint=hint)
 
     def at_load(g, policy, precision):  # one inference in the reference setting at the fixed load
         return reference_latency(g, platform, policy, mode=mode, batch=batch, precision=precision, load=load,

@@ -105,3 +105,15 @@ def test_train_refuses_inconsistent_scenario_flags(extra, needle, tmp_path, caps
 def test_listing_commands_list_without_an_action(command, needle, capsys):
     code, out, _ = run_cli([command], capsys)
     assert code == 0 and needle in out
+
+
+def test_oracle_hint_starts_the_solver_and_a_foreign_one_is_refused(tmp_path, capsys):
+    sched = tmp_path / "s.json"
+    args = ["oracle", "--workload", "squeezenet1_1", "--platform", P, "--mode", "15W", "--time-limit", "2"]
+    code, out, _ = run_cli([*args, "-o", str(sched), "--json"], capsys)
+    first = json.loads(out)
+    code, out, _ = run_cli([*args, "--hint", str(sched), "--json"], capsys)
+    again = json.loads(out)
+    assert code == 0 and again["hint_policy"] == "given" and again["latency_s"] <= first["latency_s"]
+    code, _, err = run_cli(["oracle", "--workload", W, "--platform", P, "--hint", str(sched)], capsys)
+    assert code == 2 and "hint" in err and "68 operators" in err
