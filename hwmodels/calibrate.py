@@ -30,7 +30,8 @@ from scipy.optimize import least_squares
 from sparoa_sim.hwmodels.errors import CalibrationError
 from sparoa_sim.hwmodels.kinds import KINDS, kind_code, parse_kind
 from sparoa_sim.hwmodels.latency import bytes_scale, predict, wave_efficiency
-from sparoa_sim.hwmodels.measurements import MeasuredOp, MeasurementTable, SparsePoint
+from sparoa_sim.hwmodels.act_sparse import fit_act_sparse
+from sparoa_sim.hwmodels.measurements import ActSparsePoint, MeasuredOp, MeasurementTable, SparsePoint
 from sparoa_sim.hwmodels.ops import OpArrays
 from sparoa_sim.hwmodels.params import LatencyParams
 from sparoa_sim.hwmodels.platform import Platform, PowerMode, device_index
@@ -51,6 +52,7 @@ from sparoa_sim.hwmodels.calibration_report import (
 from sparoa_sim.hwmodels.residual import DEFAULT_FEATURES, Residual, feature_columns
 
 __all__ = [
+    "ACT_OFFERED_KINDS",
     "DEFAULT_ALPHA",
     "DEFAULT_TIME_WEIGHT",
     "FIXED_PARAMS",
@@ -428,7 +430,9 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
 
     Where the tables hold a dense-vs-CSR sweep of ``device`` (and it has a sparse linear
     kernel), the sparse kernel's figures are then fitted to it (:func:`fit_sparse`; report key
-    ``sparse``).
+    ``sparse``); where they hold a dense-vs-activation-sparse sweep, the activation-sparse
+    kernel's (``act_sparse.fit_act_sparse``, offered for :data:`ACT_OFFERED_KINDS`; report key
+    ``act_sparse``).
 
     Args:
         platform: the starting profile (its other device and its specs are kept).
@@ -445,7 +449,18 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
     rows = rows_for_device(tables, device, context)
     return _fit_with_sparse(platform, rows, _sweep_points(tables, device), device, mode, precision, fixed=fixed,
                             loss=loss, f_scale=f_scale, max_nfev=max_nfev, residual=residual, alpha=alpha,
-                            joint=joint, time_weight=time_weight)
+                            joint=joint, time_weight=time_weight, act_points=_act_points(tables, device))
+
+
+#: Kinds the fitted activation-sparse kernel is offered for: those the executor runs it for and
+#: the IR names unambiguously (a "conv" may be k×k; ``real.run.cpu_kernels``).
+ACT_OFFERED_KINDS: tuple[str, ...] = ("linear", "matmul")
+
+
+def _act_points(tables: MeasurementTable | Iterable[MeasurementTable], device: str) -> list[ActSparsePoint]:
+    dev = device_name(device)
+    return [p for t in as_tables(tables) if TABLE_DEVICE.get(t.device) == dev for p in t.act_sweep
+            if p.kind in ACT_OFFERED_KINDS]
 
 
 def _sweep_points(tables: MeasurementTable | Iterable[MeasurementTable], device: str) -> list[SparsePoint]:
@@ -458,20 +473,26 @@ _FIT_KEYWORDS = ("fixed", "loss", "f_scale", "max_nfev", "residual", "alpha", "j
 
 
 def _fit_with_sparse(platform: Platform, rows: Sequence[MeasuredOp], points: Sequence[SparsePoint], device: str,
-                     mode: str | PowerMode | None, precision: str, **kw: Any) -> FitResult:
+                     mode: str | PowerMode | None, precision: str, act_points: Sequence[ActSparsePoint] = (),
+                     **kw: Any) -> FitResult:
     """The rows' fit, then (where a dense-vs-CSR sweep and a sparse linear kernel exist) the sparse
-    kernel's figures; the report's error figures are those of the platform returned."""
+    kernel's figures, then (where a dense-vs-activation-sparse sweep exists) the activation-sparse
+    kernel's; the report's error figures are those of the platform returned."""
     result = _fit_rows(platform, rows, device, mode, precision, kw.get("fixed", ()), kw.get("loss", "soft_l1"),
                        kw.get("f_scale", 0.1), kw.get("max_nfev"), kw.get("residual", True),
                        kw.get("alpha", DEFAULT_ALPHA), kw.get("joint", False),
                        kw.get("time_weight", DEFAULT_TIME_WEIGHT))
     dev = device_name(device)
-    if len(points) < 2 or "linear" not in {k.value for k in result.params.sparse_kinds}:
+    plat, extra = result.platform, {}
+    if len(points) >= 2 and "linear" in {k.value for k in result.params.sparse_kinds}:
+        plat, extra["sparse"] = fit_sparse(plat, points, dev, mode, precision)
+    if len(act_points) >= 3:
+        plat, extra["act_sparse"] = fit_act_sparse(plat, act_points, dev, mode, kinds=ACT_OFFERED_KINDS)
+    if not extra:
         return result
-    plat, sparse_report = fit_sparse(result.platform, points, dev, mode, precision)
     ops, batch, meas = rows_to_ops(rows, context=None)
     pred = predict_rows(plat, ops, batch, device_index(dev), mode, precision)  # the kernel choice may have moved
-    report = dict(result.report, **report_from(rows, pred, meas), sparse=sparse_report,
+    report = dict(result.report, **report_from(rows, pred, meas), **extra,
                   sigma_log=float(np.std(np.log(np.maximum(pred, 1e-300)) - np.log(meas))))
     return FitResult(platform=plat, params=plat.device(dev).latency, report=MappingProxyType(report))
 
@@ -500,6 +521,7 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
     if unknown:
         raise CalibrationError(f"cross_validate: unknown fit option(s) {unknown} (known: {', '.join(_FIT_KEYWORDS)})")
     points = _sweep_points(tables, device)  # the sweep's shapes are the profiler's own, in no workload
+    act_points = _act_points(tables, device)
     workloads = sorted({r.workload for r in rows})
     if folds is None:
         fold_sets = [{w} for w in workloads]
@@ -526,7 +548,7 @@ def cross_validate(platform: Platform, tables: MeasurementTable | Iterable[Measu
             entry["skipped"] = "no held-out rows" if not held else "no training rows left"
             out_folds.append(entry)
             continue
-        res = _fit_with_sparse(platform, train, points, device, mode, precision, **fit_kwargs)
+        res = _fit_with_sparse(platform, train, points, device, mode, precision, act_points=act_points, **fit_kwargs)
         ops, batch, meas = rows_to_ops(held, context=None)
         pred = predict_rows(res.platform, ops, batch, col, mode, precision)
         unseen = sorted({parse_kind(r.kind).value for r in held} - {parse_kind(r.kind).value for r in train})

@@ -25,6 +25,19 @@ them (so ``retime`` stays exact). π_d is the parallel (wave) efficiency: an ope
 ``waves = ceil(b · units / (active_units_d(m) · lanes_d))``, so π = b·units / (waves · slots);
 small operators and batches lose efficiency through it rather than through a free constant. A
 device runs the dense or the sparse kernel of an operator, whichever is predicted faster.
+
+Kernels (``KERNELS``): ``dense``; ``csr`` (weights in CSR, skipping ``g_w`` of the weight zeros);
+``act_sparse`` where a device lists the kind in ``act_kinds`` — the activation is gathered into
+CSR and multiplied by the dense operand (``real.kernels.act_sparse``)::
+
+    work_a    = b · flops · (1 − g_a · act_sparsity)
+    t_compute = (work_a / act_eta + act_gather · b · bytes_in / elem_bytes) / (P_plain · (1 − ℓ_d))
+    bytes_a   = b · (bytes_in + bytes_out) + bytes_w · (1 − g_a · act_sparsity)   # weight rows of non-zeros only
+    latency   = overhead_d + act_launch_d + roofline(t_compute, t_memory)
+
+:func:`choose_kernel` is the one rule that picks among them (the fastest predicted; a tie keeps
+the earlier of dense, csr, act_sparse); the executor runs what it picks (``real.run.cpu_kernels``).
+Where a device has no ``act_kinds``, ``g_a`` keeps its old place in the CSR kernel's work.
 """
 
 from __future__ import annotations
@@ -49,7 +62,14 @@ from sparoa_sim.hwmodels.platform import (
     PowerMode,
 )
 
-__all__ = ["Prediction", "bytes_scale", "predict", "retime", "roofline", "wave_efficiency"]
+__all__ = ["KERNELS", "Prediction", "bytes_scale", "choose_kernel", "predict", "retime", "roofline",
+           "wave_efficiency"]
+
+#: The kernels a device may run for an operator, in tie-break order; ``Prediction.kernel`` holds indices.
+KERNELS: tuple[str, ...] = ("dense", "csr", "act_sparse")
+#: Values of ``predict(kernel=...)``: "auto" (the rule), or one kernel forced where it exists
+#: ("sparse" is the CSR kernel, its old name).
+KERNEL_OPTIONS: tuple[str, ...] = ("auto", "dense", "sparse", "act_sparse")
 
 #: Which kind codes run on tensor cores at FP16 (``fp16`` / ``fp16_tc``).
 _TC_MASK = np.array([k.value in TENSOR_CORE_KINDS for k in KINDS])
@@ -101,6 +121,21 @@ class Prediction:
     tf32: str = "conv"
     #: Per-operator host issue time, (n, 2) (None: ``t_dispatch[d] · max(1, kernels)``).
     dispatch: np.ndarray | None = None
+    #: Index into :data:`KERNELS` of the kernel chosen per operator and device, (n, 2) int8
+    #: (None: from ``sparse`` — csr where set, else dense). ``sparse`` is ``kernel == 1``.
+    kernel: np.ndarray | None = None
+
+    @property
+    def kernels_chosen(self) -> np.ndarray:
+        """The chosen kernel's index into :data:`KERNELS`, (n, 2) int8."""
+        if self.kernel is not None:
+            return self.kernel
+        return self.sparse.astype(np.int8)
+
+    @property
+    def act_sparse(self) -> np.ndarray:
+        """Where the activation-sparse kernel is chosen, (n, 2) bool."""
+        return self.kernels_chosen == KERNELS.index("act_sparse")
 
     @property
     def cpu(self) -> np.ndarray:
@@ -167,14 +202,35 @@ def _batch(batch: float | np.ndarray, n: int) -> np.ndarray | float:
     return b
 
 
-def _per_kind(platform: Platform) -> tuple[np.ndarray, np.ndarray]:
-    """(14, 2) dense efficiency and sparse-kernel availability per kind code and device."""
+def _per_kind(platform: Platform) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(14, 2) dense efficiency, CSR-kernel and activation-sparse-kernel availability per kind and device."""
     eta = np.array([platform.cpu.latency.eta, platform.gpu.latency.eta], dtype=float).T
     ok = np.zeros((len(KINDS), 2), dtype=bool)
+    act = np.zeros((len(KINDS), 2), dtype=bool)
     for j, dev in enumerate(platform.devices):
         for k in dev.latency.sparse_kinds:
             ok[KINDS.index(OpKind(k)), j] = True
-    return eta, ok
+        for k in dev.latency.act_kinds:
+            act[KINDS.index(OpKind(k)), j] = True
+    return eta, ok, act
+
+
+def choose_kernel(times: Sequence[np.ndarray], available: Sequence[np.ndarray | bool]) -> np.ndarray:
+    """The one kernel rule: per entry, the index of the fastest available kernel (ties: the earlier).
+
+    ``times[i]`` / ``available[i]`` are kernel i's predicted latency and availability (kernel 0,
+    dense, is always available); the twin (:func:`predict`) and the executor
+    (``real.run.cpu_kernels`` through :func:`predict`) both choose through it.
+    """
+    if len(times) != len(available) or not times:
+        raise ValueError(f"choose_kernel: need one availability per kernel time, got {len(times)} and {len(available)}")
+    best_t = np.asarray(times[0], dtype=float)
+    best = np.zeros(best_t.shape, dtype=np.int8)
+    for i in range(1, len(times)):
+        better = np.asarray(available[i], dtype=bool) & (np.asarray(times[i], dtype=float) < best_t)
+        best = np.where(better, np.int8(i), best)
+        best_t = np.where(better, times[i], best_t)
+    return best
 
 
 def _parallel(ops: OpArrays, b: np.ndarray | float, slots: np.ndarray) -> np.ndarray:
@@ -221,16 +277,16 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
             rate elsewhere); ``"fp16_tc"`` is an alias of ``"fp16"``.
         load: background load ℓ per device in [0, 1): the share of the device other tenants take.
         contention: bandwidth factor c per device in (0, 1] (see ``contention.bandwidth_shares``).
-        kernel: ``"auto"`` (the faster of dense and sparse, as a device would choose), or
-            ``"dense"`` / ``"sparse"`` to force one (sparse only where the kind has a sparse
-            kernel on that device) — e.g. to calibrate the sparse kernel against measurements.
+        kernel: ``"auto"`` (the fastest of dense, CSR and activation-sparse: :func:`choose_kernel`),
+            or ``"dense"`` / ``"sparse"`` (CSR) / ``"act_sparse"`` to force one (a sparse kernel only
+            where the kind has it on that device) — e.g. to calibrate a sparse kernel against measurements.
         tf32: "conv" / "all" / "none" (see ``platform.TF32_KINDS``); None = the platform's.
     """
     tf32 = platform.tf32 if tf32 is None else tf32
     if tf32 not in TF32_MODES:
         raise ValueError(f"tf32 must be one of {', '.join(TF32_MODES)}, got {tf32!r}")
-    if kernel not in ("auto", "dense", "sparse"):
-        raise ValueError(f"kernel must be 'auto', 'dense' or 'sparse', got {kernel!r}")
+    if kernel not in KERNEL_OPTIONS:
+        raise ValueError(f"kernel must be one of {', '.join(map(repr, KERNEL_OPTIONS))}, got {kernel!r}")
     m = platform.mode(mode)
     scale = bytes_scale(precision, ops.elem_bytes)
     load_a = _pair(load, "load", 0.0, 1.0, True, False)
@@ -255,7 +311,7 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     factor = np.array([dev.latency.dispatch_factor for dev in devs], dtype=float).T  # (kinds, 2)
     dispatch = t_dispatch * factor[ops.kind] * np.maximum(kern, 1.0)[:, None]
     sharp = np.array([dev.latency.sharpness for dev in devs])
-    eta_k, sparse_ok_k = _per_kind(platform)
+    eta_k, sparse_ok_k, act_ok_k = _per_kind(platform)
 
     k = ops.kind
     flops_b = ops.flops[:, None] * b
@@ -284,34 +340,71 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     shape = t_d.shape
     work = np.broadcast_to(flops_b, shape)
     nbytes = np.broadcast_to(act_bytes + w_bytes, shape)
-    sparse = np.zeros(shape, dtype=bool)
     tc, tm, t = tc_d, tm_d, t_d
 
     sparse_ok = sparse_ok_k[k]
-    if sparse_ok.any() and kernel != "dense":
+    act_ok = act_ok_k[k]
+    chosen = np.zeros(shape, dtype=np.int8)
+    times: list[np.ndarray] = [t_d]
+    avail: list[np.ndarray] = [np.ones(shape, dtype=bool)]
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = [(tc_d, tm_d, work, nbytes)]
+    g_a = np.array([dev.latency.g_a for dev in devs])
+    if sparse_ok.any() and kernel in ("auto", "sparse"):
         g_w = np.array([dev.latency.g_w for dev in devs])
-        g_a = np.array([dev.latency.g_a for dev in devs])
+        # g_a is the activation-sparse kernel's where a device has one; the CSR kernel skips no activations then
+        g_a_csr = np.where(act_ok_k.any(axis=0), 0.0, g_a)
         s_eta = np.array([dev.latency.sparse_eta for dev in devs])
         idx = np.array([dev.latency.csr_index_overhead for dev in devs])
         ws = ops.w_sparsity[:, None]
-        work_s = flops_b * (1.0 - g_w * ws) * (1.0 - g_a * ops.act_sparsity[:, None])
+        work_s = flops_b * (1.0 - g_w * ws) * (1.0 - g_a_csr * ops.act_sparsity[:, None])
         tc_s = work_s / (sparse_peak * base_rate * s_eta)
         # values at the simulated precision, indices as stored (relative to the graph's elem_bytes)
         bytes_s = act_bytes + ops.bytes_w[:, None] * (1.0 - ws) * (scale + idx)
         tm_s = bytes_s / bw
         if corr is not None:
             tc_s, tm_s = tc_s * corr, tm_s * corr
-        t_s = roofline(tc_s, tm_s, sharp)
-        sparse = sparse_ok if kernel == "sparse" else sparse_ok & (t_s < t_d)
-        if sparse.any():
-            tc = np.where(sparse, tc_s, tc_d)
-            tm = np.where(sparse, tm_s, tm_d)
-            t = np.where(sparse, t_s, t_d)
-            work = np.where(sparse, work_s, work)
-            nbytes = np.where(sparse, bytes_s, nbytes)
+        times.append(roofline(tc_s, tm_s, sharp))
+        avail.append(sparse_ok if kernel == "auto" else sparse_ok.copy())
+        parts.append((tc_s, tm_s, work_s, bytes_s))
+    act_launch = np.array([dev.latency.act_launch for dev in devs]) * ovh
+    if act_ok.any() and kernel in ("auto", "act_sparse"):
+        a_eta = np.array([dev.latency.act_eta for dev in devs])
+        gather = np.array([dev.latency.act_gather for dev in devs])
+        keep = 1.0 - g_a * ops.act_sparsity[:, None]
+        work_a = flops_b * keep
+        elems = ops.bytes_in[:, None] * b / ops.elem_bytes
+        # a sparse loop at its own share of the plain peak (no GEMM tiling, no waves of outputs), plus the gather
+        tc_a = (work_a / a_eta + gather * elems) / (sparse_peak * (1.0 - load_a))
+        bytes_a = act_bytes + w_bytes * keep
+        tm_a = bytes_a / bw
+        if corr is not None:
+            tc_a, tm_a = tc_a * corr, tm_a * corr
+        while len(times) < 2:  # keep the act kernel at its index when no CSR kernel is evaluated
+            times.append(t_d)
+            avail.append(np.zeros(shape, dtype=bool))
+            parts.append(parts[0])
+        t_a = roofline(tc_a, tm_a, sharp)
+        times.append(t_a + act_launch)  # chosen on latency: its extra launch counts
+        avail.append(act_ok)
+        parts.append((tc_a, tm_a, work_a, bytes_a))
+    if kernel == "auto" and len(times) > 1:
+        chosen = choose_kernel(times, avail)
+    elif kernel != "dense" and len(times) > 1:
+        forced = 1 if kernel == "sparse" else 2
+        if forced < len(times):
+            chosen = np.where(avail[forced], np.int8(forced), chosen)
+    sparse = chosen == 1
+    if chosen.any():
+        roof = times[:2] + [t_a] if len(times) > 2 else times  # the act kernel's extra launch goes in ``launch``
+        t = np.choose(chosen, [np.broadcast_to(x, shape) for x in roof])
+        tc = np.choose(chosen, [np.broadcast_to(p[0], shape) for p in parts])
+        tm = np.choose(chosen, [np.broadcast_to(p[1], shape) for p in parts])
+        work = np.choose(chosen, [np.broadcast_to(p[2], shape) for p in parts])
+        nbytes = np.choose(chosen, [np.broadcast_to(p[3], shape) for p in parts])
+        launch = np.where(chosen == 2, launch + act_launch, launch)
 
     peak32 = np.array([platform.peak_flops(d, m, "fp32") for d in DEVICE_KINDS])
-    eps_scale = peak32 / np.where(sparse, sparse_peak, np.broadcast_to(dense_peak, shape))
+    eps_scale = peak32 / np.where(chosen > 0, sparse_peak, np.broadcast_to(dense_peak, shape))
     return Prediction(
         latency=launch + t,
         t_compute=np.broadcast_to(tc, shape),
@@ -331,6 +424,7 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         launch=launch,
         tf32=tf32,
         dispatch=dispatch,
+        kernel=chosen,
     )
 
 

@@ -14,6 +14,9 @@ operator graph, ``batch`` applied on top)::
      "sparse_sweep": [{"out_features", "in_features", "cols", "sparsity", "w_sparsity", "nnz",
                        "dense_s", "dense_s_a", "dense_s_b", "sparse_s", "sparse_s_a",
                        "sparse_s_b", "speedup", "reps"}],
+     "act_sweep": [{"kind", "groups", "rows", "inner", "outer", "sparsity", "act_sparsity",
+                    "dense_s", "dense_s_a", "dense_s_b", "sparse_s", "sparse_s_a",
+                    "sparse_s_b", "speedup", "reps"}],                  # optional
      "rows": [{"workload", "op", "op_index", "kind", "batch", "context": "isolated" | "graph",
                "macs", "flops", "bytes_in", "bytes_out", "bytes_w", "act_sparsity",
                "w_sparsity", "out_elems", "time_s", "time_s_a", "time_s_b", "reps"}],
@@ -56,6 +59,8 @@ __all__ = [
     "StreamFigure",
     "Bandwidth",
     "SparsePoint",
+    "ACT_POINT_KINDS",
+    "ActSparsePoint",
     "RowArrays",
     "MeasurementTable",
     "table_from_dict",
@@ -192,6 +197,57 @@ class SparsePoint:
     reps: int
 
 
+#: The operator forms of the dense-vs-activation-sparse sweep, and the twin's kind of each.
+ACT_POINT_KINDS: dict[str, str] = {"linear": "linear", "matmul": "matmul", "conv1x1": "conv"}
+
+
+@dataclass(frozen=True)
+class ActSparsePoint:
+    """Dense vs activation-sparse kernel of one operator shape at one activation sparsity.
+
+    The operator is ``groups`` products of a ``rows × inner`` activation (its zeros skipped) by an
+    ``inner × outer`` operand: a weight for ``linear`` / ``conv1x1`` (rows = tokens or pixels),
+    a second activation for ``matmul``. ``speedup = dense_s / sparse_s`` (> 1: the sparse kernel wins).
+    """
+
+    kind: str
+    groups: int
+    rows: int
+    inner: int
+    outer: int
+    sparsity: float
+    act_sparsity: float
+    dense_s: float
+    dense_s_a: float
+    dense_s_b: float
+    sparse_s: float
+    sparse_s_a: float
+    sparse_s_b: float
+    speedup: float
+    reps: int
+
+    def __post_init__(self) -> None:
+        if self.kind not in ACT_POINT_KINDS:
+            raise CalibrationError(f"act-sparse point: kind must be one of {', '.join(ACT_POINT_KINDS)}, got {self.kind!r}")
+        for name in ("groups", "rows", "inner", "outer", "reps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise CalibrationError(f"act-sparse point: {name} must be an integer >= 1, got {v!r}")
+        for name in ("sparsity", "act_sparsity"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and 0.0 <= v <= 1.0):
+                raise CalibrationError(f"act-sparse point: {name} must lie in [0, 1], got {v!r}")
+        for name in ("dense_s", "dense_s_a", "dense_s_b", "sparse_s", "sparse_s_a", "sparse_s_b", "speedup"):
+            v = getattr(self, name)
+            if not (isinstance(v, int | float) and math.isfinite(v) and v > 0):
+                raise CalibrationError(f"act-sparse point: {name} must be a positive finite number, got {v!r}")
+
+    @property
+    def shape(self) -> tuple[str, int, int, int, int]:
+        """(kind, groups, rows, inner, outer): the operator apart from its sparsity."""
+        return (self.kind, self.groups, self.rows, self.inner, self.outer)
+
+
 @dataclass(frozen=True)
 class RowArrays:
     """Struct-of-arrays view of a table's operator rows (read-only numpy columns)."""
@@ -259,6 +315,7 @@ class MeasurementTable:
     bandwidth: Bandwidth | None = None
     sparse_sweep: tuple[SparsePoint, ...] = ()
     created: str = ""
+    act_sweep: tuple[ActSparsePoint, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     source: str = field(default="<memory>", compare=False, repr=False)
 
@@ -268,6 +325,7 @@ class MeasurementTable:
         object.__setattr__(self, "rows", tuple(self.rows))
         object.__setattr__(self, "end_to_end", tuple(self.end_to_end))
         object.__setattr__(self, "sparse_sweep", tuple(self.sparse_sweep))
+        object.__setattr__(self, "act_sweep", tuple(self.act_sweep))
         # validate through the dict form: one set of rules for memory and disk
         table_from_dict(table_to_dict(self), self.source)
 
@@ -369,7 +427,9 @@ _E2E_KEYS = tuple(f.name for f in fields(EndToEnd))
 _FIGURE_KEYS = tuple(f.name for f in fields(StreamFigure))
 _SPARSE_KEYS = tuple(f.name for f in fields(SparsePoint))
 _TOP_REQUIRED = ("schema_version", "kind", "device", "host", "created", "rows", "end_to_end")
-_TOP_OPTIONAL = ("bandwidth", "sparse_sweep", "meta")
+_TOP_OPTIONAL = ("bandwidth", "sparse_sweep", "act_sweep", "meta")
+_ACT_KEYS = ("kind", "groups", "rows", "inner", "outer", "sparsity", "act_sparsity", "dense_s", "dense_s_a",
+             "dense_s_b", "sparse_s", "sparse_s_a", "sparse_s_b", "speedup", "reps")
 
 
 def _row(c: _Checker, raw: Any, i: int) -> MeasuredOp:
@@ -448,6 +508,16 @@ def _sparse(c: _Checker, raw: Any, i: int) -> SparsePoint:
     return SparsePoint(**values)
 
 
+def _act(c: _Checker, raw: Any, i: int) -> ActSparsePoint:
+    where = f"act_sweep[{i}]"
+    raw = c.obj(raw, where)
+    c.keys(raw, where, _ACT_KEYS)
+    try:
+        return ActSparsePoint(**raw)
+    except CalibrationError as exc:
+        raise c.error(where, str(exc).removeprefix("act-sparse point: ")) from None
+
+
 def _list(c: _Checker, doc: dict[str, Any], key: str) -> list[Any]:
     v = doc.get(key, [])
     if not isinstance(v, list):
@@ -475,11 +545,12 @@ def table_from_dict(doc: Any, source: str = "<memory>") -> MeasurementTable:
     rows = tuple(_row(c, r, i) for i, r in enumerate(_list(c, doc, "rows")))
     e2e = tuple(_e2e(c, r, i) for i, r in enumerate(_list(c, doc, "end_to_end")))
     sparse = tuple(_sparse(c, r, i) for i, r in enumerate(_list(c, doc, "sparse_sweep")))
+    act = tuple(_act(c, r, i) for i, r in enumerate(_list(c, doc, "act_sweep")))
     bandwidth = _bandwidth(c, doc.get("bandwidth"))
     table = object.__new__(MeasurementTable)  # skip __post_init__'s re-validation
     for name, value in (
         ("device", device), ("host", MappingProxyType(dict(host))), ("rows", rows), ("end_to_end", e2e),
-        ("bandwidth", bandwidth), ("sparse_sweep", sparse), ("created", created),
+        ("bandwidth", bandwidth), ("sparse_sweep", sparse), ("act_sweep", act), ("created", created),
         ("meta", MappingProxyType(dict(meta))), ("source", source),
     ):  # fmt: skip
         object.__setattr__(table, name, value)
@@ -510,6 +581,7 @@ def table_to_dict(table: MeasurementTable) -> dict[str, Any]:
         "meta": dict(table.meta),
         "bandwidth": bandwidth,
         "sparse_sweep": [_asdict(p) for p in table.sparse_sweep],
+        **({"act_sweep": [_asdict(p) for p in table.act_sweep]} if table.act_sweep else {}),
         "rows": [_asdict(r) for r in table.rows],
         "end_to_end": [_asdict(e) for e in table.end_to_end],
     }
@@ -556,6 +628,7 @@ def merge_tables(tables: Sequence[MeasurementTable]) -> MeasurementTable:
     rows: dict[tuple[Any, ...], MeasuredOp] = {}
     e2e: dict[tuple[Any, ...], EndToEnd] = {}
     sparse: dict[tuple[Any, ...], SparsePoint] = {}
+    act: dict[tuple[Any, ...], ActSparsePoint] = {}
     bandwidth: Bandwidth | None = None
     for t in tables:
         for r in t.rows:
@@ -564,6 +637,8 @@ def merge_tables(tables: Sequence[MeasurementTable]) -> MeasurementTable:
             e2e[(e.workload, e.batch)] = e
         for p in t.sparse_sweep:
             sparse[(p.out_features, p.in_features, p.cols, p.sparsity)] = p
+        for a in t.act_sweep:
+            act[(*a.shape, a.sparsity)] = a
         bandwidth = t.bandwidth or bandwidth
     meta = dict(first.meta)
     meta["merged_from"] = [t.source for t in tables]
@@ -574,6 +649,7 @@ def merge_tables(tables: Sequence[MeasurementTable]) -> MeasurementTable:
         end_to_end=tuple(e2e.values()),
         bandwidth=bandwidth,
         sparse_sweep=tuple(sparse.values()),
+        act_sweep=tuple(act.values()),
         created=max(t.created for t in tables),
         meta=meta,
         source="+".join(t.source for t in tables),

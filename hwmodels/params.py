@@ -17,7 +17,7 @@ import numpy as np
 from sparoa_sim.hwmodels.kinds import KINDS, OpKind
 from sparoa_sim.hwmodels.residual import Residual
 
-__all__ = ["LatencyParams", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
+__all__ = ["ACT_SPARSE_PARAMS", "LatencyParams", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,14 @@ VALID_RANGES: dict[str, tuple[float, float, bool]] = {
     "noise_sigma": (0.0, math.inf, True),
     "eta": (0.0, 1.0, False),
     "dispatch_factor": (0.0, math.inf, False),
+    "act_eta": (0.0, 1.0, False),
+    "act_gather": (0.0, math.inf, True),
+    "act_launch": (0.0, math.inf, True),
 }
+
+#: Scalars of the activation-sparse kernel (optional in a profile; outside the fitted vector:
+#: ``calibrate.fit_act_sparse`` fits them to the dense-vs-activation-sparse sweep).
+ACT_SPARSE_PARAMS: tuple[str, ...] = ("act_eta", "act_gather", "act_launch")
 
 
 def param_specs() -> tuple[ParamSpec, ...]:
@@ -95,6 +102,15 @@ class LatencyParams:
         dispatch_factor: per-kind multiplier on ``t_dispatch``, one per :data:`KINDS` code (empty =
             1 for every kind): issuing a cuDNN convolution costs the host several times what an
             element-wise kernel does (docs/architecture.md §3). Not part of the fitted vector.
+        act_kinds: kinds with an activation-sparse kernel on this device (empty: none, and ``g_a``
+            keeps its old meaning on the CSR kernel). Where non-empty, ``g_a`` is the share of
+            activation zeros that kernel skips and the CSR kernel skips none.
+        act_eta: the activation-sparse kernel's share of the device's plain peak (0, 1] (a sparse
+            loop: neither the kind's dense efficiency nor the wave term applies).
+        act_gather: its gather (scan and compaction of the input into CSR, layout changes) in
+            FLOP-equivalents per input element, at the device's plain peak.
+        act_launch: its fixed cost per call beyond the dense kernel's launch, s at the max clock
+            (scaled like ``t_launch``).
     """
 
     t_launch: float
@@ -111,6 +127,10 @@ class LatencyParams:
     noise_sigma: float = 0.0
     residual: Residual | None = None
     dispatch_factor: tuple[float, ...] = ()
+    act_kinds: tuple[OpKind, ...] = ()
+    act_eta: float = 1.0
+    act_gather: float = 0.0
+    act_launch: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.eta) != len(KINDS):
@@ -123,6 +143,13 @@ class LatencyParams:
             raise ValueError(f"dispatch_factor entries must be positive and finite, got {list(df)}")
         object.__setattr__(self, "dispatch_factor", df)
         object.__setattr__(self, "sparse_kinds", tuple(OpKind(k) for k in self.sparse_kinds))
+        object.__setattr__(self, "act_kinds", tuple(OpKind(k) for k in self.act_kinds))
+        for name in ACT_SPARSE_PARAMS:
+            lo, hi, lo_incl = VALID_RANGES[name]
+            v = float(getattr(self, name))
+            if not (math.isfinite(v) and (v >= lo if lo_incl else v > lo) and v <= hi):
+                raise ValueError(f"{name} must lie in {'[' if lo_incl else '('}{lo:g}, {hi:g}], got {v!r}")
+            object.__setattr__(self, name, v)
 
     def eta_of(self, kind: OpKind | str) -> float:
         """Dense efficiency of one kind."""
@@ -156,7 +183,7 @@ class LatencyParams:
 
     def with_vector(self, vec: np.ndarray) -> LatencyParams:
         """A copy with the vector entries replaced (``sparse_kinds``, ``noise_sigma``, ``residual``,
-        ``dispatch_factor`` kept)."""
+        ``dispatch_factor`` and the activation-sparse kernel's figures kept)."""
         vec = np.asarray(vec, dtype=float)
         n_s = len(SCALAR_PARAMS)
         if vec.shape != (n_s + len(KINDS),):

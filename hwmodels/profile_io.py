@@ -25,7 +25,7 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.hwmodels.errors import ProfileError
 from sparoa_sim.hwmodels.kinds import KINDS, parse_kind
-from sparoa_sim.hwmodels.params import SCALAR_PARAMS, VALID_RANGES, LatencyParams
+from sparoa_sim.hwmodels.params import ACT_SPARSE_PARAMS, SCALAR_PARAMS, VALID_RANGES, LatencyParams
 from sparoa_sim.hwmodels.residual import Residual, validate_feature
 from sparoa_sim.hwmodels.platform import (
     DEVICE_KINDS,
@@ -364,7 +364,8 @@ def _ranged(r: _Reader, tbl: dict[str, Any], key: str, path: str, default: float
 
 
 def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
-    allowed = {p.name for p in SCALAR_PARAMS} | {"eta", "sparse_kinds", "noise_sigma", "residual", "dispatch_factor"}
+    allowed = {p.name for p in SCALAR_PARAMS} | {"eta", "sparse_kinds", "noise_sigma", "residual", "dispatch_factor",
+                                                  "act_kinds", *ACT_SPARSE_PARAMS}
     r.keys(t, path, allowed)
     vals: dict[str, Any] = {}
     for p in SCALAR_PARAMS:
@@ -387,6 +388,18 @@ def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
     residual = _parse_residual(r, t["residual"], f"{path}.residual") if "residual" in t else None
     factor = _parse_dispatch_factor(r, r.table(t, "dispatch_factor", path), f"{path}.dispatch_factor") \
         if "dispatch_factor" in t else ()
+    if "act_kinds" in t:  # the optional activation-sparse kernel (hwmodels.latency); absent = none
+        ak = t["act_kinds"]
+        if not isinstance(ak, list) or not all(isinstance(x, str) for x in ak):
+            raise r.error(f"{path}.act_kinds", f"must be a list of operator kinds, got {ak!r}")
+        try:
+            vals["act_kinds"] = tuple(parse_kind(x) for x in ak)
+        except ValueError as e:
+            raise r.error(f"{path}.act_kinds", str(e)) from None
+        for name in ACT_SPARSE_PARAMS:
+            vals[name] = _ranged(r, t, name, path)
+    elif any(name in t for name in ACT_SPARSE_PARAMS):
+        raise r.error(f"{path}.act_kinds", "the activation-sparse kernel's figures need act_kinds (the kinds it serves)")
     return LatencyParams(eta=eta, sparse_kinds=sparse_kinds, residual=residual, dispatch_factor=factor, **vals)
 
 

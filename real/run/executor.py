@@ -27,7 +27,8 @@ CPU worker: copies become clones and CUDA events plain thread events, so depende
 transfers, splits and merges are exercised on any machine (half precision too: the GPU role's
 operators then run in float16 on the CPU). Where a CPU linear/conv operator's
 weights are sparse enough, it can run a CSR matmul (``torch.sparse``) instead of the dense
-kernel — the choice the twin models (:func:`twin_sparse_ops` asks the twin).
+kernel, and where its inputs are, an activation-sparse kernel — the choice the twin models
+(``run.cpu_kernels``: :func:`twin_cpu_kernels` / :func:`twin_sparse_ops` ask the twin).
 
 Each pass runs under the executor's ``tf32`` switches and ``precision`` (fp16/fp16_tc: the GPU's
 operators in float16), recorded in its :class:`RunResult` (``real.measure.precision``); weights
@@ -57,9 +58,9 @@ from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.sim.policies import StaticSchedule
 from sparoa_sim.real.measure.precision import (
     PrecisionError, check_precision, check_tf32, gpu_dtype, precision_record, tf32_mode)
-from sparoa_sim.real.kernels.sparse import sparse_conv2d, sparse_linear, to_csr
 from sparoa_sim.real.models.extract import extract, out_of_place
 from sparoa_sim.real.models.tracing import graph_module, node_callable
+from sparoa_sim.real.run.cpu_kernels import CpuKernels, twin_cpu_kernels
 from sparoa_sim.real.run.results import (
     CPU,
     DEV_NAMES,
@@ -83,6 +84,7 @@ __all__ = [
     "TransferTiming",
     "is_integrated",
     "random_placement",
+    "twin_cpu_kernels",
     "twin_sparse_ops",
 ]
 
@@ -110,7 +112,9 @@ class HybridExecutor:
     ``fallback``: with "cpu", a placement needing an absent GPU runs wholly on the CPU after a
     warning; with "error" it raises :class:`DeviceUnavailableError`. ``cpu_sparse``: operator
     indices (e.g. :func:`twin_sparse_ops`) or a weight-sparsity threshold at which CPU
-    linear/conv operators run the CSR kernel; None: always dense. ``tf32``: "conv" | "all" |
+    linear/conv operators run the CSR kernel; None: always dense. ``cpu_act_sparse``: operator
+    indices that run the activation-sparse kernel on the CPU (those of :func:`twin_cpu_kernels`
+    valued "act_sparse"; operators that cannot are left dense; ``cpu_kernels`` says what runs). ``tf32``: "conv" | "all" |
     "none" (``real.measure.precision``); ``precision``: "fp32", or "fp16"/"fp16_tc" (the GPU's
     operators in float16). ``share_weights`` / ``mapped_transfers``: integrated GPUs only (see
     the module doc).
@@ -125,6 +129,7 @@ class HybridExecutor:
         *,
         fallback: Literal["error", "cpu"] = "error",
         cpu_sparse: Iterable[int] | float | None = None,
+        cpu_act_sparse: Iterable[int] | None = None,
         name: str | None = None,
         tf32: str = "conv",
         precision: str = "fp32",
@@ -225,8 +230,10 @@ class HybridExecutor:
             if op.split_axis is not None:
                 plan = split_plan(node, op.kind, op.split_axis, self._modules, len(op.out_shape))
             self._plans.append(plan)
-        self.cpu_sparse = self._sparse_set(cpu_sparse)
-        self._csr: dict[tuple[int, int, int], torch.Tensor] = {}
+        self._kern = CpuKernels(graph, self._nodes, self._op_node, self._modules, cpu_sparse, cpu_act_sparse)
+        self.cpu_sparse, self.cpu_act_sparse = self._kern.csr, self._kern.act
+        #: The kernel each CPU operator runs where it is not dense ("csr" | "act_sparse").
+        self.cpu_kernels = {i: self._kern.kernel_of(i) for i in sorted(self.cpu_sparse | self.cpu_act_sparse)}
         self._pool: ThreadPoolExecutor | None = None
 
     # -- set-up ---------------------------------------------------------------------------
@@ -269,31 +276,6 @@ class HybridExecutor:
                 gpu[k] = map_tensors(v, lambda t: t.to(self.devices[GPU], dtype=half if t.is_floating_point()
                                                        else t.dtype))
         return cpu, gpu
-
-    def _sparse_set(self, spec: Iterable[int] | float | None) -> frozenset[int]:
-        """Operators that run the CSR kernel on the CPU (linear, and conv with groups 1)."""
-        if spec is None:
-            return frozenset()
-        if isinstance(spec, int | float) and not isinstance(spec, bool):
-            if not 0.0 <= float(spec) <= 1.0:
-                raise ExecutorError(f"executor: 'cpu_sparse' threshold must lie in [0, 1], got {spec!r}")
-            chosen = [i for i, op in enumerate(self.graph.ops) if op.w_sparsity >= float(spec) and op.w_sparsity > 0]
-        else:
-            chosen = []
-            for v in spec:
-                if isinstance(v, bool) or not isinstance(v, int | np.integer) or not 0 <= int(v) < len(self.graph):
-                    raise ExecutorError(f"executor: 'cpu_sparse' lists {v!r}, not an operator index in "
-                                        f"[0, {len(self.graph)})")
-                chosen.append(int(v))
-        return frozenset(i for i in chosen if self._sparse_capable(i))
-
-    def _sparse_capable(self, i: int) -> bool:
-        node = self._nodes[self._op_node[i]]
-        mod = self._modules.get(str(node.target)) if node.op == "call_module" else None
-        if isinstance(mod, nn.Linear):
-            return True
-        return (isinstance(mod, nn.Conv2d) and mod.groups == 1 and mod.padding_mode == "zeros"
-                and not isinstance(mod.padding, str))
 
     # -- public ---------------------------------------------------------------------------
     def close(self) -> None:
@@ -602,33 +584,22 @@ class HybridExecutor:
         k = self._op_node[i]
         fn = self._calls[d][k]
         plan = self._plans[i]
+        act = d == CPU and i in self.cpu_act_sparse
         if part is None:
             if sparse:
-                return self._sparse_call(i, fn, args[0], 0, None)
-            return fn(*args, **kwargs)
+                return self._kern.csr_call(i, fn, args[0], 0, None)
+            return self._kern.act_call(i, fn, args) if act else fn(*args, **kwargs)
         lo, hi, size, out_ndim = part
         assert plan is not None
         if plan.style == "input":
-            return fn(*slice_args(plan, args, size, out_ndim, lo, hi), **kwargs)
+            sliced = slice_args(plan, args, size, out_ndim, lo, hi)
+            return self._kern.act_call(i, fn, sliced) if act and not kwargs else fn(*sliced, **kwargs)
         x = args[0]
         if sparse and (plan.style == "linear" or fn.groups == 1):
-            return self._sparse_call(i, fn, x, lo, hi)
+            return self._kern.csr_call(i, fn, x, lo, hi)
+        if act and (plan.style == "linear" or fn.groups == 1):
+            return self._kern.act_call(i, fn, args, lo, hi)
         return weight_rows(fn, x, lo, hi)
-
-    def _sparse_call(self, i: int, mod: Any, x: torch.Tensor, lo: int, hi: int | None) -> torch.Tensor:
-        """Rows ``lo:hi`` (all when None) of a linear/conv operator with its weight in CSR."""
-        rows = mod.weight.shape[0]
-        hi = rows if hi is None else hi
-        key = (i, lo, hi)
-        w_csr = self._csr.get(key)
-        if w_csr is None:
-            if len(self._csr) >= 4 * len(self.graph):  # a placer with ever-new split shares: do not grow forever
-                self._csr.clear()
-            w_csr = self._csr[key] = to_csr(mod.weight[lo:hi].detach())
-        bias = None if mod.bias is None else mod.bias[lo:hi]
-        if isinstance(mod, nn.Linear):
-            return sparse_linear(x, w_csr, bias)
-        return sparse_conv2d(x, w_csr, bias, mod, tuple(mod.kernel_size))
 
     # -- values and copies ----------------------------------------------------------------
     def _fetch(self, run: RunState, k: int, d: int) -> Any:

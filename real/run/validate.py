@@ -50,7 +50,7 @@ from sparoa_sim.real.measure.device_state import device_state
 from sparoa_sim.real.measure.timing import make_clock, quiet_runtime, settle
 from sparoa_sim.real.models import zoo
 from sparoa_sim.real.models.extract import extract, magnitude_prune
-from sparoa_sim.real.run.executor import HybridExecutor, twin_sparse_ops
+from sparoa_sim.real.run.executor import HybridExecutor, twin_cpu_kernels
 from sparoa_sim.real.run.policy_placer import LiveLoad
 from sparoa_sim.sim.config import SimConfig
 from sparoa_sim.workloads import load_workload
@@ -442,8 +442,10 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
     graph = extract(model, x[:1], name=workload) if reduced else load_workload(workload)
     cands = candidate_schedules(graph, platform, policies, mode=mode_name, setting=setting, batch=batch)
     cuda = gpu_device is not None and torch.cuda.is_available()
-    sparse = twin_sparse_ops(graph, platform, batch=batch, mode=mode_name)
-    with HybridExecutor(model, x[:1], graph=graph, gpu_device=gpu_device if cuda else None, cpu_sparse=sparse,
+    kern = twin_cpu_kernels(graph, platform, batch=batch, mode=mode_name)  # the twin's rule, run as chosen
+    with HybridExecutor(model, x[:1], graph=graph, gpu_device=gpu_device if cuda else None,
+                        cpu_sparse=[i for i, k in kern.items() if k == "csr"],
+                        cpu_act_sparse=[i for i, k in kern.items() if k == "act_sparse"],
                         name=workload, tf32=tf32) as ex:
         run = [c for c in cands if c.same_as is None and (cuda or c.gpu_ops == 0 or emulate_gpu)]
         live = LiveLoad()  # other processes' CPU share while measuring: a shared host's noise, on record
@@ -451,7 +453,7 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
             timings, eager = _measure(ex, model, x, run, reps, warmup, progress)
         others = live.sample()
         devices = {"cpu": "cpu", "gpu": str(ex.devices[1]) if ex.cuda else "cpu (GPU role emulated)"}
-        n_sparse = len(ex.cpu_sparse)
+        n_sparse = len(ex.cpu_kernels)
         numerics = ex.precision_record()
     results: list[PlacementResult] = []
     rows: list[OpRow] = []

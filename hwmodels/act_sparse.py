@@ -1,0 +1,204 @@
+"""The activation-sparse kernel's measurements and their fit (docs/architecture.md §3).
+
+A dense-vs-activation-sparse sweep (``real.measure.act_sparse_sweep``) times, per operator shape
+and activation sparsity, the dense PyTorch kernel and the executor's activation-sparse kernel
+(``real.kernels.act_sparse``). :func:`fit_act_sparse` fits the twin's ``act_eta``, ``act_gather``
+and ``act_launch`` so that its predicted speed-up ``dense / act_sparse`` matches the measured one
+(least squares on log speed-up, as ``calibrate.fit_sparse`` does for the CSR kernel), optionally
+after fitting the dense kernel itself to the sweep's dense timings (a host without a profile).
+The sweep is stored as plain JSON (``kind: sparoa-act-sweep``). numpy and scipy only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from sparoa_sim.hwmodels.errors import CalibrationError
+from sparoa_sim.hwmodels.kinds import KINDS, OpKind, kind_code
+from sparoa_sim.hwmodels.latency import predict
+from sparoa_sim.hwmodels.measurements import ACT_POINT_KINDS as POINT_KINDS
+from sparoa_sim.hwmodels.measurements import ActSparsePoint
+from sparoa_sim.hwmodels.ops import OpArrays
+from sparoa_sim.hwmodels.platform import Platform, PowerMode, device_index
+
+__all__ = [
+    "ACT_SWEEP_KIND",
+    "ActSparsePoint",
+    "POINT_KINDS",
+    "act_sweep_ops",
+    "fit_act_sparse",
+    "load_act_sweep",
+    "predicted_speedup",
+    "save_act_sweep",
+]
+
+#: ``kind`` of a sweep file.
+ACT_SWEEP_KIND = "sparoa-act-sweep"
+_ELEM = 4.0  # FP32
+
+
+def act_sweep_ops(points: Sequence[ActSparsePoint]) -> OpArrays:
+    """The sweep's operators as the twin sees them (one sample = the whole operator, FP32)."""
+    g = np.array([p.groups for p in points], dtype=float)
+    r = np.array([p.rows for p in points], dtype=float)
+    k = np.array([p.inner for p in points], dtype=float)
+    n = np.array([p.outer for p in points], dtype=float)
+    mm = np.array([p.kind == "matmul" for p in points])
+    return OpArrays(
+        kind=np.array([kind_code(POINT_KINDS[p.kind]) for p in points], dtype=np.int64),
+        flops=2.0 * g * r * k * n, macs=g * r * k * n,
+        bytes_in=_ELEM * g * (r * k + np.where(mm, k * n, 0.0)), bytes_out=_ELEM * g * r * n,
+        bytes_w=np.where(mm, 0.0, _ELEM * k * n),
+        act_sparsity=np.array([p.act_sparsity for p in points], dtype=float),
+        w_sparsity=np.zeros(len(points)), units=g * r * n)
+
+
+def predicted_speedup(platform: Platform, points: Sequence[ActSparsePoint], device: str = "cpu",
+                      mode: str | PowerMode | None = None) -> np.ndarray:
+    """The twin's ``dense / act_sparse`` latency ratio at each point (the device must list its kinds)."""
+    col = device_index(device)
+    ops = act_sweep_ops(points)
+    dense = predict(platform, ops, 1, mode=mode, kernel="dense").latency[:, col]
+    act = predict(platform, ops, 1, mode=mode, kernel="act_sparse")
+    if not np.all(act.act_sparse[:, col]):
+        missing = sorted({p.kind for p, ok in zip(points, act.act_sparse[:, col]) if not ok})
+        raise CalibrationError(f"predicted_speedup: the {device} of {platform.name!r} has no activation-sparse "
+                               f"kernel for {', '.join(missing)} (act_kinds)")
+    return dense / act.latency[:, col]
+
+
+def _fit_dense(platform: Platform, pts: Sequence[ActSparsePoint], dev: str,
+               mode: str | PowerMode | None) -> tuple[Platform, dict[str, Any]]:
+    """Fit the dense kernel's eta of the sweep's kinds, ``mem_bw`` and ``t_launch`` to its dense timings."""
+    col = device_index(dev)
+    lat = platform.device(dev).latency
+    ops = act_sweep_ops(pts)
+    kinds = sorted({int(c) for c in ops.kind})
+    log_meas = np.log([p.dense_s for p in pts])
+
+    def params_of(z: np.ndarray) -> Any:
+        eta = list(lat.eta)
+        for j, c in enumerate(kinds):
+            eta[c] = float(np.exp(z[j]))
+        return dataclasses.replace(lat, eta=tuple(eta), mem_bw=float(np.exp(z[-2])), t_launch=float(np.exp(z[-1])))
+
+    def resid(z: np.ndarray) -> np.ndarray:
+        p = platform.with_latency(dev, params_of(z))
+        return np.log(predict(p, ops, 1, mode=mode, kernel="dense").latency[:, col]) - log_meas
+
+    z0 = np.array([math.log(lat.eta[c]) for c in kinds] + [math.log(lat.mem_bw), math.log(max(lat.t_launch, 1e-7))])
+    lo = np.array([math.log(1e-4)] * len(kinds) + [math.log(1e8), math.log(1e-8)])
+    hi = np.array([0.0] * len(kinds) + [math.log(1e13), math.log(1e-2)])
+    sol = least_squares(resid, np.clip(z0, lo + 1e-9, hi - 1e-9), bounds=(lo, hi), method="trf", loss="soft_l1",
+                        f_scale=0.1)
+    fitted = platform.with_latency(dev, params_of(sol.x), origin="fitted",
+                                   note=f"dense kernel fitted to {len(pts)} dense timings of the act-sparse sweep")
+    err = np.exp(resid(sol.x)) - 1.0
+    return fitted, {"n": len(pts), "eta": {KINDS[c].value: float(np.exp(sol.x[j])) for j, c in enumerate(kinds)},
+                    "mem_bw": float(np.exp(sol.x[-2])), "t_launch": float(np.exp(sol.x[-1])),
+                    "median_abs_error": float(np.median(np.abs(err)))}
+
+
+def fit_act_sparse(platform: Platform, points: Sequence[ActSparsePoint], device: str = "cpu",
+                   mode: str | PowerMode | None = None, *, kinds: Sequence[str] | None = None,
+                   g_a: float = 1.0, fit_dense: bool = False) -> tuple[Platform, dict[str, Any]]:
+    """Fit ``act_eta``, ``act_gather`` and ``act_launch`` of ``device`` to a dense-vs-activation-sparse sweep.
+
+    Least squares on ``log(predicted speed-up) − log(measured speed-up)``, the dense model held
+    (fitted first to the sweep's dense timings when ``fit_dense``). ``kinds``: the twin kinds the
+    fitted kernel is offered for (``act_kinds``; default: those of the points); ``g_a``: the
+    share of zeros it skips (1: the kernel skips every zero by construction). Returns the
+    platform and a report (fitted values, median |error| of the speed-up, measured and predicted
+    break-even activation sparsity per shape).
+    """
+    pts = list(points)
+    if len(pts) < 3:
+        raise CalibrationError(f"fit_act_sparse: need at least three sweep points, got {len(pts)}")
+    if not 0.0 <= g_a <= 1.0:
+        raise CalibrationError(f"fit_act_sparse: g_a must lie in [0, 1], got {g_a!r}")
+    dev = ("cpu", "gpu")[device_index(device)]
+    offered = tuple(OpKind(k) for k in (kinds if kinds is not None else sorted({POINT_KINDS[p.kind] for p in pts})))
+    report: dict[str, Any] = {}
+    if fit_dense:
+        platform, report["dense"] = _fit_dense(platform, pts, dev, mode)
+    lat = platform.device(dev).latency
+    fit_kinds = tuple(sorted({OpKind(POINT_KINDS[p.kind]) for p in pts} | set(offered), key=lambda k: k.value))
+    log_meas = np.log([p.speedup for p in pts])
+    scale = np.array([1.0, 100.0, 1e-5])  # eta (log), gather (FLOP-eq. per input element), launch (s)
+
+    def params_of(z: np.ndarray, act_kinds: tuple[OpKind, ...]) -> Any:
+        return dataclasses.replace(lat, act_kinds=act_kinds, g_a=float(g_a), act_eta=float(np.exp(z[0] * scale[0])),
+                                   act_gather=float(z[1] * scale[1]), act_launch=float(z[2] * scale[2]))
+
+    def resid(z: np.ndarray) -> np.ndarray:
+        p = platform.with_latency(dev, params_of(z, fit_kinds))
+        return np.log(predicted_speedup(p, pts, dev, mode)) - log_meas
+
+    z0 = np.array([math.log(0.1), 0.1, 1.0])
+    lo, hi = np.array([math.log(1e-3), 0.0, 0.0]), np.array([0.0, 1e3, 1e2])
+    try:
+        sol = least_squares(resid, z0, bounds=(lo, hi), method="trf", loss="soft_l1", f_scale=0.1)
+    except ValueError as exc:
+        raise CalibrationError(f"fit_act_sparse failed: {exc}") from None
+    note = f"least_squares on {len(pts)} dense-vs-activation-sparse sweep points"
+    fitted = platform.with_latency(dev, params_of(sol.x, offered), origin="fitted", note=note)
+    pred = np.exp(resid(sol.x) + log_meas)
+    shapes: dict[tuple[Any, ...], list[int]] = {}
+    for i, p in enumerate(pts):
+        shapes.setdefault(p.shape, []).append(i)
+
+    def break_even(values: np.ndarray, idx: list[int]) -> float | None:
+        wins = [pts[i].act_sparsity for i in idx if values[i] >= 1.0]
+        return min(wins) if wins else None
+
+    new = fitted.device(dev).latency
+    report.update({
+        "n": len(pts), "act_eta": new.act_eta, "act_gather": new.act_gather, "act_launch": new.act_launch,
+
+        "g_a": new.g_a, "act_kinds": [k.value for k in new.act_kinds],
+        "median_speedup_error": float(np.median(np.abs(pred / np.exp(log_meas) - 1.0))),
+        "break_even": [{"shape": list(k), "measured": break_even(np.exp(log_meas), v),
+                        "predicted": break_even(pred, v)} for k, v in shapes.items()],
+    })
+    return fitted, report
+
+
+# ---------------------------------------------------------------------------------------------
+# on disk
+
+
+def save_act_sweep(points: Sequence[ActSparsePoint], path: str | os.PathLike[str], meta: dict[str, Any] | None = None) -> None:
+    """Write a sweep as JSON (``kind: sparoa-act-sweep``)."""
+    doc = {"kind": ACT_SWEEP_KIND, "schema_version": 1, "meta": dict(meta or {}),
+           "points": [{f.name: getattr(p, f.name) for f in fields(p)} for p in points]}
+    Path(path).write_text(json.dumps(doc, indent=1, allow_nan=False) + "\n")
+
+
+def load_act_sweep(path: str | os.PathLike[str]) -> tuple[ActSparsePoint, ...]:
+    """Read a sweep written by :func:`save_act_sweep`; errors name the file and the point."""
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise CalibrationError(f"{path}: cannot read an act-sparse sweep: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != ACT_SWEEP_KIND:
+        raise CalibrationError(f"{path}: not an act-sparse sweep (kind must be {ACT_SWEEP_KIND!r})")
+    names = {f.name for f in fields(ActSparsePoint)}
+    out = []
+    for i, raw in enumerate(doc.get("points", [])):
+        if not isinstance(raw, dict) or set(raw) != names:
+            raise CalibrationError(f"{path}: points[{i}] must have exactly the keys {sorted(names)}")
+        try:
+            out.append(ActSparsePoint(**raw))
+        except CalibrationError as exc:
+            raise CalibrationError(f"{path}: points[{i}]: {exc}") from None
+    return tuple(out)
