@@ -54,6 +54,28 @@ def targets(rows: list[dict]) -> dict:
     }
 
 
+def merge(paths: list[str], out: Path) -> int:
+    """Combine result files of several runs (e.g. scenario sets run at different times) into one."""
+    cells: dict[tuple, dict] = {}
+    runs = []
+    for p in paths:
+        doc = json.loads(Path(p).read_text())
+        runs.append({"file": str(p), "provenance": doc["provenance"], "settings": doc["settings"]})
+        for r in doc["rows"]:
+            cells[(r["scenario"], r["workload"], r["platform"], r["mode"])] = r
+    order = {s: i for i, s in enumerate(SCENARIOS)}
+    rows = sorted(cells.values(), key=lambda r: (r["platform"], WORKLOADS.index(r["workload"])
+                                                 if r["workload"] in WORKLOADS else 99, order.get(r["scenario"], 99)))
+    t = targets(rows)
+    doc = {"provenance": {"merged": runs}, "settings": runs[-1]["settings"], "targets": t, "rows": rows}
+    atomic_write_text(out / "scenarios.json", json.dumps(doc, indent=1, allow_nan=False))
+    atomic_write_text(out / "scenarios.md", markdown(rows))
+    print(markdown(rows))
+    for k, v in t.items():
+        print(f"  {k}: {v}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -67,7 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scenarios", default=None, help="comma-separated (default: the shipped set)")
     ap.add_argument("-o", "--output", default=None, help="folder for scenarios.json/.md (default benchmarks/results)")
     ap.add_argument("--resume-dir", default=None, help="folder for groups.jsonl (resume an interrupted run)")
+    ap.add_argument("--merge", nargs="+", default=None, metavar="JSON",
+                    help="combine earlier runs' scenarios.json files (a later file's cell replaces an earlier one's) "
+                         "into one result, each run's provenance kept; runs nothing")
     args = ap.parse_args(argv)
+    if args.merge:
+        return merge(args.merge, Path(args.output) if args.output else OUT)
     if args.quick:
         workloads, pms, scenarios = ("squeezenet1_1",), PLATFORM_MODES[1:], ("idle", "gpu-shared-heavy", "camera-30fps")
         opts = dict(seeds=2, learn_seeds=2, learn_budget_s=2.0, oracle_time_limit_s=5.0, requests=20)
