@@ -155,7 +155,29 @@ def test_calibrate_the_fixture_table() -> None:
     assert rep["median_error"] < rep["roofline_only"]["median_error"]
     cv = cross_validate(base, table, joint=False)
     assert cv["n_folds"] == 2 and {f["held_out"][0] for f in cv["folds"]} == {"resnet18", "mobilenetv3_small"}
-    assert all(0 <= cv["overall"][k] for k in ("within_10pct", "median_error", "mape"))
+    # every row is held out exactly once, and the pooled figures are the folds' rows together
+    folds = {f["held_out"][0]: f for f in cv["folds"]}
+    assert cv["overall"]["n"] == rep["n"] == sum(f["report"]["n"] for f in cv["folds"])
+    over = cv["overall"]
+    assert 0 <= over["within_10pct"] <= over["within_20pct"] <= 1 and over["median_error"] > 0
+    # mobilenet's depthwise convolutions and multiplies occur in no resnet18 row: said, not hidden
+    assert folds["mobilenetv3_small"]["unseen_kinds"] == ["dwconv", "mul"] and not cv["every_kind_trained"]
+    assert folds["resnet18"]["unseen_kinds"] == []
+    # held out means held out: on resnet18's rows a fit that never saw them is clearly worse than
+    # the in-sample fit (0.30 against 0.11 median error) ...
+    rows = [r for r in rows_for_device(table) if r.workload == "resnet18"]
+    ops, batch, t = rows_to_ops(rows)
+
+    def median_error(platform) -> float:
+        return float(np.median(np.abs(predict(platform, ops, batch).cpu - t) / t))
+
+    held = folds["resnet18"]["report"]
+    assert held["n"] == len(rows) == 68
+    assert held["median_error"] > 2 * median_error(res.platform)
+    # ... yet calibrating on mobilenet alone still beats the uncalibrated profile on resnet18
+    # (0.30 against 0.50), and stays within the thresholds this fixture was committed with.
+    assert held["median_error"] < 0.8 * median_error(base)
+    assert held["median_error"] < 0.35 and held["within_20pct"] > 0.25
 
 
 @pytest.mark.parametrize("bad", [math.nan, 0.0, -2e-6])

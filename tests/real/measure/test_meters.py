@@ -81,12 +81,72 @@ def test_rapl_psys_only_and_absent_trees(tmp_path):
     assert "no RAPL zones" in RaplMeter(tmp_path / "empty").reason
 
 
-@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root reads any file")
-def test_rapl_unreadable_counter_is_absent(tmp_path):
-    pkg = _zone(tmp_path, "intel-rapl:0", "package-0", 1)
-    (pkg / "energy_uj").chmod(0)
+def _deny(monkeypatch, *zones: Path) -> None:
+    """Reading ``energy_uj`` under ``zones`` raises PermissionError, as for a non-root user (tests run
+    as root, who reads any file, so the refusal is made here rather than by chmod)."""
+    real = Path.read_text
+    denied = {z / "energy_uj" for z in zones}
+
+    def read_text(self, *args, **kwargs):
+        if self in denied:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", read_text)
+
+
+def test_rapl_unreadable_counters_make_the_meter_absent_naming_them(tmp_path, monkeypatch):
+    pkg0 = _zone(tmp_path, "intel-rapl:0", "package-0", 1)
+    pkg1 = _zone(tmp_path, "intel-rapl:1", "package-1", 1)
+    _deny(monkeypatch, pkg0, pkg1)
     meter = RaplMeter(tmp_path)
-    assert not meter.available and "permission denied" in meter.reason
+    assert not meter.available
+    assert meter.reason == (f"RAPL counters under {tmp_path} are not readable (intel-rapl:0, intel-rapl:1): "
+                            "permission denied")
+    meter.start()
+    r = meter.stop()
+    assert r.energy_j is None and not r.available and r.reason == meter.reason
+
+
+def test_rapl_skips_an_unreadable_zone_and_counts_the_readable_one(tmp_path, monkeypatch):
+    _deny(monkeypatch, _zone(tmp_path, "intel-rapl:0", "package-0", 1))
+    pkg1 = _zone(tmp_path, "intel-rapl:1", "package-1", 10)
+    meter = RaplMeter(tmp_path)
+    assert meter.available
+    meter.start()
+    _set(pkg1, 1_000_010)
+    r = meter.stop()
+    assert r.domains == {"package-1": 1.0} and r.energy_j == pytest.approx(1.0)
+
+
+@pytest.mark.skipif(sys.platform == "win32" or not hasattr(os, "setuid"), reason="needs POSIX users")
+def test_rapl_counter_unreadable_to_an_unprivileged_user(tmp_path):
+    """The same refusal from the kernel: a chmod-0 counter read by a process that is not root
+    (dropping to ``nobody`` in a child process when the tests run as root)."""
+    import subprocess
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="rapl-"))
+    try:
+        root.chmod(0o755)
+        pkg = _zone(root, "intel-rapl:0", "package-0", 1)
+        pkg.chmod(0o755)
+        for f in pkg.iterdir():
+            f.chmod(0o644)
+        (pkg / "energy_uj").chmod(0)
+        drop = "os.setuid(65534); " if os.geteuid() == 0 else ""  # after the imports: the venv may be private
+        code = ("import os, sys; from sparoa_sim.real.measure.meters import RaplMeter; " + drop +
+                "m = RaplMeter(sys.argv[1]); print(m.available, m.reason)")
+        done = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0 and "PermissionError" in done.stderr and "setuid" in done.stderr:
+            pytest.skip("cannot drop privileges here")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == (f"False RAPL counters under {root} are not readable (intel-rapl:0): "
+                                       "permission denied")
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_tegrastats_parsing_and_integration():
