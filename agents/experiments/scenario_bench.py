@@ -160,8 +160,7 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
     """Every scenario of group ``g``: one row per scenario with each policy's figures and the cell summary."""
     from sparoa_sim.agents.exact.oracle import solve_oracle, whole_op_heuristics
     from sparoa_sim.agents.heuristics.baselines import TENSORRT_PRECISION, tensorrt_graph
-    from sparoa_sim.agents.exact.refsched import RefProblem
-    from sparoa_sim.agents.learn.placement_policy import LoadAwarePlanner
+    from sparoa_sim.agents.learn.stream_search import needs_stream
     from sparoa_sim.agents.learn.scheduler import train_scheduler
     from sparoa_sim.agents.learn.train_spec import TrainConfig
     from sparoa_sim.hwmodels import load_platform
@@ -207,26 +206,27 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
             oracle_info = {"latency_s": o.latency_s, "bound_s": o.bound_s, "optimal": o.optimal,
                            "solve_time_s": o.solve_time_s}
         loads = sc.load_levels
-        if loads not in learned:
+        # one training serves every scenario that is one inference at a time at the same loads; a stream
+        # (batches, jobs in flight, co-runs, a changing load) trains for its own scenario
+        lkey: Any = name if needs_stream(sc) else loads
+        if lkey not in learned:
             runs = []
             for seed in range(g.learn_seeds):
-                say(f"{g.workload}/{mode}: learning at {list(loads)}, seed {seed}")
-                cfg = TrainConfig(workloads=(g.workload,), platform=g.platform, mode=mode, algo="ils", loads=loads,
+                say(f"{g.workload}/{mode}: learning for {name if lkey == name else list(loads)}, seed {seed}")
+                cfg = TrainConfig(workloads=(g.workload,), platform=g.platform, mode=mode, algo="ils", scenario=name,
                                   time_budget_s=g.learn_budget_s, seed=seed)
                 tr = train_scheduler(cfg, None, tensorboard=False)
                 key = cfg.label(cfg.cases[0])
                 final = tr.final[key]
                 shipped = (StaticSchedule.from_dict(final["schedule"]) if final["source"] != "policy" else None)
-                runs.append((tr.policies[key], tr.own[key]["latency_s"], tr.teacher[key], tr.train_s,
+                runs.append((tr.engine_policy[key], tr.own[key]["latency_s"], tr.teacher[key], tr.train_s,
                              final["source"], shipped))
-            learned[loads] = runs
+            learned[lkey] = runs
         seeds_rows = []
-        for seed, (policy, own_s, teacher, train_s, source, shipped) in enumerate(learned[loads]):
-            if load is not None:  # the policy's argmax schedule at the fixed load (placement and order)
-                sched = policy.schedule(RefProblem.build(graph, platform, mode=mode, load=load, cache=cache))
-                m = r.run(sched)
-            else:  # re-planned from the live load
-                m = r.run(LoadAwarePlanner(policy))
+        for seed, (policy, own_s, teacher, train_s, source, shipped) in enumerate(learned[lkey]):
+            # the policy's own decision rule in this scenario: its argmax schedule (placement and order) at a
+            # fixed load, re-planned from the live load and backlogs under a changing one
+            m = r.run(policy)
             # what training ships: the policy's schedule, or its teacher's where that scored better (labelled)
             shipped_s = m["latency_s"] if shipped is None or load is None else r.run(shipped)["latency_s"]
             m.update(seed=seed, own_eval_latency_s=own_s, teacher=teacher[0], teacher_latency_s=teacher[1],

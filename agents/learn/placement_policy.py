@@ -138,9 +138,14 @@ class LoadAwarePolicy:
     prio: np.ndarray
     prio_load: np.ndarray
     meta: dict[str, Any] | None = None  # where it was trained (platform, mode, loads); informative only
+    # in the engine (LoadAwarePlanner) only: per operator, the weight on the live finish-time advantage
+    # of the GPU (ms, from the devices' backlogs the view reports) added to the logit; None = zeros
+    w_finish: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.deps)
+        object.__setattr__(self, "w_finish", np.zeros(n) if self.w_finish is None else
+                           _vec(self.w_finish, n, "w_finish"))
         deps = tuple(tuple(int(q) for q in d) for d in self.deps)
         for i, d in enumerate(deps):
             if any(not 0 <= q < i for q in d):
@@ -196,7 +201,8 @@ class LoadAwarePolicy:
         return {"kind": POLICY_KIND, "version": POLICY_VERSION, "workload": self.workload,
                 "features": ["load_cpu", "load_gpu"], "deps": [list(d) for d in self.deps],
                 "bias": self.bias.tolist(), "w_load": self.w_load.tolist(), "prio": self.prio.tolist(),
-                "prio_load": self.prio_load.tolist(), "meta": self.meta or {}}
+                "prio_load": self.prio_load.tolist(), "meta": self.meta or {},
+                **({"w_finish": self.w_finish.tolist()} if self.w_finish.any() else {})}
 
     @classmethod
     def from_dict(cls, doc: Any, source: str = "<memory>") -> LoadAwarePolicy:
@@ -217,7 +223,8 @@ class LoadAwarePolicy:
             raise PolicyError(f"{source}: 'deps' must be a list of lists of operator indices")
         try:
             return cls(doc["workload"], tuple(tuple(d) for d in deps), doc["bias"], doc["w_load"], doc["prio"],
-                       doc["prio_load"], meta=doc.get("meta") if isinstance(doc.get("meta"), dict) else None)
+                       doc["prio_load"], meta=doc.get("meta") if isinstance(doc.get("meta"), dict) else None,
+                       w_finish=doc.get("w_finish"))
         except PolicyError as exc:
             raise PolicyError(f"{source}: {exc}") from None
 
@@ -236,10 +243,21 @@ class LoadAwarePolicy:
         return cls.from_dict(doc, source=str(p))
 
 
+def _gpu_advantage(view: Any) -> float:
+    """How much sooner (s) the operator would finish on the GPU than on the CPU, from now: each device's
+    backlog, host dispatch and input copies, plus its predicted latency (what the view reports)."""
+    tc, tg = view.pred_latency
+    bc, bg = view.backlog
+    xc, xg = view.transfer_in
+    td = view.t_dispatch
+    return (max(bc + td[0], xc) + tc) - (max(view.host_backlog + td[1], bg, xg) + tg)
+
+
 class LoadAwarePlanner:
     """The policy in the engine: each operator goes where the policy's argmax placement at the
     live background load (``view.load``) puts it, so a run under changing loads follows the
-    state. No static order (the engine dispatches in release order); placements per load are cached."""
+    state. No static order (the engine dispatches in release order); placements per load are cached.
+    Operators with a nonzero ``w_finish`` also weigh the live finish-time advantage of the GPU."""
 
     name = "load-aware"
     order = None
@@ -261,7 +279,12 @@ class LoadAwarePlanner:
         return hit
 
     def decide(self, view: Any) -> float:
-        return self.placement_at(view.load)[view.op]
+        op = view.op
+        wf = self.policy.w_finish[op]
+        if wf == 0.0:
+            return self.placement_at(view.load)[op]
+        logit = float(self.policy.logits(view.load)[op]) + wf * 1e3 * _gpu_advantage(view)
+        return 1.0 if logit > 0.0 else 0.0
 
     def __repr__(self) -> str:
         return f"LoadAwarePlanner(workload={self.policy.workload!r}, n_ops={self.policy.n})"

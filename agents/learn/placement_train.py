@@ -18,15 +18,19 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from sparoa_sim.agents.exact.refsched import RefProblem, evaluate
 from sparoa_sim.agents.heuristics.baselines import heft_schedule
 from sparoa_sim.agents.learn.artifacts import read_metadata
 from sparoa_sim.agents.learn.placement_policy import LoadAwarePolicy
 from sparoa_sim.agents.learn.placement_search import SearchSettings, TrainingState, train_placement
+from sparoa_sim.agents.learn.stream_search import (FOLLOW, LevelObjective, StreamObjective, engine_policy, needs_stream,
+                                                   refine_in_stream)
 from sparoa_sim.agents.learn.train_spec import METADATA_KIND, TrainConfig, TrainResult
 from sparoa_sim.envs.observation import OBS_LAYOUT_VERSION
 from sparoa_sim.errors import PolicyError
@@ -36,8 +40,16 @@ from sparoa_sim.sim.policies import StaticSchedule
 from sparoa_sim.sim.predtables import PredictionCache
 from sparoa_sim.workloads import load_workload
 
-__all__ = ["check_placement_config", "export_placement", "load_placement_policies", "teachers_at",
-           "train_placement_policy"]
+__all__ = ["STREAM_REQUESTS", "STREAM_SEEDS", "STREAM_SHARE", "check_placement_config", "export_placement",
+           "load_placement_policies", "scenario_setting", "teachers_at", "train_placement_policy"]
+
+#: With a scenario that is more than one inference at a time: the share of the budget spent tuning the
+#: policy on a short run of the stream (``STREAM_REQUESTS`` requests of the primary stream, over
+#: ``STREAM_SEEDS`` common random numbers where the scenario is stochastic).
+STREAM_SHARE = 0.5
+STREAM_REQUESTS = 16
+STREAM_SEEDS = (0, 1)
+LEVEL_SHARE = 0.7  # under a changing load: the share of the stream budget spent on the per-level proxy
 
 
 def check_placement_config(cfg: TrainConfig) -> None:
@@ -79,12 +91,69 @@ def teachers_at(p: RefProblem, workload: str, extra: dict[str, StaticSchedule] |
     return {name: (evaluate(p, s.placement, s.order).makespan, s) for name, s in cands.items()}
 
 
-def _engine_heuristics(graph, plat, mode, load, cache) -> dict[str, StaticSchedule]:
-    """The engine's whole-operator heuristics' schedules at ``load`` (greedy, threshold rule, ...)."""
+def _engine_heuristics(graph, plat, mode, load, batch, cache) -> dict[str, StaticSchedule]:
+    """The engine's whole-operator heuristics' schedules at ``load`` and ``batch`` (greedy, threshold rule, ...)."""
     from sparoa_sim.agents.exact.oracle import whole_op_heuristics
 
     return {name: sched for name, (_lat, sched) in
-            whole_op_heuristics(graph, plat, mode=mode, load=load, cache=cache).items()}
+            whole_op_heuristics(graph, plat, mode=mode, batch=batch, load=load, cache=cache).items()}
+
+
+def scenario_setting(cfg: TrainConfig) -> tuple[Any, tuple[tuple[float, float], ...], int]:
+    """(scenario or None, load levels, batch) training uses: the scenario's levels and primary batch
+    where ``cfg.scenario`` names one, else ``cfg.loads`` and ``cfg.batch``."""
+    if cfg.scenario is None:
+        return None, cfg.loads, cfg.batch
+    from sparoa_sim.errors import SparOAError
+    from sparoa_sim.scenarios import load_scenario
+
+    try:
+        sc = load_scenario(cfg.scenario)
+    except SparOAError as exc:
+        raise PolicyError(f"scheduler: scenario {cfg.scenario!r}: {exc}") from None
+    if sc.coruns and any(c.workload is None for c in sc.coruns):
+        raise PolicyError(f"scheduler: scenario {cfg.scenario!r} has a co-running stream without a workload")
+    return sc, tuple(sc.load_levels), int(sc.primary.max_batch)
+
+
+def _tune_in_stream(policy: LoadAwarePolicy, problems: dict, objective: StreamObjective, fixed: bool,
+                    budget_s: float | None, evals: int | None, seed: int, levels: LevelObjective
+                    ) -> tuple[LoadAwarePolicy, dict[str, Any]]:
+    """The policy tuned on the stream: under a changing load first on the per-level proxy (cheap; a share
+    ``LEVEL_SHARE`` of the budget), then on the short stream; the best on the stream of the policy before,
+    after the proxy and after the stream search is returned (each the policy's own rule)."""
+    info: dict[str, Any] = {"requests": objective.requests}
+    cands = [(objective.score(engine_policy(policy, problems, fixed)), 0, policy)]
+    info["start_s"] = cands[0][0]
+    if not fixed:
+        b = None if budget_s is None else budget_s * LEVEL_SHARE
+        t0 = time.perf_counter()
+        # warm start: the better on the proxy of the policy and the policy with every operator weighing the
+        # live finish times (as the search starts from its best teacher)
+        follow = replace(policy, w_finish=np.full(policy.n, FOLLOW))
+        if levels.score(engine_policy(follow, problems, False)) < levels.score(engine_policy(policy, problems, False)):
+            cands.append((objective.score(engine_policy(follow, problems, False)), 0, follow))
+            policy = follow
+            info["warm_start"] = "follow"
+        lv = refine_in_stream(policy, problems, levels, fixed=False, time_budget_s=b, max_evaluations=evals, seed=seed)
+        policy = lv.policy
+        cands.append((objective.score(engine_policy(policy, problems, fixed)), 1, policy))
+        info.update(level_start_s=lv.start_score, level_score_s=lv.score, level_evaluations=lv.evaluations,
+                    level_stream_s=cands[-1][0])
+        if budget_s is not None:
+            budget_s = max(1e-3, budget_s - (time.perf_counter() - t0))
+    ref = refine_in_stream(policy, problems, objective, fixed=fixed, time_budget_s=budget_s, max_evaluations=evals,
+                           seed=seed)
+    cands.append((ref.score, 2, ref.policy))
+    info.update(score_s=ref.score, evaluations=ref.evaluations, accepted=ref.accepted, train_s=ref.train_s)
+    best = min(cands, key=lambda c: (c[0], -c[1]))
+    info["chosen_s"], info["chosen"] = best[0], ("start", "levels", "stream")[best[1]]
+    return best[2], info
+
+
+def _sched_po(policy: LoadAwarePolicy, p: RefProblem) -> tuple[list[float], dict[str, list[int]]]:
+    s = policy.schedule(p)
+    return list(s.placement), s.order  # type: ignore[return-value]
 
 
 def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | None = None, *,
@@ -96,6 +165,7 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
     (schedules scored) per case.
     """
     check_placement_config(cfg)
+    scenario, loads, batch = scenario_setting(cfg)
     t_start = time.perf_counter()
     result = TrainResult(config=cfg)
     cases = cfg.cases
@@ -106,20 +176,37 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
         graph, plat = load_workload(case[0]), load_platform(case[1])
         cache = PredictionCache()
         states, gpu_ref = [], []
-        for load in cfg.loads:
-            p = RefProblem.build(graph, plat, mode=case[2], load=load, cache=cache)
-            heur = teachers_at(p, graph.name, _engine_heuristics(graph, plat, case[2], load, cache))
+        for load in loads:
+            p = RefProblem.build(graph, plat, mode=case[2], batch=batch, load=load, cache=cache)
+            heur = teachers_at(p, graph.name, _engine_heuristics(graph, plat, case[2], load, batch, cache))
             name = min(heur, key=lambda h: (heur[h][0], h))
             states.append(TrainingState(p, heur[name][1], name, heur[name][0]))
             gpu_ref.append(heur["gpu"][0])
-        meta = {"platform": plat.name, "mode": states[0].problem.mode, "loads": [list(x) for x in cfg.loads]}
+        meta = {"platform": plat.name, "mode": states[0].problem.mode, "loads": [list(x) for x in loads],
+                "batch": batch, "scenario": cfg.scenario}
         case_budget = None if budget is None else max(0.0, budget - (time.perf_counter() - t_start) + k * budget)
-        sr = train_placement(states, graph.name, settings=settings, time_budget_s=case_budget,
-                             max_evaluations=cfg.timesteps if budget is None else None, seed=cfg.seed,
-                             progress=progress, meta=meta)
+        stream = scenario is not None and needs_stream(scenario)
+        search_budget = case_budget * (1.0 - STREAM_SHARE) if stream and case_budget is not None else case_budget
+        search_evals = cfg.timesteps if budget is None else None
+        sr = train_placement(states, graph.name, settings=settings, time_budget_s=search_budget,
+                             max_evaluations=search_evals, seed=cfg.seed, progress=progress, meta=meta)
+        problems = {st.problem.load: st.problem for st in states}
+        fixed = scenario is None or scenario.fixed_load is not None
+        stream_info = None
+        if stream:
+            objective = StreamObjective(scenario, graph, plat, states[0].problem.mode, requests=STREAM_REQUESTS,
+                                        seeds=STREAM_SEEDS, cache=cache)
+            left = None if case_budget is None else max(1e-3, case_budget - sr.train_s)
+            n_evals = None if left is not None else max(1, (cfg.timesteps or 1) // 50)
+            policy, stream_info = _tune_in_stream(sr.policy, problems, objective, fixed, left, n_evals, cfg.seed,
+                                                  LevelObjective(graph, plat, objective.mode, loads, batch, cache))
+            sr = replace(sr, policy=policy, latency_s=[evaluate(st.problem, *_sched_po(policy, st.problem)).makespan
+                                                       for st in states])
+        result.engine_policy[key] = engine_policy(sr.policy, problems if not fixed else
+                                                  {states[0].problem.load: states[0].problem}, fixed)
         total_evals += sr.evaluations
         history.append({"case": key, "rounds": sr.rounds, "evaluations": sr.evaluations,
-                        "train_s": sr.train_s, "score": sr.score,
+                        "train_s": sr.train_s, "score": sr.score, "stream": stream_info,
                         "latency_s": sr.latency_s, "teacher_latency_s": [s.teacher_latency_s for s in states]})
         result.policies[key] = sr.policy
         first = states[0]
@@ -168,7 +255,7 @@ def export_placement(result: TrainResult, out_dir: str | os.PathLike[str]) -> Pa
         "kind": METADATA_KIND, "obs_layout_version": OBS_LAYOUT_VERSION, "config": json.loads(json.dumps(config)),
         "workloads": list(cfg.workloads), "platform": cfg.platform if isinstance(cfg.platform, str) else
         list(cfg.platform), "mode": cfg.mode, "cases": [list(c) for c in cfg.cases], "algo": "ils",
-        "loads": [list(x) for x in cfg.loads], "timesteps": result.timesteps, "train_s": result.train_s,
+        "loads": [list(x) for x in scenario_setting(cfg)[1]], "batch": scenario_setting(cfg)[2], "timesteps": result.timesteps, "train_s": result.train_s,
         "best_latency_s": result.best_latency_s,
         "policy": {k: {f: v[f] for f in ("latency_s", "objective", "source", "load")} for k, v in result.own.items()},
         "shipped": {k: {"latency_s": v["latency_s"], "objective": v["objective"], "source": v["source"]}

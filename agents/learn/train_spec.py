@@ -54,10 +54,21 @@ class TrainConfig:
     # "ils" only: the fixed background loads (cpu, gpu) it trains on — several make a mix whose
     # policy follows the load; the first is the load its cases are evaluated and shipped at
     loads: tuple[tuple[float, float], ...] = ((0.0, 0.0),)
+    # "ils" only: the batch size it trains at (the reference problem of one batch)
+    batch: int = 1
+    # "ils" only: a scenario (name or .toml path) to train for — its load levels, its primary stream's
+    # batch, and its stream (a short run of it) as the objective; overrides loads and batch
+    scenario: str | None = None
 
     def __post_init__(self) -> None:
         if self.algo not in ALGOS:
             raise PolicyError(f"scheduler: unknown algorithm {self.algo!r} (known: {', '.join(ALGOS)})")
+        if isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1:
+            raise PolicyError(f"scheduler: batch must be a positive integer, got {self.batch!r}")
+        if self.algo != "ils" and (self.batch != 1 or self.scenario is not None):
+            raise PolicyError(f"scheduler: batch/scenario need algo 'ils', got algo {self.algo!r}")
+        if self.scenario is not None and not (isinstance(self.scenario, str) and self.scenario):
+            raise PolicyError(f"scheduler: scenario must be a scenario name or .toml path, got {self.scenario!r}")
         loads = _check_loads(self.loads)
         object.__setattr__(self, "loads", loads)
         if self.algo != "ils" and loads != ((0.0, 0.0),):
@@ -156,6 +167,9 @@ class TrainResult:
     # the policy's own result per case, apart from what is shipped: {"latency_s", "objective", "source"}
     own: dict[str, dict[str, Any]] = field(default_factory=dict)
     policies: dict[str, Any] = field(default_factory=dict)  # "ils": the trained LoadAwarePolicy per case
+    # "ils": per case the engine policy that IS the trained policy's decision rule in its setting (the
+    # argmax schedule at a fixed load, a LoadAwarePlanner under a changing one): Simulator(policy=...)
+    engine_policy: dict[str, Any] = field(default_factory=dict)
 
     def schedule(self, key: str) -> StaticSchedule:
         """The shipped schedule of one case (see :func:`_finalise`)."""

@@ -1,0 +1,188 @@
+"""The load-aware policy tuned on a scenario's stream: an engine-evaluated objective and a local search.
+
+A single inference's exact latency (what :mod:`~sparoa_sim.agents.learn.placement_search` optimises)
+misses what a stream adds: batches, several jobs in flight sharing the devices, a load that changes
+while requests run. :class:`StreamObjective` scores a policy by simulating a short version of the
+scenario (``requests`` of the primary stream, the scenario's batching, co-runs and background load;
+the reference setting at a fixed load, else noise-free runs on common random numbers) — the primary
+stream's mean latency. :func:`refine_in_stream` searches the policy's *own parameters* (a move flips
+one operator's placement at one load level, refitting that operator's logit linear in the load, or
+shifts one operator's priority) and keeps a move only when the stream score does not get worse, so
+the result is always the policy's own decision rule, never a baseline's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from sparoa_sim.agents.exact.refsched import RefProblem
+from sparoa_sim.agents.learn.placement_policy import LoadAwarePlanner, LoadAwarePolicy
+from sparoa_sim.errors import PolicyError
+
+__all__ = ["FOLLOW", "LevelObjective", "StreamObjective", "StreamRefinement", "engine_policy", "needs_stream", "refine_in_stream"]
+
+_LOGIT = 4.0  # |logit| a flipped placement is refitted to
+FOLLOW = 100.0  # w_finish of an operator that follows the live finish times (per ms: outweighs |logit| 4)
+
+
+def needs_stream(scenario: Any) -> bool:
+    """Whether a scenario differs from one inference at a time at a fixed load (batches, jobs in
+    flight, co-running streams or a changing load) — where the stream objective can pay."""
+    p = scenario.primary
+    return p.max_batch > 1 or p.max_inflight > 1 or bool(scenario.coruns) or scenario.fixed_load is None
+
+
+def engine_policy(policy: LoadAwarePolicy, problems: dict[tuple[float, float], RefProblem], fixed: bool) -> Any:
+    """The policy as the engine's policy: at a fixed load its argmax schedule there (placement and
+    per-device order), under a changing load the :class:`LoadAwarePlanner` (placement re-planned from
+    the live load; the engine's static order cannot change with the load)."""
+    if fixed:
+        (p,) = problems.values()
+        return policy.schedule(p)
+    return LoadAwarePlanner(policy)
+
+
+@dataclass(frozen=True)
+class StreamObjective:
+    """A short version of a scenario for one workload/platform/mode: mean primary latency of a policy."""
+
+    scenario: Any
+    graph: Any
+    platform: Any
+    mode: str
+    requests: int = 16
+    seeds: tuple[int, ...] = (0,)
+    cache: Any = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.requests, bool) or not isinstance(self.requests, int) or self.requests < 1:
+            raise PolicyError(f"stream objective: requests must be a positive integer, got {self.requests!r}")
+        if not self.seeds:
+            raise PolicyError("stream objective: seeds must name at least one seed")
+
+    def _setup(self) -> tuple[Any, dict[str, Any]]:
+        from sparoa_sim.scenarios import StreamSpec
+        from sparoa_sim.scenarios.engine import engine_inputs
+        from sparoa_sim.sim.config import SimConfig
+
+        sc = self.scenario
+        inp = engine_inputs(sc, self.requests if sc.primary != StreamSpec() else None)
+        if sc.stochastic:
+            base = SimConfig(mode=self.mode, noise=False, contention=False, dispatch_interference=False,
+                             record_trace=False)
+        else:
+            base = SimConfig(mode=self.mode, reference=True, record_trace=False)
+        return inp.config(base), inp.simulator_kwargs()
+
+    def score(self, policy: Any) -> float:
+        """Mean latency (s) of the primary stream under engine policy ``policy``, averaged over the seeds."""
+        from sparoa_sim.sim.simulator import Simulator
+
+        config, kwargs = self._setup()
+        seeds = self.seeds if self.scenario.stochastic else (0,)
+        sim = Simulator(self.graph, self.platform, policy, config=config, cache=self.cache, **kwargs)
+        return float(np.mean([sim.run(seed=s).latency_mean_s for s in seeds]))
+
+
+@dataclass(frozen=True)
+class LevelObjective:
+    """A cheaper proxy under a changing load: one inference at each load level (reference setting, the
+    engine's own dispatch of the policy), mean latency over the levels."""
+
+    graph: Any
+    platform: Any
+    mode: str
+    levels: tuple[tuple[float, float], ...]
+    batch: int = 1
+    cache: Any = None
+
+    def score(self, policy: Any) -> float:
+        """Mean over the levels of the reference-setting latency of one inference under ``policy``."""
+        from sparoa_sim.agents.exact.refsched import reference_schedule
+
+        return float(np.mean([reference_schedule(self.graph, self.platform, policy, mode=self.mode, batch=self.batch,
+                                                 cache=self.cache, load=lv)[0].latency_mean_s for lv in self.levels]))
+
+
+@dataclass(frozen=True)
+class StreamRefinement:
+    """What the stream search produced: the policy, its stream score before and after, evaluations."""
+
+    policy: LoadAwarePolicy
+    start_score: float
+    score: float
+    evaluations: int
+    accepted: int
+    train_s: float
+
+
+def _features(problems: dict[tuple[float, float], RefProblem]) -> np.ndarray:
+    return np.array([[1.0, lc, lg] for lc, lg in problems], dtype=np.float64)
+
+
+def _flip(policy: LoadAwarePolicy, i: int, level: int, x: np.ndarray, ridge: float) -> LoadAwarePolicy:
+    """Operator ``i``'s placement flipped at load level ``level``, its logit refitted (ridge least squares on
+    ``[1, load_cpu, load_gpu]``) to ±_LOGIT at every level with the others kept."""
+    cur = x @ np.concatenate(([policy.bias[i]], policy.w_load[i]))
+    target = np.where(cur > 0.0, _LOGIT, -_LOGIT)
+    target[level] = -target[level]
+    a = x.T @ x + ridge * np.diag([0.0, 1.0, 1.0])
+    coef = np.linalg.lstsq(a, x.T @ target, rcond=None)[0]
+    bias, w = policy.bias.copy(), policy.w_load.copy()
+    bias[i], w[i] = coef[0], coef[1:]
+    return replace(policy, bias=bias, w_load=w)
+
+
+def _shift(policy: LoadAwarePolicy, i: int, delta: float) -> LoadAwarePolicy:
+    prio = policy.prio.copy()
+    prio[i] += delta
+    return replace(policy, prio=prio)
+
+
+def refine_in_stream(policy: LoadAwarePolicy, problems: dict[tuple[float, float], RefProblem],
+                     objective: Any, *, fixed: bool, time_budget_s: float | None = None,
+                     max_evaluations: int | None = None, seed: int = 0, ridge: float = 1e-3) -> StreamRefinement:
+    """Local search on the policy's parameters scored by ``objective`` (the stream's mean latency).
+
+    ``objective``: a :class:`StreamObjective` or :class:`LevelObjective` (anything with ``score(engine
+    policy)``); ``problems``: the reference problem at each load level the policy is used at (the
+    scenario's levels, at its batch); ``fixed``: the policy runs as its schedule at the one load. Moves: flip one operator's placement at one level (refitting its logit), or, at a
+    fixed load, shift one operator's priority (the per-device order). A move is kept when the score
+    does not get worse; the result is never worse than ``policy`` on the objective.
+    """
+    if time_budget_s is None and max_evaluations is None:
+        raise PolicyError("stream search: give time_budget_s or max_evaluations")
+    t0 = time.perf_counter()
+    if fixed and len(problems) != 1:
+        raise PolicyError(f"stream search: a fixed load has one problem, got {len(problems)}")
+    x = _features(problems)
+    rng = np.random.default_rng(seed)
+    best = policy
+    start = cur = objective.score(engine_policy(best, problems, fixed))
+    evals, accepted = 1, 0
+
+    def out() -> bool:
+        if max_evaluations is not None and evals >= max_evaluations:
+            return True
+        return time_budget_s is not None and time.perf_counter() - t0 >= time_budget_s
+
+    while not out():
+        i = int(rng.integers(policy.n))
+        if fixed and rng.random() < 0.3:
+            cand = _shift(best, i, float(rng.normal(0.0, 1.0)))
+        elif not fixed and rng.random() < 0.3:  # the operator follows (or stops following) the live backlogs
+            wf = best.w_finish.copy()
+            wf[i] = 0.0 if wf[i] else FOLLOW
+            cand = replace(best, w_finish=wf)
+        else:
+            cand = _flip(best, i, int(rng.integers(len(problems))), x, ridge)
+        s = objective.score(engine_policy(cand, problems, fixed))
+        evals += 1
+        if s <= cur:
+            accepted += s < cur
+            best, cur = cand, s
+    return StreamRefinement(best, start, cur, evals, accepted, time.perf_counter() - t0)
