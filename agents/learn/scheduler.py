@@ -556,7 +556,7 @@ def run_training(job: TrainJob) -> TrainSummary:
         thresholds = pred.predict(load_workload(job.workloads[0]), HardwareContext(plat.name, plat.mode(job.mode).name))
     cfg = TrainConfig(workloads=tuple(job.workloads), platform=job.platform, mode=job.mode, algo=job.algo,
                       timesteps=job.timesteps, time_budget_s=job.time_budget_s, seed=job.seed, lam=job.lam,
-                      thresholds=thresholds, loads=tuple(job.loads))
+                      thresholds=thresholds, loads=tuple(job.loads), scenario=job.scenario)
     vec_env = None
     if job.ray is not None or job.workers > 1:
         from sparoa_sim.agents.learn.ray_vecenv import training_vec_env

@@ -205,6 +205,7 @@ class TrainJob:
     ray: str | None = None
     show_progress: bool = True
     loads: tuple[tuple[float, float], ...] = ((0.0, 0.0),)  # "ils": fixed background loads to train on
+    scenario: str | None = None  # "ils": a scenario name or .toml path to train for (overrides loads)
 
 
 @dataclass(frozen=True)

@@ -51,14 +51,15 @@ def cmd_train_scheduler(args: argparse.Namespace) -> int:
         if args.algo not in (None, "ils"):
             raise SimulationError(f"--scenario/--background train the load-aware policy (--algo ils) on the loads "
                                   f"the scenario visits; --algo {args.algo} trains on SparOA-v0's own load")
-        if sc.coruns or sc.primary.arrival.kind != "closed":
-            raise SimulationError(f"train scheduler: scenario {sc.name} has co-running models or a request stream; "
-                                  "the load-aware policy trains on one inference at the scenario's loads "
-                                  "(evaluate it in the scenario with sparoa evaluate --scenarios)")
+        named = args.scenario is not None and args.background is None
+        if not named and (sc.coruns or sc.primary.arrival.kind != "closed"):
+            raise SimulationError(f"train scheduler: --background changes scenario {sc.name}, which has co-running "
+                                  "models or a request stream; write the combination to a scenario file and give that")
         algo, loads = "ils", sc.load_levels
     job = scheduler.TrainJob(
         workloads=tuple(args.workload), output=args.output, platform=args.platform, mode=args.mode,
-        algo=algo, loads=loads, timesteps=args.timesteps, time_budget_s=args.time_budget, seed=args.seed, lam=args.lam,
+        algo=algo, loads=loads, scenario=args.scenario if sc is not None and args.background is None else None,
+        timesteps=args.timesteps, time_budget_s=args.time_budget, seed=args.seed, lam=args.lam,
         thresholds_dir=args.thresholds or None, resume=args.resume, workers=getattr(args, "workers", 1),
         ray=getattr(args, "ray", None), show_progress=not args.json)
     doc = scheduler.run_training(job).to_dict()  # the library's training entry point

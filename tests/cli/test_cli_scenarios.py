@@ -92,7 +92,7 @@ def test_train_in_a_scenario_trains_the_load_aware_policy_at_its_load(tmp_path, 
 
 @pytest.mark.parametrize("extra, needle", [
     (["--scenario", "gpu-shared-heavy", "--algo", "sac"], "--algo sac trains on SparOA-v0's own load"),
-    (["--scenario", "camera-30fps"], "has co-running models or a request stream"),
+    (["--scenario", "camera-30fps", "--background", "gpu=0.5"], "write the combination to a scenario file"),
 ])
 def test_train_refuses_inconsistent_scenario_flags(extra, needle, tmp_path, capsys):
     code, _, err = run_cli(["train", "scheduler", "--workload", W, "--platform", P, "-o", str(tmp_path / "x"),
