@@ -204,9 +204,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         if args.gantt:
             gantt_path = str(tr.gantt(args.gantt))
 
+    kernels = cpu_kernels(run.graph, run.platform, args.mode, run.precision)
+
     def doc() -> dict[str, Any]:
         out = res.to_dict(per_request=False)
         out["tf32"] = run.platform.tf32
+        out["cpu_kernels"] = kernels
         out["scenario"] = None if run.scenario is None else run.scenario.name
         out["trace"] = trace_path
         out["gantt"] = gantt_path
@@ -216,6 +219,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     def render():
         yield from _result_table(res, run.platform.tf32, run.scenario)
+        yield "CPU kernels the twin chooses (batch 1): " + ", ".join(f"{n} {k}" for k, n in kernels.items())
         if run.scenario is not None and (run.scenario.coruns or any(st.deadline_s for st in res.streams)):
             yield stream_table(res.streams)
         yield f"trace written to {trace_path}" if trace_path else None
@@ -240,6 +244,18 @@ def _auto_batch(args: argparse.Namespace, run: SimulateRun):
                           batch_timeout_s=args.batch_timeout, max_inflight=args.max_inflight, seed=args.seed,
                           reference=args.reference, mode=args.mode, precision=run.precision,
                           policy_kwargs=run.policy_kwargs)
+
+
+def cpu_kernels(graph: Any, platform: Any, mode: str | None, precision: str) -> dict[str, int]:
+    """How many operators the twin runs on each CPU kernel (dense, CSR weights, activation-sparse) at batch 1:
+    the one kernel rule (``hwmodels.latency.choose_kernel``) the executor follows too."""
+    import numpy as np
+
+    from sparoa_sim.hwmodels import predict
+    from sparoa_sim.hwmodels.latency import KERNELS
+
+    chosen = predict(platform, graph.hw_ops, 1, mode, precision).kernels_chosen[:, 0]
+    return {k: int(np.count_nonzero(chosen == i)) for i, k in enumerate(KERNELS)}
 
 
 def _default_stream() -> Any:

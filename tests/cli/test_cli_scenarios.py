@@ -117,3 +117,11 @@ def test_oracle_hint_starts_the_solver_and_a_foreign_one_is_refused(tmp_path, ca
     assert code == 0 and again["hint_policy"] == "given" and again["latency_s"] <= first["latency_s"]
     code, _, err = run_cli(["oracle", "--workload", W, "--platform", P, "--hint", str(sched)], capsys)
     assert code == 2 and "hint" in err and "68 operators" in err
+
+
+def test_simulate_says_which_cpu_kernels_the_twin_chooses(capsys):
+    code, out, _ = run_cli(["simulate", "--workload", "vit_b_16_pruned80", "--platform", P, "--json"], capsys)
+    doc = json.loads(out)
+    k = doc["cpu_kernels"]
+    assert code == 0 and set(k) == {"dense", "csr", "act_sparse"} and sum(k.values()) == doc["n_ops"]
+    assert k["csr"] > 0  # pruned 80 %: the CSR weight kernel wins on some linear layers
