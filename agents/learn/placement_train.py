@@ -29,8 +29,8 @@ from sparoa_sim.agents.heuristics.baselines import heft_schedule
 from sparoa_sim.agents.learn.artifacts import read_metadata
 from sparoa_sim.agents.learn.placement_policy import LoadAwarePolicy
 from sparoa_sim.agents.learn.placement_search import SearchSettings, TrainingState, train_placement
-from sparoa_sim.agents.learn.stream_search import (FOLLOW, LevelObjective, StreamObjective, engine_policy, needs_stream,
-                                                   refine_in_stream)
+from sparoa_sim.agents.learn.stream_search import (FOLLOW, LevelObjective, StreamObjective, engine_policy,
+                                                   jobs_in_flight, needs_stream, refine_in_stream)
 from sparoa_sim.agents.learn.train_spec import METADATA_KIND, TrainConfig, TrainResult
 from sparoa_sim.envs.observation import OBS_LAYOUT_VERSION
 from sparoa_sim.errors import PolicyError
@@ -148,7 +148,33 @@ def _tune_in_stream(policy: LoadAwarePolicy, problems: dict, objective: StreamOb
     info.update(score_s=ref.score, evaluations=ref.evaluations, accepted=ref.accepted, train_s=ref.train_s)
     best = min(cands, key=lambda c: (c[0], -c[1]))
     info["chosen_s"], info["chosen"] = best[0], ("start", "levels", "stream")[best[1]]
+    info["rule"] = "planner" if not fixed else "schedule"
     return best[2], info
+
+
+def _tune_with_planner(policy: LoadAwarePolicy, problems: dict, objective: StreamObjective,
+                       budget_s: float | None, evals: int | None, seed: int, levels: LevelObjective
+                       ) -> tuple[LoadAwarePolicy, dict[str, Any]]:
+    """At a fixed load with jobs in flight: the policy tuned as its static schedule (half the budget) and as
+    the backlog-aware :class:`LoadAwarePlanner` (the other half; ``w_finish`` moves let operators follow the
+    live device backlogs of concurrent jobs); the one the stream objective scores better is kept, the
+    schedule on a tie. ``info["rule"]`` names the engine rule chosen ("schedule" or "planner")."""
+    half = None if budget_s is None else budget_s / 2.0
+    t0 = time.perf_counter()
+    sched, info = _tune_in_stream(policy, problems, objective, True, half, evals, seed, levels)
+    left = None if budget_s is None else max(1e-3, budget_s - (time.perf_counter() - t0))
+    # the planner's start: the better on the stream of the policy as it is and with every operator
+    # following the live finish times (no per-level proxy: at one load it is one inference, no backlog)
+    follow = replace(policy, w_finish=np.full(policy.n, FOLLOW))
+    starts = [(objective.score(engine_policy(q, problems, False)), k, q) for k, q in enumerate((policy, follow))]
+    start_s, _, start = min(starts, key=lambda c: (c[0], c[1]))
+    ref = refine_in_stream(start, problems, objective, fixed=False, time_budget_s=left, max_evaluations=evals,
+                           seed=seed)
+    info["planner"] = {"start_s": starts[0][0], "follow_s": starts[1][0], "score_s": ref.score,
+                       "evaluations": ref.evaluations, "accepted": ref.accepted}
+    if ref.score < info["chosen_s"]:
+        return ref.policy, {**info, "rule": "planner", "chosen_s": ref.score}
+    return sched, info
 
 
 def _sched_po(policy: LoadAwarePolicy, p: RefProblem) -> tuple[list[float], dict[str, list[int]]]:
@@ -192,18 +218,25 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
                              max_evaluations=search_evals, seed=cfg.seed, progress=progress, meta=meta)
         problems = {st.problem.load: st.problem for st in states}
         fixed = scenario is None or scenario.fixed_load is not None
-        stream_info = None
+        stream_info, planner = None, False
         if stream:
             objective = StreamObjective(scenario, graph, plat, states[0].problem.mode, requests=STREAM_REQUESTS,
                                         seeds=STREAM_SEEDS, cache=cache)
             left = None if case_budget is None else max(1e-3, case_budget - sr.train_s)
             n_evals = None if left is not None else max(1, (cfg.timesteps or 1) // 50)
-            policy, stream_info = _tune_in_stream(sr.policy, problems, objective, fixed, left, n_evals, cfg.seed,
-                                                  LevelObjective(graph, plat, objective.mode, loads, batch, cache))
+            levels = LevelObjective(graph, plat, objective.mode, loads, batch, cache)
+            if jobs_in_flight(scenario):  # a static schedule or the backlog-aware planner, whichever scores better
+                policy, stream_info = _tune_with_planner(sr.policy, problems, objective, left, n_evals, cfg.seed,
+                                                         levels)
+            else:
+                policy, stream_info = _tune_in_stream(sr.policy, problems, objective, fixed, left, n_evals, cfg.seed,
+                                                      levels)
+            planner = fixed and stream_info["rule"] == "planner"  # at a fixed load: the planner replaces the schedule
             sr = replace(sr, policy=policy, latency_s=[evaluate(st.problem, *_sched_po(policy, st.problem)).makespan
                                                        for st in states])
         result.engine_policy[key] = engine_policy(sr.policy, problems if not fixed else
-                                                  {states[0].problem.load: states[0].problem}, fixed)
+                                                  {states[0].problem.load: states[0].problem},
+                                                  fixed and not planner)
         total_evals += sr.evaluations
         history.append({"case": key, "rounds": sr.rounds, "evaluations": sr.evaluations,
                         "train_s": sr.train_s, "score": sr.score, "stream": stream_info,
@@ -221,7 +254,12 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
         result.teacher_objective[key] = first.teacher_latency_s / gpu_ref[0]
         result.fallback[key] = (first.teacher_name, first.teacher_latency_s / gpu_ref[0], first.teacher_latency_s)
         result.teacher_schedule[key] = first.teacher
-        if first.teacher_latency_s < own_lat:  # labelled: the policy did not beat its teacher here
+        if planner:  # the planner's rule is judged on the stream: the teacher ships only if it scores better there
+            stream_info["teacher_stream_s"] = objective.score(first.teacher)
+            teacher_wins = stream_info["teacher_stream_s"] < stream_info["chosen_s"]
+        else:
+            teacher_wins = first.teacher_latency_s < own_lat
+        if teacher_wins:  # labelled: the policy did not beat its teacher here
             result.final[key] = {"latency_s": first.teacher_latency_s, "objective": result.teacher_objective[key],
                                  "source": f"teacher:{first.teacher_name}", "schedule": first.teacher.to_dict()}
         else:

@@ -23,7 +23,7 @@ from sparoa_sim.agents.exact.refsched import RefProblem
 from sparoa_sim.agents.learn.placement_policy import LoadAwarePlanner, LoadAwarePolicy
 from sparoa_sim.errors import PolicyError
 
-__all__ = ["FOLLOW", "LevelObjective", "StreamObjective", "StreamRefinement", "engine_policy", "needs_stream", "refine_in_stream"]
+__all__ = ["FOLLOW", "LevelObjective", "StreamObjective", "StreamRefinement", "engine_policy", "jobs_in_flight", "needs_stream", "refine_in_stream"]
 
 _LOGIT = 4.0  # |logit| a flipped placement is refitted to
 FOLLOW = 100.0  # w_finish of an operator that follows the live finish times (per ms: outweighs |logit| 4)
@@ -34,6 +34,12 @@ def needs_stream(scenario: Any) -> bool:
     flight, co-running streams or a changing load) — where the stream objective can pay."""
     p = scenario.primary
     return p.max_batch > 1 or p.max_inflight > 1 or bool(scenario.coruns) or scenario.fixed_load is None
+
+
+def jobs_in_flight(scenario: Any) -> bool:
+    """Whether a fixed-load scenario runs several jobs at once (primary jobs in flight or co-running
+    streams), where a static schedule cannot balance them and the backlog-aware planner may."""
+    return scenario.fixed_load is not None and (scenario.primary.max_inflight > 1 or bool(scenario.coruns))
 
 
 def engine_policy(policy: LoadAwarePolicy, problems: dict[tuple[float, float], RefProblem], fixed: bool) -> Any:
