@@ -34,3 +34,16 @@ def test_changelog_lists_every_moved_module():
     block = README.split("<!-- moved:begin -->", 1)[1].split("<!-- moved:end -->", 1)[0]
     listed = dict(re.findall(r"^\| `([\w.]+)` \| `([\w.]+)` \|$", block, flags=re.M))
     assert listed == MOVED
+
+
+def test_the_hybrid_table_is_generated_from_the_committed_result():
+    import json
+
+    from sparoa_sim.agents.experiments.scenario_bench import readme_table
+
+    doc = json.loads((ROOT / "benchmarks" / "results" / "scenarios.json").read_text())
+    block = README.split("<!-- scenarios:begin -->\n", 1)[1].split("<!-- scenarios:end -->", 1)[0]
+    assert block == readme_table(doc["rows"])
+    t = doc["targets"]
+    for key in ("cells", "cells_with_gain"):  # the prose quotes these counts
+        assert f"{t[key]} " in README.split("## When does CPU-GPU hybrid pay?", 1)[1].split("\n## ", 1)[0]
