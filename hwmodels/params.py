@@ -16,6 +16,7 @@ import numpy as np
 
 from sparoa_sim.hwmodels.kinds import KINDS, OpKind
 from sparoa_sim.hwmodels.residual import Residual
+from sparoa_sim.hwmodels.limits import MAX_NOISE_SIGMA, MAX_OVERHEAD_S, MIN_EFFICIENCY
 
 __all__ = ["ACT_SPARSE_PARAMS", "LatencyParams", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
 
@@ -45,23 +46,24 @@ SCALAR_PARAMS: tuple[ParamSpec, ...] = (
 )
 _ETA_SPEC = (1e-4, 1.0)
 
-#: Allowed ranges when a profile is loaded: (lower, upper, lower_inclusive).
+#: Allowed ranges when a profile is loaded: (lower, upper, lower_inclusive). The physical bounds
+#: (overheads, noise, efficiency floor) are ``sparoa_sim.limits``'s: beyond them a run never ends.
 VALID_RANGES: dict[str, tuple[float, float, bool]] = {
-    "t_launch": (0.0, math.inf, True),
-    "t_dispatch": (0.0, math.inf, True),
+    "t_launch": (0.0, MAX_OVERHEAD_S, True),
+    "t_dispatch": (0.0, MAX_OVERHEAD_S, True),
     "mem_bw": (0.0, math.inf, False),
     "lanes": (0.0, math.inf, False),
-    "sparse_eta": (0.0, 1.0, False),
+    "sparse_eta": (MIN_EFFICIENCY, 1.0, True),
     "g_w": (0.0, 1.0, True),
     "g_a": (0.0, 1.0, True),
     "csr_index_overhead": (0.0, math.inf, True),
     "sharpness": (0.0, 1.0, True),
-    "noise_sigma": (0.0, math.inf, True),
-    "eta": (0.0, 1.0, False),
+    "noise_sigma": (0.0, MAX_NOISE_SIGMA, True),
+    "eta": (MIN_EFFICIENCY, 1.0, True),
     "dispatch_factor": (0.0, math.inf, False),
-    "act_eta": (0.0, 1.0, False),
+    "act_eta": (MIN_EFFICIENCY, 1.0, True),
     "act_gather": (0.0, math.inf, True),
-    "act_launch": (0.0, math.inf, True),
+    "act_launch": (0.0, MAX_OVERHEAD_S, True),
 }
 
 #: Scalars of the activation-sparse kernel (optional in a profile; outside the fitted vector:

@@ -17,15 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
-
-from sparoa_sim.hwmodels.fileio import atomic_write_text
+from sparoa_sim.hwmodels.fileio import atomic_write_text, loads_toml, read_bounded_text
 from sparoa_sim.hwmodels.errors import ProfileError
 from sparoa_sim.hwmodels.kinds import KINDS, parse_kind
 from sparoa_sim.hwmodels.params import ACT_SPARSE_PARAMS, SCALAR_PARAMS, VALID_RANGES, LatencyParams
+from sparoa_sim.hwmodels.limits import MAX_OVERHEAD_S, MAX_PROFILE_FILE_BYTES
 from sparoa_sim.hwmodels.residual import Residual, validate_feature
 from sparoa_sim.hwmodels.platform import (
     DEVICE_KINDS,
@@ -147,10 +143,7 @@ def load_platform(name_or_path: str | os.PathLike[str]) -> Platform:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ProfileError(f"{path}: cannot read profile: {e}") from None
+    return read_bounded_text(path, "profile", ProfileError, MAX_PROFILE_FILE_BYTES)
 
 
 # --- parsing --------------------------------------------------------------------------
@@ -235,10 +228,7 @@ class _Reader:
 
 def parse_platform(text: str, source: str = "<string>", default_name: str | None = None) -> Platform:
     """Parse and validate a profile from TOML text; ``source`` names it in error messages."""
-    try:
-        doc = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise ProfileError(f"{source}: malformed TOML: {e}") from None
+    doc = loads_toml(text, source, ProfileError)  # nesting bounded before parsing (sparoa_sim.limits)
     r = _Reader(source)
 
     if "schema_version" not in doc:
@@ -280,7 +270,7 @@ def parse_platform(text: str, source: str = "<string>", default_name: str | None
         raise r.error("interconnect.shared_dram", f"must be true or false, got {shared!r}")
     interconnect = Interconnect(
         copy_bw=r.num(ic_t, "copy_bw", "interconnect"),
-        t_sync=r.num(ic_t, "t_sync", "interconnect", lo_incl=True),
+        t_sync=r.num(ic_t, "t_sync", "interconnect", lo_incl=True, hi=MAX_OVERHEAD_S),
         concurrent_bw_fraction=r.num(ic_t, "concurrent_bw_fraction", "interconnect", hi=1.0),
         shared_dram=shared,
     )

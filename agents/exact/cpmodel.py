@@ -12,6 +12,8 @@ after 20 s, and moved GoogLeNet's bound by 1 %.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sparoa_sim.sim import reference as rules
 from sparoa_sim.sim.reference import RefTimes
 
@@ -22,12 +24,14 @@ __all__ = ["OracleModel"]
 
 class OracleModel:
     """The CP-SAT model of one problem (the rules); variables kept by name.
-    ``lower_bound``: a proven bound on the makespan in ticks (e.g. the spine's optimum)."""
+    ``lower_bound``: a proven bound on the makespan in ticks (e.g. the spine's optimum); ``check``:
+    called every few operators while building (the oracle's budget: it raises to stop)."""
 
     def __init__(self, p: RefProblem, durations: tuple[list[int], list[int], list[int], list[int]], horizon: int,
-                 *, lower_bound: int = 0) -> None:
+                 *, lower_bound: int = 0, check: Callable[[], None] | None = None) -> None:
         from ortools.sat.python import cp_model
 
+        self._check = check or (lambda: None)
         self.cp_model = cp_model
         m = cp_model.CpModel()
         self.m = m
@@ -43,6 +47,8 @@ class OracleModel:
         g, st, en, L, iss, ready = self.g, self.st, self.en, self.launch, self.iss, self.ready
         cpu_iv, gpu_iv, host_iv = [], [], []
         for i in range(n):
+            if i % 64 == 0:
+                self._check()
             gi, ci = g[i], ~g[i]
             cpu_iv.append(m.new_optional_fixed_size_interval_var(st[i], lc[i], ci, f"cpu{i}"))
             gpu_iv.append(m.new_optional_fixed_size_interval_var(st[i], lg[i], gi, f"gpu{i}"))
@@ -98,6 +104,8 @@ class OracleModel:
         self.min_gpu: list = [None] * n
         self.min_cpu: list = [None] * n
         for q in range(n):
+            if q % 64 == 0:
+                self._check()
             cons = p.cons[q]
             if not cons:
                 continue
@@ -120,7 +128,9 @@ class OracleModel:
         m, g, L = self.m, self.g, self.launch
         self.pairs = incomparable_pairs(p)
         self.before = []
-        for i, j in self.pairs:
+        for k, (i, j) in enumerate(self.pairs):
+            if k % 256 == 0:
+                self._check()
             b = m.new_bool_var(f"b{i}_{j}")
             self.before.append(b)
             for first, then, lits in ((i, j, [g[i], g[j], b]), (j, i, [g[i], g[j], ~b])):

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,11 +51,13 @@ from sparoa_sim.sim import reference as rules
 from sparoa_sim.sim.view import OpView
 
 from sparoa_sim.agents.heuristics.baselines import Greedy, heft_schedule
+from sparoa_sim.agents.exact.budget import (Budget, BudgetSpent, OracleInterrupted, check_oracle_size,
+                                            solve_interruptibly)
 from sparoa_sim.agents.exact.cpmodel import OracleModel
 from sparoa_sim.agents.exact.refsched import RefProblem, evaluate, reference_schedule
 from sparoa_sim.agents.exact.spine import spine_optimum
 
-__all__ = ["Oracle", "OracleResult", "solve_oracle", "whole_op_heuristics"]
+__all__ = ["Oracle", "OracleInterrupted", "OracleResult", "solve_oracle", "whole_op_heuristics"]
 
 #: Relative rounding budget of the integer ticks (< 0.1 % of the makespan, docs/architecture.md §6).
 ROUNDING = 1e-3
@@ -66,7 +67,8 @@ ROUNDING = 1e-3
 class OracleResult:
     """What the oracle found: the schedule, its exact reference-setting latency (what the engine
     replays), the solver's objective and proven lower bound in rounded ticks (each within 0.05 %
-    of its exact value), and the status; ``load``: the fixed (cpu, gpu) background share solved at."""
+    of its exact value), and the status; ``load``: the fixed (cpu, gpu) background share solved at;
+    ``interrupted``: Ctrl-C stopped the solver (the best schedule so far, never the answer)."""
 
     schedule: StaticSchedule
     latency_s: float
@@ -88,6 +90,7 @@ class OracleResult:
     time_limit_s: float
     heuristics_s: dict[str, float] = field(default_factory=dict)
     load: tuple[float, float] = (0.0, 0.0)
+    interrupted: bool = False
 
     @property
     def gap(self) -> float:
@@ -102,7 +105,8 @@ class OracleResult:
                 "tick_s": self.tick_s, "hint_latency_s": self.hint_latency_s, "hint_policy": self.hint_policy,
                 "num_workers": self.num_workers, "random_seed": self.random_seed,
                 "time_limit_s": self.time_limit_s, "heuristics_s": dict(self.heuristics_s), "load": list(self.load),
-                "gpu_ops": int(sum(self.schedule.placement)), "schedule": self.schedule.to_dict()}
+                "interrupted": self.interrupted, "gpu_ops": int(sum(self.schedule.placement)),
+                "schedule": self.schedule.to_dict()}
 
 
 def whole_op_heuristics(graph: OpGraph, platform: Platform, *, mode: str | None = None, batch: int = 1,
@@ -215,8 +219,18 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
     ``FEASIBLE`` → the best schedule within the time limit and the proven bound. ``hint``: a
     whole-operator schedule to start from (e.g. a learned policy's; orders optional) — the solver
     starts from the best of it and the heuristics (``hint_policy`` ``"given"`` when it is).
+
+    ``time_limit_s`` covers the whole call: after the whole-operator heuristics (always computed:
+    they are the fallback), each phase runs only while time is left, and the solver gets what
+    remains (status ``UNKNOWN`` and the best start when nothing does). Graphs above
+    :data:`~sparoa_sim.agents.exact.budget.MAX_ORACLE_OPS` operators are refused up front. Ctrl-C
+    during the solve raises :class:`OracleInterrupted` carrying the best schedule found, marked
+    ``interrupted`` (CP-SAT alone would return it as ``FEASIBLE``).
     """
     _check_params(time_limit_s, num_workers, random_seed)
+    budget = Budget(time_limit_s)
+    from ortools.sat.python import cp_model  # noqa: F401 - loaded now, not when Ctrl-C may land mid-import
+    check_oracle_size(len(graph.ops), graph.name)
     load = as_load_pair(load)
     say = log or (lambda _s: None)
     cache = PredictionCache() if cache is None else cache
@@ -225,36 +239,30 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
         raise SimulationError(f"oracle: platform {platform.name!r} charges host dispatch time to CPU operators "
                               f"(t_dispatch = {max(p.td_cpu)} s per operator at most); the oracle models GPU "
                               "launches only")
-    t0 = time.perf_counter()
     heur, cands = _hint_candidates(graph, platform, p, hint, mode=mode, batch=batch, precision=precision,
                                    cache=cache, load=load)
     tick = tick_for(p)
     ticks = Ticks(p, tick)
-    spine_ticks = spine_optimum(p, ticks.durations())  # totally ordered graphs: a bound and a start
+    # totally ordered graphs: a bound and a start
+    spine_ticks = None if budget.spent() else spine_optimum(p, ticks.durations())
     if spine_ticks is not None:
         cands["chain-dp"] = _spine_candidate(p, spine_ticks.placement, graph.name)
-    best_name, best_times = None, None
-    for name, (_lat, sched) in cands.items():
-        tt = evaluate(p, sched.placement, sched.order, ticks.durations())
-        if best_times is None or tt.makespan < best_times.makespan:
-            best_name, best_times = name, tt
-    assert best_times is not None and best_name is not None
+    best_name, best_times = _best_start(p, cands, ticks, budget)
     hint_sched = cands[best_name][1]
     at = f", load cpu {load[0]:g} gpu {load[1]:g}" if load != (0.0, 0.0) else ""
     say(f"oracle: {graph.name} ({p.n} ops, batch {batch}, {p.mode}{at}): best start {best_name} "
         f"{cands[best_name][0] * 1e3:.4g} ms; tick {tick * 1e9:.3g} ns, horizon {best_times.makespan} ticks")
-    mod = OracleModel(p, ticks.durations(), int(best_times.makespan),
-                      lower_bound=0 if spine_ticks is None else int(spine_ticks.latency))
-    mod.hint(p, best_times)
-    solver = mod.cp_model.CpSolver()
-    _configure(solver, time_limit_s, num_workers, random_seed)
-    status = solver.solve(mod.m)
-    name = solver.status_name(status)
-    elapsed = time.perf_counter() - t0
+    solver, mod, status, interrupted = _run_solver(p, ticks, best_times, spine_ticks, budget, num_workers,
+                                                   random_seed, say)
+    name = "UNKNOWN" if solver is None else solver.status_name(status)
     lb_s = p.lower_bound_s()
     if spine_ticks is not None:
         lb_s = max(lb_s, spine_optimum(p).latency)
-    if status in (mod.cp_model.OPTIMAL, mod.cp_model.FEASIBLE):
+    if solver is None:  # the budget ran out before the solver started: the best start, the known bound
+        sched = cands[best_name][1]
+        objective = best_times.makespan * tick
+        bound = lb_s
+    elif status in (mod.cp_model.OPTIMAL, mod.cp_model.FEASIBLE):
         sched = _schedule_from_solution(solver, mod, p.n, graph.name)
         objective = solver.objective_value * tick
         bound = max(solver.best_objective_bound * tick, lb_s)
@@ -265,15 +273,61 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
         objective = best_times.makespan * tick
         bound = max(solver.best_objective_bound * tick, lb_s)
     latency = evaluate(p, sched.placement, sched.order).makespan
-    optimal = status == mod.cp_model.OPTIMAL
-    say(f"oracle: {name} latency {latency * 1e3:.4g} ms, bound {bound * 1e3:.4g} ms, {elapsed:.2f} s")
-    return OracleResult(schedule=sched, latency_s=float(latency), bound_s=float(min(bound, latency)),
-                        objective_s=float(objective),
-                        optimal=optimal, status=name, solve_time_s=elapsed, tick_s=tick,
-                        hint_latency_s=float(cands[best_name][0]), hint_policy=best_name, n_ops=p.n,
-                        workload=graph.name, batch=int(batch), mode=p.mode, precision=precision,
-                        num_workers=int(num_workers), random_seed=int(random_seed), time_limit_s=float(time_limit_s),
-                        heuristics_s={k: float(v[0]) for k, v in heur.items()}, load=load)
+    optimal = solver is not None and status == mod.cp_model.OPTIMAL
+    interrupted = interrupted and not optimal  # a proof that came first stands
+    elapsed = budget.elapsed()
+    say(f"oracle: {name}{' (interrupted)' if interrupted else ''} latency {latency * 1e3:.4g} ms, "
+        f"bound {bound * 1e3:.4g} ms, {elapsed:.2f} s")
+    result = OracleResult(schedule=sched, latency_s=float(latency), bound_s=float(min(bound, latency)),
+                          objective_s=float(objective),
+                          optimal=optimal, status=name, solve_time_s=elapsed, tick_s=tick,
+                          hint_latency_s=float(cands[best_name][0]), hint_policy=best_name, n_ops=p.n,
+                          workload=graph.name, batch=int(batch), mode=p.mode, precision=precision,
+                          num_workers=int(num_workers), random_seed=int(random_seed),
+                          time_limit_s=float(time_limit_s), heuristics_s={k: float(v[0]) for k, v in heur.items()},
+                          load=load, interrupted=interrupted)
+    if interrupted:
+        raise OracleInterrupted(result)
+    return result
+
+
+def _best_start(p: RefProblem, cands: dict[str, tuple[float, StaticSchedule]], ticks: Ticks,
+                budget: Budget) -> tuple[str, Any]:
+    """The candidate with the shortest makespan in ticks (the first in ``cands`` on ties). The best
+    in seconds is evaluated first; once the budget is spent, no further candidate is."""
+    names = list(cands)
+    first = min(names, key=lambda k: cands[k][0])
+    best: tuple[int, int, str, Any] | None = None  # (makespan, position, name, times)
+    for name in [first] + [k for k in names if k != first]:
+        if best is not None and budget.spent():
+            break
+        sched = cands[name][1]
+        tt = evaluate(p, sched.placement, sched.order, ticks.durations())
+        key = (tt.makespan, names.index(name), name, tt)
+        if best is None or key[:2] < best[:2]:
+            best = key
+    assert best is not None
+    return best[2], best[3]
+
+
+def _run_solver(p: RefProblem, ticks: Ticks, best_times: Any, spine_ticks: Any, budget: Budget, num_workers: int,
+                random_seed: int, say: Callable[[str], None]) -> tuple[Any, Any, Any, bool]:
+    """Build the model and solve it within what is left of ``budget``: (solver, model, status,
+    interrupted); (None, None, None, False) when the budget ran out first."""
+    try:
+        budget.check()
+        mod = OracleModel(p, ticks.durations(), int(best_times.makespan),
+                          lower_bound=0 if spine_ticks is None else int(spine_ticks.latency), check=budget.check)
+        mod.hint(p, best_times)
+        budget.check()
+    except BudgetSpent:
+        say(f"oracle: time limit of {budget.limit_s:g} s reached after {budget.elapsed():.2f} s, before the "
+            "solver started: keeping the best start")
+        return None, None, None, False
+    solver = mod.cp_model.CpSolver()
+    _configure(solver, budget.left(), num_workers, random_seed)
+    status, interrupted = solve_interruptibly(solver, mod.m)
+    return solver, mod, status, interrupted
 
 
 def stderr_log(line: str) -> None:

@@ -4,7 +4,9 @@ A sweep is a list of independent :class:`Cell` s; :func:`run_cell` is a pure fun
 cell (no shared state), so cells run in this process, in local worker processes, or as remote
 tasks (the Ray fan-out of :mod:`sparoa_sim.agents.experiments.distributed`) and give identical numbers.
 Each finished cell is appended atomically as one JSON line to ``DIR/cells.jsonl``; a sweep run
-again with the same ``DIR`` skips the cells already there (resume after an interruption).
+again with the same ``DIR`` skips the cells already there (resume after an interruption). A cell
+cut short by Ctrl-C is never written (an interrupted oracle raises
+:class:`~sparoa_sim.agents.exact.oracle.OracleInterrupted`, a KeyboardInterrupt), so it runs again.
 
 Policies: any engine policy name (``cpu``, ``gpu``, ``threshold``, ``greedy``, ``heft``,
 ``coexec``, ``threshold-best``), plus ``tensorrt`` (fused graph, FP16 tensor cores, GPU-only),
@@ -146,7 +148,7 @@ def _reject_constant(token: str) -> float:
 
 def done_keys(path: Path) -> dict[str, dict[str, Any]]:
     """Rows already in ``cells.jsonl``; a line that is not a whole, finite row (a torn write, an
-    edit) is left out, so its cell runs again."""
+    edit) or a row marked ``interrupted`` (a cut-short oracle) is left out, so its cell runs again."""
     rows: dict[str, dict[str, Any]] = {}
     if path.is_file():
         for line in path.read_text().splitlines():
@@ -154,6 +156,8 @@ def done_keys(path: Path) -> dict[str, dict[str, Any]]:
                 row = json.loads(line, parse_constant=_reject_constant)
                 if not isinstance(row, dict) or not isinstance(row.get("latency_s"), (int, float)):
                     raise ValueError("not a result row")
+                if row.get("interrupted"):
+                    raise ValueError("a cut-short cell is not a result")
                 rows[Cell(**{k: row[k] for k in Cell.__dataclass_fields__}).key] = row
             except (ValueError, KeyError, TypeError, SparOAError):
                 continue
@@ -219,7 +223,8 @@ def map_jobs(todo: Sequence[Any], fn: Callable[[Any], Any], finished: Callable[[
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         failures: list[tuple[Any, BaseException]] = []
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers)
+        try:
             futs = {pool.submit(fn, c): c for c in todo}
             for f in as_completed(futs):
                 try:
@@ -228,6 +233,10 @@ def map_jobs(todo: Sequence[Any], fn: Callable[[Any], Any], finished: Callable[[
                     failures.append((futs[f], exc))
                     continue
                 finished(row)
+        except BaseException:  # Ctrl-C (or a failing `finished`): stop the workers, do not wait for their jobs
+            _stop_workers(pool)
+            raise
+        pool.shutdown(wait=True)
         if failures:
             job, exc = failures[0]
             raise SparOAError(f"evaluate: {len(failures)} {noun}(s) failed (the others are saved); first: "
@@ -235,6 +244,19 @@ def map_jobs(todo: Sequence[Any], fn: Callable[[Any], Any], finished: Callable[[
     else:
         for c in todo:
             finished(fn(c))
+
+
+def _stop_workers(pool: Any) -> None:
+    """Cancel a process pool's pending jobs and end its running workers now (a job cut short is
+    never reported, so nothing of it is saved); without this, Ctrl-C waits for every running job
+    and a SIGINT sent to the parent alone leaves its workers running."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())  # the stdlib keeps no public handle
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(5)
 
 
 def _case(row: dict[str, Any]) -> tuple[str, str, str, int, float]:

@@ -44,12 +44,14 @@ __all__ = [
     "CoExec",
     "Greedy",
     "Heft",
+    "TENSORRT_LABEL",
     "TENSORRT_PRECISION",
     "ThresholdBest",
     "ThresholdFit",
     "fit_threshold_best",
     "heft_schedule",
     "tensorrt_graph",
+    "tensorrt_precision",
     "tensorrt_results",
 ]
 
@@ -57,6 +59,9 @@ __all__ = [
 BASELINE_NAMES: tuple[str, ...] = ("greedy", "heft", "coexec", "threshold-best")
 #: Precision of the TensorRT-like baseline (FP16 on tensor cores).
 TENSORRT_PRECISION = "fp16_tc"
+#: How results of the TensorRT-like baseline are labelled: it changes the graph and the precision,
+#: so it is never reported as the plain ``gpu`` policy at the precision the user asked for.
+TENSORRT_LABEL = f"tensorrt (fused, {TENSORRT_PRECISION})"
 
 
 def _finish_times(view: OpView) -> tuple[float, float]:
@@ -309,6 +314,17 @@ class ThresholdBest(ThresholdPolicy):
 def tensorrt_graph(graph: OpGraph) -> OpGraph:
     """The graph TensorRT would run: conv/linear + norm + activation fused."""
     return fuse(graph)
+
+
+def tensorrt_precision(requested: str | None) -> str:
+    """The precision a TensorRT-like run uses, :data:`TENSORRT_PRECISION`; ``requested`` is the
+    user's explicit precision (None: not given). Any other explicit precision is refused rather
+    than silently replaced."""
+    if requested is not None and requested != TENSORRT_PRECISION:
+        raise SimulationError(f"--policy tensorrt runs the fused graph at {TENSORRT_PRECISION}; --precision "
+                              f"{requested} contradicts it (leave --precision out, or use --policy gpu --precision "
+                              f"{requested})")
+    return TENSORRT_PRECISION
 
 
 def tensorrt_results(workload: OpGraph | str | os.PathLike[str], platform: Platform | str | os.PathLike[str], *,

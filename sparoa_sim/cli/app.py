@@ -63,6 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except RecursionError:  # a safety net: every reader bounds nesting first (sparoa_sim.limits)
+        error_line("sparoa: error: an input is nested too deeply to read (see the README's Limits)")
+        return 2
+    except MemoryError:
+        error_line("sparoa: error: out of memory: an input or option asks for more than this machine has "
+                   "(see the README's Limits)")
+        return 2
     except OSError as exc:  # an output path that is a folder, under a file, not writable; an unreadable input
         where = exc.filename2 or exc.filename  # a rename onto a folder names the target second
         error_line(f"sparoa: error: {exc.strerror or exc}" + (f": {where}" if where else ""))

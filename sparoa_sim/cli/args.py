@@ -19,8 +19,8 @@ from typing import NoReturn
 from sparoa_sim.cli.output import console, print_json
 from sparoa_sim.errors import SparOAError
 
-__all__ = ["BadArgument", "MAX_INT", "Parser", "UsageError", "add_tf32", "at_most", "comma_list", "console", "positive",
-           "positive_int", "print_json", "seed"]
+__all__ = ["BadArgument", "MAX_INT", "Parser", "UsageError", "add_tf32", "at_most", "comma_list", "console", "finite",
+           "positive", "positive_int", "print_json", "seed"]
 
 
 class BadArgument(SparOAError, ArgumentTypeError):
@@ -53,6 +53,20 @@ def positive(name: str, kind: type = int) -> Callable[[str], int | float]:
             raise BadArgument(f"{name} must be {'>= 1' if kind is int else 'positive'}, got {text!r}")
         if not math.isfinite(v) or v > MAX_INT:
             raise BadArgument(f"{name} must be finite and at most {MAX_INT}, got {text!r}")
+        return v
+    return parse
+
+
+def finite(name: str, lo: float = -math.inf, hi: float = math.inf) -> Callable[[str], float]:
+    """A parser for a finite number in [``lo``, ``hi``] named ``name`` in errors (``nan`` and ``inf`` refused)."""
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            raise BadArgument(f"{name} must be a number, got {text!r}") from None
+        if not math.isfinite(v) or not lo <= v <= hi:
+            within = f" in [{lo:g}, {hi:g}]" if math.isfinite(hi) else (f" >= {lo:g}" if math.isfinite(lo) else "")
+            raise BadArgument(f"{name} must be a finite number{within}, got {text!r}")
         return v
     return parse
 

@@ -11,6 +11,7 @@ import argparse
 from typing import Any
 
 from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.outputs_check import check_output_file, interrupted
 
 __all__ = ["add_calibrate_parser", "cmd_calibrate"]
 
@@ -45,13 +46,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from sparoa_sim.hwmodels.calibrate import cross_validate, fit
     from sparoa_sim.hwmodels.measurements import load_table
 
+    check_output_file(args.output, "-o")
     tables = [load_table(t) for t in args.tables]
     base = load_platform(args.base)
     workloads = sorted({r.workload for t in tables for r in t.rows})
     kw = {"context": args.context, "residual": not args.no_residual, "alpha": args.alpha,
           "time_weight": args.time_weight}
-    held_out = cross_validate(base, tables, device=args.device, **kw) if len(workloads) >= 2 else None
-    result = fit(base, tables, device=args.device, **kw)
+    try:
+        held_out = cross_validate(base, tables, device=args.device, **kw) if len(workloads) >= 2 else None
+        result = fit(base, tables, device=args.device, **kw)
+    except KeyboardInterrupt:
+        return interrupted(f"calibration stopped before the fit was done; {args.output} not written")
     platform = dataclasses.replace(result.platform, name=args.name) if args.name else result.platform
     path = save_platform(platform, args.output)
     overall = (held_out or {"overall": result.report})["overall"]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from sparoa_sim.cli.output import emit
+from sparoa_sim.cli.outputs_check import check_output_dir, interrupted
 
 __all__ = ["EXAMPLE_HOST_PROFILE", "add_demo_parser", "cmd_demo", "run_demo"]
 
@@ -45,7 +46,15 @@ def add_demo_parser(sub: Any) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo; print the run's index (or, with ``--json``, where it is)."""
-    root = run_demo(args.output, quick=args.quick, progress=not args.json)
+    check_output_dir(args.output, "-o", run_files=())  # the parent of a new run folder: writable, not a file
+    started = time.time()
+    try:
+        root = run_demo(args.output, quick=args.quick, progress=not args.json)
+    except KeyboardInterrupt:
+        runs = [p for p in Path(args.output).glob("demo-*") if p.is_dir() and p.stat().st_mtime >= started - 1]
+        where = f"the parts finished so far are in {max(runs, key=lambda p: p.stat().st_mtime)}" if runs else \
+            "nothing written"
+        return interrupted(f"demo stopped; {where} (no index.md: it is written at the end)")
     return emit({"run_dir": str(root), "index": str(root / "index.md")}, args.json, lambda: [
         (root / "index.md").read_text(), f"\nEverything is in {root} (start with {root / 'index.md'})."])
 

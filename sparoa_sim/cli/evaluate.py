@@ -20,10 +20,15 @@ from typing import Any
 
 from sparoa_sim.cli.args import comma_list, positive
 from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.outputs_check import RUN_FILES, check_output_dir, interrupted
 from sparoa_sim.errors import SparOAError
 from sparoa_sim.hwmodels.fileio import file_token
 
 __all__ = ["add_evaluate_parser", "cmd_evaluate", "parse_lams"]
+
+#: What a sweep writes in its folder (a rerun resumes there); the scenario benchmark's files.
+SWEEP_FILES = ("cells.jsonl", "summary.json")
+SCENARIO_FILES = ("groups.jsonl", "scenarios.json")
 
 
 def parse_lams(text: str) -> list[float]:
@@ -39,8 +44,9 @@ def parse_lams(text: str) -> list[float]:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Run (or resume) the sweep, write the report files, print the summary."""
-    from pathlib import Path
-
+    own = SCENARIO_FILES if args.scenarios else SWEEP_FILES  # checked before any work or import
+    out_dir = check_output_dir(args.output, "-o", force=args.force, resume_flag=None,
+                               run_files=[f for f in RUN_FILES if f not in own])
     if args.scenarios:
         return _cmd_scenarios(args)
     if args.crn_seeds != 5 or args.requests is not None:
@@ -49,8 +55,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from sparoa_sim.agents.experiments.evaluate import (DEFAULT_POLICIES, cells, pareto_plot, run_sweep, summarise,
-                                                        write_report)
+    from sparoa_sim.agents.experiments.evaluate import (DEFAULT_POLICIES, cells, done_keys, pareto_plot, run_sweep,
+                                                        summarise, write_report)
 
     opts: dict[str, Any] = {"oracle_time_limit_s": args.oracle_time_limit, "learn_budget_s": args.learn_budget,
                             "batch": args.batch}
@@ -61,9 +67,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                   for c in cells(args.workloads, args.platforms, args.modes, ["learned"], args.seeds, lam=lam, **opts)]
     backend = "ray" if args.ray is not None else "local"
     address = args.ray or None
-    with tqdm(total=len(sweep), desc="evaluate", unit="cell", disable=args.json, file=sys.stderr) as bar:
-        rows = run_sweep(sweep, args.output, workers=args.workers, backend=backend, address=address,
-                         progress=bar.update)
+    keys = {c.key for c in sweep}
+    cells_file = out_dir / "cells.jsonl"
+    try:
+        with tqdm(total=len(sweep), desc="evaluate", unit="cell", disable=args.json, file=sys.stderr) as bar:
+            rows = run_sweep(sweep, args.output, workers=args.workers, backend=backend, address=address,
+                             progress=bar.update)
+    except KeyboardInterrupt:
+        saved = sum(1 for k in done_keys(cells_file) if k in keys)
+        return interrupted(f"{saved} of {len(sweep)} cells saved in {cells_file} (a cell cut short is not saved); "
+                           "run the same command again to resume")
     files = write_report(rows, args.output)
     if args.lams:
         by_case: dict[tuple, list[dict[str, Any]]] = {}
@@ -71,7 +84,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             by_case.setdefault((r["workload"], r["platform"], r["mode"]), []).append(r)
         for (w, p, m), rs in by_case.items():
             name = f"pareto-{file_token(w)}-{file_token(p)}-{file_token(str(m))}.png"
-            files[f"pareto[{w}/{p}/{m}]"] = str(pareto_plot(rs, Path(args.output) / name, title=f"{w} on {p} ({m})"))
+            files[f"pareto[{w}/{p}/{m}]"] = str(pareto_plot(rs, out_dir / name, title=f"{w} on {p} ({m})"))
     table_rows = [r for r in summarise(rows) if r["lam"] == 0.0]
     cols = ("workload", "platform", "mode", "policy", "latency ms", "× GPU", "× TRT", "gap to oracle",
             "gain realised")
@@ -111,9 +124,13 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
         raise SparOAError(f"evaluate: modes {args.modes} exist on none of {args.platforms}")
     gs = groups(args.workloads, pms, args.scenarios, seeds=args.crn_seeds, learn_seeds=args.seeds or 3,
                 learn_budget_s=args.learn_budget, oracle_time_limit_s=args.oracle_time_limit, requests=args.requests)
-    with tqdm(total=len(gs), desc="scenarios", unit="group", disable=args.json, file=sys.stderr) as bar:
-        rows = run_groups(gs, args.output, workers=args.workers, progress=bar.update)
     out = Path(args.output)
+    try:
+        with tqdm(total=len(gs), desc="scenarios", unit="group", disable=args.json, file=sys.stderr) as bar:
+            rows = run_groups(gs, args.output, workers=args.workers, progress=bar.update)
+    except KeyboardInterrupt:
+        return interrupted(f"finished groups are saved in {out / 'groups.jsonl'} (a group cut short is not saved); "
+                           "run the same command again to resume")
     files = {"json": str(atomic_write_text(out / "scenarios.json", json.dumps({"rows": rows}, indent=1))),
              "markdown": str(atomic_write_text(out / "scenarios.md", markdown(rows)))}
     summary = [dict(scenario=r["scenario"], workload=r["workload"], platform=r["platform"], mode=r["mode"],
@@ -154,6 +171,9 @@ def add_evaluate_parser(sub: Any) -> None:
     p.add_argument("--workers", type=positive("--workers", int), default=1, help="local worker processes")
     p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                    help="run cells as Ray tasks (a local cluster, or ADDRESS)")
-    p.add_argument("-o", "--output", required=True, help="output directory (resumable)")
+    p.add_argument("-o", "--output", required=True,
+                   help="output directory (an evaluation there is resumed; one holding another kind of run, e.g. "
+                        "a training, is refused)")
+    p.add_argument("--force", action="store_true", help="write into a directory that holds another kind of run")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)

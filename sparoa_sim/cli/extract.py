@@ -1,7 +1,10 @@
 """``sparoa extract MODEL``: an operator graph from a torch module factory or a zoo model (docs/architecture.md §2, §9).
 
-MODEL is ``MODULE:FACTORY`` (the factory's module is imported, the current folder first, as
-``python -m`` would) or a shipped zoo model's name. The model is traced on an example input of
+MODEL is ``MODULE:FACTORY`` (the factory's module is imported — the user's code runs — with the
+current folder appended to ``sys.path`` after torch and the project are imported, so a stray
+``torch.py`` there shadows nothing) or a shipped zoo model's name. A factory that raises, needs
+arguments or returns no module, and a model that cannot be traced, are one-line errors naming
+MODEL; ``--input-shape`` is bounded (``sparoa_sim.limits``). The model is traced on an example input of
 ``--input-shape`` (a zoo model's own shape by default) and the graph written to ``-o`` as JSON.
 With ``--weights FILE --inputs FILE|DIR`` the activation sparsity is ``measured``: the trained
 ``state_dict`` is loaded (``weights_only=True``) and each operator's sparsity is the mean and spread
@@ -12,11 +15,12 @@ of images read with Pillow); the graph records both files with their sha256.
 from __future__ import annotations
 
 import argparse
-import sys
+import math
 from typing import Any
 
 from sparoa_sim.cli.output import emit, fmt
 from sparoa_sim.errors import SparOAError
+from sparoa_sim.limits import MAX_INPUT_DIMS, MAX_INPUT_ELEMENTS
 
 __all__ = ["add_extract_parser", "cmd_extract", "parse_shape"]
 
@@ -46,13 +50,24 @@ def add_extract_parser(sub: Any) -> None:
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
-    """``1,3,224,224`` → ``(1, 3, 224, 224)``; positive dimensions only."""
+    """``1,3,224,224`` → ``(1, 3, 224, 224)``; positive dimensions only, at most ``MAX_INPUT_DIMS`` of
+    them and ``MAX_INPUT_ELEMENTS`` elements in all (the example input is allocated)."""
+    parts = text.split(",")
+    if len(parts) > MAX_INPUT_DIMS:
+        raise SparOAError(f"--input-shape: {len(parts)} dimensions, above the limit of {MAX_INPUT_DIMS} "
+                          "(MAX_INPUT_DIMS)")
     try:
-        shape = tuple(int(t) for t in text.split(","))
+        shape = tuple(int(t) for t in parts if len(t.strip()) <= 20)  # no 4,300-digit integers
     except ValueError:
         raise SparOAError(f"--input-shape: expected comma-separated integers like 1,3,224,224, got {text!r}") from None
+    if len(shape) != len(parts):
+        raise SparOAError(f"--input-shape: a dimension is too large, got {text[:80]!r}")
     if not shape or any(d <= 0 for d in shape):
         raise SparOAError(f"--input-shape: dimensions must be positive, got {text!r}")
+    elements = math.prod(shape)
+    if elements > MAX_INPUT_ELEMENTS:
+        raise SparOAError(f"--input-shape: {text} is {elements:,} elements, above the limit of {MAX_INPUT_ELEMENTS:,} "
+                          "(MAX_INPUT_ELEMENTS)")
     return shape
 
 
@@ -71,31 +86,48 @@ def _model_and_shape(args: argparse.Namespace) -> tuple[Any, tuple[int, ...], st
                               f"({', '.join(zoo.model_names())})")
         raise SparOAError(f"--input-shape: required for a MODULE:FACTORY model ({spec!r})")
     shape = check_shape(parse_shape(args.input_shape))
-    return load_factory(spec), shape, spec.partition(":")[2].lower()
+    return user_code(spec, "the factory", load_factory, spec), shape, spec.partition(":")[2].lower()
+
+
+def user_code(spec: str, what: str, fn: Any, *fn_args: Any, **fn_kwargs: Any) -> Any:
+    """``fn(*fn_args, **fn_kwargs)``, which runs the user's code: any exception it raises (a factory
+    that needs arguments, a model that cannot be traced) becomes one SparOAError naming MODEL."""
+    try:
+        return fn(*fn_args, **fn_kwargs)
+    except SparOAError:
+        raise
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's code: any error is theirs to read, in one line
+        detail = " ".join(str(exc).split())[:300]
+        raise SparOAError(f"MODEL {spec!r}: {what} raised {type(exc).__name__}: {detail}") from None
 
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Extract, write the graph JSON, print its summary."""
-    import os
-
-    sys.path.insert(0, os.getcwd())  # let MODULE be a file in the current folder, as `python -m` would
     if (args.weights is None) != (args.inputs is None):
         given, missing = ("--weights", "--inputs") if args.inputs is None else ("--inputs", "--weights")
         raise SparOAError(f"{given}: measured sparsity needs {missing} too (trained weights and inputs go together)")
+    if args.input_shape is not None:
+        parse_shape(args.input_shape)  # bounded before torch is even imported
     from sparoa_sim.ir.graph import save_graph
 
     import torch
 
+    from sparoa_sim.cli.user_code import add_user_folder
     from sparoa_sim.real.models.extract import extract
     from sparoa_sim.real.models.measured import extract_measured
 
+    add_user_folder()  # torch, numpy and the extractor first; then the working folder, last on sys.path
     model, shape, default_name = _model_and_shape(args)
     name = args.name or default_name
     if args.weights is None:
-        graph = extract(model, torch.zeros(shape), name=name, prune=args.prune, seed=args.seed)
+        graph = user_code(args.factory, "tracing the model", extract, model, torch.zeros(shape), name=name,
+                          prune=args.prune, seed=args.seed)
     else:
-        graph = extract_measured(model, shape, name=name, weights=args.weights, inputs=args.inputs,
-                                 max_inputs=args.max_inputs, prune=args.prune, seed=args.seed)
+        graph = user_code(args.factory, "tracing the model", extract_measured, model, shape, name=name,
+                          weights=args.weights, inputs=args.inputs, max_inputs=args.max_inputs, prune=args.prune,
+                          seed=args.seed)
     path = save_graph(graph, args.output)
     summary = dict(graph.summary(), path=str(path), sparsity_kind=graph.sparsity_provenance.kind,
                    act_sparsity_mean=float(graph.arrays.act_sparsity.mean()))

@@ -5,6 +5,10 @@ goes to stderr; with ``--json`` exactly one JSON object goes to stdout (``latenc
 ``bound_s``, ``optimal``, the baselines' reference-setting latencies and the gap to the best of
 them — negative when the oracle is faster); ``-o`` writes the schedule, which
 ``sparoa simulate --policy FILE --reference`` replays.
+
+``--time-limit`` covers model building and solving. Ctrl-C ends with exit 130 and one line: an
+interrupted solve's best schedule goes to ``NAME.interrupted.json`` beside ``-o`` (marked
+``interrupted``, with its gap to the bound), never to ``-o`` itself, which holds only answers.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Any
 
 from sparoa_sim.cli.args import positive, positive_int, seed
 from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.outputs_check import check_output_file, interrupted
 from sparoa_sim.cli.scenario_args import add_scenario_args, fixed_load
 
 __all__ = ["add_oracle_parser", "cmd_oracle"]
@@ -27,7 +32,8 @@ def add_oracle_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--mode", default=None, help="power mode (default: the profile's default)")
     p.add_argument("--batch", default="1", help="batch size of the inference (default 1)")
     p.add_argument("--precision", choices=("fp32", "fp16", "fp16_tc"), default="fp32", help="precision (default fp32)")
-    p.add_argument("--time-limit", default="60", metavar="S", help="solver time limit, seconds (default 60)")
+    p.add_argument("--time-limit", default="60", metavar="S",
+                   help="time limit, seconds, for model building and solving (default 60)")
     p.add_argument("--workers", default="1", help="solver threads (default 1: reproducible with --seed)")
     p.add_argument("--seed", default="0", help="solver random seed (default 0)")
     add_scenario_args(p, corun=False)
@@ -42,8 +48,7 @@ def add_oracle_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_oracle(args: argparse.Namespace) -> int:
     """Solve, compare with the baselines, print JSON or a table; write the schedule if asked."""
-    from sparoa_sim.agents.exact.oracle import solve_oracle, stderr_log
-    from sparoa_sim.agents.heuristics.baselines import TENSORRT_PRECISION, tensorrt_graph
+    from sparoa_sim.agents.exact.oracle import OracleInterrupted, solve_oracle, stderr_log
     from sparoa_sim.hwmodels import load_platform
     from sparoa_sim.sim.predtables import PredictionCache
     from sparoa_sim.workloads import load_workload
@@ -54,6 +59,7 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     workers = positive_int("--workers")(args.workers)
     random_seed = seed(args.seed)
     load = fixed_load(args, "oracle")
+    check_output_file(args.output, "-o")
     graph = load_workload(args.workload)
     platform = load_platform(args.platform)
     hint = None
@@ -63,9 +69,45 @@ def cmd_oracle(args: argparse.Namespace) -> int:
         hint = StaticSchedule.load(args.hint)
     mode = platform.mode(args.mode).name
     cache = PredictionCache()
-    res = solve_oracle(graph, platform, mode=mode, batch=batch, precision=args.precision,
-                       time_limit_s=time_limit, num_workers=workers, random_seed=random_seed,
-                       cache=cache, log=stderr_log, load=load, hint=hint)
+    try:
+        res = solve_oracle(graph, platform, mode=mode, batch=batch, precision=args.precision,
+                           time_limit_s=time_limit, num_workers=workers, random_seed=random_seed,
+                           cache=cache, log=stderr_log, load=load, hint=hint)
+    except OracleInterrupted as stop:
+        return interrupted(_save_interrupted(stop.result, args.output))
+    except KeyboardInterrupt:
+        return interrupted("the oracle stopped before its solver started; nothing written")
+    path = str(res.schedule.save(args.output)) if args.output else None
+    try:
+        return _report(args, res, graph, platform, mode, batch, load, cache, path)
+    except KeyboardInterrupt:
+        done = f"the {res.status} schedule was written to {path}" if path else "nothing written (no -o)"
+        return interrupted(f"while simulating the baselines; {done}")
+
+
+def _save_interrupted(res: Any, output: str | None) -> str:
+    """Write an interrupted solve's best schedule beside ``output``, marked; say what was saved."""
+    import json
+    from pathlib import Path
+
+    from sparoa_sim.hwmodels.fileio import atomic_write_text
+
+    what = (f"solver stopped after {res.solve_time_s:.2f} s: best schedule {res.latency_s * 1e3:.4g} ms, "
+            f"{res.gap:.2%} above the proven bound {res.bound_s * 1e3:.4g} ms (not optimal)")
+    if not output:
+        return f"{what}; nothing written (no -o)"
+    out = Path(output)
+    side = out.with_name(out.stem + ".interrupted" + (out.suffix or ".json"))
+    doc = dict(res.schedule.to_dict(), interrupted=True, status=res.status, latency_s=res.latency_s,
+               bound_s=res.bound_s, gap=res.gap, solve_time_s=res.solve_time_s)
+    atomic_write_text(side, json.dumps(doc, indent=1) + "\n")
+    return f"{what}; written to {side}, marked interrupted; {output} not written"
+
+
+def _report(args: argparse.Namespace, res: Any, graph: Any, platform: Any, mode: str, batch: int,
+            load: tuple[float, float], cache: Any, path: str | None) -> int:
+    """The baselines at the same setting, then the JSON object or the table."""
+    from sparoa_sim.agents.heuristics.baselines import TENSORRT_PRECISION, tensorrt_graph
 
     def at_load(g, policy, precision):  # one inference in the reference setting at the fixed load
         return reference_latency(g, platform, policy, mode=mode, batch=batch, precision=precision, load=load,
@@ -77,7 +119,6 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     best = baselines[best_name]
     trt = at_load(tensorrt_graph(graph), "gpu", TENSORRT_PRECISION)
     replay = at_load(graph, res.schedule, args.precision)
-    path = str(res.schedule.save(args.output)) if args.output else None
     doc = {k: v for k, v in res.to_dict().items() if k != "schedule"}
     doc.update({"platform": platform.name, "scenario": args.scenario, "replay_latency_s": replay, "baselines_s": baselines,
                 "best_baseline": best_name, "best_baseline_s": best, "gap_vs_best_baseline": res.latency_s / best - 1.0,
@@ -104,12 +145,14 @@ def _load_text(load: Any) -> str:
 
 
 def _render(doc: dict[str, Any]) -> list[Any]:
+    from sparoa_sim.agents.heuristics.baselines import TENSORRT_LABEL
+
     lat = doc["latency_s"]
     rows = [("oracle", f"{lat * 1e3:.4g} ms", ""),
             ("oracle lower bound", f"{doc['bound_s'] * 1e3:.4g} ms", f"{doc['bound_s'] / lat - 1:+.2%}")]
     rows += [(name, f"{v * 1e3:.4g} ms", f"{v / lat - 1:+.2%}")
              for name, v in sorted(doc["baselines_s"].items(), key=lambda kv: kv[1])]
-    rows.append(("tensorrt (fused, fp16_tc)", f"{doc['tensorrt_fp16_tc_s'] * 1e3:.4g} ms",
+    rows.append((TENSORRT_LABEL, f"{doc['tensorrt_fp16_tc_s'] * 1e3:.4g} ms",
                  f"{doc['tensorrt_fp16_tc_s'] / lat - 1:+.2%}"))
     return [
         table(("schedule", "latency", "gap to oracle"), rows, left=("schedule",),

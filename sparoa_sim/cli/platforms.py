@@ -53,20 +53,33 @@ def platform_modes(platform: Any) -> list[dict[str, Any]]:
 
 def cmd_platforms_list(args: argparse.Namespace) -> int:
     """Every profile with its default mode's peaks."""
+    from sparoa_sim.errors import ProfileError
     from sparoa_sim.hwmodels import list_platforms, load_platform
 
-    rows = []
+    rows, broken = [], []
     for name in list_platforms():
-        p = load_platform(name)
+        try:
+            p = load_platform(name)
+        except ProfileError as exc:  # one bad user profile must not hide the others: listed apart
+            broken.append({"name": name, "error": str(exc)})
+            continue
         d = p.mode(None)
         rows.append({"name": p.name, "description": p.description, "modes": list(p.mode_names),
                      "default_mode": p.default_mode, "cpu_fp32_flops": p.peak_flops("cpu", d, "fp32"),
                      "gpu_fp32_flops": p.peak_flops("gpu", d, "fp32"), "mem_bw": d.emc_bw, "source": str(p.source)})
-    return emit({"platforms": rows}, args.json, lambda: [table(
-        ("name", "modes", "default", "CPU FP32", "GPU FP32", "DRAM BW"),
-        [(r["name"], ", ".join(r["modes"]), r["default_mode"], fmt(r["cpu_fp32_flops"], "FLOP/s"),
-          fmt(r["gpu_fp32_flops"], "FLOP/s"), fmt(r["mem_bw"], "B/s")) for r in rows],
-        title="Hardware profiles (peaks in the default power mode)", left=("name", "modes", "default"))])
+    doc: dict[str, Any] = {"platforms": rows}
+    if broken:
+        doc["unreadable"] = broken
+
+    def render():
+        yield table(("name", "modes", "default", "CPU FP32", "GPU FP32", "DRAM BW"),
+                    [(r["name"], ", ".join(r["modes"]), r["default_mode"], fmt(r["cpu_fp32_flops"], "FLOP/s"),
+                      fmt(r["gpu_fp32_flops"], "FLOP/s"), fmt(r["mem_bw"], "B/s")) for r in rows],
+                    title="Hardware profiles (peaks in the default power mode)", left=("name", "modes", "default"))
+        for b in broken:
+            yield f"not listed: profile {b['name']!r} cannot be read: {b['error']}"
+
+    return emit(doc, args.json, render)
 
 
 def cmd_platforms_show(args: argparse.Namespace) -> int:

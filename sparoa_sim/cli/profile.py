@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparoa_sim.cli.args import positive
+from sparoa_sim.cli.args import at_most, positive, positive_int
+from sparoa_sim.limits import MAX_BANDWIDTH_MIB
 from sparoa_sim.cli.output import emit, fmt, table
 
 __all__ = ["add_profile_parser", "cmd_profile"]
@@ -22,13 +23,16 @@ def add_profile_parser(sub: Any) -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device to time on (default cpu)")
     p.add_argument("--batch", default="1", help="comma-separated batch sizes (default 1)")
     p.add_argument("--reduced", action="store_true", help="width-reduced model with 32x32 inputs (fast)")
-    p.add_argument("--reps", type=int, default=30, help="most repetitions per figure (default 30)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    p.add_argument("--reps", type=at_most(positive_int("--reps"), "--reps", 100_000), default=30,
+                   help="most repetitions per figure (default 30)")
+    p.add_argument("--threads", type=at_most(positive_int("--threads"), "--threads", 4096), default=None,
+                   help="torch threads (default: torch's)")
     p.add_argument("--time-budget", type=positive("--time-budget", float), default=None,
                    help="seconds per workload (approximate)")
     p.add_argument("--no-sparse", action="store_true", help="skip the dense-vs-CSR sweep")
-    p.add_argument("--bandwidth-mib", type=positive("--bandwidth-mib", int), default=None,
-                   help="STREAM array size, MiB (default: 2x LLC)")
+    p.add_argument("--bandwidth-mib", type=at_most(positive("--bandwidth-mib", int), "--bandwidth-mib",
+                                                   MAX_BANDWIDTH_MIB), default=None,
+                   help=f"STREAM array size, MiB (default: 2x LLC; at most {MAX_BANDWIDTH_MIB})")
     p.add_argument("--clock", default="wall", choices=("wall", "thread_cpu"),
                    help="wall time (default) or the timing thread's CPU time (--threads 1; for shared hosts)")
     p.add_argument("--tf32", choices=("conv", "all", "none"), default="conv",

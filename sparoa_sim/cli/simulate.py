@@ -17,10 +17,11 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sparoa_sim.cli.args import add_tf32, at_most, positive_int, seed
+from sparoa_sim.cli.args import add_tf32, at_most, finite, positive_int, seed
 from sparoa_sim.cli.output import emit, table
 from sparoa_sim.cli.scenario_args import add_scenario_args, read_scenario
 from sparoa_sim.errors import SimulationError
+from sparoa_sim.limits import MAX_REQUESTS
 
 if TYPE_CHECKING:  # annotations only: the engine is imported when a command runs
     from sparoa_sim.hwmodels import Platform
@@ -28,9 +29,6 @@ if TYPE_CHECKING:  # annotations only: the engine is imported when a command run
     from sparoa_sim.sim.arrivals import Arrivals
 
 __all__ = ["MAX_REQUESTS", "SimulateRun", "add_simulate_parser", "cmd_simulate", "read_simulate_args"]
-
-#: Most requests one simulation takes (a simulated stream's arrivals are drawn up front).
-MAX_REQUESTS = 10_000_000
 
 
 def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -43,8 +41,9 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="placement policy: a registered name (cpu, gpu, random, threshold, greedy, heft, coexec, "
                         "threshold-best, oracle, …), tensorrt (fused graph, GPU, fp16_tc) or a schedule .json "
                         "(default gpu)")
-    p.add_argument("--tau-s", type=float, default=None, help="threshold policy: sparsity threshold (default 0.5)")
-    p.add_argument("--tau-i", type=float, default=None,
+    p.add_argument("--tau-s", type=finite("--tau-s", 0.0, 1.0), default=None,
+                   help="threshold policy: sparsity threshold (default 0.5)")
+    p.add_argument("--tau-i", type=finite("--tau-i", 0.0), default=None,
                    help="threshold policy: intensity threshold (default: the graph's median)")
     p.add_argument("--sparsity", choices=("act", "weight", "max"), default=None,
                    help="threshold policy: which sparsity (default act)")
@@ -68,7 +67,8 @@ def add_simulate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=0, help="random seed (default 0)")
     p.add_argument("--reference", action="store_true",
                    help="reference setting: noise, background load, contention and dispatch interference off")
-    p.add_argument("--precision", choices=("fp32", "fp16", "fp16_tc"), default="fp32", help="precision (default fp32)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "fp16_tc"), default=None,
+                   help="precision (default fp32; --policy tensorrt: fp16_tc, and no other)")
     add_tf32(p)
     add_scenario_args(p)
     p.add_argument("--trace", metavar="JSON", default=None, help="write a Chrome/Perfetto trace here")
@@ -97,6 +97,8 @@ class SimulateRun:
     candidates: tuple[int, ...] = ()
     scenario: Any = None
     engine: Any = None
+    #: What the run is reported as where that is not ``policy`` (``tensorrt (fused, fp16_tc)``), else None.
+    label: str | None = None
 
 
 def _policy_kwargs(args: argparse.Namespace) -> dict[str, Any] | None:
@@ -116,13 +118,11 @@ def read_simulate_args(args: argparse.Namespace) -> SimulateRun:
     from sparoa_sim.workloads import load_workload
 
     policy_kwargs = _policy_kwargs(args)
-    policy, precision = args.policy, args.precision
+    policy, precision, label = args.policy, args.precision or "fp32", None
     if policy == "tensorrt":
-        from sparoa_sim.agents.heuristics.baselines import TENSORRT_PRECISION
+        from sparoa_sim.agents.heuristics.baselines import TENSORRT_LABEL, tensorrt_precision
 
-        if precision not in ("fp32", TENSORRT_PRECISION):
-            raise SimulationError(f"--policy tensorrt runs at {TENSORRT_PRECISION}; --precision {precision} "
-                                  "contradicts it")
+        precision, label = tensorrt_precision(args.precision), TENSORRT_LABEL  # an explicit fp32/fp16 is refused
     candidates: tuple[int, ...] = ()
     if args.batch == "auto":
         if args.slo_ms is None:
@@ -134,20 +134,23 @@ def read_simulate_args(args: argparse.Namespace) -> SimulateRun:
         if not isinstance(arrivals, Poisson):
             raise SimulationError(f"--batch auto (the batch-size optimiser) needs --arrival poisson:RATE (the rate "
                                   f"to serve), got {args.arrival!r}")
-        candidates = tuple(positive_int("--batch-candidates")(t) for t in args.batch_candidates.split(",")
-                           if t.strip())
+        candidate = at_most(positive_int("--batch-candidates"), "--batch-candidates", MAX_REQUESTS)
+        candidates = tuple(candidate(t) for t in args.batch_candidates.split(",") if t.strip())
         if not candidates:
             raise SimulationError(f"--batch-candidates must list batch sizes, got {args.batch_candidates!r}")
     else:
         if args.slo_ms is not None:
             raise SimulationError("--slo-ms applies to --batch auto only")
         batch = positive_int("--batch")(args.batch)
+        if args.requests is None and batch > MAX_REQUESTS:  # --requests defaults to one batch
+            raise SimulationError(f"--batch {batch:,}: one batch is {batch:,} requests (--requests defaults to one "
+                                  f"batch), above the limit of {MAX_REQUESTS:,} requests (MAX_REQUESTS)")
         arrivals = parse_arrival(args.arrival, batch if args.requests is None else args.requests)
     graph = load_workload(args.workload)
     if policy == "tensorrt":
         from sparoa_sim.agents.heuristics.baselines import TENSORRT_PRECISION, tensorrt_graph
 
-        graph, policy, precision = tensorrt_graph(graph), "gpu", TENSORRT_PRECISION
+        graph, policy, precision = tensorrt_graph(graph), "gpu", TENSORRT_PRECISION  # reported under `label`
     platform = load_platform(args.platform).with_tf32(getattr(args, "tf32", None))
     scenario = read_scenario(args)
     engine = None
@@ -168,15 +171,18 @@ def read_simulate_args(args: argparse.Namespace) -> SimulateRun:
             arrivals = engine.arrivals
     return SimulateRun(graph=graph, platform=platform, policy=policy, precision=precision,
                        policy_kwargs=policy_kwargs, arrivals=arrivals, batch=batch, candidates=candidates,
-                       scenario=scenario, engine=engine)
+                       scenario=scenario, engine=engine, label=label)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Run the simulation ``args`` describe; print JSON or a table; write trace/Gantt if asked."""
+    from sparoa_sim.cli.outputs_check import check_outputs
     from sparoa_sim.sim.arrivals import Batching
+    from sparoa_sim.sim.budget import check_run_budget
     from sparoa_sim.sim.config import SimConfig
     from sparoa_sim.sim.simulator import Simulator
 
+    check_outputs([("--trace", args.trace), ("--gantt", args.gantt)])  # every output, before any work
     run = read_simulate_args(args)
     auto = None
     batch, arrivals = run.batch, run.arrivals
@@ -193,6 +199,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         extra = {"coruns": run.engine.coruns, "deadline_s": run.engine.deadline_s}
         if run.scenario.primary != _default_stream():
             batching = run.engine.batching
+    check_run_budget(run.graph, run.platform, arrivals, batching, args.mode, run.precision)  # before any work
     sim = Simulator(run.graph, run.platform, run.policy, arrivals=arrivals, batching=batching, config=config,
                     seed=args.seed, policy_kwargs=run.policy_kwargs, **extra)
     res = sim.run()
@@ -208,6 +215,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     def doc() -> dict[str, Any]:
         out = res.to_dict(per_request=False)
+        if run.label is not None:
+            out["policy"] = run.label
         out["tf32"] = run.platform.tf32
         out["cpu_kernels"] = kernels
         out["scenario"] = None if run.scenario is None else run.scenario.name
@@ -218,7 +227,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return out
 
     def render():
-        yield from _result_table(res, run.platform.tf32, run.scenario)
+        yield from _result_table(res, run.platform.tf32, run.scenario, run.label)
         yield "CPU kernels the twin chooses (batch 1): " + ", ".join(f"{n} {k}" for k, n in kernels.items())
         if run.scenario is not None and (run.scenario.coruns or any(st.deadline_s for st in res.streams)):
             yield stream_table(res.streams)
@@ -273,7 +282,7 @@ def stream_table(streams: Any) -> Any:
                  left=("stream", "workload"), title="Streams (the first is the --workload's)")
 
 
-def _result_table(res: Any, tf32: str = "conv", scenario: Any = None) -> list[Any]:
+def _result_table(res: Any, tf32: str = "conv", scenario: Any = None, label: str | None = None) -> list[Any]:
     setting = "reference setting" if res.reference else "noise, background load and contention on"
     if scenario is not None:
         setting += f"; scenario {scenario.name}"
@@ -292,6 +301,6 @@ def _result_table(res: Any, tf32: str = "conv", scenario: Any = None) -> list[An
     ]
     return [table(("metric", "value"), rows, left=("metric",),
                   title=f"{res.workload} on {res.platform} ({res.mode}, {res.precision}, tf32 {tf32}), "
-                        f"policy {res.policy}",
+                        f"policy {label or res.policy}",
                   caption=f"{res.n_requests} request(s), arrival {res.arrival}, batch {res.max_batch}, "
                           f"seed {res.seed}, {setting}")]

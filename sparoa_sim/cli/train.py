@@ -6,6 +6,10 @@ workloads and writes ``DIR/predictor.pt`` + ``DIR/metadata.json`` (the held-out 
 ``train scheduler … -o DIR`` trains an SB3 agent on ``SparOA-v0`` (``DIR/policy.zip``), or with ``--algo ils``
 / ``--scenario`` the load-aware placement policy at the scenario's loads (``DIR/policy.json``); both write
 ``DIR/schedule.json`` and ``DIR/metadata.json``.
+
+``-o DIR`` is checked before any work: an empty or unwritable path is refused, and so is a folder
+that holds another run unless ``--resume`` (scheduler) or ``--force`` is given. Ctrl-C ends with
+exit 130 and one line naming what was kept (the last checkpoint, if any).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from sparoa_sim.cli.args import positive
 from sparoa_sim.cli.args import seed as seed_arg
 from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.outputs_check import check_output_dir, interrupted
 from sparoa_sim.cli.scenario_args import add_scenario_args, read_scenario
 from sparoa_sim.errors import SimulationError
 
@@ -31,11 +36,16 @@ def _emit(args: argparse.Namespace, doc: dict[str, Any], title: str) -> int:
 
 def cmd_train_predictor(args: argparse.Namespace) -> int:
     """``train predictor``: regret surfaces, both models, the better kept; writes ``DIR``."""
+    check_output_dir(args.output, "-o", force=args.force, resume_flag=None)
     from sparoa_sim.agents.learn.predictor import MODELS, train_default
 
     models = MODELS if args.model == "both" else (args.model,)
-    pred, report = train_default(12 if args.quick else args.synthetic, 3 if args.quick else args.contexts,
-                                 15 if args.quick else args.epochs, models, args.seed, show_progress=not args.json)
+    try:
+        pred, report = train_default(12 if args.quick else args.synthetic, 3 if args.quick else args.contexts,
+                                     15 if args.quick else args.epochs, models, args.seed,
+                                     show_progress=not args.json)
+    except KeyboardInterrupt:
+        return interrupted(f"predictor training stopped; nothing written to {args.output}")
     out = pred.save(args.output)
     doc = dict(report.to_dict(), output=str(out))
     return _emit(args, doc, f"threshold predictor (kept {report.model}) → {out}")
@@ -43,6 +53,7 @@ def cmd_train_predictor(args: argparse.Namespace) -> int:
 
 def cmd_train_scheduler(args: argparse.Namespace) -> int:
     """``train scheduler``: an SB3 agent on ``SparOA-v0``; writes ``DIR``."""
+    check_output_dir(args.output, "-o", resume=args.resume, force=args.force)
     from sparoa_sim.agents.learn import scheduler
 
     algo, loads = args.algo or "maskable-ppo", ((0.0, 0.0),)
@@ -62,8 +73,21 @@ def cmd_train_scheduler(args: argparse.Namespace) -> int:
         timesteps=args.timesteps, time_budget_s=args.time_budget, seed=args.seed, lam=args.lam,
         thresholds_dir=args.thresholds or None, resume=args.resume, workers=getattr(args, "workers", 1),
         ray=getattr(args, "ray", None), show_progress=not args.json)
-    doc = scheduler.run_training(job).to_dict()  # the library's training entry point
+    try:
+        doc = scheduler.run_training(job).to_dict()  # the library's training entry point
+    except KeyboardInterrupt:
+        return interrupted(_kept(args.output))
     return _emit(args, doc, f"scheduler ({algo}) → {args.output}")
+
+
+def _kept(output: str) -> str:
+    """What an interrupted ``train scheduler`` left in ``output``."""
+    from pathlib import Path
+
+    ckpt = Path(output) / "checkpoints" / "latest.zip"
+    if ckpt.is_file():
+        return f"training stopped; the last checkpoint {ckpt} is kept (continue with --resume)"
+    return f"training stopped before its first checkpoint; no policy written to {output}"
 
 
 def add_train_parser(sub: Any) -> None:
@@ -73,6 +97,7 @@ def add_train_parser(sub: Any) -> None:
 
     p = tr_sub.add_parser("predictor", help="train the threshold predictor on regret surfaces")
     p.add_argument("-o", "--output", required=True, help="output directory")
+    p.add_argument("--force", action="store_true", help="write over a directory that holds another run")
     p.add_argument("--model", choices=("both", "transformer_lstm", "mlp"), default="both")
     p.add_argument("--synthetic", type=positive("--synthetic"), default=40, help="synthetic training graphs")
     p.add_argument("--contexts", type=positive("--contexts"), default=8, help="hardware contexts per graph")
@@ -98,7 +123,10 @@ def add_train_parser(sub: Any) -> None:
     s.add_argument("--thresholds", default=None, help="trained predictor directory: thresholds as features")
     s.add_argument("--seed", type=seed_arg, default=0)
     add_scenario_args(s, corun=False)
-    s.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints if present")
+    s.add_argument("--resume", action="store_true",
+                   help="continue from DIR/checkpoints if present (an SB3 zip is a pickle: resume only your own "
+                        "runs)")
+    s.add_argument("--force", action="store_true", help="write over a directory that holds another run")
     s.add_argument("--workers", type=positive("--workers"), default=1,
                    help="environment workers collecting experience (local processes, or Ray actors with --ray)")
     s.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",

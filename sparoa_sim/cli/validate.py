@@ -17,6 +17,7 @@ from typing import Any
 
 from sparoa_sim.cli.args import add_tf32, positive_int, seed
 from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.outputs_check import RUN_FILES, check_output_dir, interrupted
 
 __all__ = ["add_validate_parser", "cmd_validate"]
 
@@ -47,6 +48,7 @@ def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=seed, default=0, help="random seed (model weights, input; default 0)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for validation.json, report.md, "
                                                                          "scatter.png")
+    p.add_argument("--force", action="store_true", help="write over a folder that holds another run")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_validate)
     return p
@@ -54,6 +56,8 @@ def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate, write the three files, print JSON or a summary table."""
+    check_output_dir(args.output, "-o", force=args.force, resume_flag=None,
+                     run_files=(*RUN_FILES, "validation.json", "report.md"))
     from sparoa_sim.hwmodels import load_platform
     from sparoa_sim.real.measure.host_calibration import ensure_host_profile
     from sparoa_sim.real.run.validate import DEFAULT_POLICIES, validate, write_outputs
@@ -78,6 +82,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
                           batch=args.batch, mode=args.mode, setting=args.setting, seed=args.seed,
                           threads=args.threads, emulate_gpu=args.emulate_gpu, progress=progress,
                           tf32=tf32)
+    except KeyboardInterrupt:
+        return interrupted(f"validation stopped; nothing written to {args.output} (its files are written at the end)")
     finally:
         if bar:
             bar[0].close()

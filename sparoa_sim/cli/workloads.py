@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparoa_sim.cli.args import Parser
+from sparoa_sim.cli.args import Parser, finite
 from sparoa_sim.cli.output import emit, fmt, table
 
 __all__ = ["add_workloads_parser", "cmd_workloads_list", "cmd_workloads_show"]
@@ -26,8 +26,9 @@ def add_workloads_parser(sub: Any) -> None:
     p = wl_sub.add_parser("show", help="operators of one workload, optionally the quadrant plot")
     p.add_argument("name", help="shipped workload name or path to a graph .json")
     p.add_argument("--plot", metavar="PNG", help="write the sparsity-vs-intensity quadrant plot here")
-    p.add_argument("--tau-s", type=float, default=0.5, help="sparsity threshold drawn on the plot (default 0.5)")
-    p.add_argument("--tau-i", type=float, default=None,
+    p.add_argument("--tau-s", type=finite("--tau-s", 0.0, 1.0), default=0.5,
+                   help="sparsity threshold drawn on the plot (default 0.5)")
+    p.add_argument("--tau-i", type=finite("--tau-i", 0.0), default=None,
                    help="intensity threshold, FLOP/B, drawn on the plot (default: the median)")
     p.add_argument("--sparsity", choices=("act", "weight", "max"), default="act",
                    help="which sparsity the plot shows (default act)")

@@ -24,6 +24,7 @@ from sparoa_sim.hwmodels.fileio import atomic_write_text, read_json
 from sparoa_sim.hwmodels.kinds import KIND_CODES, OpKind, parse_kind
 from sparoa_sim.hwmodels.ops import OpArrays
 from sparoa_sim.ir.sparsity import SparsityProvenance, default_provenance, provenance_from_dict
+from sparoa_sim.limits import MAX_GRAPH_FILE_BYTES, MAX_OP_BYTES, MAX_OP_FLOPS, MAX_OPERATORS
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -64,6 +65,10 @@ SPLIT_AXES = ("channel", "batch")
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2, "int8": 1, "int32": 4, "int64": 8, "bool": 1}
 
 _NUMERIC = ("macs", "flops", "bytes_in", "bytes_out", "bytes_w")
+#: Upper bound of each numeric field per sample (``sparoa_sim.limits``: physical, far above any real operator).
+_NUMERIC_MAX = {"macs": (MAX_OP_FLOPS, "MAX_OP_FLOPS"), "flops": (MAX_OP_FLOPS, "MAX_OP_FLOPS"),
+                "bytes_in": (MAX_OP_BYTES, "MAX_OP_BYTES"), "bytes_out": (MAX_OP_BYTES, "MAX_OP_BYTES"),
+                "bytes_w": (MAX_OP_BYTES, "MAX_OP_BYTES")}
 #: Most kernels one operator may launch (a bound on malformed files, far above any real node).
 MAX_KERNELS = 10_000
 _FRACTIONS = ("act_sparsity", "w_sparsity")
@@ -362,6 +367,7 @@ def _validate(g: OpGraph) -> None:
     if not g.ops:
         raise GraphError(f"{g.source}: graph {g.name!r} has no operators")
     n = len(g.ops)
+    _check_op_count(n, g.source)
     seen: dict[str, int] = {}
     late = False
     for i, op in enumerate(g.ops):
@@ -387,6 +393,9 @@ def _validate(g: OpGraph) -> None:
                 raise GraphError(f"{where}: field {attr!r} is not finite: {v!r}")
             if v < 0:
                 raise GraphError(f"{where}: field {attr!r} is negative: {v!r}")
+            if attr in _NUMERIC_MAX and v > _NUMERIC_MAX[attr][0]:
+                limit, name = _NUMERIC_MAX[attr]
+                raise GraphError(f"{where}: field {attr!r} is {v!r}, above the limit {limit:g} per sample ({name})")
         for attr in _FRACTIONS:
             v = getattr(op, attr)
             if v > 1:
@@ -424,6 +433,12 @@ def _validate(g: OpGraph) -> None:
             f"{g.source}: operators are not in topological order (an op depends on a later one); "
             "load_graph/graph_from_dict sort them"
         )
+
+
+def _check_op_count(n: int, source: str) -> None:
+    if n > MAX_OPERATORS:
+        raise GraphError(f"{source}: field 'ops' holds {n:,} operators, above the limit {MAX_OPERATORS:,} "
+                         "(MAX_OPERATORS)")
 
 
 def _find_cycle(deps: Sequence[Sequence[int]]) -> list[int]:
@@ -502,6 +517,7 @@ def graph_from_dict(doc: Any, source: str = "<memory>") -> OpGraph:
     raw_ops = doc["ops"]
     if not isinstance(raw_ops, list):
         raise GraphError(f"{source}: field 'ops' must be a list, got {type(raw_ops).__name__}")
+    _check_op_count(len(raw_ops), source)
     ops: list[Op] = []
     known = set(Op.__dataclass_fields__)
     for i, raw in enumerate(raw_ops):
@@ -565,7 +581,7 @@ def _reject_constant(token: str) -> float:
 def load_graph(path: str | os.PathLike[str]) -> OpGraph:
     """Read and validate a graph JSON file; errors name the file, operator and value."""
     p = Path(path)
-    doc = read_json(p, "graph file", GraphError, parse_constant=_reject_constant)
+    doc = read_json(p, "graph file", GraphError, parse_constant=_reject_constant, max_bytes=MAX_GRAPH_FILE_BYTES)
     return graph_from_dict(doc, source=str(p))
 
 

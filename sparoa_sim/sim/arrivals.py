@@ -15,7 +15,10 @@ A *request* is one inference of one sample. A source says when requests arrive:
 fewer than ``max_inflight`` batches are in the engine. ``Batching()`` serves one request at a
 time, first come first served; ``Batching.fixed(B)`` waits for full batches of ``B``.
 
-Bad values raise :class:`~sparoa_sim.errors.SimulationError` naming the argument.
+Bad values raise :class:`~sparoa_sim.errors.SimulationError` naming the argument. A source is bounded
+on construction (``sparoa_sim.limits``): at most ``MAX_REQUESTS`` requests, and its last arrival (a
+Poisson stream's expected one) within ``MAX_HORIZON_S`` of simulated time, so a rate of 1e-300 or a
+trace time of 1e308 is refused at once instead of simulating for ever.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from typing import Union
 import numpy as np
 
 from sparoa_sim.errors import SimulationError
+from sparoa_sim.hwmodels.fileio import read_bounded_text
+from sparoa_sim.limits import MAX_HORIZON_S, MAX_REQUESTS, MAX_TRACE_FILE_BYTES, check_nesting
 
 __all__ = [
     "ARRIVAL_TYPES",
@@ -52,6 +57,21 @@ def _check_count(name: str, value: object, minimum: int = 1) -> int:
     return int(value)
 
 
+def _check_requests(value: object) -> int:
+    """``n_requests``: an integer in [1, MAX_REQUESTS] (a stream's arrivals are drawn up front)."""
+    n = _check_count("n_requests", value)
+    if n > MAX_REQUESTS:
+        raise SimulationError(f"n_requests is {n:,}, above the limit of {MAX_REQUESTS:,} requests (MAX_REQUESTS)")
+    return n
+
+
+def _check_horizon(what: str, seconds: float) -> None:
+    """Refuse a source whose last arrival lies beyond MAX_HORIZON_S of simulated time."""
+    if not seconds <= MAX_HORIZON_S:  # NaN or inf fail too
+        raise SimulationError(f"{what} is {seconds:.4g} s of simulated time, above the limit of {MAX_HORIZON_S:,} s "
+                              f"({MAX_HORIZON_S / 86400:g} days, MAX_HORIZON_S)")
+
+
 @dataclass(frozen=True)
 class ClosedLoop:
     """``n_requests`` requests from ``concurrency`` clients (default: the batcher's ``max_batch``)."""
@@ -60,7 +80,7 @@ class ClosedLoop:
     concurrency: int | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "n_requests", _check_count("n_requests", self.n_requests))
+        object.__setattr__(self, "n_requests", _check_requests(self.n_requests))
         if self.concurrency is not None:
             object.__setattr__(self, "concurrency", _check_count("concurrency", self.concurrency))
 
@@ -81,7 +101,9 @@ class Poisson:
         if isinstance(r, bool) or not isinstance(r, (int, float, np.floating, np.integer)) or not math.isfinite(r) or r <= 0:
             raise SimulationError(f"rate must be a positive, finite number of requests per second, got {r!r}")
         object.__setattr__(self, "rate", float(r))
-        object.__setattr__(self, "n_requests", _check_count("n_requests", self.n_requests))
+        object.__setattr__(self, "n_requests", _check_requests(self.n_requests))
+        _check_horizon(f"poisson: the expected last arrival ({self.n_requests:,} requests at {r:g}/s)",
+                       self.n_requests / float(r))
 
     def describe(self) -> str:
         """Short text for tables and JSON (``poisson:RATE``)."""
@@ -98,7 +120,11 @@ class TraceArrivals:
         raw = self.times
         if isinstance(raw, (str, bytes)) or not isinstance(raw, (list, tuple, np.ndarray)):
             raise SimulationError(f"arrival trace: times must be a list of seconds, got {raw!r}")
-        arr = np.asarray(raw)
+        try:
+            arr = np.asarray(raw)
+        except (ValueError, TypeError, OverflowError):  # ragged: [0.0, []] (a fuzzer's find)
+            raise SimulationError(f"arrival trace: times must be a flat list of numbers (seconds), got {raw!r}"[:300]) \
+                from None
         if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iuf"):  # no nesting, strings or booleans
             raise SimulationError(f"arrival trace: times must be a flat list of numbers (seconds), got {raw!r}")
         t = arr.astype(float)
@@ -113,6 +139,10 @@ class TraceArrivals:
             i = int(bad[0]) + 1
             raise SimulationError(f"arrival trace: times must be sorted ascending; time {i} ({t[i]!r}) comes "
                                   f"before time {i - 1} ({t[i - 1]!r})")
+        if t.size > MAX_REQUESTS:
+            raise SimulationError(f"arrival trace: {t.size:,} times, above the limit of {MAX_REQUESTS:,} requests "
+                                  "(MAX_REQUESTS)")
+        _check_horizon(f"arrival trace: time {t.size - 1} ({float(t[-1])!r})", float(t[-1]))
         object.__setattr__(self, "times", tuple(float(x) for x in t))
 
     @property
@@ -144,8 +174,10 @@ class Periodic:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fps", _check_seconds("fps (frames per second)", self.fps, positive=True))
-        object.__setattr__(self, "n_requests", _check_count("n_requests", self.n_requests))
+        object.__setattr__(self, "n_requests", _check_requests(self.n_requests))
         object.__setattr__(self, "phase_s", _check_seconds("phase_s (seconds)", self.phase_s, positive=False))
+        _check_horizon(f"periodic: the last frame ({self.n_requests:,} frames at {self.fps:g} fps)",
+                       self.phase_s + (self.n_requests - 1) / self.fps)
 
     @property
     def period_s(self) -> float:
@@ -182,6 +214,9 @@ class Batching:
         t = self.timeout_s
         if isinstance(t, bool) or not isinstance(t, (int, float, np.floating, np.integer)) or math.isnan(t) or t < 0:
             raise SimulationError(f"batch timeout_s must be a non-negative number of seconds (inf allowed), got {t!r}")
+        if MAX_HORIZON_S < t < math.inf:
+            raise SimulationError(f"batch timeout_s is {t!r} s, above the limit of {MAX_HORIZON_S:,} s (MAX_HORIZON_S; "
+                                  "inf: never)")
         object.__setattr__(self, "timeout_s", float(t))
 
     @classmethod
@@ -203,10 +238,8 @@ def check_closed_loop(arrivals: Arrivals, batching: Batching, field: str = "arri
 def load_arrival_trace(path: str | os.PathLike[str]) -> TraceArrivals:
     """Read arrival times from a JSON list (or ``{"times": [...]}``) or a text file, one per line."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SimulationError(f"arrival trace {p}: cannot read: {exc}") from None
+    text = read_bounded_text(p, "arrival trace", SimulationError, MAX_TRACE_FILE_BYTES)
+    check_nesting(text, f"arrival trace {p}", SimulationError)  # before json recurses into it
     try:
         doc = json.loads(text)
         times = doc["times"] if isinstance(doc, dict) and "times" in doc else doc

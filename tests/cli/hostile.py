@@ -94,3 +94,18 @@ def assert_refused(ended: Ended, *, rc: int = 2, mentions: Sequence[str] = (),
     line = ended.stderr_lines[0].lower()
     for word in mentions:
         assert word.lower() in line, detail
+
+
+def refused_in_process(capsys, *argv: object, mentions: Sequence[str] = ()) -> str:
+    """``sparoa_sim.cli.app.main(argv)`` in this process ends with exit 2 and one plain stderr line
+    (returned), naming every word of ``mentions`` (cheaper than a child for cases that need none)."""
+    from sparoa_sim.cli.app import main
+
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for word in mentions:
+        assert word.lower() in lines[0].lower(), err
+    return lines[0]
