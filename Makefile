@@ -5,8 +5,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
 PYTEST_ARGS ?= -m "not slow"
+BENCH_TARGETS := bench-fit-published bench-published bench-oracle bench-scenarios bench-sparsity \
+                 bench-host-quick bench-calibration bench-sim-to-real bench-replay-first bench-predictor \
+                 bench-scheduling bench-hw-predict bench-env-speed bench-readme
 
-.PHONY: setup demo test test-all workloads bench clean
+.PHONY: setup demo test test-all workloads bench clean $(BENCH_TARGETS)
 
 setup: $(STAMP)
 
@@ -28,6 +31,41 @@ test-all: setup
 # Regenerate the shipped workload graphs from the model zoo (needs torch; takes a few minutes).
 workloads: setup
 	$(PY) -m sparoa_sim.real.models.regenerate
+
+# `make bench`: regenerate the committed results behind the README's figures (benchmarks/results/*.json),
+# each script with the options of its committed run, then run every README command in its full form
+# (SPAROA_README_FULL=1 tests/test_readme_commands.py). Hours on a 2-core machine; run it without -j
+# (sim-to-real uses the host profile the calibration stores). One script: `make bench-oracle`, ...
+bench: $(BENCH_TARGETS)
+
+bench-fit-published: setup
+	$(PY) benchmarks/fit_published_overheads.py
+bench-published: setup
+	$(PY) benchmarks/published.py
+bench-oracle: setup
+	$(PY) benchmarks/oracle.py --loads 0,0.5,0.8 --time-limit 30
+bench-scenarios: setup
+	$(PY) benchmarks/scenarios.py --workers 2 --learn-budget 20 --oracle-time-limit 30
+bench-sparsity: setup
+	$(PY) benchmarks/sparsity.py --repeats 3 --save-sweep benchmarks/results/sparsity_sweep.json
+bench-host-quick: setup
+	$(PY) benchmarks/host_quick_calibration.py --runs 3
+bench-calibration: setup
+	$(PY) benchmarks/calibration.py
+bench-sim-to-real: setup
+	$(PY) benchmarks/sim_to_real.py --tables benchmarks/results/calibration_tables
+bench-replay-first: setup
+	$(PY) benchmarks/replay_first_request.py --runs 3 --requests 20
+bench-predictor: setup
+	$(PY) benchmarks/predictor.py
+bench-scheduling: setup
+	$(PY) benchmarks/scheduling.py
+bench-hw-predict: setup
+	$(PY) benchmarks/hw_predict.py
+bench-env-speed: setup
+	$(PY) benchmarks/env_speed.py
+bench-readme: setup
+	SPAROA_README_FULL=1 $(PY) -m pytest tests/test_readme_commands.py -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

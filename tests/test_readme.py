@@ -47,3 +47,10 @@ def test_the_hybrid_table_is_generated_from_the_committed_result():
     t = doc["targets"]
     for key in ("cells", "cells_with_gain"):  # the prose quotes these counts
         assert f"{t[key]} " in README.split("## When does CPU-GPU hybrid pay?", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_limits_table_is_the_one_the_code_checks():
+    from sparoa_sim.limits import limits_markdown
+
+    section = README.split("\n## Limits\n", 1)[1].split("\n## ", 1)[0]
+    assert limits_markdown() in section

@@ -22,6 +22,10 @@ Before the first timed request, ``warmup`` batches of ``max_batch`` requests run
 context, cuDNN algorithm choice, allocator pools, pinned staging buffers, page faults): a cold
 start is not a request's latency. Their count and times are reported apart (``warmup_*``), as
 is the executor's precision record (``precision``).
+
+Each served batch's service time (the pass, and the placement's decision) is kept, so the report
+gives the service rate measured beside the rate the stream offers (``offered_rate``): an open-loop
+stream offered faster than the host serves it builds a queue, and its latency measures the queue.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Poisson, TraceArrivals
+from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Periodic, Poisson, TraceArrivals
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.sim.policies import StaticSchedule
 from sparoa_sim.real.measure.allocator import keep_freed_memory
@@ -48,7 +52,7 @@ from sparoa_sim.real.measure.meters import Meter, measure_energy
 from sparoa_sim.sim.results import summarise_latencies
 from sparoa_sim.sim.trace import SimTrace
 
-__all__ = ["ReplayReport", "replay"]
+__all__ = ["ReplayReport", "offered_rate", "replay"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,20 @@ class ReplayReport:
     warmup_batch: int = 0  # requests per warm-up batch
     warmup_error: str | None = None  # why warm-up stopped early (the stream reports its own failures)
     precision: Mapping[str, Any] = field(default_factory=dict)  # the executor's precision record
+    service_s: tuple[float, ...] = ()  # wall time of each served batch: its placement decision and its pass
+    offered_rate_rps: float | None = None  # requests per second the stream offers (None: closed loop)
+
+    @property
+    def service_rate_rps(self) -> float | None:
+        """Requests the host served per second of service (at the batch sizes served); None before any."""
+        total = sum(self.service_s)
+        return sum(self.batches) / total if self.service_s and total > 0 else None
+
+    @property
+    def overloaded(self) -> bool | None:
+        """Whether the stream offered requests faster than the host served them (None: not measurable)."""
+        mu = self.service_rate_rps
+        return None if mu is None or self.offered_rate_rps is None else self.offered_rate_rps > mu
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document: the common result keys plus replay's own."""
@@ -105,7 +123,22 @@ class ReplayReport:
             "warmup_s": list(self.warmup_s), "warmup_first_s": self.warmup_s[0] if self.warmup_s else None,
             "warmup_last_s": self.warmup_s[-1] if self.warmup_s else None, "warmup_error": self.warmup_error,
             "precision": dict(self.precision),
+            "offered_rate_rps": self.offered_rate_rps, "service_rate_rps": self.service_rate_rps,
+            "overloaded": self.overloaded,
         }
+
+
+def offered_rate(arrivals: Arrivals) -> float | None:
+    """Requests per second an open-loop stream offers (Poisson's rate, a camera's fps, a trace's mean
+    rate over its span); None for a closed loop, whose clients wait for the server."""
+    if isinstance(arrivals, Poisson):
+        return arrivals.rate
+    if isinstance(arrivals, Periodic):
+        return arrivals.fps
+    if isinstance(arrivals, TraceArrivals):
+        span = arrivals.times[-1] - arrivals.times[0]
+        return (len(arrivals.times) - 1) / span if span > 0 else None
+    return None
 
 
 class _Stream:
@@ -122,6 +155,8 @@ class _Stream:
             self.times = list(np.cumsum(gaps) - gaps[0])
         elif isinstance(arrivals, TraceArrivals):
             self.times = list(arrivals.times)
+        elif isinstance(arrivals, Periodic):
+            self.times = arrivals.times()
         else:
             raise SimulationError(f"replay: unsupported arrivals {arrivals!r}")
         self.next = 0
@@ -185,6 +220,7 @@ def replay(
     latencies: list[float] = []
     failed: list[dict[str, Any]] = []
     sizes: list[int] = []
+    service: list[float] = []
     busy = [0.0, 0.0]
     events: list[tuple] = []
     job_requests: list[tuple[int, ...]] = []
@@ -212,6 +248,7 @@ def replay(
                 ids = tuple(r for r, _ in batch)
                 try:
                     x = torch.cat([make_input(r) for r in ids])
+                    served_from = clock()
                     plc = placement if placer is None else placer.place(len(ids))
                     start = clock() - t0
                     res = executor.run(x, placement=plc)
@@ -223,6 +260,7 @@ def replay(
                     end = clock() - t0
                     latencies.extend(end - t for _, t in batch)
                     sizes.append(len(ids))
+                    service.append(clock() - served_from)
                     busy[0] += res.busy_s("cpu")
                     busy[1] += res.busy_s("gpu")
                     devices = res.devices
@@ -244,6 +282,7 @@ def replay(
                                               "last": list(getattr(placer, "last_load", ()))},
         warmup_s=tuple(warm_s), warmup_batch=warm_n if warm_s else 0, warmup_error=warm_error,
         precision=executor.precision_record() if hasattr(executor, "precision_record") else {},
+        service_s=tuple(service), offered_rate_rps=offered_rate(arrivals),
     )
     if prof is not None:
         _export_torch_trace(prof, Path(torch_trace_path))

@@ -4,19 +4,32 @@
 ``--json`` exactly one JSON object goes to stdout (the keys of docs/architecture.md §9;
 ``energy_per_inference_j`` is null where no meter exists); bad input raises a ``SparOAError``
 subclass (exit 2, one line). The executor and the replay loop are :mod:`sparoa_sim.real.run` (§7).
+
+Notices go to stderr, one line each: the fallback of a GPU placement to the CPU (``--fallback cpu``
+on a host without CUDA), and an open-loop stream offered faster than the host served it (the
+latency then measures a growing queue; ``overloaded`` in the JSON).
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
-from sparoa_sim.cli.args import positive_int, seed
-from sparoa_sim.cli.output import emit, table
+from sparoa_sim.cli.args import at_most, positive_int, seed
+from sparoa_sim.cli.output import emit, error_line, table
+from sparoa_sim.errors import SparOAError
+from sparoa_sim.limits import MAX_REQUESTS
 
-__all__ = ["add_replay_parser", "cmd_replay"]
+__all__ = ["MAX_REPLAY_REQUESTS", "MAX_TRACE_EVENTS", "add_replay_parser", "cmd_replay", "overload_notice"]
+
+#: Most requests one replay serves: the simulation's limit (``sparoa_sim.limits.MAX_REQUESTS``); a
+#: replay is served in real time, so this is days of a camera stream.
+MAX_REPLAY_REQUESTS = MAX_REQUESTS
+#: Most executor events (requests x operators) one ``--trace`` holds in memory (about 150 bytes each).
+MAX_TRACE_EVENTS = 2_000_000
 
 
 def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -27,8 +40,10 @@ def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="cpu | gpu | a schedule .json | a training directory (policy.zip + metadata.json: the SB3 "
                         "scheduler, queried per operator with the live hardware state; trusted files only) "
                         "(default cpu)")
-    p.add_argument("--requests", type=positive_int("--requests"), default=8, help="requests to serve (default 8)")
-    p.add_argument("--arrival", default="closed", help="closed | closed:C | poisson:RATE | trace:FILE (default closed)")
+    p.add_argument("--requests", type=at_most(positive_int("--requests"), "--requests", MAX_REPLAY_REQUESTS), default=8,
+                   help=f"requests to serve (default 8; at most {MAX_REPLAY_REQUESTS:,})")
+    p.add_argument("--arrival", default="closed",
+                   help="closed | closed:C | poisson:RATE | periodic:FPS | trace:FILE (default closed)")
     p.add_argument("--max-batch", type=positive_int("--max-batch"), default=1, help="largest batch (default 1)")
     p.add_argument("--batch-timeout", type=float, default=math.inf, metavar="S",
                    help="serve a partial batch once its oldest request has waited S seconds (default: never)")
@@ -72,6 +87,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with HybridExecutor(model, x1, gpu_device=None if args.gpu == "none" else "cuda", fallback=args.fallback,
                         name=args.workload, tf32=args.tf32, precision=args.precision) as ex:
         n = len(ex.graph)
+        if args.trace and arrivals.n_requests * n > MAX_TRACE_EVENTS:
+            raise SparOAError(f"--trace: {arrivals.n_requests:,} requests x {n} operators = "
+                              f"{arrivals.n_requests * n:,} events, more than the {MAX_TRACE_EVENTS:,} a trace holds; "
+                              f"trace a shorter stream (--requests)")
         if args.policy in ("cpu", "gpu"):
             placement: Any = [0.0 if args.policy == "cpu" else 1.0] * n
         elif Path(args.policy).is_dir():
@@ -84,12 +103,21 @@ def cmd_replay(args: argparse.Namespace) -> int:
         inputs: dict[int, torch.Tensor] = {}
 
         def make_input(r: int) -> torch.Tensor:
-            if r not in inputs:
-                inputs[r] = torch.randn(x1.shape, generator=gen)
-            return inputs[r]
+            x = inputs.get(r)
+            if x is None:
+                x = torch.randn(x1.shape, generator=gen)
+                if r < args.max_batch:  # only the warm-up's requests are asked for again: memory stays bounded
+                    inputs[r] = x
+            return x
 
-        report, trace = replay(ex, placement, make_input, arrivals, batching, seed=args.seed, trace_path=args.trace,
-                               torch_trace_path=args.torch_trace, warmup=args.warmup)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)  # the fallback notice, whatever was shown before
+            report, trace = replay(ex, placement, make_input, arrivals, batching, seed=args.seed,
+                                   trace_path=args.trace, torch_trace_path=args.torch_trace, warmup=args.warmup)
+    _show_warnings(caught)
+    notice = overload_notice(report.offered_rate_rps, report.service_rate_rps)
+    if notice:
+        error_line(notice)
     doc = report.to_dict()
     doc["policy"] = args.policy
     doc["trace"] = None if trace is None else str(trace)
@@ -98,6 +126,29 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     doc["device_state"] = device_state(probe_tegrastats=False)  # power mode, clocks, versions ("not a Jetson" with the reason elsewhere)
     return emit(doc, args.json, lambda: _render(doc))
+
+
+def overload_notice(offered_rps: float | None, service_rps: float | None) -> str | None:
+    """The one-line warning for a stream offered faster than the host served it, else None."""
+    if offered_rps is None or service_rps is None or offered_rps <= service_rps:
+        return None
+    return (f"sparoa replay: warning: requests arrived at {offered_rps:.4g}/s but this host served "
+            f"{service_rps:.4g}/s, so a queue built up and the latencies measure it, not the placement "
+            f"(lower the rate below {service_rps:.3g}/s, or use --arrival closed)")
+
+
+def _show_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """The executor's CPU fallback as one notice line; other warnings shown once each, as Python would."""
+    seen: set[tuple[type, str]] = set()
+    for w in caught:
+        key = (w.category, str(w.message))
+        if key in seen:
+            continue
+        seen.add(key)
+        if issubclass(w.category, RuntimeWarning) and "falling back to the CPU" in str(w.message):
+            error_line(f"sparoa replay: notice: {w.message}")
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 def _render(doc: dict[str, Any]) -> list[Any]:
@@ -109,6 +160,9 @@ def _render(doc: dict[str, Any]) -> list[Any]:
         ("latency p50 / p95 / p99", f"{doc['latency_p50_s'] * 1e3:.4g} / {doc['latency_p95_s'] * 1e3:.4g} / "
                                     f"{doc['latency_p99_s'] * 1e3:.4g} ms"),
         ("throughput", f"{doc['throughput_rps']:.4g} req/s"),
+        ("offered / served rate", "- (closed loop)" if doc["offered_rate_rps"] is None else
+         f"{doc['offered_rate_rps']:.4g} / {doc['service_rate_rps'] or 0:.4g} req/s"
+         + (" (overloaded)" if doc["overloaded"] else "")),
         ("energy per inference", "no meter on this host" if e is None else f"{e * 1e3:.4g} mJ"),
         ("CPU / GPU busy", f"{doc['cpu_busy_s'] * 1e3:.4g} / {doc['gpu_busy_s'] * 1e3:.4g} ms"),
         ("batches (mean size)", f"{doc['batches']} ({doc['mean_batch']:.3g})"),
