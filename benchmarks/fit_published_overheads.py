@@ -34,7 +34,8 @@ Prints the per-kind table (fitted and, as a check, medians of isolated tiny node
 model totals in-sample and held out per mode, and writes JSON (default
 ``benchmarks/results/fit_published_overheads.json``).
 
-    python benchmarks/fit_published_overheads.py [--train M,M,M] [--modes MAXN,30W] [--branes GITDIR] [-o PATH]
+    python benchmarks/fit_published_overheads.py [--train M,M,M] [--modes MAXN,30W] [--conv-size off|gemm|fit]
+                                                 [--branes GITDIR] [-o PATH]
 """
 
 from __future__ import annotations
@@ -76,6 +77,55 @@ PRIOR_ETA = {"conv": 0.6, "dwconv": 0.15, "attention": 0.45}
 MIN_NODES = 10
 _PRIOR_H = 0.12  # ms·GHz: prior host cost (≈ a tiny add), weight _PRIOR_W
 _PRIOR_W = 0.015
+#: Conv size term (``--conv-size``, an experiment; off by default): a convolution's *compute* time ×
+#: exp(clip(β · (ln FLOPs − ln 1e8))), i.e. its efficiency η · (FLOPs / 1e8)^(−β). β < 0: a larger batch-1
+#: convolution reaches a larger share of peak (its GEMM K-loop amortises the per-tile prologue/epilogue and
+#: the kernel's ramp), which η × the wave term alone cannot express. The twin has no such term: the
+#: profile's shape residual (``[gpu.latency.residual]``, feature ``log_flops@conv``) scales memory time too,
+#: which makes a memory-bound convolution faster as its FLOPs grow (latency not monotone in FLOPs), so the
+#: shipped profiles keep β = 0 and this option only reports what a compute-only size term would give.
+CONV_SIZE_CENTER = float(np.log(1e8))
+CONV_SIZE_CLIP = (-float(np.log(4.0)), float(np.log(4.0)))
+#: β's independent source: the same board's PyTorch GEMM sweep (branes-ai/graphs@b6c5e829
+#: hardware_registry/boards/jetson_orin_agx/logs/jetson_orin_agx_gpu_{MAXN,50W,15W}.log, "BLAS Level 3: GEMM",
+#: torch.matmul n×n×n timed with perf_counter + cuda.synchronize, PyTorch 2.1 nv23.06; the 30W log's GEMMs
+#: failed). Best (minimum) ms of the log's runs per (mode, tensor-core precision, n). β = the log-log slope of
+#: (time − the 128³ time, the call's floor) over n = 512, 1K, 2K, minus 1 (points with < 0.05 ms left are
+#: dropped); the median over the six (mode, precision) estimates (−0.13 … −0.47) is the profile's β.
+GEMM_SWEEP_MS: dict[tuple[str, str], dict[int, float]] = {
+    ("MAXN", "tf32"): {128: 0.22, 512: 0.34, 1024: 1.64, 2048: 4.62},
+    ("MAXN", "fp16"): {128: 0.22, 512: 0.20, 1024: 0.79, 2048: 3.67},
+    ("50W", "tf32"): {128: 0.52, 512: 0.90, 1024: 1.94, 2048: 4.02},
+    ("50W", "fp16"): {128: 0.69, 512: 0.29, 1024: 1.02, 2048: 2.42},
+    ("15W", "tf32"): {128: 0.77, 512: 1.12, 1024: 3.28, 2048: 11.04},
+    ("15W", "fp16"): {128: 0.76, 512: 0.95, 1024: 2.07, 2048: 6.50},
+}
+GEMM_SWEEP_SOURCE = (f"{REPO_URL}@{COMMIT} hardware_registry/boards/jetson_orin_agx/logs/jetson_orin_agx_gpu_"
+                     "{MAXN,50W,15W}.log (BLAS Level 3 GEMM, torch.matmul n³, perf_counter + synchronize, "
+                     "PyTorch 2.1 nv23.06, AGX Orin 64GB)")
+
+
+def gemm_beta(sweep: dict[tuple[str, str], dict[int, float]] = GEMM_SWEEP_MS,
+              min_ms: float = 0.05) -> tuple[float, dict[str, float]]:
+    """(median β, β per "mode/precision") of a GEMM sweep: slope of log(t − t(128³)) on log(2n³), minus 1."""
+    per: dict[str, float] = {}
+    for (mode, prec), times in sweep.items():
+        floor = times[128]
+        pts = [(2.0 * n ** 3, t - floor) for n, t in times.items() if n >= 512 and t - floor >= min_ms]
+        if len(pts) >= 2:
+            x, y = np.log([a for a, _ in pts]), np.log([b for _, b in pts])
+            per[f"{mode}/{prec}"] = float(np.polyfit(x, y, 1)[0] - 1.0)
+    if not per:
+        raise ValueError("GEMM sweep: no (mode, precision) with two usable sizes")
+    return float(np.median(list(per.values()))), per
+
+
+def conv_size_factor(logf: np.ndarray, is_conv: np.ndarray, beta: float) -> np.ndarray:
+    """exp(clip(β · (ln FLOPs − CONV_SIZE_CENTER))) on convolutions, 1 elsewhere (the residual's rule)."""
+    r = np.clip(beta * (logf - CONV_SIZE_CENTER), *CONV_SIZE_CLIP)
+    return np.where(is_conv, np.exp(r), 1.0)
+
+
 _FILE_RE = re.compile(r"calibration_data/jetson_orin_(agx_)?(maxn|50w|30w|15w)/measurements/(fp32|fp16)/(\w+)_b1\.json$")
 
 
@@ -143,7 +193,7 @@ def dataset(extract: dict[str, Any], platform: Any) -> tuple[list[Sub], dict[str
     from sparoa_sim.workloads import as_graph
 
     lat = platform.gpu.latency
-    flat = platform.with_latency("gpu", dataclasses.replace(lat, eta=(1.0,) * len(KINDS), lanes=1e-9))
+    flat = platform.with_latency("gpu", dataclasses.replace(lat, eta=(1.0,) * len(KINDS), lanes=1e-9, residual=None))
     graphs = {m: as_graph(w) for m, w in MODELS.items()}
     terms: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
     subs: list[Sub] = []
@@ -174,7 +224,7 @@ class Design:
         self.s = np.array([x.s for x in subs])
         self.nodes = np.array([x.n_nodes for x in subs], dtype=float)
         self.count = np.zeros((len(subs), len(HOST_KINDS)))
-        seg, tc1, tm, eta_k, units, tpcs = [], [], [], [], [], []
+        seg, tc1, tm, eta_k, units, tpcs, logf, is_conv = [], [], [], [], [], [], [], []
         for j, x in enumerate(subs):
             g = info["graphs"][x.model]
             t = info["terms"][(x.model, x.mode, x.prec)]
@@ -186,46 +236,52 @@ class Design:
                 tm.append(t["tm"][i])
                 eta_k.append(ETA_KINDS.index(k) if k in ETA_KINDS else -1)
                 units.append(float(g.hw_ops.units[i]))
+                logf.append(float(np.log(max(float(g.hw_ops.flops[i]), 1.0))))
+                is_conv.append(k == "conv")
                 tpcs.append(platform.mode(x.mode).gpu_tpcs)
         self.seg, self.tc1, self.tm = np.array(seg, dtype=int), np.array(tc1), np.array(tm)
         self.eta_k, self.units, self.tpcs = np.array(eta_k), np.array(units), np.array(tpcs, dtype=float)
+        self.logf, self.is_conv = np.array(logf), np.array(is_conv, dtype=bool)
         eta0 = {k.value: e for k, e in zip(KINDS, platform.gpu.latency.eta)}
         self.eta_other = np.array([eta0[kinds[int(info["graphs"][x.model].hw_ops.kind[i])]]
                                    for x in subs for i in x.ops])
 
-    def predict(self, phi: float, h: np.ndarray, eta: np.ndarray, lanes: float) -> np.ndarray:
+    def predict(self, phi: float, h: np.ndarray, eta: np.ndarray, lanes: float, beta: float = 0.0) -> np.ndarray:
         x = np.maximum(self.units, 1.0) / (self.tpcs * lanes)
         par = x / np.ceil(x)
         e = np.where(self.eta_k >= 0, eta[np.maximum(self.eta_k, 0)], self.eta_other)
-        dev = np.maximum(self.tc1 / (e * par), self.tm)
+        dev = np.maximum(self.tc1 / (e * par) * conv_size_factor(self.logf, self.is_conv, beta), self.tm)
         out = self.s * (phi * self.nodes + self.count @ h)
         np.add.at(out, self.seg, dev)
         return out
 
 
-def fit(design: Design, phi: float, eta0: np.ndarray, lanes0: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """(h per HOST_KINDS in ms·GHz, η per ETA_KINDS, lanes): robust least squares on log time."""
+def fit(design: Design, phi: float, eta0: np.ndarray, lanes0: float, conv_size: bool = False,
+        beta_fixed: float = 0.0) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """(h per HOST_KINDS in ms·GHz, η per ETA_KINDS, lanes, β of the conv size term): robust least
+    squares on log time; β is fitted where ``conv_size``, else held at ``beta_fixed``."""
     from scipy.optimize import least_squares
 
     nh, ne = len(HOST_KINDS), len(ETA_KINDS)
 
-    def split(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        return q[:nh], q[nh:nh + ne], float(np.exp(q[-1]))
+    def split(q: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
+        return q[:nh], q[nh:nh + ne], float(np.exp(q[nh + ne])), float(q[-1]) if conv_size else beta_fixed
 
     def resid(q: np.ndarray) -> np.ndarray:
-        h, eta, lanes = split(q)
-        r = np.log(design.predict(phi, h, eta, lanes)) - np.log(design.y)
+        h, eta, lanes, beta = split(q)
+        r = np.log(design.predict(phi, h, eta, lanes, beta)) - np.log(design.y)
         prior = _PRIOR_W * np.r_[np.log(h / _PRIOR_H), 0.3 * np.log(eta / eta0)]
         return np.r_[r, prior]
 
     # The wave term is a step function of lanes (ceil): profile the cost over a log grid of lanes,
-    # fitting h and η at each, and keep the best.
+    # fitting h and η (and β) at each, and keep the best.
     best = None
+    extra = 1 if conv_size else 0
     for lanes in np.geomspace(lanes0, 2.0 ** 22, 34):
         ll = np.log(lanes)
-        lo = np.r_[np.full(nh, 1e-3), np.full(ne, 1e-3), ll - 1e-9]
-        hi = np.r_[np.full(nh, 5.0), np.ones(ne), ll + 1e-9]
-        q0 = np.r_[np.full(nh, _PRIOR_H), eta0, ll]
+        lo = np.r_[np.full(nh, 1e-3), np.full(ne, 1e-3), ll - 1e-9, np.full(extra, -1.0)]
+        hi = np.r_[np.full(nh, 5.0), np.ones(ne), ll + 1e-9, np.full(extra, 1.0)]
+        q0 = np.r_[np.full(nh, _PRIOR_H), eta0, ll, np.zeros(extra)]
         res = least_squares(resid, q0, bounds=(lo, hi), loss="soft_l1", f_scale=0.1)
         if best is None or res.cost < best.cost:
             best = res
@@ -283,6 +339,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--train", default=",".join(DEFAULT_TRAIN), help="models fitted on (default: %(default)s)")
     ap.add_argument("--modes", default=",".join(DEFAULT_FIT_MODES), help="power modes fitted on (default: %(default)s)")
+    ap.add_argument("--conv-size", choices=("off", "gemm", "fit"), default="off",
+                    help="experiment: a compute-only conv size term β, off (default: the shipped profiles' model), "
+                         "from the same board's GEMM sweep, or fitted with the rest")
     ap.add_argument("--branes", type=Path, default=None, help="git dir of a branes-ai/graphs snapshot: rebuild the extract")
     ap.add_argument("--extract", type=Path, default=EXTRACT, help="compact extract (default: %(default)s)")
     ap.add_argument("-o", "--output", type=Path, default=RESULTS, help="JSON output (default: %(default)s)")
@@ -308,9 +367,11 @@ def main(argv: list[str] | None = None) -> int:
     floor = [x.t_ms / x.s for x in fit_set if x.no_kernel]
     phi = float(np.median(floor)) if floor else 0.0
     eta_prior = np.array([PRIOR_ETA[k] for k in ETA_KINDS])
-    h, eta, lanes = fit(Design(fit_set, info, base), phi, eta_prior, 2048.0)
+    beta_gemm, beta_per = gemm_beta()
+    h, eta, lanes, beta = fit(Design(fit_set, info, base), phi, eta_prior, 2048.0, conv_size=args.conv_size == "fit",
+                              beta_fixed=beta_gemm if args.conv_size == "gemm" else 0.0)
     design_all = Design(subs, info, base)
-    tot = totals(subs, design_all.predict(phi, h, eta, lanes))
+    tot = totals(subs, design_all.predict(phi, h, eta, lanes, beta))
     rows = summary(tot, train)
 
     f_max = base.cpu.max_clock_hz / 1e9
@@ -340,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"floor φ (FX node launching nothing, median of {len(floor)}): {phi:.4f} ms·GHz "
           f"({phi / f_max * 1e3:.1f} us at MAXN)")
     print(f"profile base: t_dispatch {t_disp:.4f} ms·GHz, t_launch {t_launch:.4f} ms·GHz; fitted GPU lanes {lanes:.0f}")
+    print(f"conv size term β = {beta:+.4f} (device time × exp(β · (ln FLOPs − ln 1e8)), clip ×/÷ 4; "
+          f"{args.conv_size}; GEMM sweep median {beta_gemm:+.3f} of {', '.join(f'{k} {v:+.2f}' for k, v in beta_per.items())}): a 3.7 GFLOP conv × {float(conv_size_factor(np.array([np.log(3.7e9)]), np.array([True]), beta)[0]):.2f}, "
+          f"a 10 MFLOP conv × {float(conv_size_factor(np.array([np.log(1e7)]), np.array([True]), beta)[0]):.2f}")
     print(f"{'kind':10s} {'h ms·GHz':>9s} {'nodes':>6s} {'factor':>7s} {'eta':>6s}   isolated tiny nodes, ms·GHz incl. floor "
           "(MAXN / 30W / 50W / 15W)")
     for t in table:
@@ -356,7 +420,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['min']:5.2f} {r['max']:5.2f} {r['within_2x']}/{r['n']}")
     print(f"FX nodes with no twin operator, per model: {fx_extra}")
     doc = {"source": extract["source"], "train": train, "fit_modes": fit_modes, "phi_ms_ghz": phi,
-           "lanes": lanes, "t_dispatch_ms_ghz": t_disp, "t_launch_ms_ghz": t_launch, "kinds": table,
+           "lanes": lanes, "conv_size": {"how": args.conv_size, "beta": beta, "gemm_beta": beta_gemm,
+                                          "gemm_beta_per": beta_per, "gemm_source": GEMM_SWEEP_SOURCE, "feature": "log_flops@conv",
+                                          "center": CONV_SIZE_CENTER, "clip": list(CONV_SIZE_CLIP)},
+           "t_dispatch_ms_ghz": t_disp, "t_launch_ms_ghz": t_launch, "kinds": table,
            "isolated_ms_ghz": iso, "summary": rows, "fx_extra_nodes": fx_extra,
            "totals": [{"campaign": c, "mode": md, "prec": pr, "model": mo, "published_ms": m, "fit_ms": p}
                       for (c, md, pr, mo), (m, p) in sorted(tot.items())],

@@ -135,3 +135,43 @@ def test_the_shipped_data_file_loads_and_every_target_row_is_predictable(bench) 
     assert len(rows) >= 100 and len({r.id for r in rows}) == len(rows)
     assert all(bench.skip_reason(r) is None for r in rows if r.role == "target")
     assert {r.method for r in rows} <= set(bench.METHODS)
+
+
+def test_a_setting_measured_twice_and_disagreeing_is_flagged_not_reproducible(bench, tmp_path: Path) -> None:
+    """Two target rows of one twin setting 30 % apart: both flagged, spread exact; the strict check keeps them,
+    the reproducible check drops them; a setting measured once and a context row are left alone."""
+    twin_ms = per_node_sync_ms("resnet18", "MAXN", "fp16_tc")
+    data = tmp_path / "rows.toml"
+    data.write_text(row(id="camp-a", latency_ms=0.3 * twin_ms) + row(id="camp-b", latency_ms=0.39 * twin_ms)
+                    + row(id="single", model="mobilenet_v3_small", workload="mobilenetv3_small", latency_ms=10.0)
+                    + row(id="ctx", device="AGX Xavier", role="context", profile="none", twin_mode="none",
+                          method="e2e", power_mode="unstated", latency_ms=7.33, reason="no shipped twin profile"))
+    out = tmp_path / "p.json"
+    assert bench.main(["--data", str(data), "-o", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    rows = {r["id"]: r for r in doc["rows"]}
+    assert rows["camp-a"]["repeat_spread"] == pytest.approx(0.3) == rows["camp-b"]["repeat_spread"]
+    assert rows["camp-a"]["reproducible"] is False and rows["camp-b"]["reproducible"] is False
+    assert rows["single"]["repeat_spread"] is None and rows["single"]["reproducible"] is True
+    assert rows["ctx"]["reproducible"] is None
+    gpu = doc["target_check"]["gpu"]
+    # strict: camp-a is 3.3× slow → a miss; reproducible rows only: "single" alone
+    assert gpu["rows"] == 3 and {m["id"] for m in gpu["misses"]} >= {"camp-a"} and gpu["met"] is False
+    rep = gpu["reproducible"]
+    assert rep["rows"] == 1 and sorted(rep["excluded"]) == ["camp-a", "camp-b"]
+    assert rep["median_abs_dev"] == pytest.approx(abs(rows["single"]["ratio"] - 1))
+    assert rep["repeat_limit"] == bench.REPEAT_LIMIT == 0.20
+
+
+def test_spread_at_the_limit_is_still_reproducible(bench) -> None:
+    """max / min − 1 equal to REPEAT_LIMIT is kept (the limit is inclusive); just above it is not."""
+    def rec(i: str, ms: float) -> dict:
+        return {"id": i, "role": "target", "skipped": None, "device_kind": "gpu", "profile": PROFILE,
+                "twin_mode": "MAXN", "workload": "resnet18", "twin_precision": "fp32", "tf32": "conv",
+                "method": "per_node_sync", "batch": 1, "published_ms": ms}
+    at = [rec("a", 10.0), rec("b", 12.0)]
+    bench.mark_repeatability(at)
+    assert [x["reproducible"] for x in at] == [True, True]
+    above = [rec("a", 10.0), rec("b", 12.01)]
+    bench.mark_repeatability(above)
+    assert [x["reproducible"] for x in above] == [False, False]
