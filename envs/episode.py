@@ -28,7 +28,8 @@ from sparoa_sim.sim.singledevice import single_device_figures
 from sparoa_sim.ir.synthetic import generate
 from sparoa_sim.scenarios import StreamSpec, load_scenario
 from sparoa_sim.scenarios.engine import engine_inputs
-from sparoa_sim.workloads import load_workload
+from sparoa_sim.hwmodels.profile_io import shipped_profile_names
+from sparoa_sim.workloads import WORKLOAD_DIR, load_workload, workload_path
 
 from sparoa_sim.envs.observation import OperatorFeatures, operator_features
 from sparoa_sim.envs.options import RANDOM, SYNTHETIC, EnvOptions
@@ -38,6 +39,27 @@ __all__ = ["Episode", "EpisodeFactory"]
 
 _SEED_HIGH = 2**31 - 1
 _FIXED_HOLD_S = 1e6  # a "fixed" background never moves within an episode
+
+# Shared by every environment of the process where all its workloads and platforms are shipped ones
+# (immutable package data): the platforms by name, their prediction tables, the operator features by
+# value. A second env (a vector env's copies, a fresh env per evaluation) then starts with them warm.
+_PLATFORMS: dict[str, Platform] = {}
+_TABLES = PredictionCache()
+_FEATURES: dict[tuple[Any, ...], OperatorFeatures] = {}
+
+
+def _shipped(workloads: tuple[str, ...], platforms: tuple[str, ...]) -> bool:
+    """Whether every workload (bar the synthetic generator) and every platform is shipped by name."""
+    if any(not isinstance(p, str) or p not in shipped_profile_names() for p in platforms):
+        return False
+    return all(w == SYNTHETIC or (isinstance(w, str) and workload_path(w).parent == WORKLOAD_DIR) for w in workloads)
+
+
+def _shared_platform(name: str) -> Platform:
+    plat = _PLATFORMS.get(name)
+    if plat is None:
+        plat = _PLATFORMS[name] = load_platform(name)
+    return plat
 
 
 @dataclass(frozen=True)
@@ -69,7 +91,10 @@ class EpisodeFactory:
         self.record_trace = bool(record_trace)
         o = options
         self.graphs: dict[str, OpGraph] = {w: load_workload(w) for w in o.workloads if w != SYNTHETIC}
-        self.platforms: tuple[Platform, ...] = tuple(load_platform(p) for p in o.platform)
+        #: Whether this env shares platforms, tables and features with the process's other envs.
+        self.shared = _shipped(tuple(o.workloads), tuple(o.platform))
+        self.platforms: tuple[Platform, ...] = tuple(_shared_platform(p) if self.shared else load_platform(p)
+                                                     for p in o.platform)
         for plat in self.platforms:
             if o.mode not in (None, RANDOM):
                 plat.mode(o.mode)  # raises ProfileError naming the profile and the known modes
@@ -87,11 +112,11 @@ class EpisodeFactory:
         else:
             bg = BackgroundLoad()
         self._bg = bg
-        self.cache = PredictionCache()
+        self.cache = _TABLES if self.shared else PredictionCache()
         self._sims: OrderedDict[tuple[Any, ...], Simulator] = OrderedDict()
         self._max_sims = max_sims
         # bounded by the options: named workloads × platforms × modes × batch sizes
-        self._features: dict[tuple[Any, ...], OperatorFeatures] = {}
+        self._features: dict[tuple[Any, ...], OperatorFeatures] = _FEATURES if self.shared else {}
         self.scenarios = tuple(load_scenario(n) for n in o.scenario or ())
         self._inputs = tuple(engine_inputs(sc, None if sc.primary != StreamSpec() else o.requests)
                              for sc in self.scenarios)
@@ -162,7 +187,8 @@ class EpisodeFactory:
         """Per-batch operator features of ``ep`` for the observation (kept across episodes)."""
         if ep.graph_key[0] == SYNTHETIC:
             return lambda batch: operator_features(sim, batch)
-        prefix = (ep.graph_key, ep.platform_index, ep.mode)
+        # by value: graph, platform, mode, precision and where a request's input lives (shared store)
+        prefix = (ep.graph_key, ep.platform.name, ep.mode, ep.config.precision, sim.config.host_io)
         store = self._features
 
         def get(batch: int) -> OperatorFeatures:

@@ -54,6 +54,7 @@ index 2).
 from __future__ import annotations
 
 import math
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -78,6 +79,10 @@ THRESHOLD_FEATURES: tuple[str, ...] = ("tau_s", "tau_i")
 _N_STATIC = len(_STATIC)
 _RATIO = _STATIC.index("op_cpu_gpu_log_ratio")
 _LOG10 = math.log10
+_F32 = np.dtype(np.float32)
+_PACK_DYNAMIC = struct.Struct(f"{len(_DYNAMIC)}f").pack  # native floats, as numpy's float32
+_frombuffer = np.frombuffer
+_ROW_BYTES = 4 * len(_STATIC)
 
 
 def observation_layout(thresholds: bool = False) -> tuple[str, ...]:
@@ -107,8 +112,7 @@ def log_intensity(x: np.ndarray | float) -> np.ndarray:
 
 
 def _logt_array(r: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore"):
-        v = (np.log10(np.maximum(r, 1e-300)) + 6.0) * 0.125
+    v = (np.log10(np.maximum(r, 1e-300)) + 6.0) * 0.125  # ≥ 1e-300: no log of 0 (nor of a negative)
     return np.where(r <= 1e-6, 0.0, np.minimum(v, 1.0))
 
 
@@ -168,6 +172,10 @@ class ObservationBuilder:
             self.buf[-2] = thresholds[0]
             self.buf[-1] = float(log_intensity(thresholds[1]))
         self._static: dict[int, tuple[np.ndarray, list[float], np.ndarray]] = {}
+        #: Per batch: the static rows as float32 bytes (row ``op`` at ``op * _ROW_BYTES``), each
+        #: operator's input bytes.
+        self._packed: dict[int, tuple[bytes, list[float]]] = {}
+        self._tail = self.buf[len(OBS_LAYOUT):].tobytes()  # the threshold features, if any
 
     def static_table(self, batch: int) -> np.ndarray:
         """Per-operator static features at ``batch`` (rows of indices 0–22), computed once."""
@@ -175,6 +183,7 @@ class ObservationBuilder:
         if hit is None:
             hit = self._build_static(batch)
             self._static[batch] = hit
+            self._packed[batch] = (hit[0].tobytes(), hit[1])
         return hit[0]
 
     def finite(self, batch: int) -> np.ndarray:
@@ -189,32 +198,35 @@ class ObservationBuilder:
         return tab, f.in_total, f.finite
 
     def build(self, view, load_cpu: float, load_gpu: float) -> np.ndarray:
-        """The observation of the pending operator ``view``, with the observed loads."""
-        sim = self.sim
-        inv_t = self.inv_t
-        buf = self.buf
-        batch = view.batch
-        op = view.op
-        hit = self._static.get(batch)
+        """The observation of the pending operator ``view``, with the observed loads: a fresh
+        writable float32 array, packed in one step from the operator's precomputed static bytes
+        and the per-decision values (``OpView.decision_state``)."""
+        job = view.job_state
+        batch = job.tables.batch
+        hit = self._packed.get(batch)
         if hit is None:
             self.static_table(batch)
-            hit = self._static[batch]
-        buf[:_N_STATIC] = hit[0][op]
+            hit = self._packed[batch]
+        op = view.op
+        pc, pg, bc, bg, hb, on_c, on_g, xc, xg, busy, cont, progress, n_ready = view.decision_state()
         total = hit[1][op]
-        pc, pg = view.pred_latency
-        bc, bg = view.backlog
         if total > 0.0:
-            on_c, on_g = view.input_bytes
             fc, fg = on_c / total, on_g / total
         else:
             fc = fg = 1.0
-        xc, xg = view.transfer_in
-        buf[_N_STATIC:_N_STATIC + len(_DYNAMIC)] = (
-            logt(pc * inv_t), logt(pg * inv_t), logt(bc * inv_t), logt(bg * inv_t),
-            logt(view.host_backlog * inv_t), fc, fg, logt(xc * inv_t), logt(xg * inv_t),
-            load_cpu, load_gpu, 1.0 if view.host_busy else 0.0, min(view.contention, 1.0), self.mode_feat,
-            min(batch / self.max_batch, 1.0), view.progress, sim.requests_done * self.inv_n,
-            min(sim.n_in_system * self.inv_n, 1.0), min(view.n_ready / 16.0, 1.0), logt(sim.now * inv_t),
-            logt(sim.energy_so_far * self.inv_e),
-        )
-        return buf.copy()
+        sim = self.sim
+        inv_t = self.inv_t
+        # logt of each time, written out (the function's expression: same values bit for bit)
+        lc, lg, lbc, lbg, lhb, lxc, lxg, lnow, le = [
+            0.0 if r <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+            for r in (pc * inv_t, pg * inv_t, bc * inv_t, bg * inv_t, hb * inv_t, xc * inv_t, xg * inv_t,
+                      sim.now * inv_t, sim.energy_so_far * self.inv_e)]
+        fill = batch / self.max_batch
+        in_sys = sim.n_in_system * self.inv_n
+        ready = n_ready / 16.0
+        dyn = _PACK_DYNAMIC(
+            lc, lg, lbc, lbg, lhb, fc, fg, lxc, lxg, load_cpu, load_gpu, 1.0 if busy else 0.0,
+            1.0 if 1.0 < cont else cont, self.mode_feat, 1.0 if 1.0 < fill else fill, progress,
+            sim.requests_done * self.inv_n, 1.0 if 1.0 < in_sys else in_sys, 1.0 if 1.0 < ready else ready, lnow, le)
+        k = op * _ROW_BYTES
+        return _frombuffer(bytearray(hit[0][k:k + _ROW_BYTES] + dyn + self._tail), _F32)

@@ -46,6 +46,7 @@ from sparoa_sim.envs.render import ansi_gantt, rgb_gantt
 
 __all__ = ["SparOAEnv"]
 
+_INT64 = np.int64  # what Discrete.sample() returns
 _REQUESTS_DONE = observation_layout().index("requests_done")
 _TIME = observation_layout().index("time")
 _ENERGY = observation_layout().index("energy")
@@ -130,6 +131,8 @@ class SparOAEnv(gym.Env):
             self.action_space = spaces.Box(-1.0, 1.0, (1,), dtype=np.float32)
         self._discrete = self.options.action_mode == "discrete"
         self._lam = self.options.lam
+        # the loads are observed as they are (no delay, no noise): read them without the options
+        self._plain_loads = not (self.options.obs_delay_s > 0.0 or self.options.obs_noise > 0.0)
         self._ep: Episode | None = None
         self._sim = None
         self._view = None
@@ -155,7 +158,10 @@ class SparOAEnv(gym.Env):
         if view is None:
             raise SimulationError("step: no decision is pending — call reset() first (or again, after the end)")
         if self._discrete:
-            d = discrete_device(action)
+            t = type(action)
+            d = int(action) if t is _INT64 or t is int else -1  # the common case, checked fast
+            if d != 0 and d != 1:
+                d = discrete_device(action)  # anything else: checked in full (raises if invalid)
             if not self._all_finite and not self._builder.finite(view.batch)[view.op, d]:
                 raise InvalidActionError(f"action: {('CPU', 'GPU')[d]} is masked off for operator {view.op} "
                                          f"({view.name!r}); see action_masks()")
@@ -177,7 +183,9 @@ class SparOAEnv(gym.Env):
         if view is None:
             obs = self._terminal_observation()
             return obs, reward, True, False, self._final_info()
-        return self._observe(view), reward, False, False, {}
+        lc, lg = view.load if self._plain_loads else self._observed_loads(view)  # as _observe, written out
+        obs = self._last_obs = self._builder.build(view, lc, lg)
+        return obs, reward, False, False, {}
 
     def action_masks(self) -> np.ndarray:
         """Valid actions of the pending operator ([CPU, GPU]); a device is masked off only where
@@ -267,7 +275,10 @@ class SparOAEnv(gym.Env):
         return lc, lg
 
     def _observe(self, view) -> np.ndarray:
-        lc, lg = self._observed_loads(view)
+        if self._plain_loads:
+            lc, lg = view.load
+        else:
+            lc, lg = self._observed_loads(view)
         obs = self._builder.build(view, lc, lg)
         self._last_obs = obs
         return obs

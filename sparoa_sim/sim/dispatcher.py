@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.errors import SimulationError
-from sparoa_sim.sim.entities import CPU, GPU, Job, PartTask, Split, Task
+from sparoa_sim.sim.entities import CPU, GPU, Job, PartTask, Split, Task, new_instance
 from sparoa_sim.sim.predtables import GraphTables
 from sparoa_sim.sim.state import RunState
 from sparoa_sim.sim.view import OpView
@@ -157,7 +157,12 @@ class Dispatcher:
             job.placed += 1
             self.decisions += 1
             base = job.tables.lat[d][op]
-            task = Task(job, op, d, base)
+            task = new_instance(Task)  # Task(job, op, d, base), without the call's frame
+            task.job = job
+            task.op = op
+            task.dev = d
+            task.base = base
+            task.waits = 0
             self._backlog[d] += base
             if self._deps[op] or (d and self._host_io):
                 self._wire(task)

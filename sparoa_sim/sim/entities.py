@@ -10,7 +10,7 @@ from typing import Any
 
 from sparoa_sim.sim.predtables import PredTables
 
-__all__ = ["CPU", "GPU", "Job", "PartTask", "Split", "Task", "Timer"]
+__all__ = ["CPU", "GPU", "CopyTimer", "Job", "MergeTimer", "PartTask", "Split", "Task", "Timer", "new_instance"]
 
 CPU, GPU = 0, 1
 
@@ -27,6 +27,25 @@ class Timer:
 
     def __init__(self, callback) -> None:
         self.callbacks = [callback]
+
+
+#: Make an entity without a call to ``__init__`` (the hot path sets its slots itself): a task, or a
+#: timer — ``ev = new_instance(Timer); ev.callbacks = cbs`` with a tuple of callbacks built once per
+#: component (SimPy replaces an event's ``callbacks`` with None when it processes it and never
+#: mutates them, so one tuple serves every timer of a component).
+new_instance = object.__new__
+
+
+class CopyTimer(Timer):
+    """The end of a copy: the timer carries what its callback needs (no closure per copy)."""
+
+    __slots__ = ("job", "src", "dev", "t0")
+
+
+class MergeTimer(Timer):
+    """The end of a split's merge copy."""
+
+    __slots__ = ("split", "t0", "nbytes")
 
 
 class Job:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections import deque
 from functools import partial
+from heapq import heappush
 from typing import Any
 
 from simpy.events import NORMAL
 
-from sparoa_sim.sim.entities import CPU, GPU, Job, Task, Timer
+from sparoa_sim.sim.entities import CPU, GPU, Job, Task, Timer, new_instance
 from sparoa_sim.sim.state import RunState
 
 __all__ = ["Executors"]
@@ -37,6 +38,7 @@ class Executors:
     def __init__(self) -> None:
         #: End-of-task callback per device (bound once; ``Timer`` calls it with the event).
         self.end_cb = (partial(self._on_end, CPU), partial(self._on_end, GPU))
+        self._end_cbs = ((self.end_cb[CPU],), (self.end_cb[GPU],))  # a timer's callbacks, per device
         self.running: list[Task | None] = [None, None]
 
     def connect(self, dispatcher: Any, rates: Any, transfers: Any) -> None:
@@ -50,7 +52,8 @@ class Executors:
     def reset(self, state: RunState) -> None:
         """Idle devices with empty queues, for a new run on ``state``."""
         self._env = state.env
-        self._schedule = state.schedule
+        self._queue = state.queue
+        self._eid = state.eid
         self._ready = state.ready
         self._backlog = state.backlog
         self._load = state.load
@@ -76,14 +79,6 @@ class Executors:
         if self.running[d] is None and not q[0].waits:
             self._start(d, q.popleft())
 
-    def _try_start(self, d: int) -> None:
-        if self.running[d] is not None:
-            return
-        q = self.queue[d]
-        if not q or q[0].waits:
-            return
-        self._start(d, q.popleft())
-
     def _start(self, d: int, task: Task) -> None:
         job = task.job
         z = 1.0 if job.z is None else job.z[2 * task.op + d]
@@ -92,10 +87,13 @@ class Executors:
             rates = self._rates
             if self._contention and self.running[1 - d] is not None:
                 rates.update_contention(d)
-            if self._load[d] == 0.0 and rates.contention == 1.0:
-                dur = z * task.base
-            else:
+            load = self._load[d]
+            if rates.contention != 1.0 or task.part is not None:
                 dur = z * rates.duration(task, d)
+            elif load == 0.0:
+                dur = z * task.base
+            else:  # Rates.duration's value at a background load without contention, read directly
+                dur = z * job.tables.at_load(d, load)[task.op]
         else:
             dur = z * task.base
         now = self._env._now
@@ -104,8 +102,9 @@ class Executors:
         task.t_seg = now
         task.frac = 1.0
         task.dur = dur
-        ev = Timer(self.end_cb[d])
-        self._schedule(ev, NORMAL, dur)
+        ev = new_instance(Timer)
+        ev.callbacks = self._end_cbs[d]
+        heappush(self._queue, (now + dur, NORMAL, next(self._eid), ev))  # = env.schedule(ev, NORMAL, dur)
         self.end_ev[d] = ev
 
     def retime(self, d: int) -> None:
@@ -123,8 +122,9 @@ class Executors:
         task.frac = frac
         task.t_seg = now
         task.dur = new
-        ev = Timer(self.end_cb[d])
-        self._schedule(ev, NORMAL, frac * new)
+        ev = new_instance(Timer)
+        ev.callbacks = self._end_cbs[d]
+        heappush(self._queue, (now + frac * new, NORMAL, next(self._eid), ev))
         self.end_ev[d] = ev
 
     def _on_end(self, d: int, ev: Timer) -> None:
@@ -148,8 +148,24 @@ class Executors:
             self._trace.append((d, 0, op, job.seq, t0, now, job.share[op], 0))
         if self._contention and self._rates.contention != 1.0:
             self._rates.update_contention(d)  # the other device now runs alone
-        if part is None:
-            self.op_done(job, op, d)
+        if part is None:  # op_done(job, op, d), written out (once per operator: the hot path)
+            job.res[op] |= 1 << d
+            job.done += 1
+            w = job.waiters
+            if w:
+                lst = w.pop(2 * op + d, None)
+                if lst:
+                    self.notify(lst)
+                if 2 * op + 1 - d in w:
+                    self._transfers.start(job, op, 1 - d)
+            if job.share[op] != 1.0:
+                self._dispatcher.issue(job, op)
+            if d == GPU and job.sink[op] and self._host_io:
+                self._transfers.start(job, op, CPU)  # the output goes back to the host; finishes there
+            else:
+                job.left -= 1
+                if job.left == 0:
+                    job.lane.stream.job_done(job)
         else:
             self._part_done(task)
         q = self.queue[d]
@@ -183,8 +199,12 @@ class Executors:
         running = self.running
         for task in tasks:
             task.waits -= 1
-            if task.waits == 0 and running[task.dev] is None:
-                self._try_start(task.dev)
+            if task.waits == 0:
+                dv = task.dev
+                if running[dv] is None:  # a free device starts its queue's head if that is ready
+                    q = self.queue[dv]
+                    if q and not q[0].waits:
+                        self._start(dv, q.popleft())
 
     def _part_done(self, task: Task) -> None:
         sp = task.split

@@ -15,11 +15,12 @@ comes from the head of the queue, whatever those decisions add to it.
 from __future__ import annotations
 
 from collections import deque
+from heapq import heappush
 from typing import Any
 
 from simpy.events import NORMAL
 
-from sparoa_sim.sim.entities import CPU, Task, Timer
+from sparoa_sim.sim.entities import CPU, Task, Timer, new_instance
 from sparoa_sim.sim.state import RunState
 
 __all__ = ["HostThread"]
@@ -29,7 +30,7 @@ class HostThread:
     """The host's launch queue and its one launch in progress (reset per run)."""
 
     def __init__(self) -> None:
-        self._on_end = self._end  # the launch-end callback, bound once (no allocation per launch)
+        self._end_cbs = (self._end,)  # a launch timer's callbacks, bound once (no allocation per launch)
         self.task: Task | None = None
         self.busy = False
         self.unsettled = False
@@ -45,7 +46,8 @@ class HostThread:
     def reset(self, state: RunState) -> None:
         """An idle thread with an empty queue, for a new run on ``state``."""
         self._env = state.env
-        self._schedule = state.schedule
+        self._queue = state.queue
+        self._eid = state.eid
         self._td = state.td
         self._interf = state.interference
         self._ready = state.ready
@@ -82,9 +84,10 @@ class HostThread:
             self.busy = True
             if self._interf:
                 self._rates.refresh_load(CPU)
-        self._t0 = self._env._now
-        ev = Timer(self._on_end)
-        self._schedule(ev, NORMAL, td)
+        now = self._t0 = self._env._now
+        ev = new_instance(Timer)
+        ev.callbacks = self._end_cbs
+        heappush(self._queue, (now + td, NORMAL, next(self._eid), ev))  # = env.schedule(ev, NORMAL, td)
 
     def _next(self) -> None:
         """Launch the head of the queue, or let the thread go idle (callers ensure no decision
@@ -98,11 +101,12 @@ class HostThread:
                 self.busy = True
                 if self._interf:
                     self._rates.refresh_load(CPU)
-            self._t0 = self._env._now
+            now = self._t0 = self._env._now
             td = self._td[task.dev][task.op]
             self._task_td = td
-            ev = Timer(self._on_end)
-            self._schedule(ev, NORMAL, td)
+            ev = new_instance(Timer)
+            ev.callbacks = self._end_cbs
+            heappush(self._queue, (now + td, NORMAL, next(self._eid), ev))
             return
         self.task = None
         if self.busy:

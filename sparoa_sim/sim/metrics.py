@@ -41,6 +41,13 @@ def energy_so_far(now: float, board_idle_w: float, streams: Sequence[RequestStre
                   transfers: Transfers) -> float:
     """Joules so far: finished operators and copies plus board idle power since the first arrival
     of any stream (up to the last completion once every stream is finished, else up to ``now``)."""
+    e = executors.energy
+    if len(streams) == 1:  # the common case, without the lists (the env reads this every step)
+        s = streams[0]
+        if not s.arrival:
+            return e[0] + e[1] + transfers.energy + 0.0
+        end = max(s.completion) if s.finished else now
+        return e[0] + e[1] + transfers.energy + board_idle_w * (end - s.arrival[0])
     idle = 0.0
     firsts = [s.arrival[0] for s in streams if s.arrival]
     if firsts:
@@ -49,7 +56,6 @@ def energy_so_far(now: float, board_idle_w: float, streams: Sequence[RequestStre
         else:
             end = now
         idle = board_idle_w * (end - min(firsts))
-    e = executors.energy
     return e[0] + e[1] + transfers.energy + idle
 
 

@@ -102,6 +102,9 @@ class GpuOnly:
         return "GpuOnly()"
 
 
+_BLOCK = 256  # uniforms the random policy draws at a time
+
+
 class RandomPolicy:
     """Each operator on the GPU with probability ``p_gpu``; with ``split=True`` a splittable
     operator gets a uniform GPU share instead. Draws from the run's policy substream."""
@@ -114,12 +117,18 @@ class RandomPolicy:
         self.p_gpu = float(p_gpu)
         self.split = bool(split)
         self._rng = np.random.default_rng(0)
+        self._draws: list[float] = []
 
     def reset(self, ctx: PolicyContext) -> None:
         self._rng = ctx.rng
+        self._draws = []
 
     def decide(self, view: OpView) -> float | int:
-        u = self._rng.random()
+        draws = self._draws
+        if not draws:  # uniforms in blocks: the same numbers, in the same order, as one call per decision
+            draws.extend(self._rng.random(_BLOCK).tolist())
+            draws.reverse()
+        u = draws.pop()
         if self.split and view.splittable:
             return u
         return 1 if u < self.p_gpu else 0

@@ -38,6 +38,10 @@ def summarise_latencies(lat: np.ndarray) -> tuple[float, float, float, float, fl
     a = np.asarray(lat, dtype=float)
     if a.size == 0:
         return (0.0, 0.0, 0.0, 0.0, 0.0)
+    if a.size == 1:  # one request (every SparOA-v0 episode end): each figure is that latency
+        v = float(a.reshape(-1)[0])
+        if v - v == 0.0:  # finite (numpy's percentile of a lone ±inf is nan)
+            return (v, v, v, v, v)
     p50, p95, p99 = np.percentile(a, [50.0, 95.0, 99.0])
     return float(a.mean()), float(p50), float(p95), float(p99), float(a.max())
 

@@ -105,6 +105,7 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     completion = 0.0
     energy = 0.0
     load = 0.0
+    lat_now = base
     for op in gt.fifo_order:
         # §4.3 on one device: a GPU kernel after its launch (launches back to back, td[op] each), the
         # previous kernel and, for a source under host_io, the input's copy; a CPU operator after
@@ -119,9 +120,10 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
                 start = x_in
         while nxt_t <= start:  # load changes while the device waits
             load = min(nxt_level, MAX_LOAD)
+            lat_now = base if load == 0.0 else t.at_load(d, load)
             nxt_t, nxt_level = next(changes, (math.inf, 0.0))
         zk = 1.0 if z is None else z[2 * op + d]
-        dur = zk * (base[op] if load == 0.0 else t.at_load(d, load)[op])
+        dur = zk * lat_now[op]  # every operator's latency at the load in force (base at load 0)
         t_seg, frac = start, 1.0
         end = start + dur
         while nxt_t < end:  # re-time at each change while it runs (the engine's Executors.retime)
@@ -132,7 +134,8 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
                     frac -= (nxt_t - t_seg) / dur
                     if frac < 0.0:
                         frac = 0.0
-                dur = zk * (base[op] if load == 0.0 else t.at_load(d, load)[op])
+                lat_now = base if load == 0.0 else t.at_load(d, load)
+                dur = zk * lat_now[op]
                 t_seg = nxt_t
                 end = nxt_t + frac * dur
             nxt_t, nxt_level = next(changes, (math.inf, 0.0))

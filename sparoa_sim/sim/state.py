@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections import deque
 
-import simpy
-
 from sparoa_sim.sim.config import SimConfig
 from sparoa_sim.sim.entities import CPU, GPU, Job
+from sparoa_sim.sim.eventloop import EventLoop
 from sparoa_sim.sim.predtables import GraphTables, PredTables
 
 __all__ = ["RunState"]
@@ -28,15 +27,18 @@ class RunState:
     (``sim.streams.Lane``), and every job carries its own (``Job.lane``).
     """
 
-    __slots__ = ("env", "schedule", "gt", "n", "input_dep", "t_dispatch", "td", "cores", "host_io", "noise", "background",
+    __slots__ = ("env", "schedule", "queue", "eid", "gt", "n", "input_dep", "t_dispatch", "td", "cores", "host_io", "noise", "background",
                  "contention", "interference", "dynamic", "bw_cap", "ready", "backlog", "load", "trace",
                  "job_lane")
 
     def __init__(self, gt: GraphTables, t1: PredTables, config: SimConfig, bw_cap: float, noise: bool) -> None:
-        env = simpy.Environment()
-        #: The SimPy environment of this run, and its ``schedule`` (how Timers are scheduled).
+        env = EventLoop()
+        #: The SimPy environment of this run, its ``schedule``, and its heap and event counter (the
+        #: components push their timers as ``schedule`` would: ``sim.eventloop``).
         self.env = env
         self.schedule = env.schedule
+        self.queue = env.queue
+        self.eid = env.eid
         #: The graph's structure as lists (shared by every run of the graph).
         self.gt = gt
         self.n = gt.n

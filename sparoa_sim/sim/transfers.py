@@ -16,11 +16,12 @@ lives on the home device. Copies run concurrently with each other and with the d
 
 from __future__ import annotations
 
+from heapq import heappush
 from typing import Any
 
 from simpy.events import NORMAL
 
-from sparoa_sim.sim.entities import CPU, GPU, Job, Split, Timer
+from sparoa_sim.sim.entities import CPU, GPU, CopyTimer, Job, MergeTimer, Split, new_instance
 from sparoa_sim.sim.predtables import PredTables
 from sparoa_sim.sim.state import RunState
 
@@ -32,6 +33,8 @@ class Transfers:
 
     def __init__(self) -> None:
         self.inflight = 0
+        self._copy_cbs = (self._copy_end,)  # the timers' callbacks, built once
+        self._merge_cbs = (self._merge_end,)
 
     def connect(self, dispatcher: Any, executors: Any) -> None:
         """Who hears of a finished copy: the dispatcher (or the streams' router), the executors
@@ -42,7 +45,8 @@ class Transfers:
     def reset(self, state: RunState) -> None:
         """No copies, for a new run on ``state``."""
         self._env = state.env
-        self._schedule = state.schedule
+        self._queue = state.queue
+        self._eid = state.eid
         self._ready = state.ready
         self._trace = state.trace
         self._host_io = state.host_io
@@ -66,12 +70,27 @@ class Transfers:
         t = job.tables
         job.res[src] |= 4 << d
         dur = t.xfer_s[src]
-        self._count(t, dur, t.xfer_bytes[src], d)
+        nbytes = t.xfer_bytes[src]
+        self.count += 1  # as _count, written out (one copy per cross-device edge: the hot path)
+        self.bytes += nbytes
+        self.busy_s += dur
+        self.energy += t.eps_byte[d] * nbytes
+        self.inflight += 1
         t0 = self._env._now
-        ev = Timer(lambda _e: self._end(job, src, d, t0))
-        self._schedule(ev, NORMAL, dur)
+        ev = new_instance(CopyTimer)
+        ev.callbacks = self._copy_cbs
+        ev.job = job
+        ev.src = src
+        ev.dev = d
+        ev.t0 = t0
+        heappush(self._queue, (t0 + dur, NORMAL, next(self._eid), ev))  # = env.schedule(ev, NORMAL, dur)
 
-    def _end(self, job: Job, src: int, d: int, t0: float) -> None:
+    def _copy_end(self, ev: CopyTimer) -> None:
+        """A copy has arrived: the output is resident on ``ev.dev``; wake the tasks waiting for it."""
+        job = ev.job
+        src = ev.src
+        d = ev.dev
+        t0 = ev.t0
         self.inflight -= 1
         res = job.res
         res[src] = (res[src] | (1 << d)) & ~(4 << d)
@@ -96,10 +115,18 @@ class Transfers:
         dur, nbytes = t.merge_s(sp.op, minor)
         self._count(t, dur, nbytes, sp.home)
         t0 = self._env._now
-        ev = Timer(lambda _e: self._end_merge(sp, t0, nbytes))
-        self._schedule(ev, NORMAL, dur)
+        ev = new_instance(MergeTimer)
+        ev.callbacks = self._merge_cbs
+        ev.split = sp
+        ev.t0 = t0
+        ev.nbytes = nbytes
+        heappush(self._queue, (t0 + dur, NORMAL, next(self._eid), ev))
 
-    def _end_merge(self, sp: Split, t0: float, nbytes: float) -> None:
+    def _merge_end(self, ev: MergeTimer) -> None:
+        """A split's merge copy has arrived home."""
+        sp = ev.split
+        t0 = ev.t0
+        nbytes = ev.nbytes
         self.inflight -= 1
         if self._trace is not None:
             self._trace.append((3, 3, sp.op, sp.job.seq, t0, self._env._now, nbytes, sp.home))

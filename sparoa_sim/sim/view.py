@@ -218,6 +218,52 @@ class OpView:
         op = self.op
         return (td[0][op], td[1][op])
 
+    def decision_state(self) -> tuple[float, float, float, float, float, float, float, float, float, bool, float,
+                                      float, int]:
+        """The per-decision fields an observation reads, in one pass (the environment's fast path):
+        ``(*pred_latency, *backlog, host_backlog, *input_bytes, *transfer_in, host_busy, contention,
+        progress, n_ready)``, each value equal to what its property returns."""
+        job = self.job_state
+        t = job.tables
+        op = self.op
+        state = self._state
+        load = state.load
+        ld = load[0]
+        pc = t.lat[0][op] if ld == 0.0 else t.at_load(0, ld)[op]
+        ld = load[1]
+        pg = t.lat[1][op] if ld == 0.0 else t.at_load(1, ld)[op]
+        gt = self._gt
+        deps = gt.deps[op]
+        if not deps:
+            deps = (gt.n,) if state.host_io else ()
+        res = job.res
+        share = job.share
+        xb = t.xfer_bytes
+        xs = t.xfer_s
+        on_c = on_g = xc = xg = 0.0
+        for p in deps:  # as input_bytes and transfer_in (same order of sums)
+            r = res[p]
+            if not r & 3:
+                s = share[p]
+                if s >= 0.0:
+                    r |= 2 if s >= 0.5 else 1
+            x = xs[p]
+            if r & 1:
+                on_c += xb[p]
+            elif x > xc:
+                xc = x
+            if r & 2:
+                on_g += xb[p]
+            elif x > xg:
+                xg = x
+        b = state.backlog
+        host = self._host
+        hb = host.backlog
+        b0 = b[0]
+        b1 = b[1]
+        return (pc, pg, 0.0 if 0.0 > b0 else b0, 0.0 if 0.0 > b1 else b1, 0.0 if 0.0 > hb else hb,  # = max(x, 0.0)
+                on_c, on_g, xc, xg, host.busy, self._rates.contention, job.placed / gt.n, len(state.ready))
+
     # -- hardware state and progress -------------------------------------------------------
     @property
     def hw(self) -> HardwareState:
