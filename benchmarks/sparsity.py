@@ -17,15 +17,18 @@ measured and reported but not offered (the IR does not tell a 1x1 from a k×k co
 the kernel loses at every sparsity measured). Prints every row and the summary; target: within
 ±15 % for >= 80 % of held-out points. Writes ``benchmarks/results/sparsity.json``.
 
+A second section (``--section placement``, or ``all``; the default is the kernel section alone) is the end-to-end effect on placement and
+latency per workload and sparsity source (``benchmarks/sparsity_placement.py``); it is stored under
+the ``placement`` key of the same JSON (a section run alone keeps the other section's results).
+
     python benchmarks/sparsity.py [--repeats 3] [--sweep FILE ...] [--save-sweep FILE] [--target-s 0.08]
+                                  [--patterns 8] [--section kernels|placement|all]
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from sparoa_sim.hwmodels import load_platform
-from sparoa_sim.hwmodels.act_sparse import fit_act_sparse, load_act_sweep, predicted_speedup, save_act_sweep
+from sparoa_sim.hwmodels.act_sparse import (fit_act_sparse, load_act_sweep, median_points, predicted_speedup,
+                                            save_act_sweep)
 from sparoa_sim.hwmodels.calibrate import ACT_OFFERED_KINDS
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.hwmodels.host import detect_host_cpu, host_platform
@@ -50,28 +54,25 @@ OFFERED = ACT_OFFERED_KINDS
 TARGET, SHARE = 0.15, 0.80
 
 
-def median_points(sweeps: Sequence[Sequence[ActSparsePoint]]) -> list[ActSparsePoint]:
-    """One point per (shape, sparsity): the median speed-up and times over the sweeps that measured it."""
-    groups: dict[tuple, list[ActSparsePoint]] = {}
-    for sweep in sweeps:
-        for p in sweep:
-            groups.setdefault((*p.shape, p.sparsity), []).append(p)
-    out = []
-    for ps in groups.values():
-        med = {k: statistics.median(getattr(p, k) for p in ps)
-               for k in ("speedup", "dense_s", "dense_s_a", "dense_s_b", "sparse_s", "sparse_s_a", "sparse_s_b")}
-        out.append(dataclasses.replace(ps[0], **med, reps=sum(p.reps for p in ps)))
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sweep", type=Path, nargs="+", help="use these saved sweeps (point medians) instead of measuring")
     ap.add_argument("--repeats", type=int, default=3, help="whole sweeps to measure (point medians)")
     ap.add_argument("--save-sweep", type=Path, help="also save the measured sweeps here (FILE.1.json, ...)")
     ap.add_argument("--target-s", type=float, default=0.08, help="timing seconds per kernel and point")
+    ap.add_argument("--patterns", type=int, default=1,
+                    help="activations rotated per point (zeros elsewhere in each): >1 measures the cache-cold "
+                         "kernel distinct requests see (default 1: one fixed input)")
     ap.add_argument("--json-out", type=Path, default=ROOT / "benchmarks" / "results" / "sparsity.json")
+    ap.add_argument("--section", choices=("all", "kernels", "placement"), default="kernels",
+                    help="kernel accuracy (default), the placement effect, or both")
     args = ap.parse_args(argv)
+    old = json.loads(args.json_out.read_text()) if args.json_out.is_file() else {}
+    if args.section == "placement":
+        doc = dict(old, placement=_placement())
+        out = atomic_write_text(args.json_out, json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+        return 0
     t0 = time.time()
     if args.sweep is not None:
         sweeps = [load_act_sweep(f) for f in args.sweep]
@@ -80,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 
         sweeps = []
         for i in range(max(1, args.repeats)):
-            sweeps.append(act_sparse_sweep(target_s=args.target_s, seed=i))
+            sweeps.append(act_sparse_sweep(target_s=args.target_s, seed=i, patterns=args.patterns))
             if args.save_sweep is not None:
-                save_act_sweep(sweeps[-1], args.save_sweep.with_suffix(f".{i + 1}.json"), {"target_s": args.target_s})
+                save_act_sweep(sweeps[-1], args.save_sweep.with_suffix(f".{i + 1}.json"),
+                               {"target_s": args.target_s, "patterns": args.patterns})
     points = median_points(sweeps)
     sweep_s = time.time() - t0
     offered = [p for p in points if p.kind in OFFERED]
@@ -143,10 +145,24 @@ def main(argv: list[str] | None = None) -> int:
            "sources": [str(f) for f in args.sweep] if args.sweep else "measured",
            "held_out": {"shapes": [list(s) for s in sorted(HELD_SHAPES)], "sparsities": sorted(HELD_SPARSITIES),
                         "rule": "a point is held out if its shape or its sparsity is; the fit sees only the rest"},
-           "offered_kinds": list(OFFERED), "fit": report, "summary": summary, "rows": rows}
+           "offered_kinds": list(OFFERED), "fit": report, "summary": summary, "rows": rows,
+           "patterns": args.patterns if args.sweep is None else "as recorded in the sweep files"}
+    if args.section == "all":
+        doc["placement"] = _placement()
+    elif "placement" in old:
+        doc["placement"] = old["placement"]
     out = atomic_write_text(args.json_out, json.dumps(doc, indent=1) + "\n")
     print(f"wrote {out}", file=sys.stderr)
     return 0
+
+
+def _placement() -> dict:
+    """The placement section (``benchmarks/sparsity_placement.py``), printed as it goes."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from sparsity_placement import placement_section
+
+    print("\nend-to-end effect on placement and latency per workload and sparsity source:")
+    return placement_section()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import statistics
 from collections.abc import Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -38,8 +39,11 @@ __all__ = [
     "act_sweep_ops",
     "fit_act_sparse",
     "load_act_sweep",
+    "median_points",
     "predicted_speedup",
+    "preferred_device",
     "save_act_sweep",
+    "sweep_lookup",
 ]
 
 #: ``kind`` of a sweep file.
@@ -171,6 +175,43 @@ def fit_act_sparse(platform: Platform, points: Sequence[ActSparsePoint], device:
                         "predicted": break_even(pred, v)} for k, v in shapes.items()],
     })
     return fitted, report
+
+
+def preferred_device(platform: Platform, ops: OpArrays, batch: float = 1, mode: str | PowerMode | None = None, *,
+                     sparse_kernels: bool = True) -> np.ndarray:
+    """Per operator the device the twin prefers in isolation, 0 = CPU, 1 = GPU (ties: CPU).
+
+    With ``sparse_kernels`` each device runs whichever kernel :func:`~sparoa_sim.hwmodels.latency.choose_kernel`
+    picks (dense, CSR, activation-sparse); without, both run dense. Transfers and overlap are
+    left out: this is the operator's own preference, the quadrant plot's marker, not a schedule.
+    """
+    pred = predict(platform, ops, batch, mode=mode, kernel="auto" if sparse_kernels else "dense")
+    return (pred.latency[:, 1] < pred.latency[:, 0]).astype(np.int8)
+
+
+def median_points(sweeps: Sequence[Sequence[ActSparsePoint]]) -> list[ActSparsePoint]:
+    """One point per (shape, sparsity): the median speed-up and times over the sweeps that measured it
+    (sweeps taken at different moments of a shared host), in first-seen order."""
+    groups: dict[tuple[Any, ...], list[ActSparsePoint]] = {}
+    for sweep in sweeps:
+        for p in sweep:
+            groups.setdefault((*p.shape, p.sparsity), []).append(p)
+    out = []
+    for ps in groups.values():
+        med = {k: statistics.median(getattr(p, k) for p in ps)
+               for k in ("speedup", "dense_s", "dense_s_a", "dense_s_b", "sparse_s", "sparse_s_a", "sparse_s_b")}
+        out.append(dataclasses.replace(ps[0], **med, reps=sum(p.reps for p in ps)))
+    return out
+
+
+def sweep_lookup(points: Sequence[ActSparsePoint], kind: str, groups: int, rows: int, inner: int, outer: int,
+                 sparsity: float) -> ActSparsePoint | None:
+    """The sweep point of this shape at the sweep sparsity nearest ``sparsity`` from below (None: shape not swept).
+
+    From below, so a measured win at the looked-up level is one the operator's sparsity reaches.
+    """
+    same = [p for p in points if p.shape == (kind, groups, rows, inner, outer) and p.sparsity <= sparsity + 1e-9]
+    return max(same, key=lambda p: p.sparsity) if same else None
 
 
 # ---------------------------------------------------------------------------------------------

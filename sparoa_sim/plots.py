@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +14,7 @@ from sparoa_sim.errors import SparOAError
 from sparoa_sim.hwmodels.kinds import KINDS
 from sparoa_sim.ir.graph import OpGraph
 
-__all__ = ["quadrant_plot", "save_figure"]
+__all__ = ["DevicePreference", "device_preference", "quadrant_plot", "save_figure"]
 
 
 def _umask() -> int:
@@ -47,6 +49,51 @@ def save_figure(fig, path: str | os.PathLike[str], dpi: int = 130) -> Path:
     return p
 
 
+@dataclass(frozen=True)
+class DevicePreference:
+    """Per operator the device the twin prefers in isolation without and with the sparse kernels
+    (``hwmodels.act_sparse.preferred_device``: True = CPU), and the FLOPs that weigh the shares."""
+
+    graph: str
+    platform: str
+    cpu_dense: tuple[bool, ...]
+    cpu_sparse: tuple[bool, ...]
+    flops: tuple[float, ...]
+
+    def share(self, sparse: bool) -> float:
+        """Share of the graph's FLOPs on operators preferred on the CPU (0 for a graph without FLOPs)."""
+        cpu = np.array(self.cpu_sparse if sparse else self.cpu_dense, dtype=bool)
+        f = np.array(self.flops, dtype=float)
+        return float(f[cpu].sum() / f.sum()) if f.sum() > 0 else 0.0
+
+    def count(self, sparse: bool) -> int:
+        """Operators preferred on the CPU."""
+        return int(sum(self.cpu_sparse if sparse else self.cpu_dense))
+
+    @property
+    def moved(self) -> tuple[int, ...]:
+        """Operators whose preferred device changes when the sparse kernels come on."""
+        return tuple(i for i, (a, b) in enumerate(zip(self.cpu_dense, self.cpu_sparse)) if a != b)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Counts and FLOP shares before (dense kernels only) and after (sparse kernels on)."""
+        return {"graph": self.graph, "platform": self.platform, "ops": len(self.flops),
+                "cpu_ops_dense": self.count(False), "cpu_ops_sparse": self.count(True),
+                "cpu_flop_share_dense": self.share(False), "cpu_flop_share_sparse": self.share(True),
+                "moved": list(self.moved)}
+
+
+def device_preference(graph: OpGraph, platform: Any, *, mode: str | None = None, batch: int = 1) -> DevicePreference:
+    """The twin's per-operator device preference on ``platform`` with and without sparse kernels."""
+    from sparoa_sim.hwmodels.act_sparse import preferred_device
+
+    ops = graph.hw_ops
+    dense = preferred_device(platform, ops, batch, mode, sparse_kernels=False) == 0
+    sparse = preferred_device(platform, ops, batch, mode, sparse_kernels=True) == 0
+    return DevicePreference(graph.name, platform.name, tuple(bool(x) for x in dense), tuple(bool(x) for x in sparse),
+                            tuple(float(f) for f in graph.arrays.flops))
+
+
 def quadrant_plot(
     graph: OpGraph,
     path: str | os.PathLike[str],
@@ -54,12 +101,16 @@ def quadrant_plot(
     tau_s: float = 0.5,
     tau_i: float | None = None,
     sparsity: str = "act",
+    platform: Any = None,
+    mode: str | None = None,
 ) -> Path:
     """The SparOA motivation figure: operators by sparsity vs arithmetic intensity, sized by FLOPs.
 
     The dashed lines are the threshold rule's cut (CPU iff sparsity >= tau_s and intensity <=
     tau_i); ``tau_i`` defaults to the graph's median intensity. Captioned with where the
-    sparsity figures came from.
+    sparsity figures came from. Given a ``platform``, two panels show the device the twin
+    prefers per operator (triangle: CPU, circle: GPU) with dense kernels only and with the
+    sparse kernels on (:func:`device_preference`; operators that change device are outlined).
     """
     import matplotlib
 
@@ -73,6 +124,8 @@ def quadrant_plot(
         tau_i = float(np.median(inten))
     flops = a.flops
     size = 8 + 400 * np.sqrt(flops / flops.max()) if flops.max() > 0 else np.full(len(flops), 20.0)
+    if platform is not None:
+        return _preference_panels(graph, path, platform, mode, s, inten, size, tau_s, tau_i, sparsity)
     fig, ax = plt.subplots(figsize=(8, 5.6))
     cmap = plt.get_cmap("tab20")
     for code in np.unique(a.kind):
@@ -101,6 +154,53 @@ def quadrant_plot(
         f"{int(cpu.sum())} ops ({share:.1%} of FLOPs) in the CPU quadrant"
     )
     ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, markerscale=0.5, frameon=False)
+    fig.text(0.01, -0.02, f"sparsity source: {graph.sparsity_source}\n"
+             f"thresholds: τ_s = {tau_s:g}, τ_I = {tau_i:.3g} FLOP/B; marker area ∝ √FLOPs",
+             fontsize=8, color="0.3", va="top")
+    return save_figure(fig, path)
+
+
+_YLABEL = {"act": "activation sparsity", "weight": "weight sparsity", "max": "max(act, weight) sparsity"}
+
+
+def _preference_panels(graph: OpGraph, path: str | os.PathLike[str], platform: Any, mode: str | None,
+                       s: np.ndarray, inten: np.ndarray, size: np.ndarray, tau_s: float, tau_i: float,
+                       sparsity: str) -> Path:
+    """The quadrant plot's two-panel form: the twin's preferred device per operator, dense vs sparse kernels."""
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    pref = device_preference(graph, platform, mode=mode)
+    kind = graph.arrays.kind
+    cmap = plt.get_cmap("tab20")
+    moved = np.zeros(len(graph), dtype=bool)
+    moved[list(pref.moved)] = True
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.6), sharey=True)
+    for ax, sparse in zip(axes, (False, True)):
+        cpu = np.array(pref.cpu_sparse if sparse else pref.cpu_dense, dtype=bool)
+        for code in np.unique(kind):
+            for on_cpu, marker in ((False, "o"), (True, "^")):
+                for outlined in (False, True):
+                    m = (kind == code) & (cpu == on_cpu) & ((moved & sparse) == outlined)
+                    if m.any():
+                        ax.scatter(inten[m], s[m], s=size[m], alpha=0.6, color=cmap(int(code) % 20), marker=marker,
+                                   edgecolors="k" if outlined else "none", linewidths=1.5 if outlined else 0.0)
+        ax.set_xscale("log")
+        ax.axvline(tau_i, color="k", ls="--", lw=1)
+        ax.axhline(tau_s, color="k", ls="--", lw=1)
+        ax.set_ylim(-0.04, 1.04)
+        ax.set_xlabel("arithmetic intensity (FLOP / byte, log)")
+        ax.set_title(f"{'sparse kernels on' if sparse else 'dense kernels only'}: {pref.count(sparse)} ops "
+                     f"({pref.share(sparse):.1%} of FLOPs) prefer the CPU", fontsize=10)
+    axes[0].set_ylabel(_YLABEL[sparsity])
+    handles = [Line2D([], [], ls="none", marker="o", color=cmap(int(c) % 20), label=KINDS[c].value)
+               for c in np.unique(kind)]
+    handles += [Line2D([], [], ls="none", marker="^", color="0.4", label="CPU preferred"),
+                Line2D([], [], ls="none", marker="o", color="0.4", label="GPU preferred"),
+                Line2D([], [], ls="none", marker="o", mfc="none", mec="k", label="changes device")]
+    axes[1].legend(handles=handles, loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8, frameon=False)
+    fig.suptitle(f"{graph.name} on {pref.platform}: {len(graph)} operators, {graph.total_macs / 1e9:.3g} GMACs — "
+                 f"device the twin prefers per operator (in isolation, no transfers)", fontsize=11)
     fig.text(0.01, -0.02, f"sparsity source: {graph.sparsity_source}\n"
              f"thresholds: τ_s = {tau_s:g}, τ_I = {tau_i:.3g} FLOP/B; marker area ∝ √FLOPs",
              fontsize=8, color="0.3", va="top")

@@ -6,6 +6,7 @@ sparsity, so the twin's activation-sparse kernel is fitted to measurements
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -52,25 +53,39 @@ def sparse_activation(shape: Sequence[int], sparsity: float, gen: torch.Generato
     return x
 
 
+def _rotating(xs: Sequence[torch.Tensor]) -> Callable[[], torch.Tensor]:
+    """The next of ``xs`` at each call (one input per call, as a server sees)."""
+    it = itertools.cycle(xs)
+    return lambda: next(it)
+
+
 def _pair(kind: str, groups: int, rows: int, inner: int, outer: int, s: float, gen: torch.Generator,
-          dev: torch.device) -> tuple[Callable[[], object], Callable[[], object], torch.Tensor]:
-    """(dense call, activation-sparse call, the sparse activation) of one shape."""
+          dev: torch.device, patterns: int = 1) -> tuple[Callable[[], object], Callable[[], object], torch.Tensor]:
+    """(dense call, activation-sparse call, the first sparse activation) of one shape.
+
+    ``patterns`` > 1: each call takes the next of that many activations of the same sparsity with
+    their zeros elsewhere, so the weight rows one call reads are not those the last call left in
+    the cache (a fixed input measures a cache-warm kernel no stream of distinct requests sees).
+    """
     if kind == "linear":
-        x = sparse_activation((rows, inner), s, gen).to(dev)
+        xs = [sparse_activation((rows, inner), s, gen).to(dev) for _ in range(patterns)]
         w = torch.randn(outer, inner, generator=gen).to(dev)
         w_t = transpose_weight(w)
-        return (lambda: F.linear(x, w)), (lambda: act_sparse_linear(x, w_t, None)), x
+        nd, ns = _rotating(xs), _rotating(xs)
+        return (lambda: F.linear(nd(), w)), (lambda: act_sparse_linear(ns(), w_t, None)), xs[0]
     if kind == "matmul":
-        a = sparse_activation((groups, rows, inner), s, gen).to(dev)
+        As = [sparse_activation((groups, rows, inner), s, gen).to(dev) for _ in range(patterns)]
         b = torch.randn(groups, inner, outer, generator=gen).to(dev)
-        return (lambda: torch.matmul(a, b)), (lambda: act_sparse_matmul(a, b)), a
+        nd, ns = _rotating(As), _rotating(As)
+        return (lambda: torch.matmul(nd(), b)), (lambda: act_sparse_matmul(ns(), b)), As[0]
     side = math.isqrt(rows)
     if side * side != rows:
         raise CalibrationError(f"act_sparse_sweep: conv1x1 rows must be a square number of pixels, got {rows}")
-    x = sparse_activation((1, inner, side, side), s, gen).to(dev)
+    xs = [sparse_activation((1, inner, side, side), s, gen).to(dev) for _ in range(patterns)]
     w = torch.randn(outer, inner, 1, 1, generator=gen).to(dev)
     w_t = transpose_weight(w)
-    return (lambda: F.conv2d(x, w)), (lambda: act_sparse_conv1x1(x, w_t, None)), x
+    nd, ns = _rotating(xs), _rotating(xs)
+    return (lambda: F.conv2d(nd(), w)), (lambda: act_sparse_conv1x1(ns(), w_t, None)), xs[0]
 
 
 def act_sparse_sweep(
@@ -86,13 +101,15 @@ def act_sparse_sweep(
     threads: int | None = 1,
     clock: str = "thread_cpu",
     rounds: int = 4,
+    patterns: int = 1,
 ) -> tuple[ActSparsePoint, ...]:
     """Dense kernel vs the activation-sparse kernel per (kind, groups, rows, inner, outer) and sparsity.
 
     Dense and sparse alternate over ``rounds`` rounds (even, >= 2): the speed-up is the median of
     the rounds' ratios, each time's halves are the first and last rounds (its repeatability); the
     default clock is the timing thread's CPU time with one torch thread, so other tenants of a
-    shared host do not enter the speed-ups.
+    shared host do not enter the speed-ups. ``patterns`` > 1 rotates that many activations per
+    point (zeros elsewhere in each; see :func:`_pair`): the cache-cold kernel of distinct requests.
     """
     dev = resolve_device(device)
     for s in sparsities:
@@ -102,6 +119,8 @@ def act_sparse_sweep(
         if len(shape) != 5 or shape[0] not in POINT_KINDS or any(int(d) < 1 for d in shape[1:]):
             raise CalibrationError(f"act_sparse_sweep: shape must be (kind in {sorted(POINT_KINDS)}, groups, rows, "
                                    f"inner, outer) with sizes >= 1, got {shape!r}")
+    if isinstance(patterns, bool) or not isinstance(patterns, int) or patterns < 1:
+        raise CalibrationError(f"act_sparse_sweep: patterns must be a positive integer, got {patterns!r}")
     if rounds < 2 or rounds % 2:
         raise CalibrationError(f"act_sparse_sweep: rounds must be an even number >= 2, got {rounds!r}")
     clock_name = clock
@@ -112,7 +131,7 @@ def act_sparse_sweep(
         clk = make_clock(dev, clock_name)
         for kind, groups, rows, inner, outer in shapes:
             for s in sparsities:
-                dense, sparse, x = _pair(kind, int(groups), int(rows), int(inner), int(outer), float(s), gen, dev)
+                dense, sparse, x = _pair(kind, int(groups), int(rows), int(inner), int(outer), float(s), gen, dev, patterns)
                 runs: dict[str, list[list[float]]] = {"dense": [], "sparse": []}
                 for _round in range(rounds):  # interleaved, so a busy moment of the host hits both kernels
                     for name, fn in (("dense", dense), ("sparse", sparse)):

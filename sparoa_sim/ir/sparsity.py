@@ -10,6 +10,7 @@ by ``ir.synthetic``. The record travels with the figures, beside the free-text `
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,8 @@ import numpy as np
 
 from sparoa_sim.errors import GraphError
 
-__all__ = ["SPARSITY_KINDS", "SourceFile", "SparsityProvenance", "default_provenance", "draw_act_sparsity",
-           "provenance_from_dict"]
+__all__ = ["SPARSITY_KINDS", "act_sweep_shape", "SourceFile", "SparsityProvenance", "default_provenance", "draw_act_sparsity",
+           "provenance_from_dict", "with_act_sparsity"]
 
 #: The sources of activation sparsity a graph can record.
 SPARSITY_KINDS = ("init", "measured", "published", "synthetic", "unknown")
@@ -146,3 +147,53 @@ def draw_act_sparsity(mean: np.ndarray, std: np.ndarray, rng: np.random.Generato
         k = mm * (1.0 - mm) / var - 1.0  # alpha + beta of the beta distribution with this mean and variance
         out[:, spread] = rng.beta(mm * k, (1.0 - mm) * k, size=(int(size), mm.size))
     return out
+
+
+def with_act_sparsity(graph: Any, value: float, *, kinds: Sequence[str] = ("linear", "matmul"),
+                      ops: Sequence[int] | None = None, std: float = 0.0, label: str | None = None) -> Any:
+    """A copy of ``graph`` whose operators of ``kinds`` (or exactly the indices ``ops``) have activation
+    sparsity ``value`` (spread ``std``), named ``<name>_act<NN>`` (or ``label``), its ``sparsity_source``
+    saying so and its provenance ``synthetic`` — a what-if graph for "placement follows sparsity"."""
+    from dataclasses import replace
+
+    from sparoa_sim.hwmodels.kinds import OpKind
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise GraphError(f"with_act_sparsity: field 'value' must be a number in [0, 1], got {value!r}")
+    if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0.0 <= float(std) <= 0.5:
+        raise GraphError(f"with_act_sparsity: field 'std' must be a number in [0, 0.5], got {std!r}")
+    n = len(graph.ops)
+    if ops is not None:
+        bad = [i for i in ops if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < n]
+        if bad:
+            raise GraphError(f"with_act_sparsity: field 'ops' lists {bad[0]!r}, not an operator index in [0, {n})")
+        chosen = {int(i) for i in ops}
+    else:
+        try:
+            wanted = {OpKind(k) for k in kinds}
+        except ValueError:
+            raise GraphError(f"with_act_sparsity: field 'kinds' has an unknown kind in {list(kinds)!r}") from None
+        chosen = {i for i, op in enumerate(graph.ops) if op.kind in wanted}
+    new = tuple(replace(op, act_sparsity=float(value), act_sparsity_std=float(std)) if i in chosen else op
+                for i, op in enumerate(graph.ops))
+    what = f"operators {sorted(chosen)}" if ops is not None else f"every {'/'.join(kinds)} operator"
+    text = (f"synthetic what-if: activation sparsity {float(value):g} (spread {float(std):g}) on {what} "
+            f"({len(chosen)} of {n}); other operators keep: {graph.sparsity_source}")
+    name = label or f"{graph.name}_act{int(round(float(value) * 100)):02d}"
+    return graph.with_ops(new, name=name, sparsity_source=text, sparsity_provenance=SparsityProvenance(kind="synthetic"))
+
+
+def act_sweep_shape(op: Any) -> tuple[str, int, int, int, int] | None:
+    """An operator as the activation-sparse sweep names a shape: (kind, groups, rows, inner, outer),
+    batch 1; None for kinds the sweep does not time (only linear and matmul are)."""
+    kind = getattr(op.kind, "value", op.kind)
+    shape = tuple(int(d) for d in op.out_shape)
+    if kind not in ("linear", "matmul") or len(shape) < 2 or op.macs <= 0:
+        return None
+    lead = int(np.prod(shape[:-2])) if len(shape) > 2 else 1
+    if kind == "linear":
+        groups, rows, outer = 1, lead * shape[-2], shape[-1]
+    else:
+        groups, rows, outer = lead, shape[-2], shape[-1]
+    inner = int(round(op.macs / (groups * rows * outer)))
+    return (kind, groups, rows, inner, outer)

@@ -14,7 +14,7 @@ from pathlib import Path
 from sparoa_sim.errors import GraphError, SimulationError
 from sparoa_sim.ir.graph import OpGraph, load_graph
 
-__all__ = ["WORKLOAD_DIR", "as_graph", "list_workloads", "load_workload", "workload_path"]
+__all__ = ["SPARSITY_CHOICES", "WORKLOAD_DIR", "as_graph", "list_workloads", "load_workload", "workload_path"]
 
 #: Folder holding the shipped ``<name>.json`` graphs.
 WORKLOAD_DIR = Path(str(resources.files(__name__)))
@@ -41,12 +41,30 @@ def workload_path(name: str | os.PathLike[str]) -> Path:
     return path
 
 
-def load_workload(name: str | os.PathLike[str]) -> OpGraph:
-    """Load a shipped workload by name, or a user's graph JSON by path."""
+#: Values of ``load_workload(sparsity=...)``: the figures the file holds, or the published ones.
+SPARSITY_CHOICES = ("init", "published")
+
+
+def load_workload(name: str | os.PathLike[str], sparsity: str = "init") -> OpGraph:
+    """Load a shipped workload by name, or a user's graph JSON by path.
+
+    ``sparsity``: ``"init"`` (default) keeps the activation sparsity the file records (for the
+    shipped graphs: random initialisation); ``"published"`` applies the cited figures of trained
+    networks (``workloads.published``; the graph is renamed ``<name>_published``).
+    """
+    if sparsity not in SPARSITY_CHOICES:
+        raise GraphError(f"load_workload: field 'sparsity' is {sparsity!r} (known: {', '.join(SPARSITY_CHOICES)})")
     path = workload_path(name)
-    if path.parent == WORKLOAD_DIR:
-        return _load_shipped(path.stem)
-    return load_graph(path)
+    graph = _load_shipped(path.stem) if path.parent == WORKLOAD_DIR else load_graph(path)
+    if sparsity == "published":
+        return _published(graph)
+    return graph
+
+
+def _published(graph: OpGraph) -> OpGraph:
+    from sparoa_sim.workloads.published import with_published_sparsity
+
+    return with_published_sparsity(graph)
 
 
 @lru_cache(maxsize=None)
