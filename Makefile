@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.setup-stamp
 PYTEST_ARGS ?= -m "not slow"
 BENCH_TARGETS := bench-fit-published bench-published bench-oracle bench-scenarios bench-sparsity \
                  bench-host-quick bench-calibration bench-sim-to-real bench-replay-first bench-predictor \
-                 bench-scheduling bench-hw-predict bench-env-speed bench-readme
+                 bench-scheduling bench-hw-predict bench-env-speed bench-engine bench-readme
 
 .PHONY: setup demo test test-all workloads bench clean $(BENCH_TARGETS)
 
@@ -63,7 +63,9 @@ bench-scheduling: setup
 bench-hw-predict: setup
 	$(PY) benchmarks/hw_predict.py
 bench-env-speed: setup
-	$(PY) benchmarks/env_speed.py
+	$(PY) benchmarks/env_speed.py --steps 10000 --clock cpu
+bench-engine: setup
+	$(PY) benchmarks/engine.py --clock cpu
 bench-readme: setup
 	SPAROA_README_FULL=1 $(PY) -m pytest tests/test_readme_commands.py -p no:cacheprovider
 
