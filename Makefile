@@ -5,7 +5,8 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.setup-stamp
 PYTEST_ARGS ?= -m "not slow"
-BENCH_TARGETS := bench-fit-published bench-published bench-oracle bench-scenarios bench-sparsity \
+BENCH_TARGETS := bench-fit-published bench-published bench-oracle bench-scenarios bench-sparsity-inputs bench-sparsity \
+                 bench-sparsity-cold \
                  bench-host-quick bench-calibration bench-sim-to-real bench-replay-first bench-predictor \
                  bench-scheduling bench-hw-predict bench-env-speed bench-engine bench-readme
 
@@ -48,6 +49,16 @@ bench-scenarios: setup
 	$(PY) benchmarks/scenarios.py --workers 2 --learn-budget 20 --oracle-time-limit 30
 bench-sparsity: setup
 	$(PY) benchmarks/sparsity.py --repeats 3 --save-sweep benchmarks/results/sparsity_sweep.json
+# The sparsity evidence's inputs (cache-cold sweeps, VGG-16 sweeps, measured graph, executor check; ~1 h).
+bench-sparsity-inputs: setup
+	$(PY) benchmarks/sparsity_inputs.py sweeps --cold-out benchmarks/results/sparsity_sweep_cold.json \
+	    --vgg-out benchmarks/results/sparsity_sweep_vgg.json --vgg-warm-out benchmarks/results/sparsity_sweep_vgg_warm.json
+	$(PY) benchmarks/sparsity_inputs.py validate --graph-out benchmarks/results/sparsity_vgg16_measured_graph.json \
+	    --out benchmarks/results/sparsity_validation.json
+bench-sparsity-cold: setup
+	$(PY) benchmarks/sparsity.py --sweep benchmarks/results/sparsity_sweep_cold.1.json \
+	    benchmarks/results/sparsity_sweep_cold.2.json benchmarks/results/sparsity_sweep_cold.3.json \
+	    --json-out benchmarks/results/sparsity_cold.json
 bench-host-quick: setup
 	$(PY) benchmarks/host_quick_calibration.py --runs 3
 bench-calibration: setup
