@@ -8,7 +8,7 @@ PYTEST_ARGS ?= -m "not slow"
 BENCH_TARGETS := bench-fit-published bench-published bench-oracle bench-scenarios bench-sparsity-inputs bench-sparsity \
                  bench-sparsity-cold \
                  bench-host-quick bench-calibration bench-sim-to-real bench-replay-first bench-predictor \
-                 bench-scheduling bench-hw-predict bench-env-speed bench-engine bench-readme
+                 bench-scheduling bench-hw-predict bench-env-speed bench-engine bench-readme-tables bench-readme
 
 .PHONY: setup demo test test-all workloads bench clean $(BENCH_TARGETS)
 
@@ -64,11 +64,11 @@ bench-host-quick: setup
 bench-calibration: setup
 	$(PY) benchmarks/calibration.py
 bench-sim-to-real: setup
-	$(PY) benchmarks/sim_to_real.py --tables benchmarks/results/calibration_tables
+	$(PY) benchmarks/sim_to_real.py --tables benchmarks/results/calibration_tables --reps 4
 bench-replay-first: setup
 	$(PY) benchmarks/replay_first_request.py --runs 3 --requests 20
 bench-predictor: setup
-	$(PY) benchmarks/predictor.py
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) benchmarks/predictor.py --models mlp
 bench-scheduling: setup
 	$(PY) benchmarks/scheduling.py
 bench-hw-predict: setup
@@ -77,6 +77,8 @@ bench-env-speed: setup
 	$(PY) benchmarks/env_speed.py --steps 10000 --clock cpu
 bench-engine: setup
 	$(PY) benchmarks/engine.py --clock cpu
+bench-readme-tables: setup
+	$(PY) -m sparoa_sim.agents.experiments.readme_tables --write README.md
 bench-readme: setup
 	SPAROA_README_FULL=1 $(PY) -m pytest tests/test_readme_commands.py -p no:cacheprovider
 

@@ -11,7 +11,10 @@
    ``--platform host`` finds it — never in the repository.
 4. Predict the CPU-only end-to-end latency of every shipped workload with the engine
    (``simulate(..., policy="cpu", reference=True)``) and compare it with the measured eager
-   latency (docs/architecture.md §8 target: ≤ 5 % error).
+   latency (docs/architecture.md §8 target: ≤ 5 % error), twice, both labelled: *in sample*
+   (the profile fitted on every table) and *held out* (leave one family out: for each family —
+   an architecture and its pruned variants — the profile fitted without any of its measurements,
+   ``hwmodels.held_out``). A family never profiled is held out in both.
 
 By default every figure is the CPU time of the one timing thread (``--clock thread_cpu``,
 ``--threads 1``): on a host shared with other work, wall times mostly measure the other
@@ -39,15 +42,18 @@ import numpy as np
 
 from sparoa_sim.hwmodels import load_platform
 from sparoa_sim.hwmodels.calibrate import DEFAULT_ALPHA, DEFAULT_TIME_WEIGHT, context_ratios, cross_validate, fit
+from sparoa_sim.hwmodels.errors import CalibrationError
 from sparoa_sim.hwmodels.fileio import atomic_write_text
-from sparoa_sim.hwmodels.host import (
-    achieved_flops_per_core,
-    detect_host_cpu,
-    host_platform,
-    store_host_anchors,
-    store_host_profile,
+from sparoa_sim.hwmodels.held_out import (
+    family_of,
+    fit_without_families,
+    group_by_family,
+    host_base,
+    table_families,
 )
+from sparoa_sim.hwmodels.host import store_host_anchors, store_host_profile
 from sparoa_sim.hwmodels.measurements import EndToEnd, MeasurementTable, load_table
+from sparoa_sim.agents.experiments.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -140,6 +146,58 @@ def end_to_end(platform: Any, eager: dict[str, EndToEnd], names: list[str],
     return rows
 
 
+def end_to_end_held_out(make_base: Any, tables: list[MeasurementTable], eager: dict[str, EndToEnd],
+                        names: list[str], in_sample: list[dict[str, Any]], **fit_kw: Any
+                        ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Leave one family out: each profiled family's workloads scored on a profile fitted without
+    any of its measurements; a family never profiled keeps its in-sample figure (already held out).
+    Returns one row per workload (``error`` None where no profile could be fitted without the
+    family) and, per family, what was held out and how many rows the fit kept."""
+    trained = table_families(tables)
+    by_name = {r["workload"]: r for r in in_sample}
+    rows: list[dict[str, Any]] = []
+    folds: dict[str, Any] = {}
+    for fam, members in group_by_family(names).items():
+        if fam not in trained:
+            folds[fam] = {"workloads": list(members), "profiled": False}
+            rows += [{"workload": w, "family": fam, "family_profiled": False, "predicted_s": by_name[w]["predicted_s"],
+                      "error": by_name[w]["error"]} for w in members]
+            continue
+        try:
+            res = fit_without_families(make_base, tables, [fam], **fit_kw)
+        except CalibrationError as exc:  # the only family profiled: nothing left to fit on
+            folds[fam] = {"workloads": list(members), "profiled": True, "skipped": str(exc)}
+            rows += [{"workload": w, "family": fam, "family_profiled": True, "predicted_s": None, "error": None}
+                     for w in members]
+            continue
+        folds[fam] = {"workloads": list(members), "profiled": True, "n_train_rows": int(res.report["n"])}
+        for r in end_to_end(res.platform, eager, list(members)):
+            rows.append({"workload": r["workload"], "family": fam, "family_profiled": True,
+                         "predicted_s": r["predicted_s"], "error": r["error"]})
+    order = {w: i for i, w in enumerate(names)}
+    return sorted(rows, key=lambda r: order[r["workload"]]), folds
+
+
+def error_summary(errors: list[float | None], names: list[str], target: float = E2E_TARGET) -> dict[str, Any]:
+    """|error| mean and max, the share within ``target``, and every workload that misses it."""
+    pairs = [(w, abs(e)) for w, e in zip(names, errors, strict=True) if e is not None]
+    if not pairs:
+        return {"n": 0, "mean": None, "max": None, "worst": None, "within": None, "misses": []}
+    errs = np.array([e for _, e in pairs])
+    worst = max(pairs, key=lambda p: p[1])
+    return {"n": len(pairs), "mean": float(errs.mean()), "max": float(errs.max()), "worst": worst[0],
+            "within": float(np.mean(errs <= target)), "misses": [w for w, e in pairs if e > target]}
+
+
+def headline(label: str, s: dict[str, Any], target: float = E2E_TARGET) -> str:
+    """One summary line: worst row against the target and every miss."""
+    if not s["n"]:
+        return f"{label}: no workload scored"
+    miss = ", ".join(s["misses"]) if s["misses"] else "none"
+    return (f"{label}: |error| mean {s['mean']:.1%}, worst {s['worst']} {s['max']:.1%} (target ≤ {target:.0%}); "
+            f"{round(s['within'] * s['n'])} of {s['n']} within; misses: {miss}")
+
+
 def print_fit_table(title: str, report: dict[str, Any]) -> None:
     """One row per operator kind: n, within ±10/20 %, median error, MAPE, repeatability."""
     print(f"\n{title}")
@@ -172,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     budget = args.budget if args.budget is not None else (15.0 if args.quick else 40.0)
     names = QUICK if args.quick else FULL
+    prov = provenance("benchmarks/calibration.py", sys.argv[1:] if argv is None else argv)
     load_before = os.getloadavg()
     started = time.perf_counter()
 
@@ -194,9 +253,12 @@ def main(argv: list[str] | None = None) -> int:
         print("no bandwidth measurement in the tables", file=sys.stderr)
         return 2
     threads = int(tables[0].host.get("torch_threads") or args.threads)
-    base = host_platform(detect_host_cpu(), load_platform(args.base), bw.sustained_bytes_per_s, threads=threads,
-                         mem_bw_note=f"STREAM copy, {bw.nbytes / 2**20:.0f} MiB arrays, {bw.threads} thread(s)",
-                         achieved_per_core=achieved_flops_per_core(tables))
+    gpu_side = load_platform(args.base)
+
+    def make_base(ts: list[MeasurementTable]) -> Any:  # the clock from the fastest GEMM of these tables only
+        return host_base(ts, gpu_side, threads)
+
+    base = make_base(tables)
     residual = not args.no_residual
     t0 = time.perf_counter()
     fitted = fit(base, tables, residual=residual, alpha=args.alpha, time_weight=args.time_weight)
@@ -214,6 +276,15 @@ def main(argv: list[str] | None = None) -> int:
     if path is not None:
         store_host_anchors({w: e.time_s for w, e in eager.items()}, clock=clock, threads=threads)
     e2e = end_to_end(fitted.platform, eager, e2e_names, drift)
+    t0 = time.perf_counter()
+    e2e_held, lofo = end_to_end_held_out(make_base, tables, eager, e2e_names, e2e, residual=residual,
+                                         alpha=args.alpha, time_weight=args.time_weight)
+    lofo_s = time.perf_counter() - t0
+    held_by = {r["workload"]: r for r in e2e_held}
+    for r in e2e:
+        r.update(family=family_of(r["workload"]), held_out_predicted_s=held_by[r["workload"]]["predicted_s"],
+                 held_out_error=held_by[r["workload"]]["error"],
+                 family_profiled=held_by[r["workload"]]["family_profiled"])
 
     print_fit_table("held-out workloads (leave one out, shared shapes removed), in-graph rows", held["overall"])
     if held_iso is not None:
@@ -238,21 +309,30 @@ def main(argv: list[str] | None = None) -> int:
             r = f["report"]
             print(f"  {','.join(f['held_out']):18s} {r['n']:5d} {r['within_10pct']:6.1%} {r['median_error']:7.1%}  "
                   f"{', '.join(f['unseen_kinds']) or '-'}")
-    print(f"\nCPU-only end to end at batch 1 (engine, reference setting, host profile; target ≤ {E2E_TARGET:.0%})")
-    print(f"  {'workload':20s} {'measured ms':>12s} {'spread':>7s} {'twin ms':>10s} {'error':>8s} {'graph/eager':>12s}")
+    print(f"\nCPU-only end to end at batch 1 (engine, reference setting, host profile; target ≤ {E2E_TARGET:.0%}); "
+          "in sample: the profile fitted on every table; held out: fitted without the workload's family")
+    print(f"  {'workload':20s} {'measured ms':>12s} {'spread':>7s} {'twin ms':>10s} {'in-sample':>10s} "
+          f"{'held-out':>9s} {'graph/eager':>12s}")
     for r in e2e:
         ge = f"{r['sum_graph_over_eager']:.2f}" if r["sum_graph_over_eager"] else "-"
-        note = (f"  (timed after profiling: {r['measured_raw_s'] * 1e3:.2f} ms, base drifted x{r['base_drift']:.3f})"
-                if "base_drift" in r else "")
+        ho = "–" if r["held_out_error"] is None else f"{r['held_out_error']:+.1%}"
+        note = "" if r["family_profiled"] else "  (family not profiled: held out in both)"
+        if "base_drift" in r:
+            note += (f"  (timed after profiling: {r['measured_raw_s'] * 1e3:.2f} ms, base drifted "
+                     f"x{r['base_drift']:.3f})")
         print(f"  {r['workload']:20s} {r['measured_s'] * 1e3:12.2f} {r['measured_rel_spread']:7.1%} "
-              f"{r['predicted_s'] * 1e3:10.2f} {r['error']:+8.1%} {ge:>12s}{note}")
+              f"{r['predicted_s'] * 1e3:10.2f} {r['error']:+10.1%} {ho:>9s} {ge:>12s}{note}")
+    names_e2e = [r["workload"] for r in e2e]
+    ins = error_summary([r["error"] for r in e2e], names_e2e)
+    ho_sum = error_summary([r["held_out_error"] for r in e2e], names_e2e)
+    lines = [headline("in sample", ins), headline("held out (leave one family out)", ho_sum)]
+    for line in lines:
+        print("  " + line)
     errs = np.abs([r["error"] for r in e2e])
     within = float(np.mean(errs <= E2E_TARGET))
-    print(f"  |error|: mean {errs.mean():.1%}, max {errs.max():.1%}, {within:.0%} of workloads within "
-          f"{E2E_TARGET:.0%}")
     load_after = os.getloadavg()
     print(f"\nload average before {load_before}, after {load_after}; profiling {profile_s:.0f} s, fit {fit_s:.1f} s, "
-          f"cross-validation {cv_s:.1f} s")
+          f"cross-validation {cv_s:.1f} s, leave-one-family-out fits {lofo_s:.1f} s")
     print(f"host profile: {path or 'not stored (--no-store)'}")
 
     doc = {
@@ -273,6 +353,8 @@ def main(argv: list[str] | None = None) -> int:
         "train_per_kind": fitted.report["per_kind"],
         "end_to_end": e2e, "e2e_error_mean": float(errs.mean()), "e2e_error_max": float(errs.max()),
         "e2e_within_5pct": within,
+        "e2e_in_sample": ins, "e2e_held_out": ho_sum, "e2e_held_out_folds": lofo, "e2e_target": E2E_TARGET,
+        "summary": lines, "provenance": prov, "leave_family_out_s": lofo_s,
         "profile_path": str(path) if path else None,
         "loadavg_before": list(load_before), "loadavg_after": list(load_after),
         "profile_s": profile_s, "fit_s": fit_s, "cross_validate_s": cv_s,

@@ -33,6 +33,7 @@ from sparoa_sim.hwmodels import (
     transfer_time,
 )
 from sparoa_sim.hwmodels.residual import DEFAULT_FEATURES, Residual
+from sparoa_sim.agents.experiments.provenance import provenance
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results" / "hw_predict.json"
@@ -120,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--platform", default="jetson-agx-orin-64gb")
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--number", type=int, default=200)
+    ap.add_argument("--json-out", type=Path, default=RESULTS, help="where the JSON goes")
     args = ap.parse_args(argv)
+    prov = provenance("benchmarks/hw_predict.py", sys.argv[1:] if argv is None else argv)
+    load_before = os.getloadavg()
 
     plain = load_platform(args.platform)
     with_res = with_residuals(plain)
@@ -158,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"predict + energy: {t_energy * 1e6:.1f} µs; transfer_time over all edges: {t_transfer * 1e6:.1f} µs")
     worst = max(r["predict_s"] for r in rows)
     ok = worst < TARGET_S
-    print(f"target < {TARGET_S * 1e3:.0f} ms per call: {'met' if ok else 'MISSED'} (worst {worst * 1e6:.1f} µs)")
+    summary = f"target < {TARGET_S * 1e3:.0f} ms per call: {'met' if ok else 'MISSED'} (worst {worst * 1e6:.1f} µs)"
+    print(summary)
 
     out = {
         "benchmark": "hw_predict",
@@ -175,15 +180,19 @@ def main(argv: list[str] | None = None) -> int:
         "numpy": np.__version__,
         "machine": pyplatform.machine(),
         "cpu_count": os.cpu_count(),
+        "summary": summary,
+        "loadavg_before": list(load_before), "loadavg_after": list(os.getloadavg()),
+        "provenance": prov,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=RESULTS.parent, prefix=".hw_predict.", suffix=".tmp")
+    dest = args.json_out
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".hw_predict.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(out, f, indent=2)
         f.write("\n")
     os.chmod(tmp, 0o644)
-    os.replace(tmp, RESULTS)
-    print(f"wrote {RESULTS.relative_to(ROOT)}")
+    os.replace(tmp, dest)
+    print(f"wrote {dest}")
     return 0 if ok else 1
 
 

@@ -199,6 +199,12 @@ class PredictorReport:
     train_s: float
     per_model_validation: dict[str, float] = field(default_factory=dict)  # what the choice was made on
     selected_on: str = "validation"  # "validation" (a fifth of train), or "test" where none could be kept
+    # in-sample figures of the kept model, on the training surfaces it was fitted on (issue 24: beside
+    # the held-out ones, labelled); None in a report made before they were recorded
+    train_regret_mean: float | None = None
+    train_regret_max: float | None = None
+    constant_train_regret_mean: float | None = None
+    n_fit: int | None = None  # training surfaces the kept model was fitted on (train less the validation fifth)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -266,6 +272,7 @@ def _train(train, test, models, epochs, seed, temperature, grid, progress):
     results: dict[str, tuple[float, float, nn.Module]] = {}
     chosen_on: dict[str, float] = {}
     split = len(models) > 1 and len(val) > 0  # one model, or too few samples: nothing to choose on
+    fitted_on = fit if split else np.arange(n)
     for model in models:
         if split:
             net = _fit(model, _subset(btr, fit), targets[fit], reg_tr[fit], epochs, seed, temperature, progress)
@@ -280,12 +287,19 @@ def _train(train, test, models, epochs, seed, temperature, grid, progress):
     const = best_constant_cell([s for _, s in train])
     const_reg = float(reg_te[:, const].mean())
     mean, worst, net = results[best]
+    net.eval()
+    with torch.no_grad():
+        cells_tr = _forward(net, best, _subset(btr, fitted_on)).argmax(dim=1).numpy()
+    reg_fit = reg_tr[fitted_on].numpy()
+    picked_tr = reg_fit[np.arange(len(fitted_on)), cells_tr]
     report = PredictorReport(
         model=best, n_train=len(train), n_test=len(test), regret_mean=mean, regret_max=worst,
         constant_regret_mean=const_reg, constant_cell=const,
         skill=1.0 - mean / const_reg if const_reg > 0 else 0.0,
         per_model={m: r[0] for m, r in results.items()}, train_s=time.perf_counter() - t0,
-        per_model_validation=chosen_on, selected_on="validation" if chosen_on else "test")
+        per_model_validation=chosen_on, selected_on="validation" if chosen_on else "test",
+        train_regret_mean=float(picked_tr.mean()), train_regret_max=float(picked_tr.max()),
+        constant_train_regret_mean=float(reg_fit[:, const].mean()), n_fit=int(len(fitted_on)))
     return ThresholdPredictor(best, net, grid, {"report": report.to_dict()}), report
 
 
