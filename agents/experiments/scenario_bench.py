@@ -21,7 +21,10 @@ the argmax schedule at a fixed load, re-planned from the live load by
 
 Per cell: best single device, best baseline, the reference (oracle where it solves the scenario, else the
 best known of every schedule), the achievable gain (best single / reference − 1), the learned policy's worst
-seed and the share of the gain it realises — printed only where the gain is at least 5 %.
+seed and the share of the gain it realises — printed only where the gain is at least 5 %. Each learned seed's
+row records which engine rule its policy runs as (``rule``: ``"schedule"``, its static argmax schedule, or
+``"planner"``, the load- and backlog-aware :class:`~sparoa_sim.agents.learn.placement_policy.LoadAwarePlanner`);
+the cell's summary lists them (``rules``). A scenario that switches power mode is refused (one mode per cell).
 """
 
 from __future__ import annotations
@@ -219,11 +222,13 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
                 key = cfg.label(cfg.cases[0])
                 final = tr.final[key]
                 shipped = (StaticSchedule.from_dict(final["schedule"]) if final["source"] != "policy" else None)
+                stream = next((h.get("stream") for h in tr.evaluations if h.get("case") == key), None)
+                rule = "planner" if load is None else (stream or {}).get("rule", "schedule")
                 runs.append((tr.engine_policy[key], tr.own[key]["latency_s"], tr.teacher[key], tr.train_s,
-                             final["source"], shipped))
+                             final["source"], shipped, rule))
             learned[lkey] = runs
         seeds_rows = []
-        for seed, (policy, own_s, teacher, train_s, source, shipped) in enumerate(learned[lkey]):
+        for seed, (policy, own_s, teacher, train_s, source, shipped, rule) in enumerate(learned[lkey]):
             # the policy's own decision rule in this scenario: its argmax schedule (placement and order) at a
             # fixed load, re-planned from the live load and backlogs under a changing one
             m = r.run(policy)
@@ -231,7 +236,7 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
             shipped_s = m["latency_s"] if shipped is None or load is None else r.run(shipped)["latency_s"]
             m.update(seed=seed, own_eval_latency_s=own_s, teacher=teacher[0], teacher_latency_s=teacher[1],
                      train_s=train_s, shipped_source=source if load is not None else "policy",
-                     shipped_latency_s=shipped_s)
+                     shipped_latency_s=shipped_s, rule=rule)
             seeds_rows.append(m)
         row = {"scenario": name, "workload": g.workload, "platform": g.platform, "mode": mode,
                "stochastic": r.stochastic, "seeds": len(r.seeds), "load": list(load) if load else None,
@@ -269,6 +274,7 @@ def summarise_cell(row: dict[str, Any]) -> dict[str, Any]:
             "learned_vs_best_baseline": worst / base[best_base_name] - 1.0, "gain_realised": realised,
             "shipped_worst_s": shipped_worst, "shipped_vs_best_baseline": shipped_worst / base[best_base_name] - 1.0,
             "shipped_sources": sorted({s["shipped_source"] for s in row["learned"]}),
+            "rules": sorted({s["rule"] for s in row["learned"] if "rule" in s}),
             "tensorrt_s": lat["tensorrt"], "oracle_proven": None if row["oracle"] is None else row["oracle"]["optimal"]}
 
 
@@ -280,7 +286,9 @@ def groups(workloads: Sequence[str], platform_modes: Sequence[tuple[str, str | N
     from sparoa_sim.workloads import load_workload
 
     for s in scenarios:
-        load_scenario(s)
+        if load_scenario(s).power:
+            raise SparOAError(f"scenario benchmark: scenario {s!r} switches power mode during the run; the benchmark "
+                              "compares policies within one mode (its oracle and training are per mode)")
     for w in workloads:
         load_workload(w)
     for p, m in platform_modes:

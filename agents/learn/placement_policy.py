@@ -9,7 +9,8 @@ normalised to [0, 1]) plus its offset — so each device's order respects the de
 offset spacing above 1 imposes an explicit order. The schedule is a function of the parameters
 and the state (with the hardware model's latencies at that load), reproducible from the saved JSON
 (:meth:`LoadAwarePolicy.save`). :class:`LoadAwarePlanner` is the policy as an engine policy: it
-re-plans each operator's device from the live load the engine's view reports.
+re-plans each operator's device from the live load the engine's view reports; operators flagged
+``split`` are co-executed there (CoDL's proportional split, as the ``coexec`` baseline does) when heavy.
 """
 
 from __future__ import annotations
@@ -28,11 +29,15 @@ from sparoa_sim.errors import PolicyError
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.sim.policies import PolicyContext, StaticSchedule
 
-__all__ = ["POLICY_KIND", "POLICY_VERSION", "LoadAwarePlanner", "LoadAwarePolicy", "Plan", "decode",
-           "global_order", "upward_rank"]
+__all__ = ["POLICY_KIND", "POLICY_VERSION", "SPLIT_MIN_LATENCY_S", "SPLIT_MIN_SHARE", "LoadAwarePlanner",
+           "LoadAwarePolicy", "Plan", "decode", "global_order", "proportional_share", "upward_rank"]
 
 POLICY_KIND = "sparoa-load-aware-policy"
 POLICY_VERSION = 1
+#: A ``split`` operator is co-executed only when its faster device needs at least this long, and only with a GPU
+#: share within ``SPLIT_MIN_SHARE`` of neither 0 nor 1 (the ``coexec`` baseline's defaults, so a copy is exact).
+SPLIT_MIN_LATENCY_S = 2e-4
+SPLIT_MIN_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -141,11 +146,21 @@ class LoadAwarePolicy:
     # in the engine (LoadAwarePlanner) only: per operator, the weight on the live finish-time advantage
     # of the GPU (ms, from the devices' backlogs the view reports) added to the logit; None = zeros
     w_finish: np.ndarray | None = None
+    # in the engine only: per operator, 1 = co-execute it (GPU share t_cpu / (t_cpu + t_gpu) from the live
+    # predicted latencies, see proportional_share) when heavy and splittable, else placed whole; None = zeros
+    split: np.ndarray | None = None
+    # in the engine only: a logit of exactly 0 places on the GPU (the baselines' tie rule) rather than the CPU
+    gpu_on_tie: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.deps)
         object.__setattr__(self, "w_finish", np.zeros(n) if self.w_finish is None else
                            _vec(self.w_finish, n, "w_finish"))
+        object.__setattr__(self, "split", np.zeros(n) if self.split is None else _vec(self.split, n, "split"))
+        if not np.all((self.split == 0.0) | (self.split == 1.0)):
+            raise PolicyError("load-aware policy: 'split' must hold 0 or 1 per operator")
+        if not isinstance(self.gpu_on_tie, bool):
+            raise PolicyError(f"load-aware policy: 'gpu_on_tie' must be true or false, got {self.gpu_on_tie!r}")
         deps = tuple(tuple(int(q) for q in d) for d in self.deps)
         for i, d in enumerate(deps):
             if any(not 0 <= q < i for q in d):
@@ -202,7 +217,9 @@ class LoadAwarePolicy:
                 "features": ["load_cpu", "load_gpu"], "deps": [list(d) for d in self.deps],
                 "bias": self.bias.tolist(), "w_load": self.w_load.tolist(), "prio": self.prio.tolist(),
                 "prio_load": self.prio_load.tolist(), "meta": self.meta or {},
-                **({"w_finish": self.w_finish.tolist()} if self.w_finish.any() else {})}
+                **({"w_finish": self.w_finish.tolist()} if self.w_finish.any() else {}),
+                **({"split": self.split.tolist()} if self.split.any() else {}),
+                **({"gpu_on_tie": True} if self.gpu_on_tie else {})}
 
     @classmethod
     def from_dict(cls, doc: Any, source: str = "<memory>") -> LoadAwarePolicy:
@@ -224,7 +241,8 @@ class LoadAwarePolicy:
         try:
             return cls(doc["workload"], tuple(tuple(d) for d in deps), doc["bias"], doc["w_load"], doc["prio"],
                        doc["prio_load"], meta=doc.get("meta") if isinstance(doc.get("meta"), dict) else None,
-                       w_finish=doc.get("w_finish"))
+                       w_finish=doc.get("w_finish"), split=doc.get("split"),
+                       gpu_on_tie=doc.get("gpu_on_tie", False))
         except PolicyError as exc:
             raise PolicyError(f"{source}: {exc}") from None
 
@@ -253,11 +271,25 @@ def _gpu_advantage(view: Any) -> float:
     return (max(bc + td[0], xc) + tc) - (max(view.host_backlog + td[1], bg, xg) + tg)
 
 
+def proportional_share(view: Any) -> float | None:
+    """CoDL's split of a heavy splittable operator: the GPU share ``t_cpu / (t_cpu + t_gpu)`` from the live
+    predicted latencies (each device's work in proportion to its speed); None where the operator is not
+    splittable, light (faster device under ``SPLIT_MIN_LATENCY_S``) or the share is near 0 or 1."""
+    if not view.splittable:
+        return None
+    tc, tg = view.pred_latency
+    if min(tc, tg) < SPLIT_MIN_LATENCY_S:
+        return None
+    share = tc / (tc + tg)
+    return share if SPLIT_MIN_SHARE <= share <= 1.0 - SPLIT_MIN_SHARE else None
+
+
 class LoadAwarePlanner:
     """The policy in the engine: each operator goes where the policy's argmax placement at the
     live background load (``view.load``) puts it, so a run under changing loads follows the
     state. No static order (the engine dispatches in release order); placements per load are cached.
-    Operators with a nonzero ``w_finish`` also weigh the live finish-time advantage of the GPU."""
+    Operators with a nonzero ``w_finish`` also weigh the live finish-time advantage of the GPU; operators
+    flagged ``split`` are co-executed by :func:`proportional_share` where it gives a share."""
 
     name = "load-aware"
     order = None
@@ -265,6 +297,7 @@ class LoadAwarePlanner:
     def __init__(self, policy: LoadAwarePolicy) -> None:
         self.policy = policy
         self._cache: dict[tuple[float, float], list[float]] = {}
+        self._logits: dict[tuple[float, float], list[float]] = {}
 
     def reset(self, ctx: PolicyContext) -> None:
         if len(ctx.graph) != self.policy.n or ctx.graph.name != self.policy.workload:
@@ -280,11 +313,22 @@ class LoadAwarePlanner:
 
     def decide(self, view: Any) -> float:
         op = view.op
-        wf = self.policy.w_finish[op]
-        if wf == 0.0:
+        pol = self.policy
+        if pol.split[op]:
+            share = proportional_share(view)
+            if share is not None:
+                return share
+        wf = pol.w_finish[op]
+        if wf == 0.0 and not pol.gpu_on_tie:
             return self.placement_at(view.load)[op]
-        logit = float(self.policy.logits(view.load)[op]) + wf * 1e3 * _gpu_advantage(view)
-        return 1.0 if logit > 0.0 else 0.0
+        load = view.load
+        row = self._logits.get(load)
+        if row is None:
+            row = self._logits[load] = [float(v) for v in pol.logits(load)]
+        logit = row[op]
+        if wf != 0.0:
+            logit += wf * 1e3 * _gpu_advantage(view)
+        return 1.0 if logit > 0.0 or (pol.gpu_on_tie and logit == 0.0) else 0.0
 
     def __repr__(self) -> str:
         return f"LoadAwarePlanner(workload={self.policy.workload!r}, n_ops={self.policy.n})"

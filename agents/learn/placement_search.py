@@ -38,7 +38,7 @@ from sparoa_sim.agents.learn.placement_policy import LoadAwarePolicy, decode, gl
 from sparoa_sim.errors import PolicyError
 from sparoa_sim.sim.policies import StaticSchedule
 
-__all__ = ["SearchResult", "SearchSettings", "TrainingState", "train_placement"]
+__all__ = ["SearchResult", "SearchSettings", "TrainingState", "explicit_priorities", "train_placement"]
 
 _LOGIT = 4.0  # |logit| the distilled placement targets take
 _SPACING = 2.0  # priority-offset spacing of an explicit order (> 1, the range of normalised ranks)
@@ -174,12 +174,15 @@ class _State:
         return bits, topo, val
 
 
-def _explicit(topo: Sequence[int]) -> np.ndarray:
+def explicit_priorities(topo: Sequence[int]) -> np.ndarray:
     """Priority offsets that make the list schedule follow ``topo`` exactly, whatever the ranks."""
     n = len(topo)
     off = np.empty(n)
     off[list(topo)] = _SPACING * (n - np.arange(n))
     return off
+
+
+_explicit = explicit_priorities
 
 
 def _teacher_point(ts: TrainingState) -> tuple[list[bool], list[int]]:

@@ -7,8 +7,10 @@ scenario (``requests`` of the primary stream, the scenario's batching, co-runs a
 the reference setting at a fixed load, else noise-free runs on common random numbers) — the primary
 stream's mean latency. :func:`refine_in_stream` searches the policy's *own parameters* (a move flips
 one operator's placement at one load level, refitting that operator's logit linear in the load, or
-shifts one operator's priority) and keeps a move only when the stream score does not get worse, so
-the result is always the policy's own decision rule, never a baseline's.
+shifts one operator's priority; a policy that co-executes also toggles one operator's split) and keeps a move
+only when the stream score does not get worse, so the result is always the policy's own decision rule, never a
+baseline's. :func:`coexec_copy` is the policy written as the ``coexec`` baseline's rule, exactly — a start
+the search can reach co-execution's per-job balance from.
 """
 
 from __future__ import annotations
@@ -23,10 +25,53 @@ from sparoa_sim.agents.exact.refsched import RefProblem
 from sparoa_sim.agents.learn.placement_policy import LoadAwarePlanner, LoadAwarePolicy
 from sparoa_sim.errors import PolicyError
 
-__all__ = ["FOLLOW", "LevelObjective", "StreamObjective", "StreamRefinement", "engine_policy", "jobs_in_flight", "needs_stream", "refine_in_stream"]
+__all__ = ["FOLLOW", "LevelObjective", "StreamObjective", "StreamRefinement", "coexec_copy", "engine_policy",
+           "greedy_copy", "jobs_in_flight", "needs_stream", "placement_copy", "refine_in_stream", "schedule_copy"]
 
 _LOGIT = 4.0  # |logit| a flipped placement is refitted to
 FOLLOW = 100.0  # w_finish of an operator that follows the live finish times (per ms: outweighs |logit| 4)
+
+
+def coexec_copy(policy: LoadAwarePolicy) -> LoadAwarePolicy:
+    """``policy`` rewritten so that, as a :class:`LoadAwarePlanner`, it decides exactly as the ``coexec``
+    baseline (:class:`~sparoa_sim.agents.heuristics.baselines.CoExec` at its defaults): every operator
+    co-executed in proportion to the live device speeds where heavy and splittable, else placed where it
+    finishes first (logit 0 plus the live finish-time advantage; a tie to the GPU). Priorities are kept."""
+    n = policy.n
+    return replace(policy, bias=np.zeros(n), w_load=np.zeros((n, 2)), w_finish=np.full(n, FOLLOW),
+                   split=np.ones(n), gpu_on_tie=True)
+
+
+def greedy_copy(policy: LoadAwarePolicy) -> LoadAwarePolicy:
+    """``policy`` written as the ``greedy`` baseline's rule exactly (as a :class:`LoadAwarePlanner`): every
+    operator where it finishes first from the live backlogs, a tie to the GPU, nothing split."""
+    n = policy.n
+    return replace(policy, bias=np.zeros(n), w_load=np.zeros((n, 2)), w_finish=np.full(n, FOLLOW),
+                   split=np.zeros(n), gpu_on_tie=True)
+
+
+def placement_copy(policy: LoadAwarePolicy, placement: Any) -> LoadAwarePolicy:
+    """``policy`` written as a fixed whole-operator ``placement`` (1 = GPU): as a :class:`LoadAwarePlanner`
+    it decides exactly as an engine policy that places each operator so (``cpu``, ``gpu``, the threshold
+    rule), in the engine's dispatch order."""
+    n = policy.n
+    bias = np.where(np.asarray(placement, dtype=np.float64) >= 1.0, _LOGIT, -_LOGIT)
+    return replace(policy, bias=bias, w_load=np.zeros((n, 2)), w_finish=np.zeros(n), split=np.zeros(n),
+                   gpu_on_tie=False)
+
+
+def schedule_copy(policy: LoadAwarePolicy, problem: RefProblem, schedule: Any) -> LoadAwarePolicy:
+    """``policy`` written as a whole-operator static ``schedule`` with per-device orders (e.g. HEFT's): its
+    argmax schedule on ``problem`` (:meth:`LoadAwarePolicy.schedule`) is exactly ``schedule``."""
+    from sparoa_sim.agents.learn.placement_policy import global_order
+    from sparoa_sim.agents.learn.placement_search import explicit_priorities
+
+    if schedule.order is None or any(0.0 < s < 1.0 for s in schedule.placement):
+        raise PolicyError("schedule_copy: the schedule must place whole operators and give per-device orders")
+    n = policy.n
+    topo = global_order(problem.deps, problem.cons, schedule.order["cpu"], schedule.order["gpu"])
+    return replace(placement_copy(policy, schedule.placement), prio=explicit_priorities(topo),
+                   prio_load=np.zeros((n, 2)))
 
 
 def needs_stream(scenario: Any) -> bool:
@@ -116,7 +161,8 @@ class LevelObjective:
 
 @dataclass(frozen=True)
 class StreamRefinement:
-    """What the stream search produced: the policy, its stream score before and after, evaluations."""
+    """What the stream search produced: the policy, its stream score before and after, evaluations (and, with
+    a confirming objective, its score there before and after and how many candidates it scored)."""
 
     policy: LoadAwarePolicy
     start_score: float
@@ -124,6 +170,9 @@ class StreamRefinement:
     evaluations: int
     accepted: int
     train_s: float
+    confirm_start: float | None = None
+    confirm_score: float | None = None
+    confirmations: int = 0
 
 
 def _features(problems: dict[tuple[float, float], RefProblem]) -> np.ndarray:
@@ -143,6 +192,12 @@ def _flip(policy: LoadAwarePolicy, i: int, level: int, x: np.ndarray, ridge: flo
     return replace(policy, bias=bias, w_load=w)
 
 
+def _toggle_split(policy: LoadAwarePolicy, i: int) -> LoadAwarePolicy:
+    split = policy.split.copy()
+    split[i] = 0.0 if split[i] else 1.0
+    return replace(policy, split=split)
+
+
 def _shift(policy: LoadAwarePolicy, i: int, delta: float) -> LoadAwarePolicy:
     prio = policy.prio.copy()
     prio[i] += delta
@@ -151,14 +206,20 @@ def _shift(policy: LoadAwarePolicy, i: int, delta: float) -> LoadAwarePolicy:
 
 def refine_in_stream(policy: LoadAwarePolicy, problems: dict[tuple[float, float], RefProblem],
                      objective: Any, *, fixed: bool, time_budget_s: float | None = None,
-                     max_evaluations: int | None = None, seed: int = 0, ridge: float = 1e-3) -> StreamRefinement:
+                     max_evaluations: int | None = None, seed: int = 0, ridge: float = 1e-3,
+                     confirm: Any = None) -> StreamRefinement:
     """Local search on the policy's parameters scored by ``objective`` (the stream's mean latency).
 
     ``objective``: a :class:`StreamObjective` or :class:`LevelObjective` (anything with ``score(engine
     policy)``); ``problems``: the reference problem at each load level the policy is used at (the
-    scenario's levels, at its batch); ``fixed``: the policy runs as its schedule at the one load. Moves: flip one operator's placement at one level (refitting its logit), or, at a
-    fixed load, shift one operator's priority (the per-device order). A move is kept when the score
-    does not get worse; the result is never worse than ``policy`` on the objective.
+    scenario's levels, at its batch); ``fixed``: the policy runs as its schedule at the one load. Moves: flip
+    one operator's placement at one level (refitting its logit), or, at a fixed load, shift one operator's
+    priority (the per-device order); as the planner, a policy that splits some operator (e.g. from
+    :func:`coexec_copy`) also toggles one operator's split (a policy with no split draws exactly as before).
+    A move is kept when the score does not get worse; the result is never worse than ``policy`` on the
+    objective. ``confirm``: a second, dearer objective (e.g. the whole stream where ``objective`` is a short
+    one): a move is then kept only when it improves ``objective`` and does not get worse on ``confirm`` — a
+    descent on ``confirm`` screened by ``objective``; the result is never worse than ``policy`` on both.
     """
     if time_budget_s is None and max_evaluations is None:
         raise PolicyError("stream search: give time_budget_s or max_evaluations")
@@ -167,9 +228,12 @@ def refine_in_stream(policy: LoadAwarePolicy, problems: dict[tuple[float, float]
         raise PolicyError(f"stream search: a fixed load has one problem, got {len(problems)}")
     x = _features(problems)
     rng = np.random.default_rng(seed)
+    splits = not fixed and bool(policy.split.any())
     best = policy
     start = cur = objective.score(engine_policy(best, problems, fixed))
     evals, accepted = 1, 0
+    c_start = c_cur = None if confirm is None else confirm.score(engine_policy(best, problems, fixed))
+    confirmations = 0
 
     def out() -> bool:
         if max_evaluations is not None and evals >= max_evaluations:
@@ -178,7 +242,9 @@ def refine_in_stream(policy: LoadAwarePolicy, problems: dict[tuple[float, float]
 
     while not out():
         i = int(rng.integers(policy.n))
-        if fixed and rng.random() < 0.3:
+        if splits and rng.random() < 0.25:  # co-execute (or stop co-executing) one operator
+            cand = _toggle_split(best, i)
+        elif fixed and rng.random() < 0.3:
             cand = _shift(best, i, float(rng.normal(0.0, 1.0)))
         elif not fixed and rng.random() < 0.3:  # the operator follows (or stops following) the live backlogs
             wf = best.w_finish.copy()
@@ -188,7 +254,16 @@ def refine_in_stream(policy: LoadAwarePolicy, problems: dict[tuple[float, float]
             cand = _flip(best, i, int(rng.integers(len(problems))), x, ridge)
         s = objective.score(engine_policy(cand, problems, fixed))
         evals += 1
+        if confirm is not None and s < cur:  # with a confirming objective only strict gains are kept
+            c = confirm.score(engine_policy(cand, problems, fixed))
+            confirmations += 1
+            if c > c_cur:
+                continue
+            c_cur = c
+        elif confirm is not None:
+            continue
         if s <= cur:
             accepted += s < cur
             best, cur = cand, s
-    return StreamRefinement(best, start, cur, evals, accepted, time.perf_counter() - t0)
+    return StreamRefinement(best, start, cur, evals, accepted, time.perf_counter() - t0, c_start, c_cur,
+                            confirmations)

@@ -14,8 +14,8 @@ from sparoa_sim.scenarios.files import (
     write_scenario,
 )
 from sparoa_sim.scenarios.flags import parse_background, parse_corun, with_flags
-from sparoa_sim.scenarios.spec import SCENARIO_VERSION, ArrivalSpec, LoadSpec, Scenario, StreamSpec
+from sparoa_sim.scenarios.spec import SCENARIO_VERSION, ArrivalSpec, LoadSpec, PowerSwitch, Scenario, StreamSpec
 
-__all__ = ["SCENARIO_VERSION", "ArrivalSpec", "LoadSpec", "Scenario", "StreamSpec", 
+__all__ = ["SCENARIO_VERSION", "ArrivalSpec", "LoadSpec", "PowerSwitch", "Scenario", "StreamSpec",
            "list_scenarios", "load_scenario", "parse_background", "parse_corun", "scenario_from_dict",
            "scenario_to_dict", "scenario_to_toml", "with_flags", "write_scenario"]

@@ -58,6 +58,7 @@ class EngineInputs:
     background: BackgroundLoad | LoadTrace | None
     coruns: tuple[CoRun, ...]
     deadline_s: float | None
+    power: tuple[tuple[float, str], ...] = ()  # (time_s, mode): power-mode switches (sim.powerswitch)
 
     def config(self, base: SimConfig | None = None) -> SimConfig:
         """``base`` (default ``SimConfig()``) with the scenario's background load."""
@@ -65,8 +66,9 @@ class EngineInputs:
 
     def simulator_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``Simulator`` besides graph, platform, policy and config."""
-        return {"arrivals": self.arrivals, "batching": self.batching, "coruns": self.coruns,
-                "deadline_s": self.deadline_s}
+        kw = {"arrivals": self.arrivals, "batching": self.batching, "coruns": self.coruns,
+              "deadline_s": self.deadline_s}
+        return {**kw, "power": self.power} if self.power else kw
 
 
 def engine_inputs(scenario: Scenario, requests: int | None = None) -> EngineInputs:
@@ -77,4 +79,5 @@ def engine_inputs(scenario: Scenario, requests: int | None = None) -> EngineInpu
                          deadline_s=c.deadline_s, name=c.name or c.workload) for c in scenario.coruns)
     p = scenario.primary
     return EngineInputs(arrivals=arrivals_of(p.arrival, requests), batching=_batching(p),
-                        background=background_of(scenario.background), coruns=coruns, deadline_s=p.deadline_s)
+                        background=background_of(scenario.background), coruns=coruns, deadline_s=p.deadline_s,
+                        power=tuple((sw.time_s, sw.mode) for sw in scenario.power))

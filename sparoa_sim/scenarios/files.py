@@ -2,7 +2,8 @@
 
 A file holds ``version``, ``name``, ``description``, an optional ``[background]`` table, an optional
 ``[primary]`` table (its ``[primary.arrival]``; the workload and policy are the command's) and any number
-of ``[[corun]]`` tables (``workload``, ``policy``, ``deadline_s``, ``[corun.arrival]``...). Unknown keys are
+of ``[[corun]]`` tables (``workload``, ``policy``, ``deadline_s``, ``[corun.arrival]``...) and of ``[[power]]``
+tables (``time_s``, ``mode``: the board switches power mode then). Unknown keys are
 refused, so a typo never silently means a default. Errors name the file and the field.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.fileio import atomic_write_text
-from sparoa_sim.scenarios.spec import ArrivalSpec, LoadSpec, Scenario, StreamSpec
+from sparoa_sim.scenarios.spec import ArrivalSpec, LoadSpec, PowerSwitch, Scenario, StreamSpec
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,7 +35,8 @@ _MAX_BYTES = 1 << 20
 _LOAD_KEYS = {"kind", "cpu", "gpu", "levels", "mean_hold_s", "devices", "points"}
 _ARRIVAL_KEYS = {"kind", "requests", "concurrency", "rate", "fps", "burst", "every_s", "times"}
 _STREAM_KEYS = {"workload", "policy", "arrival", "max_batch", "timeout_s", "max_inflight", "deadline_s", "name"}
-_TOP_KEYS = {"version", "name", "description", "background", "primary", "corun"}
+_TOP_KEYS = {"version", "name", "description", "background", "primary", "corun", "power"}
+_POWER_KEYS = {"time_s", "mode"}
 
 
 def list_scenarios() -> list[str]:
@@ -104,9 +106,22 @@ def scenario_from_dict(doc: Any, source: str = "scenario") -> Scenario:
         coruns = d.get("corun", [])
         if not isinstance(coruns, list):
             raise SimulationError(f"{source}: corun must be an array of tables ([[corun]]), got {coruns!r}")
+        power = d.get("power", [])
+        if not isinstance(power, list):
+            raise SimulationError(f"{source}: power must be an array of tables ([[power]]), got {power!r}")
+        switches = []
+        for i, sw in enumerate(power):
+            t = _table(f"{source}: power[{i}]", sw, _POWER_KEYS)
+            missing = sorted(_POWER_KEYS - set(t))
+            if missing:
+                raise SimulationError(f"{source}: power[{i}]: missing key {missing[0]!r}")
+            try:
+                switches.append(PowerSwitch(**t))
+            except SimulationError as exc:
+                raise SimulationError(f"{source}: power[{i}]: {exc}") from None
         return Scenario(name=d["name"], description=d.get("description", ""), background=background, primary=primary,
                         coruns=tuple(_stream(f"{source}: corun[{i}]", c, primary=False) for i, c in enumerate(coruns)),
-                        version=d.get("version", 1))
+                        version=d.get("version", 1), power=tuple(switches))
     except SimulationError as exc:
         msg = str(exc)
         raise SimulationError(msg if msg.startswith(source) else f"{source}: {msg}") from None
@@ -171,6 +186,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
     out["primary"] = _stream_dict(s.primary, primary=True)
     if s.coruns:
         out["corun"] = [_stream_dict(c, primary=False) for c in s.coruns]
+    if s.power:
+        out["power"] = [{"time_s": sw.time_s, "mode": sw.mode} for sw in s.power]
     return out
 
 

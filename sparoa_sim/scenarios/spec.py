@@ -4,7 +4,7 @@ A *scenario* is the situation a workload runs in, independent of the workload an
 policy: how busy other tenants keep each device (:class:`LoadSpec`), how the workload's requests
 arrive and are batched (the primary :class:`StreamSpec`, whose workload is the one the command names),
 and which other DNNs run beside it (co-run :class:`StreamSpec` values, each naming its workload and its
-own placement policy). Every value is validated on construction; a bad field raises
+own placement policy), and when the board switches power mode (:class:`PowerSwitch`). Every value is validated on construction; a bad field raises
 :class:`~sparoa_sim.errors.SimulationError` naming it. :mod:`sparoa_sim.scenarios.engine` turns a
 scenario into the engine's arguments; :mod:`sparoa_sim.scenarios.files` reads and writes the TOML form.
 """
@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.sim.hwstate import MAX_LOAD
 
-__all__ = ["ARRIVAL_KINDS", "LOAD_KINDS", "SCENARIO_VERSION", "ArrivalSpec", "LoadSpec", "Scenario", "StreamSpec"]
+__all__ = ["ARRIVAL_KINDS", "LOAD_KINDS", "SCENARIO_VERSION", "ArrivalSpec", "LoadSpec", "PowerSwitch", "Scenario",
+           "StreamSpec"]
 
 #: Version of the scenario file format (``version`` in a file; a newer one is refused).
 SCENARIO_VERSION = 1
@@ -217,8 +218,22 @@ class StreamSpec:
 
 
 @dataclass(frozen=True)
+class PowerSwitch:
+    """At ``time_s`` seconds into the run the board switches to power mode ``mode`` (a mode of the platform the
+    scenario runs on, checked when it runs; what changes when: :mod:`sparoa_sim.sim.powerswitch`)."""
+
+    time_s: float
+    mode: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "time_s", _num("power.time_s", self.time_s, hi=1e6))
+        if not isinstance(self.mode, str) or not self.mode.strip():
+            raise SimulationError(f"power.mode: expected a power mode name (e.g. '7W'), got {self.mode!r}")
+
+
+@dataclass(frozen=True)
 class Scenario:
-    """A named situation: background load, the primary stream, co-running streams."""
+    """A named situation: background load, the primary stream, co-running streams, power-mode switches."""
 
     name: str
     description: str = ""
@@ -226,6 +241,7 @@ class Scenario:
     primary: StreamSpec = field(default_factory=StreamSpec)
     coruns: tuple[StreamSpec, ...] = ()
     version: int = SCENARIO_VERSION
+    power: tuple[PowerSwitch, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 200:
@@ -251,6 +267,17 @@ class Scenario:
             names.add(label)
         if len(self.coruns) > 8:
             raise SimulationError(f"scenario {self.name}: at most 8 co-running streams, got {len(self.coruns)}")
+        if not isinstance(self.power, (list, tuple)):
+            raise SimulationError(f"scenario {self.name}: power must be a list of PowerSwitch, got {self.power!r}")
+        object.__setattr__(self, "power", tuple(self.power))
+        if len(self.power) > 1000:
+            raise SimulationError(f"scenario {self.name}: at most 1000 power switches, got {len(self.power)}")
+        for i, sw in enumerate(self.power):
+            if not isinstance(sw, PowerSwitch):
+                raise SimulationError(f"scenario {self.name}: power[{i}] must be a PowerSwitch, got {sw!r}")
+            if i and sw.time_s <= self.power[i - 1].time_s:
+                raise SimulationError(f"scenario {self.name}: power[{i}].time_s: times must increase, got "
+                                      f"{sw.time_s!r} after {self.power[i - 1].time_s!r}")
 
     @property
     def fixed_load(self) -> tuple[float, float] | None:

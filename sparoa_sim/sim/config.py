@@ -43,6 +43,8 @@ class SimConfig:
         host_io: a request's input starts in host memory and its outputs must end there, so a
             GPU source operator waits for an input copy and a GPU sink for an output copy.
         record_trace: keep every operator, launch and transfer slice for traces and Gantt charts.
+        request_sparsity: each request draws its operators' activation sparsity from the spread the graph
+            records (``sim.request_sparsity``; off: every request runs at the recorded mean).
     """
 
     mode: str | None = None
@@ -54,6 +56,7 @@ class SimConfig:
     dispatch_interference: bool = True
     host_io: bool = True
     record_trace: bool = True
+    request_sparsity: bool = False
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:

@@ -48,6 +48,7 @@ class Rates:
         self._interf = state.interference
         self._cores = state.cores
         self._bw_cap = state.bw_cap
+        self._contention_on = state.contention
         #: (cpu, gpu) background load share now.
         self.bg = [0.0, 0.0]
         #: Background-load changes so far: (time, device, share), in time order.
@@ -90,6 +91,18 @@ class Rates:
         if load != self._load[d]:
             self._load[d] = load
             self._executors.retime(d)
+
+    def set_board(self, cores: int, bw_cap: float) -> None:
+        """A power-mode switch (``sim.powerswitch``): the CPU's cores and the shared DRAM bandwidth change now;
+        the CPU's effective load and the contention factor are recomputed (running tasks re-timed if they change)."""
+        self._cores = cores
+        self._bw_cap = bw_cap
+        self.refresh_load(CPU)
+        if self._contention_on:
+            before = self.contention
+            self.update_contention(CPU)  # re-times the GPU's task if the factor changed
+            if self.contention != before:
+                self._executors.retime(CPU)
 
     @staticmethod
     def demand(task: Task) -> float:

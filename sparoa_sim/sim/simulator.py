@@ -44,13 +44,15 @@ from sparoa_sim.sim.host import HostThread
 from sparoa_sim.sim.hwstate import HardwareState
 from sparoa_sim.sim.metrics import TRACK_NAMES, energy_so_far, run_results, run_trace
 from sparoa_sim.sim.policies import ExternalPolicy, PolicyContext, make_policy, policy_name
+from sparoa_sim.sim.powerswitch import board_idle_w, check_power_switches, mode_process
 from sparoa_sim.sim.predtables import PredictionCache, PredTables
 from sparoa_sim.sim.randomness import STREAMS, batch_noise, substreams
 from sparoa_sim.sim.rates import Rates
+from sparoa_sim.sim.request_sparsity import RequestSparsity
 from sparoa_sim.sim.results import Results
 from sparoa_sim.sim.state import RunState
 from sparoa_sim.sim.streams import (CoRun, Lane, LaneHost, Router, StreamGroup, build_corun_lanes, check_deadline,
-                                    reset_corun_lanes, wire_lanes)
+                                    reset_corun_lanes, retable_lanes, wire_lanes)
 from sparoa_sim.sim.trace import SimTrace
 from sparoa_sim.sim.transfers import Transfers
 from sparoa_sim.sim.view import OpView
@@ -83,7 +85,7 @@ class Simulator:
                  policy: Any = "gpu", *, arrivals: Arrivals | None = None, batching: Batching | None = None,
                  config: SimConfig | None = None, seed: int | None = 0, cache: PredictionCache | None = None,
                  policy_kwargs: dict[str, Any] | None = None, coruns: Sequence[CoRun] = (),
-                 deadline_s: float | None = None) -> None:
+                 deadline_s: float | None = None, power: Sequence[tuple[float, str]] = ()) -> None:
         self.graph = as_graph(graph)
         self.platform = as_platform(platform)
         self.config = SimConfig() if config is None else config
@@ -100,10 +102,12 @@ class Simulator:
         self.seed = _check_seed(seed)
         self.policy = make_policy(policy, **(policy_kwargs or {}))
         self.cache = PredictionCache() if cache is None else cache
-        self._mode = self.platform.mode(self.config.mode).name
+        self._mode = self.mode_now = self.platform.mode(self.config.mode).name  # mode_now: in force (read only)
+        self._power = check_power_switches(power, self.platform)  # mode switches over time (sim.powerswitch)
+        self._mode_log: list[tuple[float, str]] = [(0.0, self._mode)]
         self._gt = self.cache.graph(self.graph)
         self._external = isinstance(self.policy, ExternalPolicy)
-        self._tables_by_batch: dict[int, PredTables] = {}
+        self._tables_by_batch: dict[tuple[str, int], PredTables] = {}
         self._sigma = noise_sigmas(self.platform)
         self.env = None
         self._started = False
@@ -116,7 +120,7 @@ class Simulator:
         self._view = lane.view = OpView(self, self._gt)
         self._dispatcher = lane.dispatcher = Dispatcher(self._view, self._external)
         self._stream = lane.stream
-        self._host = LaneHost() if multi else HostThread()
+        self._host = LaneHost() if multi or self._power else HostThread()
         self._executors = Executors()
         self._rates = Rates()
         self._transfers = Transfers()
@@ -148,11 +152,11 @@ class Simulator:
     # set-up
 
     def tables(self, batch: int = 1) -> PredTables:
-        """Prediction tables at ``batch`` in this run's mode and precision (cached)."""
-        t = self._tables_by_batch.get(batch)
+        """Prediction tables at ``batch`` in the power mode in force and this run's precision (cached)."""
+        t = self._tables_by_batch.get((self.mode_now, batch))
         if t is None:
-            t = self.cache.tables(self.graph, self.platform, batch, self._mode, self.config.precision)
-            self._tables_by_batch[batch] = t
+            t = self.cache.tables(self.graph, self.platform, batch, self.mode_now, self.config.precision)
+            self._tables_by_batch[(self.mode_now, batch)] = t
         return t
 
     def reset(self, seed: Any = _KEEP) -> None:
@@ -161,6 +165,8 @@ class Simulator:
             self.seed = _check_seed(seed)
         cfg = self.config
         kids = substreams(self.seed)
+        self.mode_now, self._mode_log = self._mode, [(0.0, self._mode)]
+        retable_lanes(self._lanes)  # the configured mode's launch costs (a previous run may have switched)
         policy = self.policy
         reset = getattr(policy, "reset", None)
         if callable(reset):
@@ -178,7 +184,8 @@ class Simulator:
         self._transfers.reset(state)
         group = self._group
         on_finish = None if group is None else group.stream_finished
-        self._stream.reset(state, self.arrivals, self.batching, kids[2], self._sigma, self._lanes[0], on_finish)
+        rsp = RequestSparsity(self.graph, self.seed) if self.config.request_sparsity else None
+        self._stream.reset(state, self.arrivals, self.batching, kids[2], self._sigma, self._lanes[0], on_finish, rsp)
         co_arrivals = []
         if group is not None:
             group.reset(state)
@@ -189,10 +196,19 @@ class Simulator:
             ln.view.bind(state, self._host, self._rates)
         # processes; the background first, so its t = 0 levels hold before the first operator starts
         self._rates.start_background(state, kids)
+        if self._power:
+            self.env.process(mode_process(self.env, self._power, self._switch_mode))
         self._stream.start(kids[3])
         for ln, ss in zip(self._lanes[1:], co_arrivals):
             ln.stream.start(ss)
         self._started = True
+
+    def _switch_mode(self, mode: str) -> None:
+        """The board switches to power mode ``mode`` now (what changes: ``sim.powerswitch``)."""
+        self.mode_now = mode
+        self._mode_log.append((self.env.now, mode))
+        retable_lanes(self._lanes)  # batches formed from now on take the new mode's tables and launch costs
+        self._rates.set_board(self.tables(1).cores, float(concurrent_bw(self.platform, mode)))
 
     # ------------------------------------------------------------------------------------
     # driving
@@ -314,7 +330,7 @@ class Simulator:
         """Joules so far: finished operators and copies plus board idle power since the first arrival."""
         if not self._started:
             return 0.0
-        return energy_so_far(self.env.now, self.tables(1).board_idle_w, [ln.stream for ln in self._lanes],
+        return energy_so_far(self.env.now, self._idle_w(), [ln.stream for ln in self._lanes],
                              self._executors, self._transfers)
 
     def load_history(self) -> list[tuple[float, str, float]]:
@@ -325,9 +341,19 @@ class Simulator:
         """What the hardware looks like now (power mode, precision, loads, host, contention)."""
         started = self._started
         bg = self._rates.bg if started else [0.0, 0.0]
-        return HardwareState(mode=self._mode, precision=self.config.precision, load_cpu=bg[0], load_gpu=bg[1],
+        return HardwareState(mode=self.mode_now, precision=self.config.precision, load_cpu=bg[0], load_gpu=bg[1],
                              host_busy=started and self._host.busy,
                              contention=self._rates.contention if started else 1.0)
+
+    def mode_history(self) -> list[tuple[float, str]]:
+        """Power modes in force so far: (from time, mode), the configured one at 0 first."""
+        return list(self._mode_log)
+
+    def _idle_w(self) -> float:
+        if len(self._mode_log) == 1:  # no switch: the one mode's own (fast: the env reads it every step)
+            return self.tables(1).board_idle_w
+        return board_idle_w(self._mode_log, lambda m: self.cache.tables(self.graph, self.platform, 1, m,
+                            self.config.precision).board_idle_w, [ln.stream for ln in self._lanes], self.now)
 
     def noise_factors(self, request: int) -> list[float]:
         """Noise factors of a batch led by ``request`` in this run, index ``2*op + device``."""
@@ -342,7 +368,7 @@ class Simulator:
             raise SimulationError("results: the run is not finished (run() it, or submit() until done)")
         return run_results(graph=self.graph, platform=self.platform, mode=self._mode, config=self.config,
                            policy=policy_name(self.policy), arrivals=self.arrivals, batching=self.batching,
-                           seed=self.seed, board_idle_w=self.tables(1).board_idle_w, lanes=self._lanes,
+                           seed=self.seed, board_idle_w=self._idle_w(), lanes=self._lanes,
                            dispatcher=self._dispatcher, host=self._host, executors=self._executors,
                            transfers=self._transfers)
 

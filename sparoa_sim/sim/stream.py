@@ -40,12 +40,15 @@ class RequestStream:
         self._dispatcher = dispatcher
 
     def reset(self, state: RunState, arrivals: Arrivals, batching: Batching, noise_ss: np.random.SeedSequence,
-              sigma: np.ndarray, lane: Any, on_finish: Callable[[], None] | None = None) -> None:
+              sigma: np.ndarray, lane: Any, on_finish: Callable[[], None] | None = None,
+              sparsity: Any = None) -> None:
         """Empty the stream for a new run on ``state`` (noise from ``noise_ss`` when switched on).
 
         ``lane``: the stream's lane (``sim.streams.Lane``: its graph, what its jobs carry);
-        ``on_finish``: called once when every request has completed (a group of streams counts them).
+        ``on_finish``: called once when every request has completed (a group of streams counts them);
+        ``sparsity``: per-request activation sparsity (``sim.request_sparsity.RequestSparsity``) or None.
         """
+        self._rsp = sparsity if sparsity is not None and sparsity.varies else None
         self._state = state
         self._lane = lane
         self._on_finish = on_finish
@@ -186,6 +189,8 @@ class RequestStream:
 
     def _start_job(self, requests: list[int]) -> None:
         tables = self._tables(len(requests))
+        if self._rsp is not None:
+            tables = self._rsp.tables(tables, requests)
         n = self._n
         z = batch_noise(self._noise_ss, self._sigma, n, requests[0]) if self._noise else None
         job_lane = self._state.job_lane

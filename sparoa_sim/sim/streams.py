@@ -219,17 +219,26 @@ def build_corun_lanes(sim: Any, coruns: Sequence[CoRun], used_names: set[str]) -
 
 
 def _tables_of(sim: Any, graph: OpGraph) -> Callable[[int], PredTables]:
-    """Prediction tables of ``graph`` by batch size in ``sim``'s mode and precision (cached)."""
-    memo: dict[int, PredTables] = {}
-    cache, platform, mode, precision = sim.cache, sim.platform, sim.mode, sim.config.precision
+    """Prediction tables of ``graph`` by batch size in the power mode ``sim`` has in force and its precision
+    (cached)."""
+    memo: dict[tuple[str, int], PredTables] = {}
+    cache, platform, precision = sim.cache, sim.platform, sim.config.precision
 
     def tables(batch: int = 1) -> PredTables:
-        t = memo.get(batch)
+        mode = sim.mode_now
+        t = memo.get((mode, batch))
         if t is None:
-            t = memo[batch] = cache.tables(graph, platform, batch, mode, precision)
+            t = memo[mode, batch] = cache.tables(graph, platform, batch, mode, precision)
         return t
 
     return tables
+
+
+def retable_lanes(lanes: Sequence[Lane]) -> None:
+    """Each lane's host launch costs (``Lane.td``, which new batches take) from its tables in the power mode in
+    force now (``sim.powerswitch``)."""
+    for lane in lanes:
+        lane.td = lane.tables(1).td
 
 
 class StreamGroup:

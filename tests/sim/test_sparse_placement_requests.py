@@ -82,3 +82,25 @@ def test_bad_input_names_the_field():
         RequestSparsity(SPREAD, seed=0).batch_draw([])
     with pytest.raises(SimulationError, match="tables of graph"):
         RequestSparsity(SPREAD, seed=0).tables(tables(VGG), [0])
+
+
+def _cpu_run(graph, request_sparsity: bool, seed: int = 5):
+    from sparoa_sim.sim.config import SimConfig
+    from sparoa_sim.sim.simulator import Simulator
+
+    from sparoa_sim.sim.arrivals import ClosedLoop
+
+    cfg = SimConfig(reference=True, record_trace=False, request_sparsity=request_sparsity)
+    res = Simulator(graph, ACT, policy="cpu", config=cfg, arrivals=ClosedLoop(6, 1), seed=seed).run()
+    return np.asarray(res.latencies_s)
+
+
+def test_the_engine_draws_each_request_s_sparsity_only_when_asked():
+    """SimConfig(request_sparsity=True): requests of a graph with spread run at their own draws (their
+    latencies differ, reproducibly per seed); off, or on a graph without spread, runs are bit for bit the same."""
+    off, on = _cpu_run(SPREAD, False), _cpu_run(SPREAD, True)
+    assert np.ptp(off) < 1e-12  # every request at the mean: identical service times
+    assert np.ptp(on) > 0.0
+    assert np.array_equal(on, _cpu_run(SPREAD, True))
+    assert not np.array_equal(on, _cpu_run(SPREAD, True, seed=6))
+    assert np.array_equal(_cpu_run(VGG, True), _cpu_run(VGG, False))
