@@ -192,6 +192,8 @@ class SparOAEnv(gym.Env):
         the twin cannot run the operator there (non-finite predicted latency)."""
         view = self._view
         if view is None:
+            if self._start_state is None:
+                raise SimulationError("action_masks() before reset(): call reset() first")
             return np.ones(2, dtype=bool)
         return self._mask_of(view)
 

@@ -93,6 +93,9 @@ class SparOAThresholdEnv(gym.Env):
         if intensity not in INTENSITY_RANGES:
             raise SimulationError(f"env option 'intensity' = {intensity!r}: expected one of "
                                   f"{', '.join(INTENSITY_RANGES)}")
+        if "action_mode" in options:
+            raise SimulationError(f"env option 'action_mode' = {options['action_mode']!r} does not apply to "
+                                  "SparOAThreshold-v0: its action is always two thresholds, Box(-1, 1, (2,))")
         self._kwargs = dict(options, sparsity=sparsity, intensity=intensity)
         self.options = EnvOptions.from_kwargs(**options)
         self.sparsity = sparsity

@@ -77,6 +77,11 @@ def cmd_train_scheduler(args: argparse.Namespace) -> int:
         doc = scheduler.run_training(job).to_dict()  # the library's training entry point
     except KeyboardInterrupt:
         return interrupted(_kept(args.output))
+    if args.timesteps is not None and int(doc.get("timesteps") or 0) > args.timesteps:
+        import sys
+
+        print(f"sparoa train: notice: trained {int(doc['timesteps']):,} steps, not --timesteps {args.timesteps:,}: "
+              f"{algo} learns from whole rollouts", file=sys.stderr)
     return _emit(args, doc, f"scheduler ({algo}) → {args.output}")
 
 

@@ -157,9 +157,10 @@ def test_train_scheduler_for_real(capsys, odd):
     from sparoa_sim.ir.synthetic import generate
 
     tiny = save_graph(generate(11, target_ops=8), odd / "tiny [/t].json")
-    code, out, _ = run(capsys, "train", "scheduler", "--workload", tiny, "--algo", "ppo", "--timesteps", "64",
-                       "-o", odd / "sched [/s]")
+    code, out, err = run(capsys, "train", "scheduler", "--workload", tiny, "--algo", "ppo", "--timesteps", "64",
+                         "-o", odd / "sched [/s]")
     assert code == 0 and shown(f"latency_s[{tiny}]", out)
+    assert "notice: trained 512 steps, not --timesteps 64" in err  # PPO learns from whole rollouts of 512
 
 
 def test_train_predictor(capsys, odd):

@@ -160,3 +160,12 @@ def test_render_modes():
         img_env.step(a)
         assert img_env.render().shape == img.shape
     assert SparOAEnv(workloads=SMALL).render() is None
+
+
+def test_action_masks_before_reset_is_refused():
+    """Masks describe the pending operator, which exists only after reset(): asking before is a clear error."""
+    env = gym.make("SparOA-v0").unwrapped
+    with pytest.raises(SimulationError, match=r"action_masks\(\) before reset\(\)"):
+        env.action_masks()
+    env.reset(seed=0)
+    assert env.action_masks().dtype == bool

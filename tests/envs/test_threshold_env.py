@@ -96,3 +96,13 @@ def test_a_copy_after_the_step_goes_on_to_the_next_episode():
     assert c.render() == t.render() != "no step taken yet\n"
     a, b = t.reset()[1]["seed"], c.reset()[1]["seed"]
     assert a == b != first["seed"]
+
+
+def test_the_threshold_env_refuses_action_mode_it_would_ignore():
+    import gymnasium as gym
+    import pytest
+
+    from sparoa_sim.errors import SimulationError
+
+    with pytest.raises(SimulationError, match="'action_mode'.*does not apply to SparOAThreshold-v0"):
+        gym.make("SparOAThreshold-v0", action_mode="continuous")
