@@ -3,9 +3,7 @@ both labelled, with its provenance and a headline that names every miss (issue 2
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,7 @@ from sparoa_sim.hwmodels import load_platform
 from sparoa_sim.hwmodels.held_out import fit_without_families, host_base
 from sparoa_sim.hwmodels.measurements import load_table
 from sparoa_sim.hwmodels.profile_io import DATA_ENV_VAR
+from bench_scripts import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -21,14 +20,8 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("calibration_bench_ho", ROOT / "benchmarks" / "calibration.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    try:
-        spec.loader.exec_module(mod)
+    with benchmark_script("calibration", "calibration_bench_ho") as mod:
         yield mod
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_error_summary_and_headline_name_the_worst_row_and_every_miss(bench) -> None:

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "fit_published_overheads.py"
 
 
 @pytest.fixture(scope="module")
 def fit():
-    spec = importlib.util.spec_from_file_location("fit_published_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    try:
-        spec.loader.exec_module(mod)
+    with benchmark_script("fit_published_overheads", "fit_published_bench") as mod:
         yield mod
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def test_gemm_beta_recovers_the_exponent_of_a_synthetic_sweep(fit) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,21 +12,15 @@ import pytest
 from sparoa_sim.hwmodels import load_platform, predict
 from sparoa_sim.sim.simulator import simulate
 from sparoa_sim.workloads import as_graph
+from bench_scripts import benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "published.py"
 PROFILE = "jetson-agx-orin-64gb"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("published_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up while the script loads
-    try:
-        spec.loader.exec_module(mod)
+    with benchmark_script("published", "published_bench") as mod:
         yield mod
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 def per_node_sync_ms(workload: str, mode: str, precision: str) -> float:

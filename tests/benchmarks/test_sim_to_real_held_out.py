@@ -4,9 +4,7 @@ executor is replaced by a stub here (``validate`` has its own tests); the twin's
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -17,6 +15,7 @@ from sparoa_sim.hwmodels.errors import CalibrationError
 from sparoa_sim.hwmodels.held_out import fit_without_families, host_base
 from sparoa_sim.hwmodels.measurements import load_table
 from sparoa_sim.hwmodels.profile_io import DATA_ENV_VAR
+from bench_scripts import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -24,14 +23,8 @@ FIXTURES = ROOT / "tests" / "fixtures"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("sim_to_real_bench", ROOT / "benchmarks" / "sim_to_real.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    try:
-        spec.loader.exec_module(mod)
+    with benchmark_script("sim_to_real", "sim_to_real_bench") as mod:
         yield mod
-    finally:
-        sys.modules.pop(spec.name, None)
 
 
 @pytest.fixture(scope="module")

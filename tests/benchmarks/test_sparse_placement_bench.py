@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
+from bench_scripts import benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sparsity_placement.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("sparsity_placement_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    with benchmark_script("sparsity_placement", "sparsity_placement_bench") as mod:
+        yield mod
 
 
 def test_cases_cover_every_source_that_exists(bench):

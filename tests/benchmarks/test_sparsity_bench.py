@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 from pathlib import Path
 
@@ -13,16 +12,14 @@ from sparoa_sim.hwmodels import load_platform, predict
 from sparoa_sim.hwmodels.act_sparse import act_sweep_ops, save_act_sweep
 from sparoa_sim.hwmodels.host import detect_host_cpu, host_platform
 from sparoa_sim.hwmodels.measurements import ActSparsePoint
+from bench_scripts import benchmark_script
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "sparsity.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("sparsity_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    with benchmark_script("sparsity", "sparsity_bench") as mod:
+        yield mod
 
 
 def _model_sweep(path: Path) -> list[ActSparsePoint]:

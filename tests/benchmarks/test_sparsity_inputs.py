@@ -3,7 +3,6 @@ and write what the committed evidence files hold (issue 19)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,19 +10,17 @@ import pytest
 
 from sparoa_sim.hwmodels.act_sparse import load_act_sweep
 from sparoa_sim.ir.graph import load_graph
+from bench_scripts import benchmark_script
 
 torch = pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "benchmarks" / "sparsity_inputs.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("sparsity_inputs_bench", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    with benchmark_script("sparsity_inputs", "sparsity_inputs_bench") as mod:
+        yield mod
 
 
 @pytest.fixture(scope="module")
