@@ -27,6 +27,7 @@ import simpy
 
 from sparoa_sim.sim.arrivals import ClosedLoop
 from sparoa_sim.sim.simulator import Simulator
+from sparoa_sim.agents.experiments.provenance import provenance
 from sparoa_sim.ir.graph import atomic_write_text
 from sparoa_sim.hwmodels import load_platform
 from sparoa_sim.sim.predtables import PredictionCache
@@ -137,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         "simpy": simpy.__version__,
         "machine": pyplatform.machine(),
         "cpus": os.cpu_count(),
+        "provenance": provenance("benchmarks/engine.py", sys.argv[1:] if argv is None else argv),
     }
     path = atomic_write_text(args.output, json.dumps(doc, indent=1) + "\n")
     print(f"wrote {path}")

@@ -28,6 +28,7 @@ from pathlib import Path
 import gymnasium as gym
 
 import sparoa_sim  # noqa: F401  (registers SparOA-v0)
+from sparoa_sim.agents.experiments.provenance import provenance
 from sparoa_sim.ir.graph import atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     print(summary_line(rows))
     doc = {"benchmark": "env_speed", "cartpole_steps_per_s": cart_rate, "target_ratio": TARGET_RATIO, "rows": rows,
            "steps_per_round": args.steps, "rounds": args.rounds, "pinned_core": args.core, "clock": args.clock,
-           "python": sys.version.split()[0], "machine": pyplatform.machine(), "gymnasium": gym.__version__}
+           "python": sys.version.split()[0], "machine": pyplatform.machine(), "gymnasium": gym.__version__,
+           "provenance": provenance("benchmarks/env_speed.py", sys.argv[1:] if argv is None else argv)}
     atomic_write_text(args.output, json.dumps(doc, indent=1) + "\n")
     sys.stdout.flush()
     print(f"wrote {args.output}", file=sys.stderr)

@@ -192,12 +192,38 @@ def hw_predict_rows(d: _Doc) -> list[MeasuredRow]:
                         d.command(), d.source())]
 
 
+def env_speed_rows(d: _Doc) -> list[MeasuredRow]:
+    """`SparOA-v0` steps per second against `CartPole-v1` in the same run (issue 21's target 0.5 ×)."""
+    target = d.num("target_ratio")
+    cells = []
+    for r in d.get("rows"):
+        ratio = float(r["ratio_to_cartpole"])
+        cells.append(f"{r['config']} {ratio:.2f} × (median round {float(r['median_round_ratio']):.2f} ×)"
+                     f"{'' if ratio >= target else ': missed'}")
+    res = "; ".join(cells) + f"; target ≥ {target:g} × ({d.get('clock')} clock, best of {int(d.num('rounds'))} rounds)"
+    return [MeasuredRow("`SparOA-v0` step rate vs `CartPole-v1`, one core", res, d.command(), d.source())]
+
+
+def engine_rows(d: _Doc) -> list[MeasuredRow]:
+    """Engine cost per simulated operator in bare SimPy timeouts, per policy and setting, every miss named."""
+    cells = []
+    for r in d.get("rows"):
+        setting = "reference" if r.get("reference") else "full"
+        miss = "" if float(r["ratio"]) <= float(r["target_ratio"]) else f" (target ≤ {float(r['target_ratio']):g}: missed)"
+        cells.append(f"{r['policy']} {setting} {float(r['ratio']):.1f} ×{miss}")
+    res = "; ".join(cells) + f" ({d.get('clock')} clock, best of {int(d.num('repeat'))})"
+    return [MeasuredRow(f"engine cost per simulated operator, {d.get('workload')}, {int(d.num('requests'))} requests "
+                        "(× one bare SimPy timeout)", res, d.command(), d.source())]
+
+
 #: (result file, row builder), in table order.
 ROWS: tuple[tuple[str, Callable[[_Doc], list[MeasuredRow]]], ...] = (
     ("calibration.json", calibration_rows),
     ("sim_to_real.json", sim_to_real_rows),
     ("predictor.json", predictor_rows),
     ("hw_predict.json", hw_predict_rows),
+    ("env_speed.json", env_speed_rows),
+    ("engine.json", engine_rows),
 )
 
 

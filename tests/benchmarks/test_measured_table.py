@@ -55,6 +55,14 @@ def _docs() -> dict[str, dict]:
             "provenance": PROV, "n_ops": 174, "summary": "target < 1 ms per call: met (worst 500.0 µs)",
             "cases": [{"residual": False, "predict_s": 1e-4}, {"residual": False, "predict_s": 2e-4},
                       {"residual": True, "predict_s": 3e-4}]},
+        "env_speed.json": {
+            "provenance": PROV, "target_ratio": 0.5, "clock": "cpu", "rounds": 5,
+            "rows": [{"config": "default", "ratio_to_cartpole": 0.366, "median_round_ratio": 0.35},
+                     {"config": "reference", "ratio_to_cartpole": 0.52, "median_round_ratio": 0.5}]},
+        "engine.json": {
+            "provenance": PROV, "workload": "resnet50", "requests": 300, "repeat": 5, "clock": "cpu",
+            "rows": [{"policy": "gpu", "reference": False, "ratio": 5.9, "target_ratio": 5.0},
+                     {"policy": "random", "reference": False, "ratio": 7.5, "target_ratio": 8.0}]},
     }
 
 
@@ -88,6 +96,10 @@ def test_every_row_is_built_from_its_file(results: Path) -> None:
     s2r = next(r for r in rows if r.what.startswith("twin vs the hybrid executor"))
     assert "misses: a" in s2r.result and "median 60.0 % of the CPU" in s2r.result
     assert "moves the twin's own figure by at most 3.1 % (b)" in s2r.result
+    env = by["`SparOA-v0` step rate vs `CartPole-v1`, one core"].result
+    assert env.startswith("default 0.37 × (median round 0.35 ×): missed; reference 0.52 × (median round 0.50 ×);")
+    eng = by["engine cost per simulated operator, resnet50, 300 requests (× one bare SimPy timeout)"].result
+    assert eng.startswith("gpu full 5.9 × (target ≤ 5: missed); random full 7.5 × (")
     table = measured_table(results)
     assert table.count("\n") == 2 + len(rows) and table.endswith("|\n")
     assert "mean \\|error\\| 5.0 %" in table and "\\\\|" not in table  # escaped once for markdown
