@@ -62,7 +62,7 @@ bench-sparsity-cold: setup
 bench-host-quick: setup
 	$(PY) benchmarks/host_quick_calibration.py --runs 3
 bench-calibration: setup
-	$(PY) benchmarks/calibration.py
+	$(PY) benchmarks/calibration.py --out-tables benchmarks/results/calibration_tables
 bench-sim-to-real: setup
 	$(PY) benchmarks/sim_to_real.py --tables benchmarks/results/calibration_tables --reps 4
 bench-replay-first: setup

@@ -72,8 +72,7 @@ def test_continuous_episode_splits_only_splittable_operators():
 
 
 def test_action_masks_allow_both_devices_normally():
-    env = SparOAEnv(workloads=SMALL)
-    np.testing.assert_array_equal(env.action_masks(), [True, True])
+    env = SparOAEnv(workloads=SMALL)  # (before reset() there is no operator to mask: test_env_api refuses it)
     env.reset(seed=0)
     for _ in range(5):
         m = env.action_masks()
