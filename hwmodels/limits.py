@@ -32,6 +32,8 @@ __all__ = [
     "MAX_NESTING_DEPTH",
     "MAX_NOISE_SIGMA",
     "MAX_OPERATORS",
+    "MAX_ORACLE_OPS",
+    "MAX_REPLAY_TRACE_EVENTS",
     "MAX_OP_BYTES",
     "MAX_OP_EVENTS",
     "MAX_OP_FLOPS",
@@ -68,6 +70,12 @@ MAX_JSON_FILE_BYTES = 256 * MiB
 # --- graphs -----------------------------------------------------------------------------
 #: Most operators one graph may hold (the largest shipped graph has 245; 80x that).
 MAX_OPERATORS = 20_000
+#: Most operators the CP-SAT oracle takes: its model's construction needs the exact evaluator's least
+#: solution several times, about n² on graphs with many device switches (measured here: 1,000 operators
+#: 10.6 s wall with --time-limit 5; 2,000 operators 24.6 s before the solver could start).
+MAX_ORACLE_OPS = 1000
+#: Most executor events (requests × operators) a `replay --trace` records (a trace is held in memory).
+MAX_REPLAY_TRACE_EVENTS = 2_000_000
 #: Most FLOPs (or MACs) one operator may do per sample (VGG16's largest conv: 3.7e9 FLOPs).
 MAX_OP_FLOPS = 1e15
 #: Most bytes one operator may read, write or hold as weights per sample (a Jetson has 64 GB at most).
@@ -140,6 +148,8 @@ LIMITS: tuple[Limit, ...] = (
           "parsed in memory at about 10x their size"),
     Limit("MAX_OPERATORS", MAX_OPERATORS, "operators", "operators in one graph",
           "80x the largest shipped graph (245)"),
+    Limit("MAX_ORACLE_OPS", MAX_ORACLE_OPS, "operators", "operators the oracle (CP-SAT) takes",
+          "its model grows about as n²; 2,000 operators spent 25 s before solving"),
     Limit("MAX_OP_FLOPS", MAX_OP_FLOPS, "FLOPs", "macs / flops of one operator per sample",
           "VGG16's largest convolution does 3.7e9"),
     Limit("MAX_OP_BYTES", MAX_OP_BYTES, "bytes", "bytes_in / bytes_out / bytes_w of one operator",
@@ -164,6 +174,8 @@ LIMITS: tuple[Limit, ...] = (
           "image and token models take 2-5"),
     Limit("MAX_BANDWIDTH_MIB", MAX_BANDWIDTH_MIB, "MiB", "profile --bandwidth-mib",
           "STREAM wants 4x the last-level cache (a few MiB)"),
+    Limit("MAX_REPLAY_TRACE_EVENTS", MAX_REPLAY_TRACE_EVENTS, "events", "replay --trace (requests × operators)",
+          "a trace is held in memory until written"),
 )
 
 

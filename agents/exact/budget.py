@@ -15,16 +15,10 @@ import time
 from typing import Any
 
 from sparoa_sim.errors import SimulationError
+from sparoa_sim.limits import MAX_ORACLE_OPS  # the one limits table (README "Limits")
 
 __all__ = ["Budget", "BudgetSpent", "MAX_ORACLE_OPS", "OracleInterrupted", "check_oracle_size", "solve_interruptibly"]
 
-#: Most operators the oracle takes. Building its model needs the exact evaluator's least solution
-#: several times (its cost grows about as n² on graphs with many device switches). Measured on this
-#: 2-core machine under load (7 helpers), ``sparoa oracle --time-limit 5`` on chains of ResNet-18
-#: blocks: 1,000 operators 10.6 s wall (2.9 s CPU), 2,000 operators 32.5 s wall (9.9 s CPU, 24.6 s
-#: spent before the solver could start), 10,000 operators 478 s before this limit. The largest
-#: shipped graph has 245 operators. Larger graphs are refused up front.
-MAX_ORACLE_OPS = 1000
 
 
 def check_oracle_size(n_ops: int, name: str) -> None:

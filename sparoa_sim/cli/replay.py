@@ -21,7 +21,7 @@ from typing import Any
 from sparoa_sim.cli.args import at_most, positive_int, seed
 from sparoa_sim.cli.output import emit, error_line, table
 from sparoa_sim.errors import SparOAError
-from sparoa_sim.limits import MAX_REQUESTS
+from sparoa_sim.limits import MAX_REPLAY_TRACE_EVENTS, MAX_REQUESTS
 
 __all__ = ["MAX_REPLAY_REQUESTS", "MAX_TRACE_EVENTS", "add_replay_parser", "cmd_replay", "overload_notice"]
 
@@ -29,7 +29,7 @@ __all__ = ["MAX_REPLAY_REQUESTS", "MAX_TRACE_EVENTS", "add_replay_parser", "cmd_
 #: replay is served in real time, so this is days of a camera stream.
 MAX_REPLAY_REQUESTS = MAX_REQUESTS
 #: Most executor events (requests x operators) one ``--trace`` holds in memory (about 150 bytes each).
-MAX_TRACE_EVENTS = 2_000_000
+MAX_TRACE_EVENTS = MAX_REPLAY_TRACE_EVENTS
 
 
 def add_replay_parser(subparsers: Any) -> argparse.ArgumentParser:
