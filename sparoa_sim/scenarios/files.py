@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sparoa_sim.errors import SimulationError
-from sparoa_sim.hwmodels.fileio import atomic_write_text
+from sparoa_sim.hwmodels.fileio import atomic_write_text, read_toml
+from sparoa_sim.limits import MAX_SCENARIO_FILE_BYTES
 from sparoa_sim.scenarios.spec import ArrivalSpec, LoadSpec, PowerSwitch, Scenario, StreamSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 __all__ = ["SCENARIO_DIR", "list_scenarios", "load_scenario", "scenario_from_dict", "scenario_path", "scenario_to_dict",
            "scenario_to_toml", "write_scenario"]
 
 #: Folder holding the shipped ``<name>.toml`` scenarios.
 SCENARIO_DIR = Path(str(resources.files("sparoa_sim.scenarios"))) / "builtin"
-_MAX_BYTES = 1 << 20
 
 _LOAD_KEYS = {"kind", "cpu", "gpu", "levels", "mean_hold_s", "devices", "points"}
 _ARRIVAL_KEYS = {"kind", "requests", "concurrency", "rate", "fps", "burst", "every_s", "times"}
@@ -134,18 +128,8 @@ def load_scenario(name: str | os.PathLike[str] | Scenario) -> Scenario:
     if not isinstance(name, (str, os.PathLike)):
         raise SimulationError(f"scenario must be a name or a path, got {name!r}")
     path = scenario_path(name)
-    try:
-        if path.stat().st_size > _MAX_BYTES:
-            raise SimulationError(f"scenario file {path}: larger than {_MAX_BYTES >> 20} MiB")
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SimulationError(f"scenario file {path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise SimulationError(f"scenario file {path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SimulationError(f"scenario file {path}: not valid TOML: {exc}") from None
-    except RecursionError:
-        raise SimulationError(f"scenario file {path}: nested too deeply") from None
+    # the one bounded reader (size and nesting checked before parsing; README "Limits")
+    doc = read_toml(path, "scenario file", SimulationError, MAX_SCENARIO_FILE_BYTES, where=f"scenario file {path}")
     return scenario_from_dict(doc, f"scenario file {path}")
 
 

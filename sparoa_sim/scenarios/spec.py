@@ -15,6 +15,7 @@ import math
 from dataclasses import dataclass, field
 
 from sparoa_sim.errors import SimulationError
+from sparoa_sim.limits import MAX_REQUESTS  # the one limits table (README "Limits")
 from sparoa_sim.sim.hwstate import MAX_LOAD
 
 __all__ = ["ARRIVAL_KINDS", "LOAD_KINDS", "SCENARIO_VERSION", "ArrivalSpec", "LoadSpec", "PowerSwitch", "Scenario",
@@ -24,8 +25,6 @@ __all__ = ["ARRIVAL_KINDS", "LOAD_KINDS", "SCENARIO_VERSION", "ArrivalSpec", "Lo
 SCENARIO_VERSION = 1
 LOAD_KINDS = ("fixed", "markov", "trace")
 ARRIVAL_KINDS = ("closed", "poisson", "periodic", "bursts", "trace")
-#: Largest request count a scenario may ask for (work is bounded before it starts).
-MAX_REQUESTS = 1_000_000
 
 
 def _num(where: str, value: object, *, lo: float = 0.0, hi: float = math.inf, lo_open: bool = False) -> float:

@@ -73,7 +73,7 @@ def _write(tmp_path, text):
     ('name = "x"\n[[corun]]\nworkload = "a"\npolicy = "external"\n', "not 'external'"),
     ('name = "x"\n[[corun]]\nworkload = "a"\n[[corun]]\nworkload = "a"\n', "two co-runs named 'a'"),
     ('name = "x"\n[primary]\ndeadline_s = 0\n', "deadline_s: 0 is outside"),
-    ('name = \n', "not valid TOML"),
+    ('name = \n', "malformed TOML"),
     ('description = "no name"\n', "missing key 'name'"),
 ])
 def test_bad_files_are_refused_naming_file_and_field(tmp_path, text, needle):
@@ -86,14 +86,14 @@ def test_bad_files_are_refused_naming_file_and_field(tmp_path, text, needle):
 
 def test_deeply_nested_file_is_one_error(tmp_path):
     p = _write(tmp_path, 'name = "x"\nbogus = ' + "[" * 50_000 + "]" * 50_000 + "\n")
-    with pytest.raises(SimulationError, match="nested too deeply|unknown key|not valid TOML"):
+    with pytest.raises(SimulationError, match=r"nested \d+ levels deep \(limit 64, MAX_NESTING_DEPTH\)"):
         load_scenario(p)
 
 
 def test_unknown_name_lists_the_known_ones():
     with pytest.raises(SimulationError, match="unknown scenario 'nope'.*gpu-shared-heavy"):
         load_scenario("nope")
-    with pytest.raises(SimulationError, match="cannot read"):
+    with pytest.raises(SimulationError, match="no such scenario file"):
         load_scenario("/nonexistent/dir/x.toml")
 
 
