@@ -138,7 +138,7 @@ LIMITS: tuple[Limit, ...] = (
           "parsers recurse per level; graph files nest 4 deep"),
     Limit("MAX_GRAPH_FILE_BYTES", MAX_GRAPH_FILE_BYTES, "bytes", "graph JSON file",
           "the largest shipped graph is 91 kB; 20,000 operators take about 7.5 MB"),
-    Limit("MAX_PROFILE_FILE_BYTES", MAX_PROFILE_FILE_BYTES, "bytes", "hardware profile TOML",
+    Limit("MAX_PROFILE_FILE_BYTES", MAX_PROFILE_FILE_BYTES, "bytes", "hardware profile or published-sparsity TOML",
           "the shipped profiles are 23-28 kB"),
     Limit("MAX_SCENARIO_FILE_BYTES", MAX_SCENARIO_FILE_BYTES, "bytes", "scenario TOML",
           "the shipped scenarios are under 2 kB"),

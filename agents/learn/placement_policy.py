@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.errors import PolicyError
+from sparoa_sim.hwmodels.fileio import read_json
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.sim.policies import PolicyContext, StaticSchedule
 
@@ -254,10 +255,7 @@ class LoadAwarePolicy:
     def load(cls, path: str | os.PathLike[str]) -> LoadAwarePolicy:
         """Read a policy written by :meth:`save`."""
         p = Path(path)
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise PolicyError(f"{p}: cannot read the load-aware policy: {exc}") from None
+        doc = read_json(p, "load-aware policy file", PolicyError)  # the one bounded reader (size, nesting)
         return cls.from_dict(doc, source=str(p))
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels import Platform
+from sparoa_sim.hwmodels.fileio import read_json
 from sparoa_sim.ir.graph import OpGraph, atomic_write_text
 from sparoa_sim.sim.view import OpView
 
@@ -405,14 +406,7 @@ class StaticSchedule:
     def load(cls, path: str | os.PathLike[str]) -> StaticSchedule:
         """Read a schedule JSON file."""
         p = Path(path)
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SimulationError(f"policy: no such schedule file {str(p)!r}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SimulationError(f"schedule ({p}): cannot read: {exc}") from None
-        except json.JSONDecodeError as exc:
-            raise SimulationError(f"schedule ({p}): malformed JSON at line {exc.lineno}: {exc.msg}") from None
+        doc = read_json(p, "schedule file", SimulationError)  # the one bounded reader (size, nesting)
         return cls.from_dict(doc, source=str(p))
 
     def __repr__(self) -> str:

@@ -13,21 +13,17 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
-
 from sparoa_sim.errors import GraphError
+from sparoa_sim.hwmodels.fileio import loads_toml, read_bounded_text
 from sparoa_sim.hwmodels.kinds import OpKind
 from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.ir.sparsity import SourceFile, SparsityProvenance
+from sparoa_sim.limits import MAX_PROFILE_FILE_BYTES
 
 __all__ = ["PUBLISHED_FILE", "RULES", "PublishedData", "PublishedRow", "PublishedSource", "load_published",
            "network_of", "with_published_sparsity"]
@@ -90,14 +86,8 @@ def _text(table: Mapping[str, object], key: str, where: str) -> str:
 def load_published(path: str | os.PathLike[str] = PUBLISHED_FILE) -> PublishedData:
     """Read and check a published-sparsity file; errors name the file, the row and the field."""
     p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise GraphError(f"{p}: cannot read the published-sparsity file: {exc.strerror or exc}") from None
-    try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise GraphError(f"{p}: malformed TOML: {exc}") from None
+    raw = read_bounded_text(p, "published-sparsity file", GraphError, MAX_PROFILE_FILE_BYTES)
+    doc = loads_toml(raw, str(p), GraphError)  # the one bounded reader (size, nesting)
     if doc.get("schema_version") != 1:
         raise GraphError(f"{p}: field 'schema_version' is {doc.get('schema_version')!r}; this version reads 1")
     sources: dict[str, PublishedSource] = {}
@@ -135,7 +125,7 @@ def load_published(path: str | os.PathLike[str] = PUBLISHED_FILE) -> PublishedDa
         if name in rows:
             raise GraphError(f"{where}: network {name!r} has two rows")
         rows[name] = PublishedRow(name, sources[source_id], rule, r["assumed"], basis, MappingProxyType(checked))
-    digest = hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()  # the file's bytes (strict UTF-8 round-trips)
     return PublishedData(MappingProxyType(rows), SourceFile("data", p.name, digest))
 
 

@@ -224,7 +224,7 @@ def test_errors_carry_user_text_on_one_line(capsys, odd, workload, profile):
         (["workloads", "show", odd / "[/nope].json"], str(odd / "[/nope].json")),
         (["platforms", "show", odd / "missing [red].toml"], str(odd / "missing [red].toml")),
         (["simulate", "--workload", workload, "--platform", profile, "--policy", "[bold]bogus[/]"],
-         "'[bold]bogus[/]'"),
+         "[bold]bogus[/]: no such schedule file"),
         (["simulate", "--workload", workload, "--platform", profile, "--trace", odd / "afile [x]" / "t.json"],
          "afile [x]"),
         (["simulate", "--workload", workload, "--platform", profile, "--mode", "[/m] é"], "[/m] é"),

@@ -130,5 +130,5 @@ def test_json_round_trip_and_errors(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(doc))
     with pytest.raises(PolicyError, match="missing field 'prio'"):
         LoadAwarePolicy.load(tmp_path / "bad.json")
-    with pytest.raises(PolicyError, match="cannot read"):
+    with pytest.raises(PolicyError, match="absent.json: no such load-aware policy file"):
         LoadAwarePolicy.load(tmp_path / "absent.json")
