@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from sparoa_sim.agents.experiments.provenance import provenance
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.real.measure.host_calibration import QUICK_BUDGET_S, QUICK_CLOCK, calibrate_host
 
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         for w, (m, t, e) in res.in_sample.items():
             print(f"  {w:20s} eager {m * 1e3:8.2f} ms (halves {c.e2e_spread.get(w, float('nan')):5.1%})  "
                   f"twin {t * 1e3:8.2f} ms  error {e:+6.1%}", flush=True)
-    doc = {"benchmark": "host_quick_calibration", "clock": args.clock, "budget_s": args.budget, "runs": runs}
+    doc = {"benchmark": "host_quick_calibration", "clock": args.clock, "budget_s": args.budget, "runs": runs,
+           "provenance": provenance("benchmarks/host_quick_calibration.py", sys.argv[1:] if argv is None else argv)}
     out = atomic_write_text(args.json_out, json.dumps(doc, indent=1) + "\n")
     print(f"wrote {out}", file=sys.stderr)
     return 0
