@@ -54,7 +54,7 @@ VGG_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95, 0.97, 0.99)
 COLD_SEEDS = (0, 1, 2)
 VGG_SEED = 7
 DEFAULT_SWEEPS = tuple(RESULTS / f"sparsity_sweep_cold.{i + 1}.json" for i in COLD_SEEDS) + (
-    RESULTS / "sparsity_sweep_vgg.json",)
+    RESULTS / "sparsity_sweep_vgg.json", RESULTS / "sparsity_sweep_vgg_warm.json")
 
 
 def _save_sweep(points: Sequence[Any], path: Path, meta: dict[str, Any]) -> Path:
@@ -129,6 +129,28 @@ def measured_graph(model: Any, xs: Any, name: str = "vgg16_sparse") -> Any:
     return extract(model, xs[:1], name=name, inputs=xs)
 
 
+def classifier_reuse(model: Any, xs: Any, graph: Any, modules: Sequence[str] = VGG_CLASSIFIER) -> dict[int, float]:
+    """Per classifier operator (graph index) the pattern reuse ρ of its input over the images ``xs``
+    (``ir.sparsity.pattern_reuse``): how far its non-zeros repeat from image to image."""
+    import torch
+
+    from sparoa_sim.ir.sparsity import pattern_reuse
+
+    mods = dict(model.named_modules())
+    seen: dict[str, list[Any]] = {n: [] for n in modules}
+    hooks = [mods[n].register_forward_pre_hook(lambda _m, a, n=n: seen[n].append(a[0].detach().reshape(-1) != 0))
+             for n in modules]
+    try:
+        with torch.inference_mode():
+            for x in xs:
+                model(x.unsqueeze(0))
+    finally:
+        for h in hooks:
+            h.remove()
+    index = {op.name: i for i, op in enumerate(graph.ops)}
+    return {index[n.replace(".", "_")]: pattern_reuse(torch.stack(seen[n]).numpy()) for n in modules}
+
+
 def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps: Sequence[Path], *,
              platform: str = "host", oracle_time_limit_s: float = 20.0, runs: int = 20, calls: int = 24,
              log=print) -> dict[str, Any]:
@@ -138,18 +160,35 @@ def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps:
 
     from sparoa_sim.agents.exact.oracle import solve_oracle
     from sparoa_sim.hwmodels import load_platform
-    from sparoa_sim.hwmodels.act_sparse import fit_act_sparse, load_act_sweep, median_points
+    import numpy as np
+
+    from sparoa_sim.hwmodels.act_sparse import CACHE_TERM, fit_act_sparse, load_act_sweep, median_points, sweep_reuse
     from sparoa_sim.hwmodels.calibrate import ACT_OFFERED_KINDS
     from sparoa_sim.hwmodels.latency import KERNELS, predict
     from sparoa_sim.real.run.act_sparse_check import kernel_cpu_times, measure_cpu_side
 
-    pts = [p for p in median_points([load_act_sweep(f) for f in sweeps]) if p.kind in ACT_OFFERED_KINDS]
+    by_reuse: dict[float, list[Path]] = {}
+    for f in sweeps:
+        by_reuse.setdefault(sweep_reuse(f), []).append(f)
+    pts: list[Any] = []
+    reuse: list[float] = []
+    for r, files in sorted(by_reuse.items()):  # cold and warm sweeps are not medians of each other
+        got = [p for p in median_points([load_act_sweep(f) for f in files]) if p.kind in ACT_OFFERED_KINDS]
+        pts += got
+        reuse += [r] * len(got)
     base = load_platform(platform)
-    plat, rep = fit_act_sparse(base, pts, kinds=ACT_OFFERED_KINDS)
-    fit = {k: rep[k] for k in ("act_eta", "act_gather", "act_launch", "median_speedup_error")}
+    # the kernel's own times (not speed-ups over a dense model fitted elsewhere), with its cache term
+    plat, rep = fit_act_sparse(base, pts, kinds=ACT_OFFERED_KINDS, cache=CACHE_TERM, reuse=reuse, target="time")
+    fit = {k: rep[k] for k in ("act_eta", "act_gather", "act_launch", "median_speedup_error", "act_cache", "act_miss")
+           if k in rep}
     log(f"fit {fit}")
     lin = [i for i, op in enumerate(graph.ops) if op.kind.value == "linear"]
     pr = predict(plat, graph.hw_ops)
+    rho = classifier_reuse(model, xs, graph)
+    rho_ops = np.zeros(len(graph.ops))
+    rho_ops[list(rho)] = list(rho.values())
+    pr_rho = predict(plat, graph.hw_ops, act_reuse=rho_ops)
+    log(f"pattern reuse of the classifier inputs: {rho}")
     off = solve_oracle(graph, base, time_limit_s=oracle_time_limit_s)
     on = solve_oracle(graph, plat, time_limit_s=oracle_time_limit_s)
     cpu_off = [i for i, x in enumerate(off.schedule.placement) if x < 1]
@@ -165,15 +204,21 @@ def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps:
     thread_cpu = {str(i): {"kernel": k, "thread_cpu_ms": t * 1e3, "twin_ms": float(pr.latency[i, 0]) * 1e3,
                            "error": float(pr.latency[i, 0]) / t - 1} for i, (k, t) in kt.items()}
     doc_chk["thread_cpu"] = thread_cpu
+    for i, (k, t) in kt.items():  # the twin told how stable each input's pattern is
+        thread_cpu[str(i)].update({"reuse": rho.get(i, 0.0), "twin_ms_reuse": float(pr_rho.latency[i, 0]) * 1e3,
+                                   "kernel_reuse": KERNELS[int(pr_rho.kernels_chosen[i, 0])],
+                                   "error_reuse": float(pr_rho.latency[i, 0]) / t - 1})
     lin_on = [i for i in cpu_on if i in kt]
     summary = [f"oracle CPU ops: kernels off {cpu_off}, on {cpu_on}"]
     if lin_on:
         tw = sum(float(pr.latency[i, 0]) for i in lin_on)
         me = sum(kt[i][1] for i in lin_on)
+        tr = sum(float(pr_rho.latency[i, 0]) for i in lin_on)
         doc_chk["oracle_cpu_side_thread_cpu"] = {"ops": lin_on, "twin_ms": tw * 1e3, "measured_ms": me * 1e3,
-                                                 "error": tw / me - 1}
-        summary.append(f"CPU-side linear ops {lin_on}, thread CPU: twin {tw * 1e3:.3f} ms, measured {me * 1e3:.3f} ms "
-                       f"({tw / me - 1:+.1%})")
+                                                 "error": tw / me - 1, "twin_ms_reuse": tr * 1e3,
+                                                 "error_reuse": tr / me - 1}
+        summary.append(f"CPU-side linear ops {lin_on}, thread CPU: twin {tw * 1e3:.3f} ms (told the pattern reuse: "
+                       f"{tr * 1e3:.3f} ms), measured {me * 1e3:.3f} ms ({tw / me - 1:+.1%}; {tr / me - 1:+.1%})")
     for o in doc_chk["ops"]:
         summary.append(f"op {o['op']} {o['name']} ({o['kernel']}, sparsity {o['act_sparsity']:.3f}): twin "
                        f"{o['twin_ms']:.3f} ms, executor median {o['measured_ms']:.3f} ms, min {o['min_ms']:.3f} ms")
@@ -182,12 +227,15 @@ def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps:
     return {
         "what": (f"VGG-16 (zoo weights) with classifier biases lowered (sparsify_inputs) so the classifier "
                  f"inputs see {reached} zeros on {len(xs)} N(0,1) images; graph extracted with those inputs "
-                 f"(measured source); twin = the {platform!r} profile + fit_act_sparse on the sweeps; executor "
+                 f"(measured source); twin = the {platform!r} profile + fit_act_sparse on the sweeps (the kernel's own "
+                 f"times, cache term on, warm sweeps at pattern reuse 1); executor "
                  f"CPU-only run, one image per run, {runs} runs, wall clock per operator (check.ops); "
-                 f"check.thread_cpu: the same kernels on the captured activations, thread CPU, {calls} calls."),
+                 f"check.thread_cpu: the same kernels on the captured activations, thread CPU, {calls} calls; "
+                 f"twin_ms_reuse: the twin told each input's measured pattern reuse (pattern_reuse)."),
         "platform": f"{platform} + fit_act_sparse on the sweeps listed",
         "load_avg": list(os.getloadavg()), "reached": reached, "fit": fit,
         "sweeps": [os.path.relpath(f, ROOT) if Path(f).is_absolute() else str(f) for f in sweeps],
+        "sweep_reuse": [sweep_reuse(f) for f in sweeps], "pattern_reuse": {str(i): r for i, r in rho.items()},
         "oracle_cpu_ops_dense": cpu_off, "oracle_cpu_ops_sparse": cpu_on,
         "oracle_latency_ms": [off.latency_s * 1e3, on.latency_s * 1e3], "check": doc_chk,
         "graph_act": {graph.ops[i].name: [graph.ops[i].act_sparsity, graph.ops[i].act_sparsity_std] for i in lin},

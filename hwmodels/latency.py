@@ -35,6 +35,22 @@ CSR and multiplied by the dense operand (``real.kernels.act_sparse``)::
     bytes_a   = b · (bytes_in + bytes_out) + bytes_w · (1 − g_a · act_sparsity)   # weight rows of non-zeros only
     latency   = overhead_d + act_launch_d + roofline(t_compute, t_memory)
 
+Its optional cache term (``act_cache`` C bytes, ``act_miss`` µ s per byte; both 0 = no term, the
+kernel above bit for bit): every non-zero reads one row of the dense operand (the weight, or the
+second operand of a matmul), ``rows_bytes = work_a / 2 · elem`` per call. Those rows come from the
+cache while the operand's working set fits it, from beyond it otherwise::
+
+    W         = bytes_w (bytes_in where the kind has no weight)          # the dense operand
+    cold      = clip(1 − C / W, 0, 1)                 # random rows: over a few calls all of W is read
+    warm      = clip(1 − C / (W · (1 − g_a · act_sparsity)), 0, 1)   # the same rows every call
+    miss      = ρ · warm + (1 − ρ) · cold
+    t_compute += miss · rows_bytes · µ / (1 − ℓ_d)  # a row fetch stalls the sparse loop
+
+ρ (``predict(act_reuse=...)``, default 0) is how stable the pattern of non-zeros is across inputs
+beyond chance (``ir.sparsity.pattern_reuse``): that share of a call's row reads goes to the rows
+every input keeps, the rest behaves as random. ReLU zeros of a trained layer repeat; the random
+patterns of a cache-cold sweep do not.
+
 :func:`choose_kernel` is the one rule that picks among them (the fastest predicted; a tie keeps
 the earlier of dense, csr, act_sparse); the executor runs what it picks (``real.run.cpu_kernels``).
 Where a device has no ``act_kinds``, ``g_a`` keeps its old place in the CSR kernel's work.
@@ -261,10 +277,42 @@ def _residual_factor(devs: Sequence[DeviceSpec], ops: OpArrays, b: np.ndarray | 
     return out
 
 
+def _act_cache_terms(devs: Sequence[DeviceSpec]) -> tuple[np.ndarray, np.ndarray]:
+    """(C bytes, µ s/byte) of the activation-sparse kernel's cache term per device (0, 0: none).
+
+    Read with defaults so that a ``LatencyParams`` without the optional fields means no term.
+    """
+    cache = np.array([float(getattr(dev.latency, "act_cache", 0.0)) for dev in devs])
+    miss = np.array([float(getattr(dev.latency, "act_miss", 0.0)) for dev in devs])
+    return cache, miss
+
+
+def _act_row_stall(devs: Sequence[DeviceSpec], ops: OpArrays, work_a: np.ndarray, keep: np.ndarray, scale: float,
+                   act_reuse: float | np.ndarray | None) -> np.ndarray | None:
+    """Seconds the activation-sparse kernel waits for operand rows from beyond the cache, (n, 2);
+    None where no device has the term (module docstring)."""
+    cache, miss = _act_cache_terms(devs)
+    if not np.any(miss > 0):
+        return None
+    if act_reuse is None:
+        act_reuse = getattr(ops, "act_reuse", None)
+    rho = np.asarray(0.0 if act_reuse is None else act_reuse, dtype=float)
+    if rho.ndim not in (0, 1) or (rho.ndim == 1 and rho.shape != (len(ops),)):
+        raise ValueError(f"act_reuse must be a number or have shape ({len(ops)},), got shape {rho.shape}")
+    if not np.all((rho >= 0.0) & (rho <= 1.0)):
+        raise ValueError(f"act_reuse must lie in [0, 1], got {rho.tolist()}")
+    rho = rho[:, None] if rho.ndim == 1 else rho
+    operand = np.where(ops.bytes_w > 0, ops.bytes_w, ops.bytes_in)[:, None] * scale
+    cold = np.clip(1.0 - cache / np.maximum(operand, 1e-30), 0.0, 1.0)
+    warm = np.clip(1.0 - cache / np.maximum(operand * keep, 1e-30), 0.0, 1.0)
+    out_of_cache = rho * warm + (1.0 - rho) * cold
+    return out_of_cache * (work_a / 2.0 * ops.elem_bytes * scale) * miss
+
+
 def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mode: str | PowerMode | None = None,
             precision: str = "fp32", load: float | Sequence[float] = (0.0, 0.0),
             contention: float | Sequence[float] = (1.0, 1.0), kernel: str = "auto",
-            tf32: str | None = None) -> Prediction:
+            tf32: str | None = None, act_reuse: float | np.ndarray | None = None) -> Prediction:
     """Latency of every operator on the CPU and the GPU (one numpy pass; see module docstring).
 
     Args:
@@ -281,6 +329,9 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
             or ``"dense"`` / ``"sparse"`` (CSR) / ``"act_sparse"`` to force one (a sparse kernel only
             where the kind has it on that device) — e.g. to calibrate a sparse kernel against measurements.
         tf32: "conv" / "all" / "none" (see ``platform.TF32_KINDS``); None = the platform's.
+        act_reuse: ρ in [0, 1], scalar or (n,): how far each operator's pattern of non-zero inputs
+            repeats across inputs (the activation-sparse kernel's cache term; module docstring);
+            None: the operators' own ``act_reuse`` where ``ops`` carries one, else 0.
     """
     tf32 = platform.tf32 if tf32 is None else tf32
     if tf32 not in TF32_MODES:
@@ -375,6 +426,9 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
         elems = ops.bytes_in[:, None] * b / ops.elem_bytes
         # a sparse loop at its own share of the plain peak (no GEMM tiling, no waves of outputs), plus the gather
         tc_a = (work_a / a_eta + gather * elems) / (sparse_peak * (1.0 - load_a))
+        stall = _act_row_stall(devs, ops, work_a, keep, scale, act_reuse)
+        if stall is not None:
+            tc_a = tc_a + stall / (1.0 - load_a)
         bytes_a = act_bytes + w_bytes * keep
         tm_a = bytes_a / bw
         if corr is not None:

@@ -18,7 +18,7 @@ from sparoa_sim.hwmodels.kinds import KINDS, OpKind
 from sparoa_sim.hwmodels.residual import Residual
 from sparoa_sim.hwmodels.limits import MAX_NOISE_SIGMA, MAX_OVERHEAD_S, MIN_EFFICIENCY
 
-__all__ = ["ACT_SPARSE_PARAMS", "LatencyParams", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
+__all__ = ["ACT_CACHE_PARAMS", "ACT_SPARSE_PARAMS", "LatencyParams", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
 
 
 @dataclass(frozen=True)
@@ -64,11 +64,15 @@ VALID_RANGES: dict[str, tuple[float, float, bool]] = {
     "act_eta": (MIN_EFFICIENCY, 1.0, True),
     "act_gather": (0.0, math.inf, True),
     "act_launch": (0.0, MAX_OVERHEAD_S, True),
+    "act_cache": (0.0, math.inf, True),
+    "act_miss": (0.0, 1e-6, True),
 }
 
 #: Scalars of the activation-sparse kernel (optional in a profile; outside the fitted vector:
 #: ``calibrate.fit_act_sparse`` fits them to the dense-vs-activation-sparse sweep).
 ACT_SPARSE_PARAMS: tuple[str, ...] = ("act_eta", "act_gather", "act_launch")
+#: Its optional cache term (0 = none, the kernel as before; written and read only where non-zero).
+ACT_CACHE_PARAMS: tuple[str, ...] = ("act_cache", "act_miss")
 
 
 def param_specs() -> tuple[ParamSpec, ...]:
@@ -113,6 +117,9 @@ class LatencyParams:
             FLOP-equivalents per input element, at the device's plain peak.
         act_launch: its fixed cost per call beyond the dense kernel's launch, s at the max clock
             (scaled like ``t_launch``).
+        act_cache: bytes of the dense operand's rows the kernel finds in cache (0 with ``act_miss``
+            0: no cache term); act_miss: s per byte of operand rows read from beyond it
+            (``hwmodels.latency``).
     """
 
     t_launch: float
@@ -133,6 +140,8 @@ class LatencyParams:
     act_eta: float = 1.0
     act_gather: float = 0.0
     act_launch: float = 0.0
+    act_cache: float = 0.0
+    act_miss: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.eta) != len(KINDS):
@@ -146,7 +155,7 @@ class LatencyParams:
         object.__setattr__(self, "dispatch_factor", df)
         object.__setattr__(self, "sparse_kinds", tuple(OpKind(k) for k in self.sparse_kinds))
         object.__setattr__(self, "act_kinds", tuple(OpKind(k) for k in self.act_kinds))
-        for name in ACT_SPARSE_PARAMS:
+        for name in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS:
             lo, hi, lo_incl = VALID_RANGES[name]
             v = float(getattr(self, name))
             if not (math.isfinite(v) and (v >= lo if lo_incl else v > lo) and v <= hi):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparoa_sim.hwmodels.errors import ProfileError
-from sparoa_sim.hwmodels.params import ACT_SPARSE_PARAMS, SCALAR_PARAMS, LatencyParams
+from sparoa_sim.hwmodels.params import ACT_CACHE_PARAMS, ACT_SPARSE_PARAMS, SCALAR_PARAMS, LatencyParams
 from sparoa_sim.hwmodels.kinds import KINDS
 
 __all__ = [
@@ -331,12 +331,12 @@ class Platform:
         prefix = f"{name}.latency."
         keys = [prefix + p.name for p in SCALAR_PARAMS] + [prefix + "noise_sigma"]
         keys += [f"{prefix}eta.{k.value}" for k in KINDS] + [f"{prefix}dispatch_factor.{k.value}" for k in KINDS]
-        keys += [prefix + a for a in ACT_SPARSE_PARAMS]
+        keys += [prefix + a for a in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS]
         old = self.device(i).latency
         changed = {k for k in keys if _latency_value(old, k[len(prefix):]) != _latency_value(params, k[len(prefix):])}
         prov = tuple((k, origin, note) if k in changed else (k, o, n) for k, o, n in self.provenance)
         known = {k for k, _, _ in prov}  # the optional activation-sparse figures may be new to this profile
-        prov += tuple((prefix + a, origin, note) for a in ACT_SPARSE_PARAMS
+        prov += tuple((prefix + a, origin, note) for a in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS
                       if prefix + a in changed and prefix + a not in known)
         return dataclasses.replace(self, **{name: dev}, provenance=prov)
 
@@ -403,6 +403,7 @@ def _device_tree(d: DeviceSpec) -> dict[str, Any]:
     if lat.act_kinds:  # the optional activation-sparse kernel: written only where a device has one
         latency["act_kinds"] = [k.value for k in lat.act_kinds]
         latency.update({a: getattr(lat, a) for a in ACT_SPARSE_PARAMS})
+        latency.update({a: getattr(lat, a) for a in ACT_CACHE_PARAMS if getattr(lat, a)})
     if lat.residual is not None:
         latency["residual"] = lat.residual.to_tree()
     return {

@@ -20,7 +20,7 @@ from typing import Any
 from sparoa_sim.hwmodels.fileio import atomic_write_text, loads_toml, read_bounded_text
 from sparoa_sim.hwmodels.errors import ProfileError
 from sparoa_sim.hwmodels.kinds import KINDS, parse_kind
-from sparoa_sim.hwmodels.params import ACT_SPARSE_PARAMS, SCALAR_PARAMS, VALID_RANGES, LatencyParams
+from sparoa_sim.hwmodels.params import ACT_CACHE_PARAMS, ACT_SPARSE_PARAMS, SCALAR_PARAMS, VALID_RANGES, LatencyParams
 from sparoa_sim.hwmodels.limits import MAX_OVERHEAD_S, MAX_PROFILE_FILE_BYTES
 from sparoa_sim.hwmodels.residual import Residual, validate_feature
 from sparoa_sim.hwmodels.platform import (
@@ -355,7 +355,7 @@ def _ranged(r: _Reader, tbl: dict[str, Any], key: str, path: str, default: float
 
 def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
     allowed = {p.name for p in SCALAR_PARAMS} | {"eta", "sparse_kinds", "noise_sigma", "residual", "dispatch_factor",
-                                                  "act_kinds", *ACT_SPARSE_PARAMS}
+                                                  "act_kinds", *ACT_SPARSE_PARAMS, *ACT_CACHE_PARAMS}
     r.keys(t, path, allowed)
     vals: dict[str, Any] = {}
     for p in SCALAR_PARAMS:
@@ -388,7 +388,9 @@ def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
             raise r.error(f"{path}.act_kinds", str(e)) from None
         for name in ACT_SPARSE_PARAMS:
             vals[name] = _ranged(r, t, name, path)
-    elif any(name in t for name in ACT_SPARSE_PARAMS):
+        for name in ACT_CACHE_PARAMS:  # optional: absent = no cache term
+            vals[name] = _ranged(r, t, name, path, default=0.0)
+    elif any(name in t for name in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS):
         raise r.error(f"{path}.act_kinds", "the activation-sparse kernel's figures need act_kinds (the kinds it serves)")
     return LatencyParams(eta=eta, sparse_kinds=sparse_kinds, residual=residual, dispatch_factor=factor, **vals)
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from sparoa_sim.errors import GraphError
 
-__all__ = ["SPARSITY_KINDS", "act_sweep_shape", "SourceFile", "SparsityProvenance", "default_provenance", "draw_act_sparsity",
+__all__ = ["SPARSITY_KINDS", "act_sweep_shape", "pattern_reuse", "SourceFile", "SparsityProvenance", "default_provenance", "draw_act_sparsity",
            "provenance_from_dict", "with_act_sparsity"]
 
 #: The sources of activation sparsity a graph can record.
@@ -197,3 +197,29 @@ def act_sweep_shape(op: Any) -> tuple[str, int, int, int, int] | None:
         groups, rows, outer = lead, shape[-2], shape[-1]
     inner = int(round(op.macs / (groups * rows * outer)))
     return (kind, groups, rows, inner, outer)
+
+
+def pattern_reuse(masks: np.ndarray) -> float:
+    """How far a layer's pattern of non-zero inputs repeats across inputs beyond chance, ρ in [0, 1].
+
+    ``masks``: (inputs, features) booleans, True where the input is non-zero (≥ 2 inputs). For each
+    ordered pair the share of one input's non-zeros that are non-zero in the other too is ``o``;
+    independent patterns of density d give ``o = d`` and the same pattern ``o = 1``, so
+    ``ρ = (mean o − d) / (1 − d)``, clipped to [0, 1] (1 where every input is dense). It is the
+    activation-sparse kernel's cache input (``hwmodels.latency``, ``act_reuse``).
+    """
+    m = np.asarray(masks)
+    if m.ndim != 2 or m.shape[0] < 2 or m.shape[1] < 1:
+        raise GraphError(f"pattern_reuse: masks must be (inputs >= 2, features >= 1), got shape {m.shape}")
+    m = m.reshape(m.shape[0], -1).astype(np.float64)
+    d = float(m.mean())
+    if d >= 1.0:
+        return 1.0
+    if d <= 0.0:
+        return 0.0
+    nz = m.sum(axis=1)
+    both = m @ m.T
+    shares = [both[i, j] / nz[i] for i in range(len(m)) for j in range(len(m)) if i != j and nz[i] > 0]
+    if not shares:
+        return 0.0
+    return float(np.clip((np.mean(shares) - d) / (1.0 - d), 0.0, 1.0))

@@ -78,3 +78,34 @@ def test_point_medians_over_repeated_sweeps(bench, tmp_path: Path) -> None:
     assert len(med) == 3
     assert [m.speedup for m in med] == pytest.approx([pts[0].speedup, pts[1].speedup, 2 * pts[2].speedup])
     assert med[0].reps == 12 and med[2].reps == 8
+
+
+def test_repeatability_is_the_sweeps_own_agreement(bench, tmp_path: Path) -> None:
+    pts = _model_sweep(tmp_path / "r.json")[:2]
+    a = [dataclasses.replace(p, speedup=1.0) for p in pts]
+    b = [dataclasses.replace(a[0], speedup=1.1), dataclasses.replace(a[1], speedup=1.5)]
+    c = [dataclasses.replace(a[0], speedup=0.95), dataclasses.replace(a[1], speedup=1.0)]
+    rep = bench.repeatability([a, b, c], a)
+    # point 0: 1.0, 1.1, 0.95 all within 15 % of the median 1.0, and of the others' means (1.025, 0.975, 1.05);
+    # point 1: 1.0, 1.5, 1.0: the median 1.0 holds two; against the others' means 1.25, 1.0, 1.25 none holds
+    assert rep == {"points": 2, "single_within_median": 5 / 6, "single_within_others": 3 / 6}
+    assert bench.repeatability([a], a) is None
+
+
+def test_summary_names_the_model_and_the_ceiling(bench, tmp_path: Path) -> None:
+    sweep, out = tmp_path / "sweep.json", tmp_path / "sparsity.json"
+    _model_sweep(sweep)
+    assert bench.main(["--sweep", str(sweep), str(sweep), "--json-out", str(out), "--model", "plain"]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["summary"]["model"] == "plain" and doc["summary"]["fit_target"] == "speedup"
+    assert doc["summary"]["repeatability"]["single_within_median"] == 1.0  # a sweep read twice agrees with itself
+    assert "act_cache" not in doc["fit"]
+
+
+def test_warm_and_cold_sweeps_are_not_mixed(bench, tmp_path: Path, capsys) -> None:
+    warm, cold = tmp_path / "warm.json", tmp_path / "cold.json"
+    pts = _model_sweep(warm)
+    save_act_sweep(pts, cold, {"patterns": 8})
+    assert bench.main(["--sweep", str(warm), str(cold), "--json-out", str(tmp_path / "o.json")]) == 2
+    assert "mix warm" in capsys.readouterr().err
+    assert not (tmp_path / "o.json").exists()

@@ -83,7 +83,11 @@ def test_validate_records_the_check(bench, sparse, graph):
     assert all(o["measured_ms"] > 0 and o["twin_ms"] > 0 for o in doc["check"]["ops"])
     assert len(doc["load_avg"]) == 3 and doc["reached"] == reached
     assert doc["sweeps"] == [str(p.relative_to(ROOT)) for p in bench.DEFAULT_SWEEPS]
-    assert set(doc["fit"]) == {"act_eta", "act_gather", "act_launch", "median_speedup_error"}
+    assert {"act_eta", "act_gather", "act_launch", "median_speedup_error"} <= set(doc["fit"])
+    assert doc["sweep_reuse"] == [0.0] * (len(bench.DEFAULT_SWEEPS) - 1) + [1.0]  # the warm sweep last
+    for i, r in doc["pattern_reuse"].items():  # ρ of each classifier input, and the twin told it
+        assert 0.0 <= r <= 1.0 and doc["check"]["thread_cpu"][i]["reuse"] == r
+        assert doc["check"]["thread_cpu"][i]["twin_ms_reuse"] > 0
     json.dumps(doc, default=float)  # the record serialises
 
 
