@@ -4,7 +4,9 @@
    passes, STREAM bandwidth, dense-vs-CSR sweep with the first one); time the eager pass of every
    other shipped workload (the pruned variants) on its own.
 2. Build the ``host`` base profile from this CPU (``hwmodels.host``) and fit it to the in-graph
-   rows (roofline, then the shape-feature residual); report the fit on held-out workloads
+   rows (roofline, then the shape-feature residual), then anchor it end to end (``t_launch`` and
+   one roofline factor fitted to the profiled eager passes, ``hwmodels.e2e_anchor``; held out by
+   family, to the other families' passes only; ``--no-anchor``: skip); report the fit on held-out workloads
    (leave one workload out, shapes shared with training removed) per operator kind, beside the
    measurements' own repeatability.
 3. Store the fitted profile in the user data directory (``$SPAROA_SIM_DATA`` or XDG), where
@@ -54,6 +56,7 @@ from sparoa_sim.hwmodels.held_out import (
 from sparoa_sim.hwmodels.host import store_host_anchors, store_host_profile
 from sparoa_sim.hwmodels.measurements import EndToEnd, MeasurementTable, load_table
 from sparoa_sim.agents.experiments.provenance import provenance
+from sparoa_sim.real.measure.host_calibration import workload_graphs
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -171,6 +174,9 @@ def end_to_end_held_out(make_base: Any, tables: list[MeasurementTable], eager: d
                      for w in members]
             continue
         folds[fam] = {"workloads": list(members), "profiled": True, "n_train_rows": int(res.report["n"])}
+        anc = res.report.get("e2e_anchor")
+        if anc is not None:  # fitted to the other families' eager passes only
+            folds[fam]["anchor"] = {k: anc[k] for k in ("t_launch", "scale", "fitted")} | {"workloads": sorted(anc["passes"])}
         for r in end_to_end(res.platform, eager, list(members)):
             rows.append({"workload": r["workload"], "family": fam, "family_profiled": True,
                          "predicted_s": r["predicted_s"], "error": r["error"]})
@@ -225,6 +231,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-weight", type=float, default=DEFAULT_TIME_WEIGHT,
                     help="exponent of the per-operator time weights of the fit (0 = all alike)")
     ap.add_argument("--no-residual", action="store_true", help="fit the roofline alone")
+    ap.add_argument("--no-anchor", action="store_true",
+                    help="no end-to-end anchor (hwmodels.e2e_anchor: t_launch and one roofline factor fitted to "
+                         "the profiled eager passes; held out, to the other families' only)")
     ap.add_argument("--no-store", action="store_true", help="do not write the host profile to the user data dir")
     ap.add_argument("--json-out", type=Path, default=RESULTS / "calibration.json", help="where the JSON goes")
     args = ap.parse_args(argv)
@@ -260,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
 
     base = make_base(tables)
     residual = not args.no_residual
+    anchor = False if args.no_anchor else workload_graphs(tuple(profiled))
     t0 = time.perf_counter()
-    fitted = fit(base, tables, residual=residual, alpha=args.alpha, time_weight=args.time_weight)
+    fitted = fit(base, tables, residual=residual, alpha=args.alpha, time_weight=args.time_weight, anchor=anchor)
     fit_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     held = cross_validate(base, tables, residual=residual, alpha=args.alpha, time_weight=args.time_weight)
@@ -278,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     e2e = end_to_end(fitted.platform, eager, e2e_names, drift)
     t0 = time.perf_counter()
     e2e_held, lofo = end_to_end_held_out(make_base, tables, eager, e2e_names, e2e, residual=residual,
-                                         alpha=args.alpha, time_weight=args.time_weight)
+                                         alpha=args.alpha, time_weight=args.time_weight, anchor=anchor)
     lofo_s = time.perf_counter() - t0
     held_by = {r["workload"]: r for r in e2e_held}
     for r in e2e:
@@ -296,6 +306,13 @@ def main(argv: list[str] | None = None) -> int:
         for kind, r in [("all", context)] + sorted(context["per_kind"].items()):
             print(f"  {kind:10s} {r['n']:5d} {r['median']:7.2f} {r['q25']:6.2f} {r['q75']:6.2f} {r['within_10pct']:12.1%}")
     print_fit_table("training fit (all rows)", dict(fitted.report))
+    anc = fitted.report.get("e2e_anchor")
+    if anc is not None:
+        print(f"  end-to-end anchor: t_launch {anc['t_launch_before'] * 1e6:.2f} -> {anc['t_launch'] * 1e6:.2f} us, "
+              f"roofline x{anc['scale']:.3f}; in sample, rows' fit alone -> anchored: "
+              + ", ".join(f"{w} {p['error_before']:+.1%} -> {p['error_after']:+.1%}" for w, p in anc["passes"].items()))
+        print(f"  per-operator training fit before the anchor: "
+              f"{json.dumps({k: round(v, 3) for k, v in fitted.report['before_anchor'].items()})}")
     print(f"  roofline alone, training: {json.dumps({k: round(v, 3) for k, v in fitted.report['roofline_only'].items()})}")
     sp = fitted.report.get("sparse")
     if sp:
@@ -341,6 +358,7 @@ def main(argv: list[str] | None = None) -> int:
         "host": dict(tables[0].host), "bandwidth_copy_Bps": bw.sustained_bytes_per_s,
         "cpu_peak_flops": fitted.platform.peak_flops("cpu"), "cpu_clock_hz": fitted.platform.cpu.max_clock_hz,
         "residual": residual, "alpha": args.alpha, "time_weight": args.time_weight,
+        "e2e_anchor": fitted.report.get("e2e_anchor"), "train_before_anchor": fitted.report.get("before_anchor"),
         "held_out": {k: held["overall"][k] for k in _KEYS}, "held_out_per_kind": held["overall"]["per_kind"],
         "every_kind_trained": held["every_kind_trained"],
         "held_out_isolated": None if held_iso is None else {k: held_iso["overall"][k] for k in _KEYS},

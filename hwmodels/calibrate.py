@@ -7,6 +7,9 @@ The fit is ``scipy.optimize.least_squares`` on log-latency residuals
 fixed, as are the sparse-kernel figures (``sparse_eta``, ``g_w``, ``g_a``,
 ``csr_index_overhead``), ``t_dispatch`` (it is not part of an operator's latency) and
 ``noise_sigma``. A kind's efficiency is fitted only when the data holds rows of that kind.
+With ``fit(..., anchor=...)`` an end-to-end stage follows (:mod:`sparoa_sim.hwmodels.e2e_anchor`):
+``t_launch`` and one roofline factor refitted to the tables' eager passes, since rows timed one by
+one inside the graph need not add up to an eager pass.
 
 Fit quality is reported as docs/architecture.md §9 asks (``within_10pct``, ``within_20pct``,
 ``median_error``, ``mape``, fractions), overall and per kind, beside the measurement's own
@@ -31,6 +34,7 @@ from sparoa_sim.hwmodels.errors import CalibrationError
 from sparoa_sim.hwmodels.kinds import KINDS, kind_code, parse_kind
 from sparoa_sim.hwmodels.latency import bytes_scale, predict, wave_efficiency
 from sparoa_sim.hwmodels.act_sparse import fit_act_sparse
+from sparoa_sim.hwmodels.e2e_anchor import anchor_e2e
 from sparoa_sim.hwmodels.measurements import ActSparsePoint, MeasuredOp, MeasurementTable, SparsePoint
 from sparoa_sim.hwmodels.ops import OpArrays
 from sparoa_sim.hwmodels.params import LatencyParams
@@ -418,7 +422,8 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
         context: str = "graph", mode: str | PowerMode | None = None, precision: str = "fp32", *,
         fixed: Sequence[str] = (), loss: str = "soft_l1", f_scale: float = 0.1,
         max_nfev: int | None = None, residual: bool | Sequence[str] = True, alpha: float = DEFAULT_ALPHA,
-        joint: bool = False, time_weight: float = DEFAULT_TIME_WEIGHT) -> FitResult:
+        joint: bool = False, time_weight: float = DEFAULT_TIME_WEIGHT,
+        anchor: bool | Mapping[str, OpArrays] = False) -> FitResult:
     """Fit ``device``'s latency parameters to the ``context`` rows of ``tables``, then the residual.
 
     The roofline's parameters are fitted first (any residual of ``platform`` is dropped); with
@@ -445,11 +450,47 @@ def fit(platform: Platform, tables: MeasurementTable | Iterable[MeasurementTable
         loss, f_scale: robust loss of ``least_squares`` and its scale (log-latency units).
         time_weight: exponent of the per-row weights (:func:`row_weights`): 0 = every operator
             alike; > 0 leans towards the long operators that dominate end-to-end latency.
+        anchor: False (default): no end-to-end stage. True, or ``{workload: its operators as the
+            engine sees them}``: then fit ``t_launch`` and one roofline factor to the tables'
+            eager passes of ``device`` at batch 1 (:func:`~sparoa_sim.hwmodels.e2e_anchor.anchor_e2e`;
+            a workload not in the mapping is summed from its in-graph rows). Report key
+            ``e2e_anchor``; the row figures are then the anchored platform's, those of the rows'
+            fit alone under ``before_anchor``.
     """
     rows = rows_for_device(tables, device, context)
-    return _fit_with_sparse(platform, rows, _sweep_points(tables, device), device, mode, precision, fixed=fixed,
-                            loss=loss, f_scale=f_scale, max_nfev=max_nfev, residual=residual, alpha=alpha,
-                            joint=joint, time_weight=time_weight, act_points=_act_points(tables, device))
+    result = _fit_with_sparse(platform, rows, _sweep_points(tables, device), device, mode, precision, fixed=fixed,
+                              loss=loss, f_scale=f_scale, max_nfev=max_nfev, residual=residual, alpha=alpha,
+                              joint=joint, time_weight=time_weight, act_points=_act_points(tables, device))
+    if anchor is False or anchor is None:
+        return result
+    return _anchored(result, tables, rows, device, mode, precision, {} if anchor is True else anchor)
+
+
+def _anchored(result: FitResult, tables: MeasurementTable | Iterable[MeasurementTable], rows: Sequence[MeasuredOp],
+              device: str, mode: str | PowerMode | None, precision: str, graphs: Mapping[str, OpArrays]
+              ) -> FitResult:
+    """The end-to-end anchor stage on top of a rows' fit (see :func:`fit`'s ``anchor``)."""
+    dev = device_name(device)
+    eager = {e.workload: e.time_s for t in as_tables(tables) if TABLE_DEVICE.get(t.device) == dev
+             for e in t.end_to_end if e.batch == 1}
+    ops: dict[str, OpArrays] = {}
+    for w in eager:
+        own = [r for r in rows if r.workload == w and r.batch == 1 and r.context == "graph"]
+        if w in graphs:
+            ops[w] = graphs[w]
+        elif own:
+            ops[w] = rows_to_ops(own)[0]
+    eager = {w: v for w, v in eager.items() if w in ops}
+    if not eager:
+        raise CalibrationError(f"fit: anchor asked for, but the tables hold no batch-1 eager pass of the {dev} "
+                               "with its operators")
+    anc = anchor_e2e(result.platform, eager, ops, dev, mode, precision)
+    all_ops, batch, meas = rows_to_ops(rows, context=None)
+    pred = predict_rows(anc.platform, all_ops, batch, device_index(dev), mode, precision)
+    report = dict(result.report, **report_from(rows, pred, meas), e2e_anchor=anc.report(),
+                  before_anchor={k: result.report[k] for k in ERROR_KEYS},
+                  sigma_log=float(np.std(np.log(np.maximum(pred, 1e-300)) - np.log(meas))))
+    return FitResult(platform=anc.platform, params=anc.platform.device(dev).latency, report=MappingProxyType(report))
 
 
 #: Kinds the fitted activation-sparse kernel is offered for: those the executor runs it for and

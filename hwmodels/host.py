@@ -29,6 +29,8 @@ from sparoa_sim.hwmodels.profile_io import host_profile_path, parse_platform, pl
 __all__ = [
     "E2E_SPREAD_LIMIT",
     "HOST_MODE",
+    "NOISY_E2E_SPREAD",
+    "NOISY_ROW_SPREAD",
     "CalibrationConditions",
     "HostCPU",
     "OTHERS_SHARE_LIMIT",
@@ -343,13 +345,22 @@ def load_host_anchors(path: str | os.PathLike[str] | None = None) -> dict[str, f
 #: ``thread_cpu`` clock (preemption left out) such a tenant shares the caches, the memory
 #: bandwidth and, on SMT or over-committed virtual cores, the timed core's pipelines.
 OTHERS_SHARE_LIMIT = 0.10
-#: Largest repeatability ``|a − b| / median`` of a profiled workload's eager (end-to-end)
-#: figure: the two halves are taken at different moments, so a gap above the 5 % end-to-end
-#: target (docs/architecture.md §8) says the host's speed moved by more than the target itself.
-E2E_SPREAD_LIMIT = 0.05
-#: Median repeatability of the in-graph operator rows: the per-operator target is ±10 %
-#: (docs/architecture.md §9); when half the rows' two halves disagree by more, the fit is fed noise.
-ROW_SPREAD_LIMIT = 0.10
+#: The halves' repeatability does not measure how busy the machine is: on a quiet host it is
+#: measurement noise. Evidence (thread-CPU clock, ``benchmarks/host_quick_calibration.py --runs 3``,
+#: 15 s per workload, load 0.5, others' CPU share 0.1-0.5 %, 2026-12-07 11:50 UTC): largest eager
+#: halves' gap per run 1.8 %, 5.6 %, 7.2 %; in-graph rows' median gap 13.5 %, 7.9 %, 3.9 %.
+#: So the spreads flag a calibration as disturbed only beyond about twice the worst a quiet host
+#: showed (the host's speed itself moved: throttling, a neighbour the counters do not show) ...
+#: Largest eager (end-to-end) halves' gap ``|a − b| / median`` of a profiled workload above which
+#: the calibration is disturbed (quiet host: up to 7.2 %).
+E2E_SPREAD_LIMIT = 0.15
+#: Median halves' gap of the in-graph operator rows above which it is disturbed (quiet: up to 13.5 %).
+ROW_SPREAD_LIMIT = 0.25
+#: ... and between the targets and those limits they only add a "noisy measurement" note: the
+#: eager gap above the 5 % end-to-end target (docs/architecture.md §8), the rows' median above the
+#: ±10 % per-operator target (§9) — the figures are that uncertain, the machine was not busy.
+NOISY_E2E_SPREAD = 0.05
+NOISY_ROW_SPREAD = 0.10
 
 
 @dataclass(frozen=True)
@@ -360,7 +371,8 @@ class CalibrationConditions:
     where it could not be measured; ``cpu_source`` says how it was); ``others_cpu_share_peak``:
     the largest over its phases (one per profiled workload); ``e2e_spread``: each workload's eager
     repeatability; ``row_spread_median``: the in-graph rows' median repeatability; ``disturbed``
-    with one ``reason`` line and the ``redo`` command when a limit was passed.
+    with one ``reason`` line and the ``redo`` command when a limit was passed; ``noisy`` with a
+    ``note`` when a repeatability figure passed its target but not the disturbed limit.
     """
 
     others_cpu_share: float | None
@@ -371,11 +383,15 @@ class CalibrationConditions:
     disturbed: bool
     reason: str
     redo: str
+    noisy: bool = False
+    note: str = ""
 
     def to_dict(self) -> dict[str, object]:
         return {**dataclasses.asdict(self), "limits": {"others_cpu_share": OTHERS_SHARE_LIMIT,
                                                       "e2e_spread": E2E_SPREAD_LIMIT,
-                                                      "row_spread_median": ROW_SPREAD_LIMIT}}
+                                                      "row_spread_median": ROW_SPREAD_LIMIT,
+                                                      "noisy_e2e_spread": NOISY_E2E_SPREAD,
+                                                      "noisy_row_spread_median": NOISY_ROW_SPREAD}}
 
     @classmethod
     def from_dict(cls, doc: dict[str, object]) -> CalibrationConditions:
@@ -390,7 +406,8 @@ class CalibrationConditions:
                        cpu_source=str(doc["cpu_source"]),
                        e2e_spread={str(k): float(v) for k, v in spread.items()},  # type: ignore[union-attr]
                        row_spread_median=share(doc.get("row_spread_median")), disturbed=bool(doc["disturbed"]),
-                       reason=str(doc["reason"]), redo=str(doc["redo"]))
+                       reason=str(doc["reason"]), redo=str(doc["redo"]), noisy=bool(doc.get("noisy", False)),
+                       note=str(doc.get("note", "")))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ProfileError(f"host calibration conditions: malformed record ({exc})") from None
 
@@ -411,28 +428,41 @@ def table_spreads(tables: Iterable[MeasurementTable]) -> tuple[dict[str, float],
 def assess_conditions(others_share: float | None, others_peak: float | None, cpu_source: str,
                       e2e_spread: dict[str, float], row_spread_median: float | None, redo: str
                       ) -> CalibrationConditions:
-    """Judge a calibration against :data:`OTHERS_SHARE_LIMIT`, :data:`E2E_SPREAD_LIMIT` and
-    :data:`ROW_SPREAD_LIMIT`: disturbed when any is passed, with one line saying which."""
+    """Judge a calibration: disturbed when other processes' CPU share passes
+    :data:`OTHERS_SHARE_LIMIT` or a repeatability figure passes :data:`E2E_SPREAD_LIMIT` /
+    :data:`ROW_SPREAD_LIMIT` (one line saying which); noisy, with a note, when a repeatability
+    figure passes only :data:`NOISY_E2E_SPREAD` / :data:`NOISY_ROW_SPREAD`."""
     for name, v in (("others_share", others_share), ("others_peak", others_peak), ("row_spread_median",
                                                                                    row_spread_median)):
         if v is not None and not (math.isfinite(v) and v >= 0):
             raise ProfileError(f"host calibration conditions: {name} must be a finite share >= 0, got {v!r}")
-    why = []
+    why, noise = [], []
     if others_share is not None and others_share > OTHERS_SHARE_LIMIT:
         why.append(f"other processes used {others_share:.0%} of the CPU while calibrating "
                    f"(limit {OTHERS_SHARE_LIMIT:.0%}" + (f", {others_peak:.0%} at the busiest phase)"
                                                           if others_peak is not None else ")"))
     worst = max(e2e_spread.items(), key=lambda kv: kv[1], default=None)
-    if worst is not None and worst[1] > E2E_SPREAD_LIMIT:
-        why.append(f"the two halves of {worst[0]}'s eager time differ by {worst[1]:.1%} "
-                   f"(limit {E2E_SPREAD_LIMIT:.0%})")
-    if row_spread_median is not None and row_spread_median > ROW_SPREAD_LIMIT:
-        why.append(f"the operators' two halves differ by {row_spread_median:.1%} at the median "
-                   f"(limit {ROW_SPREAD_LIMIT:.0%})")
+    if worst is not None and worst[1] > NOISY_E2E_SPREAD:
+        (why if worst[1] > E2E_SPREAD_LIMIT else noise).append(
+            f"the two halves of {worst[0]}'s eager time differ by {worst[1]:.1%} "
+            f"(limit {E2E_SPREAD_LIMIT if worst[1] > E2E_SPREAD_LIMIT else NOISY_E2E_SPREAD:.0%})")
+    if row_spread_median is not None and row_spread_median > NOISY_ROW_SPREAD:
+        lim = ROW_SPREAD_LIMIT if row_spread_median > ROW_SPREAD_LIMIT else NOISY_ROW_SPREAD
+        (why if lim == ROW_SPREAD_LIMIT else noise).append(
+            f"the operators' two halves differ by {row_spread_median:.1%} at the median (limit {lim:.0%})")
+    note = ""
+    if noise:
+        busy = "unmeasured" if others_share is None else f"{others_share:.0%}"
+        head = "noisy measurement as well" if why else f"noisy measurement, not a busy machine (other processes' " \
+                                                       f"CPU share {busy})"
+        note = f"{head}: " + "; ".join(noise) + "; a longer profiling budget averages more"
     return CalibrationConditions(
         others_cpu_share=others_share, others_cpu_share_peak=others_peak, cpu_source=cpu_source,
         e2e_spread=dict(e2e_spread), row_spread_median=row_spread_median, disturbed=bool(why),
-        reason="; ".join(why) if why else "quiet: every figure within its limit", redo=redo)
+        reason="; ".join(why) if why else ("quiet: every figure within its limit" if not noise else
+                                           "quiet: other processes' CPU share within its limit (see the note)"),
+        redo=redo,
+        noisy=bool(noise), note=note)
 
 
 def load_host_conditions(path: str | os.PathLike[str] | None = None) -> CalibrationConditions | None:

@@ -5,7 +5,9 @@ is the full run (every shipped workload, the per-kind fit table, the end-to-end 
 quick calibration here measures as the full one does — the CPU time of the one timing thread
 (``thread_cpu`` clock), so the time other tenants take the core away is left out — and records
 how busy the machine was meanwhile (``real.measure.quiet``), flagging a disturbed calibration
-with the reason and the way to redo it (docs/architecture.md §7).
+with the reason and the way to redo it (docs/architecture.md §7). The fitted profile is anchored
+end to end (``hwmodels.e2e_anchor``: the per-kernel CPU overhead and one roofline factor fitted to
+the eager passes profiled), as the full calibration's is.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sparoa_sim.real.measure.quiet import LoadMonitor, read_counters
 from sparoa_sim.real.measure.sparse_sweep import DEFAULT_SPARSE_SHAPES
 
 __all__ = ["QUICK_BUDGET_S", "QUICK_CALIBRATION", "QUICK_CLOCK", "QuickCalibration", "calibrate_host",
-           "ensure_host_profile", "redo_hint"]
+           "ensure_host_profile", "redo_hint", "workload_graphs"]
 
 #: Workloads profiled when the host has to be calibrated first (small, every kind of conv net;
 #: the two ``sparoa demo`` validates among them).
@@ -39,7 +41,8 @@ QUICK_CLOCK = "thread_cpu"
 class QuickCalibration:
     """Outcome of :func:`calibrate_host`: the fitted platform, where it was stored (None: not
     stored), the tables, per workload ``(eager s, twin s, error)`` in sample (the engine's
-    CPU-only reference latency vs the eager time profiled), the conditions, the seconds taken."""
+    CPU-only reference latency vs the eager time profiled), the conditions, the seconds taken, and
+    the end-to-end anchor's report (``hwmodels.e2e_anchor.AnchorResult.report``; None: no anchor)."""
 
     platform: Any
     path: Any
@@ -47,6 +50,14 @@ class QuickCalibration:
     in_sample: dict[str, tuple[float, float, float]]
     conditions: Any
     elapsed_s: float
+    anchor: dict[str, Any] | None = None
+
+
+def workload_graphs(names: tuple[str, ...]) -> dict[str, Any]:
+    """Each shipped workload's operators as the engine sees them (kernels counted), for the anchor."""
+    from sparoa_sim.workloads import load_workload
+
+    return {w: load_workload(w).hw_ops for w in names}
 
 
 def redo_hint() -> str:
@@ -59,12 +70,14 @@ def redo_hint() -> str:
 
 def calibrate_host(progress: bool = True, *, store: bool = True, names: tuple[str, ...] = QUICK_CALIBRATION,
                    budget_s: float = QUICK_BUDGET_S, clock: str = QUICK_CLOCK,
-                   profile: Callable[..., Any] | None = None, monitor: LoadMonitor | None = None
-                   ) -> QuickCalibration:
+                   profile: Callable[..., Any] | None = None, monitor: LoadMonitor | None = None,
+                   anchor: bool = True) -> QuickCalibration:
     """Profile ``names`` at batch 1 on one thread, fit the host profile, judge the conditions.
 
     STREAM bandwidth and the dense-vs-CSR sweep run with the first workload. The host base
-    profile is built from this CPU and fitted (roofline + residual); with ``store`` it is
+    profile is built from this CPU and fitted (roofline + residual, then with ``anchor`` the
+    end-to-end anchor: ``t_launch`` and one roofline factor fitted to the eager passes profiled,
+    ``hwmodels.e2e_anchor``); with ``store`` it is
     written to the user data dir with the eager anchors and the conditions beside it.
     ``profile`` (default :func:`profiler.profile_workload`) and ``monitor`` are swappable for
     tests.
@@ -100,7 +113,7 @@ def calibrate_host(progress: bool = True, *, store: bool = True, names: tuple[st
                          threads=1, mem_bw_note=f"STREAM copy, {bw.nbytes / 2**20:.0f} MiB arrays, {bw.threads} "
                                                 f"thread(s)", achieved_per_core=achieved_flops_per_core(tables))
     say("  fitting the host profile")
-    fitted = fit(base, tables)
+    fitted = fit(base, tables, anchor=workload_graphs(names) if anchor else False)
     eager = {e.workload: e.time_s for t in tables for e in t.end_to_end if e.batch == 1}
     in_sample = {}
     for w, m in eager.items():
@@ -113,7 +126,8 @@ def calibrate_host(progress: bool = True, *, store: bool = True, names: tuple[st
         path = store_host_profile(fitted.platform)
         store_host_anchors(eager, clock=str(tables[0].meta.get("clock", clock)), threads=1, conditions=cond)
     return QuickCalibration(platform=fitted.platform, path=path, tables=tuple(tables), in_sample=in_sample,
-                            conditions=cond, elapsed_s=time.perf_counter() - started)
+                            conditions=cond, elapsed_s=time.perf_counter() - started,
+                            anchor=fitted.report.get("e2e_anchor"))
 
 
 def _warn(cond: Any, when: str) -> None:
@@ -149,4 +163,6 @@ def ensure_host_profile(progress: bool = True, *, recalibrate: bool = False) -> 
               file=sys.stderr)
     if res.conditions.disturbed:
         _warn(res.conditions, "just now")
+    elif res.conditions.noisy and progress:
+        print(f"  note: {res.conditions.note}", file=sys.stderr)
     return load_platform("host")

@@ -12,6 +12,7 @@ from sparoa_sim.hwmodels import load_platform
 from sparoa_sim.hwmodels.held_out import fit_without_families, host_base
 from sparoa_sim.hwmodels.measurements import load_table
 from sparoa_sim.hwmodels.profile_io import DATA_ENV_VAR
+from sparoa_sim.real.measure.host_calibration import workload_graphs
 from bench_scripts import benchmark_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,9 +47,13 @@ def test_the_benchmark_scores_each_family_on_a_fit_without_it(bench, tmp_path: P
     table = load_table(FIXTURES / "host_table.json")
     rows = {r["workload"]: r for r in doc["end_to_end"]}
     assert set(rows) == {"resnet18", "mobilenetv3_small"}
+    graphs = workload_graphs(("mobilenetv3_small", "resnet18"))
     for w, r in rows.items():
-        # the held-out figure is the engine on the profile fitted without the workload's family
-        held = fit_without_families(lambda ts: host_base(ts, load_platform("jetson-orin-nano-8gb")), [table], [w])
+        # the held-out figure is the engine on the profile fitted without the workload's family,
+        # anchored end to end to the other family's eager pass only
+        held = fit_without_families(lambda ts: host_base(ts, load_platform("jetson-orin-nano-8gb")), [table], [w],
+                                    anchor=graphs)
+        assert doc["e2e_held_out_folds"][w]["anchor"]["workloads"] == sorted(set(rows) - {w})
         assert r["held_out_predicted_s"] == pytest.approx(bench.end_to_end(held.platform, {
             w: next(e for e in table.end_to_end if e.workload == w)}, [w])[0]["predicted_s"], rel=1e-12)
         assert r["held_out_error"] != pytest.approx(r["error"], abs=1e-6)  # a different profile scored it
@@ -57,3 +62,4 @@ def test_the_benchmark_scores_each_family_on_a_fit_without_it(bench, tmp_path: P
     assert doc["e2e_held_out"]["max"] == pytest.approx(max(abs(r["held_out_error"]) for r in rows.values()))
     assert doc["summary"][0].startswith("in sample:") and doc["summary"][1].startswith("held out (leave one family")
     assert set(doc["e2e_held_out_folds"]) == {"resnet18", "mobilenetv3_small"}
+    assert set(doc["e2e_anchor"]["passes"]) == set(rows)  # in sample: both eager passes

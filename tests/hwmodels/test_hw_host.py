@@ -271,6 +271,8 @@ def test_assess_conditions_limits_and_reasons() -> None:
     """Each limit flags the calibration on its own, with a reason naming it; at the limit it is quiet."""
     from sparoa_sim.hwmodels.host import (
         E2E_SPREAD_LIMIT,
+        NOISY_E2E_SPREAD,
+        NOISY_ROW_SPREAD,
         OTHERS_SHARE_LIMIT,
         ROW_SPREAD_LIMIT,
         assess_conditions,
@@ -281,10 +283,18 @@ def test_assess_conditions_limits_and_reasons() -> None:
     busy = assess_conditions(0.25, 0.5, "test", {"a": 0.01}, 0.02, "redo it")
     assert busy.disturbed and busy.reason == "other processes used 25% of the CPU while calibrating (limit 10%, " \
                                              "50% at the busiest phase)"
-    halves = assess_conditions(0.0, 0.0, "test", {"a": 0.01, "b": 0.08}, 0.02, "r")
-    assert halves.disturbed and halves.reason == "the two halves of b's eager time differ by 8.0% (limit 5%)"
-    rows = assess_conditions(None, None, "none", {}, 0.15, "r")
-    assert rows.disturbed and rows.reason == "the operators' two halves differ by 15.0% at the median (limit 10%)"
+    halves = assess_conditions(0.0, 0.0, "test", {"a": 0.01, "b": 0.18}, 0.02, "r")
+    assert halves.disturbed and halves.reason == "the two halves of b's eager time differ by 18.0% (limit 15%)"
+    rows = assess_conditions(None, None, "none", {}, 0.30, "r")
+    assert rows.disturbed and rows.reason == "the operators' two halves differ by 30.0% at the median (limit 25%)"
+    # between the targets and the disturbed limits: a noisy-measurement note, not a disturbed verdict
+    noisy = assess_conditions(0.0, 0.0, "test", {"a": 0.01, "b": 0.08}, 0.15, "r")
+    assert not noisy.disturbed and noisy.noisy and noisy.reason.startswith("quiet")
+    assert noisy.note == ("noisy measurement, not a busy machine (other processes' CPU share 0%): the two halves of "
+                          "b's eager time differ by 8.0% (limit 5%); the operators' two halves differ by 15.0% at "
+                          "the median (limit 10%); a longer profiling budget averages more")
+    clean = assess_conditions(0.0, 0.0, "test", {"a": NOISY_E2E_SPREAD}, NOISY_ROW_SPREAD, "r")
+    assert not clean.disturbed and not clean.noisy and clean.note == "" and clean.reason.startswith("quiet: every")
     assert not assess_conditions(None, None, "none", {}, None, "r").disturbed  # nothing measured: nothing to flag
     with pytest.raises(ProfileError, match="others_share"):
         assess_conditions(-0.1, None, "test", {}, None, "r")
