@@ -33,6 +33,9 @@ def add_calibrate_parser(sub: Any) -> None:
     p.add_argument("--time-weight", type=float, default=0.25, metavar="G",
                    help="weigh each operator by (time / median time)^G in the fit: 0 = all alike; larger leans "
                         "towards the long operators that make up end-to-end latency (default 0.25, in [0, 2])")
+    p.add_argument("--no-anchor", action="store_true",
+                   help="CPU: skip the end-to-end anchor (by default, where the tables hold eager passes, the "
+                        "per-kernel overhead and one compute scale are refitted to them; hwmodels.e2e_anchor)")
     p.add_argument("-o", "--output", required=True, help="fitted TOML profile to write")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_calibrate)
@@ -54,7 +57,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
           "time_weight": args.time_weight}
     try:
         held_out = cross_validate(base, tables, device=args.device, **kw) if len(workloads) >= 2 else None
-        result = fit(base, tables, device=args.device, **kw)
+        anchor = args.device == "cpu" and not args.no_anchor and any(
+            e.batch == 1 for t in tables if t.device == "cpu" for e in t.end_to_end)
+        result = fit(base, tables, device=args.device, anchor=anchor, **kw)
     except KeyboardInterrupt:
         return interrupted(f"calibration stopped before the fit was done; {args.output} not written")
     platform = dataclasses.replace(result.platform, name=args.name) if args.name else result.platform
@@ -71,6 +76,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "held_out": {k: held_out["overall"][k] for k in FIT_KEYS} if held_out else None,
         "per_kind": dict(overall["per_kind"]),
         "time_weight": args.time_weight,
+        "e2e_anchor": result.report.get("e2e_anchor"),  # None: no anchor (GPU, --no-anchor, no eager pass)
         "sparse": result.report.get("sparse"),  # the CSR kernel fitted to the table's sweep, if it has one
     }
 
@@ -85,6 +91,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
               f"{r['repeatability_within_10pct']:.1%}" if "repeatability_within_10pct" in r else "")
              for kind, r in rows],
             title=f"{args.device} fit, {title}", caption=f"fitted profile written to {path}", left=("kind",))
+        an = doc["e2e_anchor"]
+        if an:
+            errs = ", ".join(f"{w} {v['error_before']:+.1%} → {v['error_after']:+.1%}"
+                             for w, v in an["passes"].items())
+            yield (f"end-to-end anchor on {len(an['passes'])} eager pass(es): per-kernel overhead "
+                   f"{an['t_launch_before'] * 1e6:.1f} → {an['t_launch'] * 1e6:.1f} µs, compute scale {an['scale']:.3f} "
+                   f"(twin vs eager: {errs})")
         sp = doc["sparse"]
         if sp:
             yield (f"sparse kernel fitted to {sp['n']} dense-vs-CSR sweep points: sparse_eta {sp['sparse_eta']:.3f}, "
