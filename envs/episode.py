@@ -185,11 +185,12 @@ class EpisodeFactory:
 
     def features(self, ep: Episode, sim: Simulator) -> Callable[[int], OperatorFeatures]:
         """Per-batch operator features of ``ep`` for the observation (kept across episodes)."""
-        if ep.graph_key[0] == SYNTHETIC:
-            return lambda batch: operator_features(sim, batch)
-        # by value: graph, platform, mode, precision and where a request's input lives (shared store)
-        prefix = (ep.graph_key, ep.platform.name, ep.mode, ep.config.precision, sim.config.host_io)
-        store = self._features
+        if ep.graph_key[0] == SYNTHETIC:  # this episode's graph only: kept for the episode
+            prefix: tuple[Any, ...] = ()
+            store: dict[tuple[Any, ...], OperatorFeatures] = {}
+        else:  # by value: graph, platform, mode, precision and where a request's input lives (shared store)
+            prefix = (ep.graph_key, ep.platform.name, ep.mode, ep.config.precision, sim.config.host_io)
+            store = self._features
 
         def get(batch: int) -> OperatorFeatures:
             key = (*prefix, batch)

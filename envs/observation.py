@@ -80,9 +80,10 @@ _N_STATIC = len(_STATIC)
 _RATIO = _STATIC.index("op_cpu_gpu_log_ratio")
 _LOG10 = math.log10
 _F32 = np.dtype(np.float32)
-_PACK_DYNAMIC = struct.Struct(f"{len(_DYNAMIC)}f").pack  # native floats, as numpy's float32
+_IDLE = _STATIC.index("op_lat_cpu_idle")  # indices 20-21: the idle latencies on the episode's T_ref scale
+#: Packs indices 20 onwards (idle latencies, ratio, the dynamic fields) as native floats, as numpy's float32.
+_PACK_TAIL = struct.Struct(f"{_N_STATIC - _IDLE + len(_DYNAMIC)}f").pack
 _frombuffer = np.frombuffer
-_ROW_BYTES = 4 * len(_STATIC)
 
 
 def observation_layout(thresholds: bool = False) -> tuple[str, ...]:
@@ -119,12 +120,21 @@ def _logt_array(r: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class OperatorFeatures:
     """What the observation needs of every operator at one batch size, independent of ``T_ref``:
-    the static rows (indices 20–21 left 0), idle latencies (n, 2), input bytes, finiteness."""
+    the static rows (indices 20–21 left 0), idle latencies (n, 2), input bytes, finiteness; and
+    for the per-step packing, each row's indices 0–19 as float32 bytes (``prefix``, a bytearray:
+    ``prefix + bytes`` is a fresh writable buffer) and index 22 as floats (``ratio``)."""
 
     table: np.ndarray
     lat: np.ndarray
     in_total: list[float]
     finite: np.ndarray
+    prefix: tuple[bytearray, ...] = ()
+    ratio: tuple[float, ...] = ()
+
+    @property
+    def all_finite(self) -> bool:
+        """Whether every operator has a finite predicted latency on both devices (no mask needed)."""
+        return bool(self.finite.all())
 
 
 def operator_features(sim, batch: int) -> OperatorFeatures:
@@ -150,7 +160,9 @@ def operator_features(sim, batch: int) -> OperatorFeatures:
     host_io = sim.config.host_io
     in_total = [float(sum(xb[p] for p in op.deps)) if op.deps else (xb[n] if host_io else 0.0)
                 for op in sim.graph.ops]
-    return OperatorFeatures(table=tab, lat=lat, in_total=in_total, finite=np.isfinite(lat))
+    return OperatorFeatures(table=tab, lat=lat, in_total=in_total, finite=np.isfinite(lat),
+                            prefix=tuple(bytearray(r.tobytes()) for r in tab[:, :_IDLE]),
+                            ratio=tuple(tab[:, _RATIO].tolist()))
 
 
 class ObservationBuilder:
@@ -160,7 +172,17 @@ class ObservationBuilder:
                  thresholds: tuple[float, float] | None = None,
                  features: Callable[[int], OperatorFeatures] | None = None) -> None:
         self.sim = sim
-        self._features = features or (lambda batch: operator_features(sim, batch))
+        if features is None:  # computed once per batch size
+            memo: dict[int, OperatorFeatures] = {}
+
+            def features(batch: int) -> OperatorFeatures:
+                f = memo.get(batch)
+                if f is None:
+                    f = memo[batch] = operator_features(sim, batch)
+                return f
+
+        self._features = features
+        self._finite: dict[int, np.ndarray] = {}
         self.inv_t = 1.0 / t_ref if t_ref > 0 else 0.0
         self.inv_e = 1.0 / (sim.n_requests * e_ref) if e_ref > 0 else 0.0
         self.inv_n = 1.0 / sim.n_requests
@@ -172,9 +194,10 @@ class ObservationBuilder:
             self.buf[-2] = thresholds[0]
             self.buf[-1] = float(log_intensity(thresholds[1]))
         self._static: dict[int, tuple[np.ndarray, list[float], np.ndarray]] = {}
-        #: Per batch: the static rows as float32 bytes (row ``op`` at ``op * _ROW_BYTES``), each
-        #: operator's input bytes.
-        self._packed: dict[int, tuple[bytes, list[float]]] = {}
+        #: Per batch: (each row's indices 0–19 as float32 bytes, the idle latencies of the episode
+        #: (indices 20, 21) and index 22 as floats, each operator's input bytes).
+        self._packed: dict[int, tuple[tuple[bytearray, ...], list[float], list[float], tuple[float, ...],
+                                      list[float]]] = {}
         self._tail = self.buf[len(OBS_LAYOUT):].tobytes()  # the threshold features, if any
 
     def static_table(self, batch: int) -> np.ndarray:
@@ -183,13 +206,14 @@ class ObservationBuilder:
         if hit is None:
             hit = self._build_static(batch)
             self._static[batch] = hit
-            self._packed[batch] = (hit[0].tobytes(), hit[1])
         return hit[0]
 
     def finite(self, batch: int) -> np.ndarray:
         """(n_ops, 2) bool: where the twin predicts a finite latency (the action mask)."""
-        self.static_table(batch)
-        return self._static[batch][2]
+        hit = self._finite.get(batch)
+        if hit is None:
+            hit = self._finite[batch] = self._features(batch).finite
+        return hit
 
     def _build_static(self, batch: int) -> tuple[np.ndarray, list[float], np.ndarray]:
         f = self._features(batch)
@@ -197,36 +221,53 @@ class ObservationBuilder:
         tab[:, 20:22] = _logt_array(f.lat * self.inv_t)
         return tab, f.in_total, f.finite
 
-    def build(self, view, load_cpu: float, load_gpu: float) -> np.ndarray:
+    def _pack_parts(self, batch: int) -> tuple[tuple[bytearray, ...], list[float], list[float], tuple[float, ...],
+                                               list[float]]:
+        """What :meth:`build` packs per operator at ``batch`` (the values of :meth:`static_table`)."""
+        f = self._features(batch)
+        idle = _logt_array(f.lat * self.inv_t).astype(np.float32)  # as assigned into the float32 table
+        hit = (f.prefix, idle[:, 0].tolist(), idle[:, 1].tolist(), f.ratio, f.in_total)
+        self._packed[batch] = hit
+        return hit
+
+    def build(self, view, load_cpu: float, load_gpu: float,
+              progress: tuple[float, float, float, int, int] | None = None) -> np.ndarray:
         """The observation of the pending operator ``view``, with the observed loads: a fresh
-        writable float32 array, packed in one step from the operator's precomputed static bytes
-        and the per-decision values (``OpView.decision_state``)."""
+        writable float32 array, the operator's precomputed static bytes and the rest packed in one
+        ``struct`` call from the per-decision values (``OpView.decision_state``) and the run's
+        progress (``Simulator.progress()``, read here unless the caller passes it)."""
         job = view.job_state
         batch = job.tables.batch
         hit = self._packed.get(batch)
         if hit is None:
-            self.static_table(batch)
-            hit = self._packed[batch]
+            hit = self._pack_parts(batch)
         op = view.op
-        pc, pg, bc, bg, hb, on_c, on_g, xc, xg, busy, cont, progress, n_ready = view.decision_state()
-        total = hit[1][op]
+        pc, pg, bc, bg, hb, on_c, on_g, xc, xg, busy, cont, placed, n_ready = view.decision_state()
+        total = hit[4][op]
         if total > 0.0:
             fc, fg = on_c / total, on_g / total
         else:
             fc = fg = 1.0
-        sim = self.sim
+        now, _, energy, n_in_system, n_done = self.sim.progress() if progress is None else progress
         inv_t = self.inv_t
-        # logt of each time, written out (the function's expression: same values bit for bit)
-        lc, lg, lbc, lbg, lhb, lxc, lxg, lnow, le = [
-            0.0 if r <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
-            for r in (pc * inv_t, pg * inv_t, bc * inv_t, bg * inv_t, hb * inv_t, xc * inv_t, xg * inv_t,
-                      sim.now * inv_t, sim.energy_so_far * self.inv_e)]
+        # logt of each time, written out (the function's expression: same values bit for bit; no
+        # comprehension: on CPython 3.11 its frame costs as much as the nine values)
+        lc = 0.0 if (r := pc * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        lg = 0.0 if (r := pg * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        lbc = 0.0 if (r := bc * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        lbg = 0.0 if (r := bg * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        lhb = 0.0 if (r := hb * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        lxc = 0.0 if (r := xc * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        lxg = 0.0 if (r := xg * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        lnow = 0.0 if (r := now * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        le = 0.0 if (r := energy * self.inv_e) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
         fill = batch / self.max_batch
-        in_sys = sim.n_in_system * self.inv_n
+        in_sys = n_in_system * self.inv_n
         ready = n_ready / 16.0
-        dyn = _PACK_DYNAMIC(
+        body = _PACK_TAIL(
+            hit[1][op], hit[2][op], hit[3][op],
             lc, lg, lbc, lbg, lhb, fc, fg, lxc, lxg, load_cpu, load_gpu, 1.0 if busy else 0.0,
-            1.0 if 1.0 < cont else cont, self.mode_feat, 1.0 if 1.0 < fill else fill, progress,
-            sim.requests_done * self.inv_n, 1.0 if 1.0 < in_sys else in_sys, 1.0 if 1.0 < ready else ready, lnow, le)
-        k = op * _ROW_BYTES
-        return _frombuffer(bytearray(hit[0][k:k + _ROW_BYTES] + dyn + self._tail), _F32)
+            1.0 if 1.0 < cont else cont, self.mode_feat, 1.0 if 1.0 < fill else fill, placed,
+            n_done * self.inv_n, 1.0 if 1.0 < in_sys else in_sys, 1.0 if 1.0 < ready else ready, lnow, le)
+        tail = self._tail
+        return _frombuffer(hit[0][op] + body + tail if tail else hit[0][op] + body, _F32)

@@ -172,11 +172,12 @@ class SparOAEnv(gym.Env):
             self._actions.append(float(np.asarray(action, dtype=np.float64).reshape(-1)[0]))
         sim = self._sim
         view = sim.submit(share)
-        tis = sim.time_in_system
+        prog = sim.progress()  # (now, time in system, energy, ...): read once for the reward and the observation
+        tis = prog[1]
         reward = -(tis - self._prev_tis) * self._k_t
         self._prev_tis = tis
         if self._lam:
-            e = sim.energy_so_far
+            e = prog[2]
             reward -= self._lam * (e - self._prev_e) * self._k_e
             self._prev_e = e
         self._view = view
@@ -184,7 +185,7 @@ class SparOAEnv(gym.Env):
             obs = self._terminal_observation()
             return obs, reward, True, False, self._final_info()
         lc, lg = view.load if self._plain_loads else self._observed_loads(view)  # as _observe, written out
-        obs = self._last_obs = self._builder.build(view, lc, lg)
+        obs = self._last_obs = self._builder.build(view, lc, lg, prog)
         return obs, reward, False, False, {}
 
     def action_masks(self) -> np.ndarray:
@@ -241,10 +242,10 @@ class SparOAEnv(gym.Env):
         self._prev_tis = 0.0
         self._prev_e = 0.0
         self.max_decisions = len(ep.graph) * n
+        features = self._factory.features(ep, sim)
         self._builder = ObservationBuilder(sim, self._t_ref, self._e_ref, ep.mode_index, ep.n_modes,
-                                           max(self.options.batch), self.options.thresholds,
-                                           self._factory.features(ep, sim))
-        self._all_finite = all(bool(self._builder.finite(b).all()) for b in self.options.batch)
+                                           max(self.options.batch), self.options.thresholds, features)
+        self._all_finite = all(features(b).all_finite for b in self.options.batch)
         info = {"workload": ep.graph.name, "platform": ep.platform.name, "mode": ep.mode, "batch": ep.batch,
                 "scenario": self._factory.scenario_name(ep), "seed": ep.seed, "n_ops": len(ep.graph), "t_ref_s": self._t_ref, "e_ref_j": self._e_ref,
                 "max_decisions": self.max_decisions}

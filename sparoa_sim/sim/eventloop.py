@@ -52,17 +52,28 @@ class EventLoop(simpy.Environment):
             self._now, _, _, event = heappop(self._queue)
         except IndexError:
             raise EmptySchedule from None
-        callbacks, event.callbacks = event.callbacks, None
-        if len(callbacks) == 1 and event._ok:  # the common case (see run)
-            try:
-                callbacks[0](event)
-            except StopSimulation:
-                event.callbacks = []
-                self.schedule(event, EventPriority(-1))
-                raise
-            return
-        event.callbacks = callbacks
-        self._process(event)
+        self._process(event)  # one event at a time: the loops below have the fast path
+
+    def step_until_pending(self, owner: Any, finish: Any) -> None:
+        """Process events, exactly as repeated :meth:`step` calls, until ``owner.pending`` is set or
+        ``finish.finished`` (an external decision is due, or the run is over): one loop, no call per
+        event. ``EmptySchedule`` when the heap runs dry first."""
+        queue = self._queue
+        while owner.pending is None and not finish.finished:
+            if not queue:
+                raise EmptySchedule
+            self._now, _, _, event = heappop(queue)
+            callbacks, event.callbacks = event.callbacks, None
+            if len(callbacks) == 1 and event._ok:  # as step()
+                try:
+                    callbacks[0](event)
+                except StopSimulation:
+                    event.callbacks = []
+                    self.schedule(event, EventPriority(-1))
+                    raise
+            else:
+                event.callbacks = callbacks
+                self._process(event)
 
     def run(self, until: Any = None) -> Any:
         """As ``simpy.Environment.run``, with the loop over events written out."""

@@ -12,13 +12,7 @@ without them the components are wired exactly as for one stream. :func:`simulate
 names (the Python face of ``sparoa simulate``).
 
 The reference setting (``SimConfig(reference=True)``) leaves a deterministic schedule that an
-exact solver can reproduce: each operator takes its predicted latency; the host launches GPU
-kernels one at a time, ``t_dispatch · dispatch_factor(kind) · max(1, kernels)`` each, in dispatch order (in GPU order under a static
-schedule), a launch beginning no earlier than the operator's release (CPU producers finished,
-GPU producers launched); a kernel starts after its launch, the previous kernel on the GPU and
-its cross-device inputs (producer end + ``transfer_time``); a CPU operator after the previous
-CPU operator and its inputs; the request's input is copied to the GPU for a GPU source, and a
-GPU sink's output back to the CPU (docs/architecture.md §4.3).
+exact solver can reproduce; its timing rules are docs/architecture.md §4.3 (``sim.reference``).
 """
 
 from __future__ import annotations
@@ -116,6 +110,7 @@ class Simulator:
         lane = Lane(0, self.graph.name, self.graph, self._gt, self.policy, self.arrivals, self.batching,
                     self.deadline_s, self.tables)
         self._lanes = [lane, *build_corun_lanes(self, coruns, {lane.name})]
+        self._streams = [ln.stream for ln in self._lanes]
         multi = len(self._lanes) > 1
         self._view = lane.view = OpView(self, self._gt)
         self._dispatcher = lane.dispatcher = Dispatcher(self._view, self._external)
@@ -214,10 +209,7 @@ class Simulator:
     # driving
 
     def start(self, seed: Any = _KEEP) -> OpView | None:
-        """Reset and run until the first external decision is needed (or to the end).
-
-        Returns the pending :class:`OpView`, or None when the run is over.
-        """
+        """Reset and run to the first external decision: the pending :class:`OpView` (None: the run is over)."""
         self.reset(seed)
         self._advance()
         return self.pending
@@ -236,8 +228,11 @@ class Simulator:
         disp.place(job, op, action)  # validates before changing anything
         disp.pending = None
         self._front.dispatch_ready()
-        self._advance()
-        return self.pending
+        try:  # _advance(), external: run to the next decision
+            self.env.step_until_pending(disp, self._finish)
+        except EmptySchedule:
+            self._deadlock()
+        return self._view if disp.pending is not None else None
 
     def run(self, seed: Any = _KEEP) -> Results:
         """Simulate the whole request stream and return its :class:`Results`."""
@@ -258,11 +253,8 @@ class Simulator:
                     self._deadlock()
                 raise
             return
-        step = env.step
-        disp = self._dispatcher
         try:
-            while disp.pending is None and not stream.finished:
-                step()
+            env.step_until_pending(self._dispatcher, stream)  # = step() while no decision is pending
         except EmptySchedule:
             self._deadlock()
 
@@ -330,8 +322,18 @@ class Simulator:
         """Joules so far: finished operators and copies plus board idle power since the first arrival."""
         if not self._started:
             return 0.0
-        return energy_so_far(self.env.now, self._idle_w(), [ln.stream for ln in self._lanes],
-                             self._executors, self._transfers)
+        return energy_so_far(self.env.now, self._idle_w(), self._streams, self._executors, self._transfers)
+
+    def progress(self) -> tuple[float, float, float, int, int]:
+        """``(now, time_in_system, energy_so_far, n_in_system, requests_done)`` in one call, each equal
+        to its property (an environment reads them at every step)."""
+        if not self._started:
+            return (self.now, 0.0, 0.0, 0, 0)
+        now = self.env._now
+        s = self._stream
+        idle = self._tables_by_batch[(self._mode, 1)].board_idle_w if len(self._mode_log) == 1 else self._idle_w()
+        return (float(now), s.area + s.n_in_system * (now - s.t_area),  # = s.time_in_system(now)
+                energy_so_far(now, idle, self._streams, self._executors, self._transfers), s.n_in_system, s.n_done)
 
     def load_history(self) -> list[tuple[float, str, float]]:
         """Background-load changes so far: (time, device, share), in time order."""
@@ -353,7 +355,7 @@ class Simulator:
         if len(self._mode_log) == 1:  # no switch: the one mode's own (fast: the env reads it every step)
             return self.tables(1).board_idle_w
         return board_idle_w(self._mode_log, lambda m: self.cache.tables(self.graph, self.platform, 1, m,
-                            self.config.precision).board_idle_w, [ln.stream for ln in self._lanes], self.now)
+                            self.config.precision).board_idle_w, self._streams, self.now)
 
     def noise_factors(self, request: int) -> list[float]:
         """Noise factors of a batch led by ``request`` in this run, index ``2*op + device``."""

@@ -22,6 +22,7 @@ and the caller falls back to the engine.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -92,60 +93,93 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     nxt_t, nxt_level = next(changes, (math.inf, 0.0))
 
     base = t.lat[d]
-    tds = t.td[d]
-    e_dyn = t.e_dyn[d]
     p_static = t.p_static[d]
     host_io = cfg.host_io and d == 1
     xfer_s = t.xfer_s
-    is_sink = gt.is_sink
     x_in = xfer_s[n] if host_io else 0.0
     xfer_energy = t.eps_byte[1] * t.xfer_bytes[n] if host_io else 0.0
+    order, tds, e_dyn, srcs, sinks = _walk_tables(t, gt, d, host_io)
+    zs = _ONES[n] if z is None else z[d::2]  # noise factor per operator (1.0 · x = x: as the engine's z = None)
+    launching = d == 1 and td > 0.0
+    eps_home = t.eps_byte[0]
+    xfer_bytes = t.xfer_bytes
+    at_load = t.at_load
     launch = 0.0
     prev_end = 0.0
     completion = 0.0
     energy = 0.0
     load = 0.0
     lat_now = base
-    for op in gt.fifo_order:
+    for op, tdo, edyn, src, sink in zip(order, tds, e_dyn, srcs, sinks):
         # §4.3 on one device: a GPU kernel after its launch (launches back to back, td[op] each), the
         # previous kernel and, for a source under host_io, the input's copy; a CPU operator after
         # the previous one (its producers ran before it on the same device).
         start = prev_end
-        if d == 1:
-            if td > 0.0:
-                launch = launch + tds[op]
+        if launching:
+            launch = launch + tdo
             if launch > start:
                 start = launch
-            if host_io and not gt.deps[op] and x_in > start:
-                start = x_in
+        if src and x_in > start:
+            start = x_in
         while nxt_t <= start:  # load changes while the device waits
             load = min(nxt_level, MAX_LOAD)
-            lat_now = base if load == 0.0 else t.at_load(d, load)
+            lat_now = base if load == 0.0 else at_load(d, load)
             nxt_t, nxt_level = next(changes, (math.inf, 0.0))
-        zk = 1.0 if z is None else z[2 * op + d]
+        zk = zs[op]
         dur = zk * lat_now[op]  # every operator's latency at the load in force (base at load 0)
-        t_seg, frac = start, 1.0
         end = start + dur
-        while nxt_t < end:  # re-time at each change while it runs (the engine's Executors.retime)
-            new_load = min(nxt_level, MAX_LOAD)
-            if new_load != load:
-                load = new_load
-                if dur > 0.0:
-                    frac -= (nxt_t - t_seg) / dur
-                    if frac < 0.0:
-                        frac = 0.0
-                lat_now = base if load == 0.0 else t.at_load(d, load)
-                dur = zk * lat_now[op]
-                t_seg = nxt_t
-                end = nxt_t + frac * dur
-            nxt_t, nxt_level = next(changes, (math.inf, 0.0))
-        energy += e_dyn[op] + p_static * (end - start)
+        if nxt_t < end:
+            t_seg, frac = start, 1.0
+            while nxt_t < end:  # re-time at each change while it runs (the engine's Executors.retime)
+                new_load = min(nxt_level, MAX_LOAD)
+                if new_load != load:
+                    load = new_load
+                    if dur > 0.0:
+                        frac -= (nxt_t - t_seg) / dur
+                        if frac < 0.0:
+                            frac = 0.0
+                    lat_now = base if load == 0.0 else at_load(d, load)
+                    dur = zk * lat_now[op]
+                    t_seg = nxt_t
+                    end = nxt_t + frac * dur
+                nxt_t, nxt_level = next(changes, (math.inf, 0.0))
+        energy += edyn + p_static * (end - start)
         prev_end = end
-        done = end
-        if host_io and is_sink[op]:  # the sink's output copied home
-            xfer_energy += t.eps_byte[0] * t.xfer_bytes[op]
-            done = end + xfer_s[op]
-        if done > completion:
-            completion = done
+        if sink:  # the sink's output copied home (host_io)
+            xfer_energy += eps_home * xfer_bytes[op]
+            end = end + xfer_s[op]
+        if end > completion:
+            completion = end
     # the engine's sum: device energies (the idle device's is 0), copies, board idle over the makespan
     return completion, energy + xfer_energy + t.board_idle_w * completion
+
+
+#: Per (tables, device, host_io): the walk's per-operator inputs in Kahn's FIFO order (bounded).
+_WALKS: dict[tuple[int, int, bool], tuple[Any, ...]] = {}
+
+
+class _Ones(dict):
+    """``n`` → a list of ``n`` ones (the noise factors of a run without noise)."""
+
+    def __missing__(self, n: int) -> list[float]:
+        v = self[n] = [1.0] * n
+        return v
+
+
+_ONES = _Ones()
+
+
+def _walk_tables(t: Any, gt: Any, d: int, host_io: bool) -> tuple[list[int], list[float], list[float], list[bool],
+                                                                   list[bool]]:
+    """(order, host time, dynamic energy, source under ``host_io``, sink under ``host_io``) per operator of
+    ``t`` on device ``d``, in the dispatcher's FIFO order: the walk's loop reads them in step (kept)."""
+    key = (id(t), d, host_io)
+    hit = _WALKS.get(key)
+    if hit is None or hit[0] is not t:
+        order = list(gt.fifo_order)
+        hit = (t, order, [t.td[d][i] for i in order], [t.e_dyn[d][i] for i in order],
+               [host_io and not gt.deps[i] for i in order], [host_io and bool(gt.is_sink[i]) for i in order])
+        if len(_WALKS) >= 64:
+            _WALKS.pop(next(iter(_WALKS)))
+        _WALKS[key] = hit
+    return hit[1:]
