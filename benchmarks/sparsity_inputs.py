@@ -10,9 +10,11 @@ Three steps, each writing its file atomically (``make bench-sparsity-inputs`` ru
 * ``measured-graph``: VGG-16 (zoo weights, seed 0) whose classifier inputs are made really sparse
   (``real.run.act_sparse_check.sparsify_inputs``: biases lowered until fc1 / fc2 / fc3 see
   90 / 97 / 95 % zeros on 4 seeded N(0, 1) images), extracted with those inputs so every operator
-  carries its measured sparsity — the "measured" source of ``benchmarks/sparsity_placement.py``;
+  carries its measured sparsity and pattern reuse ρ (``act_reuse``) — the "measured" source of
+  ``benchmarks/sparsity_placement.py``;
 * ``validate``: that model on the executor vs the twin (the ``--platform`` profile + the
-  activation-sparse kernel fitted to the sweeps) on the CPU side of the oracle's placement:
+  activation-sparse kernel fitted to the sweeps, reading each operator's ρ from that graph) on the
+  CPU side of the oracle's placement:
   wall clock inside the executor's CPU-only run (``measure_cpu_side``) and thread CPU time of
   the kernels on the real activations (``kernel_cpu_times``); records load average and provenance.
 
@@ -129,28 +131,6 @@ def measured_graph(model: Any, xs: Any, name: str = "vgg16_sparse") -> Any:
     return extract(model, xs[:1], name=name, inputs=xs)
 
 
-def classifier_reuse(model: Any, xs: Any, graph: Any, modules: Sequence[str] = VGG_CLASSIFIER) -> dict[int, float]:
-    """Per classifier operator (graph index) the pattern reuse ρ of its input over the images ``xs``
-    (``ir.sparsity.pattern_reuse``): how far its non-zeros repeat from image to image."""
-    import torch
-
-    from sparoa_sim.ir.sparsity import pattern_reuse
-
-    mods = dict(model.named_modules())
-    seen: dict[str, list[Any]] = {n: [] for n in modules}
-    hooks = [mods[n].register_forward_pre_hook(lambda _m, a, n=n: seen[n].append(a[0].detach().reshape(-1) != 0))
-             for n in modules]
-    try:
-        with torch.inference_mode():
-            for x in xs:
-                model(x.unsqueeze(0))
-    finally:
-        for h in hooks:
-            h.remove()
-    index = {op.name: i for i, op in enumerate(graph.ops)}
-    return {index[n.replace(".", "_")]: pattern_reuse(torch.stack(seen[n]).numpy()) for n in modules}
-
-
 def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps: Sequence[Path], *,
              platform: str = "host", oracle_time_limit_s: float = 20.0, runs: int = 20, calls: int = 24,
              log=print) -> dict[str, Any]:
@@ -160,8 +140,6 @@ def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps:
 
     from sparoa_sim.agents.exact.oracle import solve_oracle
     from sparoa_sim.hwmodels import load_platform
-    import numpy as np
-
     from sparoa_sim.hwmodels.act_sparse import CACHE_TERM, fit_act_sparse, load_act_sweep, median_points, sweep_reuse
     from sparoa_sim.hwmodels.calibrate import ACT_OFFERED_KINDS
     from sparoa_sim.hwmodels.latency import KERNELS, predict
@@ -183,12 +161,10 @@ def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps:
            if k in rep}
     log(f"fit {fit}")
     lin = [i for i, op in enumerate(graph.ops) if op.kind.value == "linear"]
-    pr = predict(plat, graph.hw_ops)
-    rho = classifier_reuse(model, xs, graph)
-    rho_ops = np.zeros(len(graph.ops))
-    rho_ops[list(rho)] = list(rho.values())
-    pr_rho = predict(plat, graph.hw_ops, act_reuse=rho_ops)
-    log(f"pattern reuse of the classifier inputs: {rho}")
+    pr = predict(plat, graph.hw_ops, act_reuse=0.0)  # the twin not told the pattern reuse: random patterns
+    pr_rho = predict(plat, graph.hw_ops)  # the graph's own ρ per operator, measured at extraction
+    rho = {i: graph.ops[i].act_reuse for i in lin}
+    log(f"pattern reuse of the linear operators' inputs (from the graph): {rho}")
     off = solve_oracle(graph, base, time_limit_s=oracle_time_limit_s)
     on = solve_oracle(graph, plat, time_limit_s=oracle_time_limit_s)
     cpu_off = [i for i, x in enumerate(off.schedule.placement) if x < 1]
@@ -227,11 +203,13 @@ def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps:
     return {
         "what": (f"VGG-16 (zoo weights) with classifier biases lowered (sparsify_inputs) so the classifier "
                  f"inputs see {reached} zeros on {len(xs)} N(0,1) images; graph extracted with those inputs "
-                 f"(measured source); twin = the {platform!r} profile + fit_act_sparse on the sweeps (the kernel's own "
-                 f"times, cache term on, warm sweeps at pattern reuse 1); executor "
+                 f"(measured source, with each operator's pattern reuse, act_reuse); twin = the {platform!r} profile + "
+                 f"fit_act_sparse on the sweeps (the kernel's own times, cache term on, warm sweeps at pattern "
+                 f"reuse 1), told the graph's pattern reuse (oracle, check.ops); executor "
                  f"CPU-only run, one image per run, {runs} runs, wall clock per operator (check.ops); "
                  f"check.thread_cpu: the same kernels on the captured activations, thread CPU, {calls} calls; "
-                 f"twin_ms_reuse: the twin told each input's measured pattern reuse (pattern_reuse)."),
+                 f"twin_ms: the twin not told the pattern reuse (random patterns); twin_ms_reuse: told the "
+                 f"graph's (pattern_reuse at extraction)."),
         "platform": f"{platform} + fit_act_sparse on the sweeps listed",
         "load_avg": list(os.getloadavg()), "reached": reached, "fit": fit,
         "sweeps": [os.path.relpath(f, ROOT) if Path(f).is_absolute() else str(f) for f in sweeps],

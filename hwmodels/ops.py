@@ -33,6 +33,9 @@ class OpArrays:
             models rescale bytes to the simulated precision.
         kernels: device kernels eager PyTorch launches per operator (launch and framework
             overheads are charged per kernel); ones where not given.
+        act_reuse: pattern reuse ρ in [0, 1] of each operator's input activations across inputs
+            (the activation-sparse kernel's cache input, ``hwmodels.latency``); None where not
+            recorded, which the models read as 0 (random patterns).
     """
 
     kind: np.ndarray
@@ -46,6 +49,7 @@ class OpArrays:
     units: np.ndarray
     elem_bytes: float = 4.0
     kernels: np.ndarray | None = None
+    act_reuse: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         kind = np.asarray(self.kind)
@@ -83,13 +87,24 @@ class OpArrays:
             raise ValueError(f"kernels must be finite and non-negative; index {int(np.flatnonzero(~(np.isfinite(k) & (k >= 0)))[0])} is not")
         k.setflags(write=False)
         object.__setattr__(self, "kernels", k)
+        if self.act_reuse is not None:
+            r = np.array(self.act_reuse, dtype=np.float64, copy=True)
+            if r.shape != (n,):
+                raise ValueError(f"act_reuse must have shape ({n},) like kind, got {r.shape}")
+            bad = ~((r >= 0.0) & (r <= 1.0))  # NaN is bad too
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise ValueError(f"act_reuse must lie in [0, 1]; index {i} is {float(r[i])!r}")
+            r.setflags(write=False)
+            object.__setattr__(self, "act_reuse", r)
 
     @classmethod
     def build(cls, kind: np.ndarray, flops: np.ndarray, *, macs: np.ndarray | None = None,
               bytes_in: np.ndarray | None = None, bytes_out: np.ndarray | None = None,
               bytes_w: np.ndarray | None = None, act_sparsity: np.ndarray | None = None,
               w_sparsity: np.ndarray | None = None, units: np.ndarray | None = None,
-              elem_bytes: float = 4.0, kernels: np.ndarray | None = None) -> OpArrays:
+              elem_bytes: float = 4.0, kernels: np.ndarray | None = None,
+              act_reuse: np.ndarray | None = None) -> OpArrays:
         """Build with defaults: zeros for absent arrays, ``macs = flops / 2`` and
         ``units = bytes_out / elem_bytes`` (output elements) when not given."""
         kind = np.asarray(kind)
@@ -109,6 +124,7 @@ class OpArrays:
             units=bytes_out_a / elem_bytes if units is None else units,
             elem_bytes=elem_bytes,
             kernels=kernels,
+            act_reuse=act_reuse,
         )
 
     def __len__(self) -> int:
@@ -117,7 +133,7 @@ class OpArrays:
     def take(self, index: np.ndarray | list[int] | slice) -> OpArrays:
         """The operators at ``index`` (fancy index or slice), as a new :class:`OpArrays`."""
         vals = {f.name: getattr(self, f.name) for f in fields(self)}
-        for name in ("kind", "kernels") + _FLOAT_FIELDS:
+        for name in ("kind", "kernels") + _FLOAT_FIELDS + (("act_reuse",) if self.act_reuse is not None else ()):
             vals[name] = np.atleast_1d(vals[name][index])
         return OpArrays(**vals)
 

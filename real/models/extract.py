@@ -4,7 +4,8 @@ torch.fx traces the module; an interpreter runs it node by node at batch 1 under
 ``torch.utils.flop_counter`` (MACs = counted FLOPs / 2, attention included), records shapes and
 bytes, then a second pass on seeded calibration inputs measures each operator's input
 activation sparsity — or, given ``inputs`` (a user's own data, ``real.models.measured``), one pass
-per input, recording the mean and the spread (population std) of each operator's sparsity across them. Pure views (reshape/flatten/permute/getitem… sharing storage with their
+per input, recording the mean and the spread (population std) of each operator's sparsity across them
+and the pattern reuse ρ of its input zeros (``act_reuse``, ``real.models.reuse``). Pure views (reshape/flatten/permute/getitem… sharing storage with their
 input) are folded into their consumers; sub-graphs that do not depend on the input (position
 embeddings, relative-position-bias gathers) are constant-folded into their consumers' weights.
 The first pass also counts the device kernels each node launches (``real.models.kernel_count``);
@@ -34,6 +35,7 @@ from sparoa_sim.ir.sparsity import SparsityProvenance
 from sparoa_sim.hwmodels.kinds import ELEMENTWISE_FLOPS, FUNCTION_FLOPS, OpKind
 from sparoa_sim.real.models.flops import counting_flops
 from sparoa_sim.real.models.kernel_count import KernelCounter, operator_kernels
+from sparoa_sim.real.models.reuse import ReuseAccumulator, nonzero_mask
 
 __all__ = ["extract", "extract_factory", "load_factory", "check_shape", "magnitude_prune", "classify", "DTYPE_NAMES"]
 
@@ -250,6 +252,8 @@ class _Recorder(torch.fx.Interpreter):
         #: kernel-launching aten operators per fx node, first pass (docs/architecture.md §2, ``Op.kernels``)
         self.node_kernels: dict[str, int] = {}
         self.calibrating = False
+        #: per fx node, the pattern reuse ρ of its inputs across a per-input calibration (``reuse.py``)
+        self.reuse: dict[str, ReuseAccumulator] | None = None
 
     def close_sample(self) -> None:
         """End one input of a per-input calibration: keep each operator's zero fraction for it."""
@@ -287,6 +291,10 @@ class _Recorder(torch.fx.Interpreter):
                         if t.is_floating_point():
                             rec.zeros += float((t == 0).sum())
                             rec.seen += t.numel()
+                if self.reuse is not None:
+                    mask = nonzero_mask([t for a in rec.act_in for t in _tensors(self.env[a])])
+                    if mask is not None:
+                        self.reuse.setdefault(n.name, ReuseAccumulator()).add(mask)
             return super().run_node(n)
         if n.op == "get_attr":
             out = super().run_node(n)
@@ -386,13 +394,16 @@ def extract(
     sparsity_source: str | None = None,
     inputs: torch.Tensor | None = None,
     provenance: SparsityProvenance | None = None,
+    reuse: bool = True,
 ) -> OpGraph:
     """Trace ``model`` and return its operator graph for one sample of ``example_input``'s shape.
 
     ``example_input`` gives the per-sample shape (its batch dimension is replaced by 1);
     activation sparsity is measured on ``calib_batch`` seeded N(0, 1) inputs, or, given ``inputs``
     (N, *sample shape), on each of them at batch 1: mean and population std across the N inputs
-    (``act_sparsity``, ``act_sparsity_std``). ``provenance`` is recorded in the graph. With
+    (``act_sparsity``, ``act_sparsity_std``) and, with ``reuse``, the pattern reuse of the zeros
+    (``act_reuse``; 0 with one input or without ``inputs``; 12 bytes per input element of every
+    operator while it runs). ``provenance`` is recorded in the graph. With
     ``prune``, a copy of the model is magnitude-pruned to that weight sparsity first.
     """
     if not isinstance(model, nn.Module):
@@ -426,6 +437,7 @@ def extract(
                                  dtype=example_input.dtype)
                 rec.run(xc)
             else:
+                rec.reuse = {} if reuse else None
                 for x in inputs:
                     rec.run(x.unsqueeze(0).to(example_input.dtype))
                     rec.close_sample()
@@ -475,6 +487,7 @@ def _to_graph(
         flops = 2.0 * macs + elementwise
         split = "channel" if kind in _SPLIT_KINDS and len(r.out_shape) >= 2 else None
         act_sparsity, act_std = _sparsity_of(r)
+        reuse = rec.reuse.get(n.name) if rec.reuse is not None else None
         ops.append(
             Op(
                 name=n.name,
@@ -486,6 +499,7 @@ def _to_graph(
                 bytes_w=float(r.bytes_w),
                 act_sparsity=act_sparsity,
                 act_sparsity_std=act_std,
+                act_reuse=reuse.value() if reuse is not None else 0.0,
                 w_sparsity=float(r.w_zeros / r.w_numel) if r.w_numel else 0.0,
                 deps=deps,
                 out_shape=r.out_shape,

@@ -40,10 +40,12 @@ def extract_measured(
     seed: int = 0,
     max_weights_bytes: int = MAX_WEIGHTS_BYTES,
     max_input_bytes: int = MAX_INPUT_BYTES,
+    reuse: bool = True,
 ) -> OpGraph:
     """The graph of ``model`` (its per-sample shape from ``input_shape``, batch first) with activation
     sparsity measured with the ``weights`` state_dict on the first ``max_inputs`` of ``inputs``
-    (a ``.npy`` of shape (N, C, H, W) or a folder of images); ``model`` itself is left untouched."""
+    (a ``.npy`` of shape (N, C, H, W) or a folder of images), with the pattern reuse of each operator's
+    input zeros across them (``reuse``: ``act_reuse``, IR schema 4); ``model`` itself is left untouched."""
     if not isinstance(model, nn.Module):
         raise GraphError(f"{name}: expected a torch.nn.Module, got {type(model).__name__}")
     shape = tuple(int(d) for d in input_shape)
@@ -64,4 +66,4 @@ def extract_measured(
               f"(sha256 {data.file.sha256[:12]}); per-operator mean and spread across inputs"
               + (f"; weights magnitude-pruned to {prune:.0%} per layer" if prune else ""))
     return extract(trained, torch.zeros((1, *shape[1:])), name=name, prune=prune, seed=seed,
-                   sparsity_source=source, inputs=data.tensor, provenance=provenance)
+                   sparsity_source=source, inputs=data.tensor, provenance=provenance, reuse=reuse)

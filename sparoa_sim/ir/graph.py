@@ -24,11 +24,13 @@ from sparoa_sim.hwmodels.fileio import atomic_write_text, read_json
 from sparoa_sim.hwmodels.kinds import KIND_CODES, OpKind, parse_kind
 from sparoa_sim.hwmodels.ops import OpArrays
 from sparoa_sim.ir.sparsity import SparsityProvenance, default_provenance, provenance_from_dict
+from sparoa_sim.ir.topo import find_cycle, toposort
 from sparoa_sim.limits import MAX_GRAPH_FILE_BYTES, MAX_OP_BYTES, MAX_OP_FLOPS, MAX_OPERATORS
 
 __all__ = [
     "SCHEMA_VERSION",
     "SPARSITY_SCHEMA_VERSION",
+    "REUSE_SCHEMA_VERSION",
     "MAX_SPARSITY_STD",
     "SPLIT_AXES",
     "DTYPE_BYTES",
@@ -54,7 +56,12 @@ SCHEMA_VERSION = 2
 #: releases; an older file loads with spread 0 and the record its text implies
 #: (``ir.sparsity.default_provenance``: ``init`` for "random initialisation …").
 SPARSITY_SCHEMA_VERSION = 3
-READABLE_SCHEMA_VERSIONS = (1, 2, 3)
+#: Version 4 added ``act_reuse`` per operator (the pattern reuse ρ of its input activations across
+#: inputs, ``ir.sparsity.pattern_reuse``); written only when some operator's ρ is non-zero, so every
+#: other graph keeps its version-2/3 layout and bytes. A file of version 1-3 loads with ρ = 0
+#: (random patterns) and may not carry the field.
+REUSE_SCHEMA_VERSION = 4
+READABLE_SCHEMA_VERSIONS = (1, 2, 3, 4)
 #: Largest standard deviation a fraction in [0, 1] can have.
 MAX_SPARSITY_STD = 0.5
 #: Axes an operator may be split along across devices; ``None`` means it cannot be split.
@@ -72,6 +79,8 @@ _NUMERIC_MAX = {"macs": (MAX_OP_FLOPS, "MAX_OP_FLOPS"), "flops": (MAX_OP_FLOPS, 
 #: Most kernels one operator may launch (a bound on malformed files, far above any real node).
 MAX_KERNELS = 10_000
 _FRACTIONS = ("act_sparsity", "w_sparsity")
+#: Optional fractions in [0, 1] (0 = absent), each written only when non-zero.
+_OPTIONAL = ("act_sparsity_std", "act_reuse")
 
 
 @dataclass(frozen=True)
@@ -97,10 +106,13 @@ class Op:
     #: Standard deviation of ``act_sparsity`` across the inputs it was measured on (schema 3;
     #: 0 where it was not measured per input): what a per-request draw of sparsity spreads by.
     act_sparsity_std: float = 0.0
+    #: Pattern reuse ρ of the input activations across the inputs measured (schema 4; 0 = random
+    #: patterns, 1 = one fixed pattern): the activation-sparse kernel's cache input (``hwmodels.latency``).
+    act_reuse: float = 0.0
 
     def __post_init__(self) -> None:
         # numpy scalars are welcome as input but stored as plain Python numbers (JSON-able).
-        for attr in _NUMERIC + _FRACTIONS + ("act_sparsity_std",):
+        for attr in _NUMERIC + _FRACTIONS + _OPTIONAL:
             v = getattr(self, attr)
             if isinstance(v, np.generic) and isinstance(v, (np.integer, np.floating)):
                 object.__setattr__(self, attr, float(v))
@@ -143,6 +155,7 @@ class Op:
             "kernels": self.kernels,
             # schema 3; left out at 0 so a graph without spreads keeps the schema-2 layout
             **({"act_sparsity_std": self.act_sparsity_std} if self.act_sparsity_std else {}),
+            **({"act_reuse": self.act_reuse} if self.act_reuse else {}),  # schema 4, likewise
         }
 
 
@@ -163,6 +176,7 @@ class GraphArrays:
     act_sparsity: np.ndarray
     w_sparsity: np.ndarray
     act_sparsity_std: np.ndarray
+    act_reuse: np.ndarray
     out_elems: np.ndarray
     intensity: np.ndarray
     splittable: np.ndarray  # bool
@@ -278,6 +292,7 @@ class OpGraph:
             act_sparsity=col("act_sparsity"),
             w_sparsity=col("w_sparsity"),
             act_sparsity_std=col("act_sparsity_std"),
+            act_reuse=col("act_reuse"),
             out_elems=np.fromiter((o.out_elems for o in ops), dtype=np.float64, count=n),
             intensity=intensity,
             splittable=np.fromiter((o.split_axis is not None for o in ops), dtype=bool, count=n),
@@ -298,7 +313,8 @@ class OpGraph:
         return OpArrays(kind=a.kind.astype(np.int64), flops=a.flops, macs=a.macs, bytes_in=a.bytes_in,
                         bytes_out=a.bytes_out, bytes_w=a.bytes_w, act_sparsity=a.act_sparsity,
                         w_sparsity=a.w_sparsity, units=a.out_elems, elem_bytes=float(elem),
-                        kernels=np.fromiter((o.kernels for o in self.ops), dtype=np.float64, count=len(self.ops)))
+                        kernels=np.fromiter((o.kernels for o in self.ops), dtype=np.float64, count=len(self.ops)),
+                        act_reuse=a.act_reuse if a.act_reuse.any() else None)  # None: the twin as before ρ
 
     # -- (de)serialisation -------------------------------------------------------------
     @property
@@ -308,12 +324,20 @@ class OpGraph:
         return (self.sparsity_provenance != default_provenance(self.sparsity_source)
                 or any(op.act_sparsity_std for op in self.ops))
 
+    @property
+    def schema_version(self) -> int:
+        """The lowest schema that holds this graph: 4 with a pattern reuse, 3 when it records
+        sparsity (:attr:`records_sparsity`), else 2 (so older releases read it)."""
+        if any(op.act_reuse for op in self.ops):
+            return REUSE_SCHEMA_VERSION
+        return SPARSITY_SCHEMA_VERSION if self.records_sparsity else SCHEMA_VERSION
+
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document of this graph (``schema_version`` first): schema 3 when it records
-        sparsity (:attr:`records_sparsity`), else the schema-2 layout."""
-        recorded = self.records_sparsity
+        """The JSON document of this graph (``schema_version`` first, :attr:`schema_version`)."""
+        version = self.schema_version
+        recorded = version >= SPARSITY_SCHEMA_VERSION
         return {
-            "schema_version": SPARSITY_SCHEMA_VERSION if recorded else SCHEMA_VERSION,
+            "schema_version": version,
             "name": self.name,
             "input_shape": list(self.input_shape),
             "sparsity_source": self.sparsity_source,
@@ -400,11 +424,11 @@ def _validate(g: OpGraph) -> None:
             v = getattr(op, attr)
             if v > 1:
                 raise GraphError(f"{where}: field {attr!r} must lie in [0, 1], got {v!r}")
-        std = op.act_sparsity_std
-        if isinstance(std, bool) or not isinstance(std, (int, float, np.floating, np.integer)) \
-                or not 0 <= std <= MAX_SPARSITY_STD:  # NaN fails the comparison too
-            raise GraphError(f"{where}: field 'act_sparsity_std' must be a number in [0, {MAX_SPARSITY_STD}], "
-                             f"got {std!r}")
+        for attr, top in zip(_OPTIONAL, (MAX_SPARSITY_STD, 1.0), strict=True):
+            v = getattr(op, attr)
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)) \
+                    or not 0 <= v <= top:  # NaN fails the comparison too
+                raise GraphError(f"{where}: field {attr!r} must be a number in [0, {top}], got {v!r}")
         if not isinstance(op.dtype, str) or op.dtype not in DTYPE_BYTES:
             raise GraphError(f"{where}: field 'dtype' is {op.dtype!r} (known: {', '.join(DTYPE_BYTES)})")
         if op.split_axis is not None and op.split_axis not in SPLIT_AXES:
@@ -425,7 +449,7 @@ def _validate(g: OpGraph) -> None:
         if len(set(op.deps)) != len(op.deps):
             raise GraphError(f"{where}: field 'deps' repeats an index: {list(op.deps)!r}")
     if late:
-        cycle = _find_cycle([op.deps for op in g.ops])
+        cycle = find_cycle([op.deps for op in g.ops])
         if cycle:
             names = " -> ".join(g.ops[i].name for i in cycle)
             raise GraphError(f"{g.source}: graph {g.name!r} has a cycle: {names}")
@@ -439,58 +463,6 @@ def _check_op_count(n: int, source: str) -> None:
     if n > MAX_OPERATORS:
         raise GraphError(f"{source}: field 'ops' holds {n:,} operators, above the limit {MAX_OPERATORS:,} "
                          "(MAX_OPERATORS)")
-
-
-def _find_cycle(deps: Sequence[Sequence[int]]) -> list[int]:
-    """One cycle of the dependency relation as a list of indices (closed), or ``[]``."""
-    WHITE, GREY, BLACK = 0, 1, 2
-    colour = [WHITE] * len(deps)
-    for root in range(len(deps)):
-        if colour[root] != WHITE:
-            continue
-        stack: list[tuple[int, int]] = [(root, 0)]
-        path: list[int] = [root]
-        colour[root] = GREY
-        while stack:
-            node, k = stack[-1]
-            if k < len(deps[node]):
-                stack[-1] = (node, k + 1)
-                nxt = deps[node][k]
-                if colour[nxt] == GREY:
-                    start = path.index(nxt)
-                    return path[start:] + [nxt]
-                if colour[nxt] == WHITE:
-                    colour[nxt] = GREY
-                    stack.append((nxt, 0))
-                    path.append(nxt)
-            else:
-                colour[node] = BLACK
-                stack.pop()
-                path.pop()
-    return []
-
-
-def _toposort(deps: Sequence[Sequence[int]]) -> list[int] | None:
-    """A stable topological order (Kahn, smallest index first), or ``None`` on a cycle."""
-    import heapq
-
-    n = len(deps)
-    indeg = [len(set(d)) for d in deps]
-    consumers: list[list[int]] = [[] for _ in range(n)]
-    for i, ds in enumerate(deps):
-        for d in set(ds):
-            consumers[d].append(i)
-    ready = [i for i in range(n) if indeg[i] == 0]
-    heapq.heapify(ready)
-    order: list[int] = []
-    while ready:
-        i = heapq.heappop(ready)
-        order.append(i)
-        for c in consumers[i]:
-            indeg[c] -= 1
-            if indeg[c] == 0:
-                heapq.heappush(ready, c)
-    return order if len(order) == n else None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -539,14 +511,17 @@ def graph_from_dict(doc: Any, source: str = "<memory>") -> OpGraph:
         for key in ("deps", "out_shape"):
             if key in values:
                 values[key] = _as_tuple_of_ints(values[key], where, key)
-        for key in _NUMERIC + _FRACTIONS + ("act_sparsity_std",):
+        if "act_reuse" in raw and version < REUSE_SCHEMA_VERSION:
+            raise GraphError(f"{where}: field 'act_reuse' needs schema_version {REUSE_SCHEMA_VERSION}, "
+                             f"the file says {version}")
+        for key in _NUMERIC + _FRACTIONS + _OPTIONAL:
             if key in values and values[key] is None:
                 raise GraphError(f"{where}: field {key!r} is null (NaN or missing value)")
         ops.append(Op(**values))
     deps = [op.deps for op in ops]
     if any(isinstance(d, int) and not isinstance(d, bool) and i < d < len(ops) for i, ds in enumerate(deps) for d in ds):
         valid = all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d < len(ops) for ds in deps for d in ds)
-        order = _toposort(deps) if valid else None
+        order = toposort(deps) if valid else None
         if order is not None:
             new_index = {old: new for new, old in enumerate(order)}
             ops = [replace(ops[old], deps=tuple(sorted(new_index[d] for d in ops[old].deps))) for old in order]
@@ -556,7 +531,7 @@ def graph_from_dict(doc: Any, source: str = "<memory>") -> OpGraph:
     provenance = None
     if "sparsity_provenance" in doc:
         provenance = provenance_from_dict(doc["sparsity_provenance"], source)
-    elif version == SPARSITY_SCHEMA_VERSION:
+    elif version >= SPARSITY_SCHEMA_VERSION:
         raise GraphError(f"{source}: a file of schema_version {version} needs the field 'sparsity_provenance'")
     input_shape = doc.get("input_shape", [])
     if not isinstance(input_shape, list) or not all(isinstance(d, int) and d >= 0 for d in input_shape):
@@ -661,6 +636,7 @@ def fuse(graph: OpGraph) -> OpGraph:
                 bytes_w=bytes_w,
                 act_sparsity=op.act_sparsity,
                 act_sparsity_std=op.act_sparsity_std,
+                act_reuse=op.act_reuse,  # the head's input, like its sparsity
                 w_sparsity=min(1.0, w_sp),
                 deps=op.deps,
                 out_shape=tail.out_shape,

@@ -150,9 +150,10 @@ def draw_act_sparsity(mean: np.ndarray, std: np.ndarray, rng: np.random.Generato
 
 
 def with_act_sparsity(graph: Any, value: float, *, kinds: Sequence[str] = ("linear", "matmul"),
-                      ops: Sequence[int] | None = None, std: float = 0.0, label: str | None = None) -> Any:
+                      ops: Sequence[int] | None = None, std: float = 0.0, label: str | None = None,
+                      reuse: float = 0.0) -> Any:
     """A copy of ``graph`` whose operators of ``kinds`` (or exactly the indices ``ops``) have activation
-    sparsity ``value`` (spread ``std``), named ``<name>_act<NN>`` (or ``label``), its ``sparsity_source``
+    sparsity ``value`` (spread ``std``, pattern reuse ``reuse``: 0 = random patterns), named ``<name>_act<NN>`` (or ``label``), its ``sparsity_source``
     saying so and its provenance ``synthetic`` — a what-if graph for "placement follows sparsity"."""
     from dataclasses import replace
 
@@ -162,6 +163,8 @@ def with_act_sparsity(graph: Any, value: float, *, kinds: Sequence[str] = ("line
         raise GraphError(f"with_act_sparsity: field 'value' must be a number in [0, 1], got {value!r}")
     if isinstance(std, bool) or not isinstance(std, (int, float)) or not 0.0 <= float(std) <= 0.5:
         raise GraphError(f"with_act_sparsity: field 'std' must be a number in [0, 0.5], got {std!r}")
+    if isinstance(reuse, bool) or not isinstance(reuse, (int, float)) or not 0.0 <= float(reuse) <= 1.0:
+        raise GraphError(f"with_act_sparsity: field 'reuse' must be a number in [0, 1], got {reuse!r}")
     n = len(graph.ops)
     if ops is not None:
         bad = [i for i in ops if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= int(i) < n]
@@ -174,10 +177,12 @@ def with_act_sparsity(graph: Any, value: float, *, kinds: Sequence[str] = ("line
         except ValueError:
             raise GraphError(f"with_act_sparsity: field 'kinds' has an unknown kind in {list(kinds)!r}") from None
         chosen = {i for i, op in enumerate(graph.ops) if op.kind in wanted}
-    new = tuple(replace(op, act_sparsity=float(value), act_sparsity_std=float(std)) if i in chosen else op
+    new = tuple(replace(op, act_sparsity=float(value), act_sparsity_std=float(std), act_reuse=float(reuse))
+                if i in chosen else op
                 for i, op in enumerate(graph.ops))
     what = f"operators {sorted(chosen)}" if ops is not None else f"every {'/'.join(kinds)} operator"
-    text = (f"synthetic what-if: activation sparsity {float(value):g} (spread {float(std):g}) on {what} "
+    also = f", pattern reuse {float(reuse):g}" if reuse else ""
+    text = (f"synthetic what-if: activation sparsity {float(value):g} (spread {float(std):g}{also}) on {what} "
             f"({len(chosen)} of {n}); other operators keep: {graph.sparsity_source}")
     name = label or f"{graph.name}_act{int(round(float(value) * 100)):02d}"
     return graph.with_ops(new, name=name, sparsity_source=text, sparsity_provenance=SparsityProvenance(kind="synthetic"))

@@ -156,7 +156,8 @@ def with_published_sparsity(graph: OpGraph, network: str | None = None, *,
             raise GraphError(f"published sparsity of {net!r}: operator(s) {', '.join(map(repr, missing[:3]))} "
                              f"are not in graph {graph.name!r}")
         values = {names[k]: v for k, v in row.layers.items()}
-    ops = tuple(replace(op, act_sparsity=values[i], act_sparsity_std=0.0) if i in values else op
+    # one figure per layer: no spread, and no pattern reuse known (ρ 0: random patterns)
+    ops = tuple(replace(op, act_sparsity=values[i], act_sparsity_std=0.0, act_reuse=0.0) if i in values else op
                 for i, op in enumerate(graph.ops))
     covered = f"{len(values)} of {len(graph)} operators"
     text = (f"published: {row.source.measured} — {row.source.original} (stated in {row.source.stated_in}); "

@@ -14,7 +14,7 @@ np = pytest.importorskip("numpy")
 from torch import nn  # noqa: E402
 
 from sparoa_sim import GraphError  # noqa: E402
-from sparoa_sim.ir.graph import SPARSITY_SCHEMA_VERSION, load_graph, save_graph  # noqa: E402
+from sparoa_sim.ir.graph import REUSE_SCHEMA_VERSION, SPARSITY_SCHEMA_VERSION, load_graph, save_graph  # noqa: E402
 from sparoa_sim.real.models.extract import extract  # noqa: E402
 from sparoa_sim.real.models.measured import extract_measured  # noqa: E402
 
@@ -124,7 +124,9 @@ def test_the_graph_records_both_files_with_their_sha256(files, measured, tmp_pat
     back = load_graph(save_graph(measured, tmp_path / "m.json"))
     assert back == measured and back.sparsity_provenance == prov
     assert [op.act_sparsity_std for op in back.ops] == [op.act_sparsity_std for op in measured.ops]
-    assert '"schema_version": %d' % SPARSITY_SCHEMA_VERSION in (tmp_path / "m.json").read_text()
+    # measured inputs record the pattern reuse ρ too; a file is schema 4 only where some ρ > 0
+    expected = REUSE_SCHEMA_VERSION if any(op.act_reuse > 0 for op in measured.ops) else SPARSITY_SCHEMA_VERSION
+    assert '"schema_version": %d' % expected in (tmp_path / "m.json").read_text()
 
 
 def test_at_most_max_inputs_are_used(files):
