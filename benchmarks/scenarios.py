@@ -85,6 +85,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--learn-seeds", type=int, default=3)
     ap.add_argument("--crn-seeds", type=int, default=5)
     ap.add_argument("--oracle-time-limit", type=float, default=30.0)
+    ap.add_argument("--budget-clock", choices=("wall", "cpu"), default="wall",
+                    help="what --learn-budget counts: wall seconds (default) or CPU seconds of the worker process "
+                         "(the same search on a busy host as on a quiet one)")
     ap.add_argument("--workloads", default=None, help="comma-separated (default: %s)" % ",".join(WORKLOADS))
     ap.add_argument("--scenarios", default=None, help="comma-separated (default: the shipped set)")
     ap.add_argument("-o", "--output", default=None, help="folder for scenarios.json/.md (default benchmarks/results)")
@@ -104,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         pms = PLATFORM_MODES
         opts = dict(seeds=args.crn_seeds, learn_seeds=args.learn_seeds, learn_budget_s=args.learn_budget,
                     oracle_time_limit_s=args.oracle_time_limit)
+        if args.budget_clock != "wall":
+            opts["budget_clock"] = args.budget_clock
     gs = groups(workloads, pms, scenarios, **opts)
     with tqdm(total=len(gs), desc="scenario groups", unit="group", file=sys.stderr) as bar:
         rows = run_groups(gs, args.resume_dir, workers=args.workers, progress=bar.update)

@@ -42,6 +42,7 @@ import numpy as np
 from scipy import stats
 
 from sparoa_sim.agents.experiments.evaluate import MIN_GAIN
+from sparoa_sim.agents.learn.budget_clock import CLOCKS, budget_clock
 from sparoa_sim.errors import SparOAError
 
 __all__ = ["BASELINES", "MIN_GAIN", "PerLoadPlacement", "ScenarioGroup", "done_groups", "groups", "markdown",
@@ -64,6 +65,7 @@ class ScenarioGroup:
     learn_budget_s: float = 60.0
     oracle_time_limit_s: float = 60.0
     requests: int | None = None  # overrides the scenarios' request counts (quick runs)
+    budget_clock: str = "wall"  # "cpu": each seed's learn_budget_s is CPU seconds of its process (busy hosts)
 
     def __post_init__(self) -> None:
         for name in ("seeds", "learn_seeds"):
@@ -74,6 +76,9 @@ class ScenarioGroup:
             v = getattr(self, name)
             if not (isinstance(v, (int, float)) and math.isfinite(v) and 0 < v <= 3600):
                 raise SparOAError(f"scenario benchmark: {name} must be in (0, 3600] seconds, got {v!r}")
+        if self.budget_clock not in CLOCKS:
+            raise SparOAError(f"scenario benchmark: budget_clock must be one of {sorted(CLOCKS)}, "
+                              f"got {self.budget_clock!r}")
         if self.requests is not None and not (isinstance(self.requests, int) and 1 <= self.requests <= 100_000):
             raise SparOAError(f"scenario benchmark: requests must be an integer in [1, 100000], got {self.requests!r}")
 
@@ -218,7 +223,8 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
                 say(f"{g.workload}/{mode}: learning for {name if lkey == name else list(loads)}, seed {seed}")
                 cfg = TrainConfig(workloads=(g.workload,), platform=g.platform, mode=mode, algo="ils", scenario=name,
                                   time_budget_s=g.learn_budget_s, seed=seed)
-                tr = train_scheduler(cfg, None, tensorboard=False)
+                with budget_clock(g.budget_clock):
+                    tr = train_scheduler(cfg, None, tensorboard=False)
                 key = cfg.label(cfg.cases[0])
                 final = tr.final[key]
                 shipped = (StaticSchedule.from_dict(final["schedule"]) if final["source"] != "policy" else None)
@@ -241,6 +247,7 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
         row = {"scenario": name, "workload": g.workload, "platform": g.platform, "mode": mode,
                "stochastic": r.stochastic, "seeds": len(r.seeds), "load": list(load) if load else None,
                "train_loads": [list(x) for x in loads], "learn_budget_s": g.learn_budget_s,
+               **({} if g.budget_clock == "wall" else {"budget_clock": g.budget_clock}),
                "policies": pol, "learned": seeds_rows, "oracle": oracle_info,
                "wall_s": time.perf_counter() - t0}
         row["summary"] = summarise_cell(row)
@@ -297,8 +304,12 @@ def groups(workloads: Sequence[str], platform_modes: Sequence[tuple[str, str | N
 
 
 def to_dict(g: ScenarioGroup) -> dict[str, Any]:
-    """JSON-able form of a group (its identity for resume)."""
-    return asdict(g)
+    """JSON-able form of a group (its identity for resume; the default wall-clock budget is left out, so a
+    resume file written before the field existed still matches)."""
+    d = asdict(g)
+    if d["budget_clock"] == "wall":
+        del d["budget_clock"]
+    return d
 
 
 def _key(g: dict[str, Any]) -> str:

@@ -26,13 +26,13 @@ policy's argmax schedule's — never a search sample's, never the teacher's.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from sparoa_sim.agents.exact.refsched import RefProblem
+from sparoa_sim.agents.learn.budget_clock import now
 from sparoa_sim.agents.learn.fast_ref import FastRef
 from sparoa_sim.agents.learn.placement_policy import LoadAwarePolicy, decode, global_order, upward_rank
 from sparoa_sim.errors import PolicyError
@@ -89,7 +89,7 @@ class SearchResult:
 
 class _Budget:
     def __init__(self, seconds: float | None, evaluations: int | None) -> None:
-        self.t0 = time.perf_counter()
+        self.t0 = now()
         self.seconds = seconds
         self.evaluations = evaluations
         self.used = 0
@@ -97,7 +97,7 @@ class _Budget:
     def out(self) -> bool:
         if self.evaluations is not None and self.used >= self.evaluations:
             return True
-        return self.seconds is not None and time.perf_counter() - self.t0 >= self.seconds
+        return self.seconds is not None and now() - self.t0 >= self.seconds
 
 
 class _State:
@@ -259,13 +259,13 @@ def train_placement(states: Sequence[TrainingState], workload: str, *, settings:
             _distill(work, phis, cfg, own)
         if progress is not None:
             progress(1)
-        result.history.append({"round": rounds, "elapsed_s": time.perf_counter() - budget.t0, "score": best_score,
+        result.history.append({"round": rounds, "elapsed_s": now() - budget.t0, "score": best_score,
                                "search_score": float(np.mean([w.best / w.ts.teacher_latency_s for w in work]))})
     assert best_coef is not None
     cl, cp = best_coef
     policy = LoadAwarePolicy(workload, deps, bias=cl[0], w_load=cl[1:].T, prio=cp[0], prio_load=cp[1:].T, meta=meta)
     result.policy, result.latency_s, result.score = policy, list(best_lat), best_score
-    result.rounds, result.evaluations, result.train_s = rounds, budget.used, time.perf_counter() - budget.t0
+    result.rounds, result.evaluations, result.train_s = rounds, budget.used, now() - budget.t0
     result.best_search_s = [w.best for w in work]
     return result
 
