@@ -164,7 +164,14 @@ class Dispatcher:
             task.base = base
             task.waits = 0
             self._backlog[d] += base
-            if self._deps[op] or (d and self._host_io):
+            deps = self._deps[op]
+            if d and deps:  # on the GPU, an input from an operator placed wholly on the GPU is never waited for
+                shares = job.share
+                for p in deps:
+                    if shares[p] != 1.0:
+                        self._wire(task)
+                        break
+            elif deps or (d and self._host_io):
                 self._wire(task)
             if pos is not None:
                 self._enqueue(task)

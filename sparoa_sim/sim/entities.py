@@ -30,9 +30,10 @@ class Timer:
 
 
 #: Make an entity without a call to ``__init__`` (the hot path sets its slots itself): a task, or a
-#: timer — ``ev = new_instance(Timer); ev.callbacks = cbs`` with a tuple of callbacks built once per
+#: timer — ``ev = new_instance(Timer); ev.callbacks = cbs`` with a tuple of one callback built once per
 #: component (SimPy replaces an event's ``callbacks`` with None when it processes it and never
-#: mutates them, so one tuple serves every timer of a component).
+#: mutates them, so one tuple serves every timer of a component). The event loop reads callbacks in
+#: a tuple as this: a successful event with exactly one callback (``EventLoop.run``).
 new_instance = object.__new__
 
 
@@ -53,13 +54,13 @@ class Job:
 
     ``lane`` is the request stream the batch belongs to (``sim.streams.Lane``: its graph, its
     dispatcher, its request accounting); ``td`` and ``sink`` are that graph's host time per
-    operator and sink flags, copied here so the hot path reads them in one step. ``seq`` numbers
+    operator, sink flags and consumers, copied here so the hot path reads them in one step. ``seq`` numbers
     every batch of the run in start order (the trace's job index), ``nth`` the batches of its own
     stream; with one stream they are equal.
     """
 
-    __slots__ = ("seq", "nth", "requests", "tables", "lane", "td", "sink", "unissued", "res", "share", "waiters",
-                 "left", "done", "placed", "z")
+    __slots__ = ("seq", "nth", "requests", "tables", "lane", "td", "sink", "cons", "unissued", "res", "share",
+                 "waiters", "left", "done", "placed", "z")
 
     def __init__(self, seq: int, nth: int, requests: list[int], tables: PredTables, lane: Any,
                  z: list[float] | None) -> None:
@@ -71,6 +72,7 @@ class Job:
         self.lane = lane
         self.td = lane.td
         self.sink = lane.is_sink
+        self.cons = lane.gt.cons  # consumers per operator (released as it is issued)
         self.unissued = lane.indeg[:]  # producers not yet issued, per operator
         # Residency bits per output (index n = the request's input): 1 on CPU, 2 on GPU,
         # 4 copy to CPU under way, 8 copy to GPU under way.

@@ -64,7 +64,7 @@ class EventLoop(simpy.Environment):
                 raise EmptySchedule
             self._now, _, _, event = heappop(queue)
             callbacks, event.callbacks = event.callbacks, None
-            if len(callbacks) == 1 and event._ok:  # as step()
+            if type(callbacks) is tuple or (len(callbacks) == 1 and event._ok):  # as step(): see run()
                 try:
                     callbacks[0](event)
                 except StopSimulation:
@@ -95,7 +95,9 @@ class EventLoop(simpy.Environment):
             while queue:
                 self._now, _, _, event = heappop(queue)
                 callbacks, event.callbacks = event.callbacks, None
-                if len(callbacks) == 1 and event._ok:  # the common case: one callback, a successful event
+                # the common case: one callback, a successful event — an engine timer (its callbacks a
+                # tuple: sim.entities.Timer), or a SimPy event with one callback
+                if type(callbacks) is tuple or (len(callbacks) == 1 and event._ok):
                     callbacks[0](event)
                 else:
                     event.callbacks = callbacks

@@ -65,6 +65,7 @@ class Executors:
         self.queue: tuple[deque[Task], deque[Task]] = (deque(), deque())
         self.running = [None, None]
         self.end_ev: list[Timer | None] = [None, None]
+        self._at_load: list[tuple[Any, float, list[float] | None]] = [(None, -1.0, None), (None, -1.0, None)]
         #: Per device: seconds busy, joules spent by finished operators.
         self.busy = [0.0, 0.0]
         self.energy = [0.0, 0.0]
@@ -74,8 +75,14 @@ class Executors:
         d = task.dev
         q = self.queue[d]
         q.append(task)
-        if d == GPU and task.part is None:
-            self._dispatcher.issue(task.job, task.op)
+        if d == GPU and task.part is None:  # issued: Dispatcher.issue(job, op), written out (once per GPU operator)
+            job = task.job
+            un = job.unissued
+            for c in job.cons[task.op]:
+                k = un[c] - 1
+                un[c] = k
+                if k == 0:
+                    self._ready.append((job, c))
         if self.running[d] is None and not q[0].waits:
             self._start(d, q.popleft())
 
@@ -93,7 +100,10 @@ class Executors:
             elif load == 0.0:
                 dur = z * task.base
             else:  # Rates.duration's value at a background load without contention, read directly
-                dur = z * job.tables.at_load(d, load)[task.op]
+                at = self._at_load[d]  # (tables, load, their latencies at that load), the last asked for
+                if at[0] is not job.tables or at[1] != load:
+                    at = self._at_load[d] = (job.tables, load, job.tables.at_load(d, load))
+                dur = z * at[2][task.op]
         else:
             dur = z * task.base
         now = self._env._now

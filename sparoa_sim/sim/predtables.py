@@ -239,7 +239,7 @@ def _scaled(ops: OpArrays, i: int, f: float, axis: str) -> OpArrays:
     bi = one.bytes_in if whole_input else one.bytes_in * f
     return OpArrays(kind=one.kind, flops=one.flops * f, macs=one.macs * f, bytes_in=bi, bytes_out=one.bytes_out * f,
                     bytes_w=w, act_sparsity=one.act_sparsity, w_sparsity=one.w_sparsity, units=one.units * f,
-                    elem_bytes=one.elem_bytes, kernels=one.kernels)
+                    elem_bytes=one.elem_bytes, kernels=one.kernels, act_reuse=one.act_reuse)
 
 
 class PredictionCache:

@@ -30,9 +30,9 @@ _substreams: OrderedDict[int, tuple[np.random.SeedSequence, ...]] = OrderedDict(
 _noise: OrderedDict[tuple[Any, ...], list[float]] = OrderedDict()
 
 
-def _remember(cache: OrderedDict, key: Any, value: Any) -> None:
+def _remember(cache: OrderedDict, key: Any, value: Any, size: int = _CACHE_SIZE) -> None:
     cache[key] = value
-    if len(cache) > _CACHE_SIZE:
+    if len(cache) > size:
         cache.popitem(last=False)
 
 
@@ -53,19 +53,55 @@ def substreams(seed: int | None) -> list[np.random.SeedSequence]:
     return list(hit)
 
 
+#: Read-ahead of batch noise: when a batch asks for the request just after the last block drawn for the
+#: same stream (a run's requests in order), the next block is twice as long, up to this many requests.
+_BLOCK_MAX = 32
+_NOISE_CACHE_SIZE = 2 * _BLOCK_MAX + _CACHE_SIZE
+#: Per noise stream (entropy, spawn key, n, σ): the request after its last drawn block, and that block's length.
+_next_block: OrderedDict[tuple[Any, ...], tuple[int, int]] = OrderedDict()
+
+
+class _Drawn:
+    """Stands in for a generator that has already drawn: hands ``lognormal_factors`` a block of standard
+    normals (drawn request by request from each request's own generator), so the block's factors are
+    computed, and σ validated, in one call."""
+
+    __slots__ = ("z",)
+
+    def __init__(self, z: np.ndarray) -> None:
+        self.z = z
+
+    def standard_normal(self, size: Any) -> np.ndarray:
+        return self.z
+
+
 def batch_noise(noise_ss: np.random.SeedSequence, sigma: np.ndarray, n: int, request: int) -> list[float]:
     """Noise factors of a batch led by ``request``, index ``2*op + device``: drawn from the
     request's own child of the noise stream, so they depend on the seed and the request
     alone, whatever the order of events or the policy (common random numbers). Recent answers are
-    kept (keyed by those values); each call returns its own list."""
+    kept (keyed by those values); each call returns its own list. Requests asked in order are drawn
+    in blocks (read-ahead, :data:`_BLOCK_MAX`): each request still from its own generator, the
+    factors of the block in one vectorised step — the same values, element for element."""
     ent = noise_ss.entropy
     sig = np.asarray(sigma, dtype=float)
-    key = (ent, noise_ss.spawn_key, int(request), int(n), sig.shape, sig.tobytes()) if type(ent) is int else None
-    hit = None if key is None else _noise.get(key)
+    request, n = int(request), int(n)
+    stream = (ent, noise_ss.spawn_key, n, sig.shape, sig.tobytes()) if type(ent) is int else None
+    hit = None if stream is None else _noise.get((stream, request))
     if hit is None:
-        child = np.random.SeedSequence(ent, spawn_key=noise_ss.spawn_key + (int(request),))
-        rng = np.random.Generator(np.random.PCG64(child))
-        hit = lognormal_factors(rng, sigma, (n, 2)).ravel().tolist()
-        if key is not None:
-            _remember(_noise, key, hit)
+        block = 1
+        if stream is not None:
+            nxt = _next_block.get(stream)
+            if nxt is not None and nxt[0] == request:
+                block = min(2 * nxt[1], _BLOCK_MAX)
+            _remember(_next_block, stream, (request + block, block))
+        z = np.empty((block, n, 2))
+        for k in range(block):
+            child = np.random.SeedSequence(ent, spawn_key=noise_ss.spawn_key + (request + k,))
+            np.random.Generator(np.random.PCG64(child)).standard_normal(out=z[k])
+        flat = lognormal_factors(_Drawn(z), sigma, z.shape).ravel().tolist()
+        m = 2 * n
+        hit = flat[:m]
+        if stream is not None:
+            for k in range(block):
+                _remember(_noise, (stream, request + k), flat[k * m:(k + 1) * m], _NOISE_CACHE_SIZE)
     return hit[:]
