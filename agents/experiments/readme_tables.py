@@ -216,9 +216,27 @@ def engine_rows(d: _Doc) -> list[MeasuredRow]:
                         "(× one bare SimPy timeout)", res, d.command(), d.source())]
 
 
+def host_quick_rows(d: _Doc) -> list[MeasuredRow]:
+    """The first-use (quick) host calibration: in-sample end-to-end error per run, with its conditions."""
+    runs = d.get("runs")
+    cells, worst = [], 0.0
+    for r in runs:
+        errs = {w: float(v["error"]) for w, v in r["in_sample"].items()}
+        worst = max(worst, *(abs(e) for e in errs.values()))
+        cond = r["conditions"]
+        state = "disturbed" if cond.get("disturbed") else ("noisy" if cond.get("noisy") else "quiet")
+        cells.append(f"run {r['run']} ({state}): " + ", ".join(f"{w} {_pct(e, True)}" for w, e in errs.items()))
+    verdict = "met" if worst <= 0.05 else "missed"
+    res = "; ".join(cells) + f"; worst {_pct(worst)}, target ≤ 5 % in sample: {verdict} ({d.get('clock')} clock)"
+    names = ", ".join(runs[0]["in_sample"]) if runs else ""
+    return [MeasuredRow(f"first-use (quick) host calibration of `demo`/`validate`, in sample, {len(runs)} runs "
+                        f"({names})", res, d.command(), d.source())]
+
+
 #: (result file, row builder), in table order.
 ROWS: tuple[tuple[str, Callable[[_Doc], list[MeasuredRow]]], ...] = (
     ("calibration.json", calibration_rows),
+    ("host_quick_calibration.json", host_quick_rows),
     ("sim_to_real.json", sim_to_real_rows),
     ("predictor.json", predictor_rows),
     ("hw_predict.json", hw_predict_rows),
