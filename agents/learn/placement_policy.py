@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.errors import PolicyError
+from sparoa_sim.ir.topo import toposort
 from sparoa_sim.hwmodels.fileio import read_json
 from sparoa_sim.hwmodels.fileio import atomic_write_text
 from sparoa_sim.sim.policies import PolicyContext, StaticSchedule
@@ -100,24 +101,13 @@ def global_order(deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]], c
                  gpu: Sequence[int]) -> list[int]:
     """One order of all operators consistent with the dependencies and both device orders (so that
     priorities ``1 - position/n`` decode back to exactly these device orders)."""
-    n = len(deps)
-    succ = [list(c) for c in cons]
-    indeg = [len(d) for d in deps]
+    del cons  # the consumers are implied by ``deps``
+    chained = [list(d) for d in deps]
     for seq in (cpu, gpu):
         for a, b in zip(seq, seq[1:]):
-            succ[a].append(b)
-            indeg[b] += 1
-    heap = [i for i in range(n) if indeg[i] == 0]
-    heapq.heapify(heap)
-    out: list[int] = []
-    while heap:
-        i = heapq.heappop(heap)
-        out.append(i)
-        for j in succ[i]:
-            indeg[j] -= 1
-            if indeg[j] == 0:
-                heapq.heappush(heap, j)
-    if len(out) != n:
+            chained[b].append(a)
+    out = toposort(chained)  # Kahn, smallest index first
+    if out is None:
         raise PolicyError("global_order: the device orders contradict the dependencies")
     return out
 
