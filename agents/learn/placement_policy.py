@@ -97,11 +97,10 @@ def upward_rank(problem: Any, gpu: Sequence[bool]) -> list[float]:
     return [r / top for r in rank] if top > 0.0 else rank
 
 
-def global_order(deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]], cpu: Sequence[int],
+def global_order(deps: Sequence[Sequence[int]], cpu: Sequence[int],
                  gpu: Sequence[int]) -> list[int]:
     """One order of all operators consistent with the dependencies and both device orders (so that
     priorities ``1 - position/n`` decode back to exactly these device orders)."""
-    del cons  # the consumers are implied by ``deps``
     chained = [list(d) for d in deps]
     for seq in (cpu, gpu):
         for a, b in zip(seq, seq[1:]):

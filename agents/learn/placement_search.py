@@ -190,7 +190,7 @@ def _teacher_point(ts: TrainingState) -> tuple[list[bool], list[int]]:
     sched, p = ts.teacher, ts.problem
     if sched.order is None or any(0.0 < s < 1.0 for s in sched.placement):
         raise PolicyError(f"search: the teacher {ts.teacher_name!r} must be a whole-operator schedule with an order")
-    return [s >= 1.0 for s in sched.placement], global_order(p.deps, p.cons, sched.order["cpu"], sched.order["gpu"])
+    return [s >= 1.0 for s in sched.placement], global_order(p.deps, sched.order["cpu"], sched.order["gpu"])
 
 
 def _fit(phis: np.ndarray, targets: np.ndarray, ridge: float) -> np.ndarray:

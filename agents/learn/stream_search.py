@@ -72,7 +72,7 @@ def schedule_copy(policy: LoadAwarePolicy, problem: RefProblem, schedule: Any) -
     if schedule.order is None or any(0.0 < s < 1.0 for s in schedule.placement):
         raise PolicyError("schedule_copy: the schedule must place whole operators and give per-device orders")
     n = policy.n
-    topo = global_order(problem.deps, problem.cons, schedule.order["cpu"], schedule.order["gpu"])
+    topo = global_order(problem.deps, schedule.order["cpu"], schedule.order["gpu"])
     return replace(placement_copy(policy, schedule.placement), prio=explicit_priorities(topo),
                    prio_load=np.zeros((n, 2)))
 

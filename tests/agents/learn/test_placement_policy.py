@@ -61,7 +61,7 @@ def test_decode_orders_respect_dependencies_and_global_order_round_trips(graph, 
     assert all(pos[q] < pos[i] for i in range(p.n) for q in p.deps[i])
     assert plan.cpu == tuple(i for i in plan.topo if not gpu[i])
     # priorities 1 - position/n of any order consistent with the device orders decode back to them
-    topo = global_order(p.deps, p.cons, plan.cpu, plan.gpu_seq)
+    topo = global_order(p.deps, plan.cpu, plan.gpu_seq)
     prio = np.empty(p.n)
     prio[topo] = 1.0 - np.arange(p.n) / p.n
     again = decode(p.deps, p.cons, gpu, prio)
