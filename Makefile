@@ -10,7 +10,7 @@ BENCH_TARGETS := bench-fit-published bench-published bench-oracle bench-scenario
                  bench-host-quick bench-calibration bench-sim-to-real bench-replay-first bench-predictor \
                  bench-scheduling bench-hw-predict bench-env-speed bench-engine bench-readme-tables bench-readme
 
-.PHONY: setup demo test test-all workloads bench clean $(BENCH_TARGETS)
+.PHONY: setup demo test test-all workloads bench bench-check clean $(BENCH_TARGETS)
 
 setup: $(STAMP)
 
@@ -38,6 +38,11 @@ workloads: setup
 # (SPAROA_README_FULL=1 tests/test_readme_commands.py). Hours on a 2-core machine; run it without -j
 # (sim-to-real uses the host profile the calibration stores). One script: `make bench-oracle`, ...
 bench: $(BENCH_TARGETS)
+
+# After `make bench` (or one bench-NAME): each result file against its committed version, within the noise
+# it is held to (exact for computations, ±25 % for timings on this VM; benchmarks/reproduce.py).
+bench-check: setup
+	$(PY) benchmarks/reproduce.py
 
 bench-fit-published: setup
 	$(PY) benchmarks/fit_published_overheads.py
