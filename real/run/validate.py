@@ -50,6 +50,8 @@ from sparoa_sim.real.measure.device_state import device_state
 from sparoa_sim.real.measure.timing import make_clock, quiet_runtime, settle
 from sparoa_sim.real.models import zoo
 from sparoa_sim.real.models.extract import extract, magnitude_prune
+from sparoa_sim.real.models.measured import extract_measured
+from sparoa_sim.real.models.user_inputs import DEFAULT_MAX_INPUTS, apply_state_dict, load_inputs, load_state_dict
 from sparoa_sim.real.run.executor import HybridExecutor, twin_cpu_kernels
 from sparoa_sim.real.run.policy_placer import LiveLoad
 from sparoa_sim.sim.config import SimConfig
@@ -358,11 +360,13 @@ class _Timings:
             self.ops[half].setdefault(k, []).append(v)
 
 
-def _measure(ex: Any, model: Any, x: torch.Tensor, cands: Sequence[Candidate], reps: int, warmup: int,
+def _measure(ex: Any, model: Any, xs: Sequence[torch.Tensor], cands: Sequence[Candidate], reps: int, warmup: int,
              progress: Any, settle_s: float = 3.0) -> tuple[dict[str, _Timings], tuple[list[float], list[float]]]:
-    """Run every candidate (and eager ``model(x)``) round-robin: warm-up, then two halves."""
+    """Run every candidate (and eager ``model(x)``) round-robin: warm-up, then two halves; timed run
+    ``k`` of each takes input ``xs[k mod len(xs)]`` (one input: every run the same)."""
     timings = {c.name: _Timings() for c in cands}
     eager: tuple[list[float], list[float]] = ([], [])
+    x = xs[0]
     for _ in range(warmup):
         model(x)
         for c in cands:
@@ -373,8 +377,10 @@ def _measure(ex: Any, model: Any, x: torch.Tensor, cands: Sequence[Candidate], r
     for c in cands:
         settle(lambda c=c: ex.run(x, placement=c.schedule), clock, settle_s)
     per_half = max(1, math.ceil(reps / 2))
+    k = 0
     for half in (0, 1):
         for _ in range(per_half):
+            x, k = xs[k % len(xs)], k + 1
             t0 = time.perf_counter()
             model(x)
             eager[half].append(time.perf_counter() - t0)
@@ -419,14 +425,18 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
              warmup: int = 2, reduced: bool = False, batch: int = 1, mode: str | None = None,
              setting: str = "deterministic", seed: int = 0, threads: int | None = None,
              gpu_device: str | None = "cuda", emulate_gpu: bool = False, progress: Any = None,
-             tf32: str = "conv") -> ValidationReport:
+             tf32: str = "conv", weights: str | os.PathLike[str] | None = None,
+             inputs: str | os.PathLike[str] | None = None, max_inputs: int = DEFAULT_MAX_INPUTS) -> ValidationReport:
     """Validate the twin on ``workload`` (a zoo model, ``NAME_prunedNN`` too) against this machine.
 
     ``reps``: executor runs per placement (two halves); ``threads``: torch threads (default the
     mode's active CPU cores, capped by this machine's); ``gpu_device``: the CUDA device, or None
     to run the GPU role on the CPU; ``emulate_gpu``: on a host without CUDA, still run the
     placements with a GPU share (flagged not meaningful) instead of listing their prediction only.
-    ``progress(n)`` is called after each executor run.
+    ``progress(n)`` is called after each executor run. With ``weights`` (a trained ``state_dict``)
+    and ``inputs`` (``.npy`` or a folder of images), the model runs with those weights on those
+    inputs (run k on input k mod N: their real activation sparsity reaches the sparse kernels) and
+    the twin reads the graph with the sparsity measured on them (``real.models.measured``).
     """
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 2:
         raise ValidationError(f"validate: reps must be an integer >= 2 (two halves), got {reps!r}")
@@ -434,23 +444,37 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
         raise ValidationError(f"validate: batch must be a positive integer, got {batch!r}")
     mode_name = platform.mode(mode).name
     n_threads = _threads(platform, mode, threads)
+    if (weights is None) != (inputs is None):
+        raise ValidationError("validate: measured sparsity needs both weights and inputs (trained weights and inputs "
+                              "go together)")
     base, prune = zoo.resolve_workload(workload)
     model = zoo.build(base, seed=seed, reduced=reduced)
+    x = zoo.example_input(base, batch=batch, reduced=reduced, seed=seed)
+    user = None
+    if weights is not None:  # the sparsity measured with the user's weights on their inputs, then the same model
+        graph = extract_measured(model, x[:1].shape, name=workload, weights=weights, inputs=inputs,
+                                 max_inputs=max_inputs, prune=prune, seed=seed)
+        apply_state_dict(model, load_state_dict(weights), weights)
+        user = load_inputs(inputs, x.shape[1:], limit=max_inputs)
     if prune:
         magnitude_prune(model, prune)
-    x = zoo.example_input(base, batch=batch, reduced=reduced, seed=seed)
-    graph = extract(model, x[:1], name=workload) if reduced else load_workload(workload)
+    if user is None:
+        graph = extract(model, x[:1], name=workload) if reduced else load_workload(workload)
+        xs = [x]
+    else:
+        pool = user.tensor.to(x.dtype)
+        xs = [pool[(k + torch.arange(batch)) % len(pool)] for k in range(0, len(pool), batch)]
     cands = candidate_schedules(graph, platform, policies, mode=mode_name, setting=setting, batch=batch)
     cuda = gpu_device is not None and torch.cuda.is_available()
     kern = twin_cpu_kernels(graph, platform, batch=batch, mode=mode_name)  # the twin's rule, run as chosen
-    with HybridExecutor(model, x[:1], graph=graph, gpu_device=gpu_device if cuda else None,
+    with HybridExecutor(model, xs[0][:1], graph=graph, gpu_device=gpu_device if cuda else None,
                         cpu_sparse=[i for i, k in kern.items() if k == "csr"],
                         cpu_act_sparse=[i for i, k in kern.items() if k == "act_sparse"],
                         name=workload, tf32=tf32) as ex:
         run = [c for c in cands if c.same_as is None and (cuda or c.gpu_ops == 0 or emulate_gpu)]
         live = LiveLoad()  # other processes' CPU share while measuring: a shared host's noise, on record
         with quiet_runtime(n_threads):
-            timings, eager = _measure(ex, model, x, run, reps, warmup, progress)
+            timings, eager = _measure(ex, model, xs, run, reps, warmup, progress)
         others = live.sample()
         devices = {"cpu": "cpu", "gpu": str(ex.devices[1]) if ex.cuda else "cpu (GPU role emulated)"}
         n_sparse = len(ex.cpu_kernels)
@@ -495,6 +519,8 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
     meta = {"seed": seed, "reduced": reduced, "policies": list(policies), "cpu_sparse_ops": n_sparse,
             "torch": torch.__version__, "loadavg": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
             "sparsity_source": graph.sparsity_source, "other_processes_cpu_share": others[0],
+            "inputs": None if user is None else {"description": user.description, "samples": int(len(user.tensor)),
+                                                 "sha256": user.file.sha256},
             "other_processes_cpu_source": live.cpu_source, "precision": numerics,
             "device_state": device_state(probe_tegrastats=True)}
     if platform.name == "host":  # was the host profile calibrated on a busy machine? (None: no record)

@@ -19,8 +19,11 @@ from typing import NoReturn
 from sparoa_sim.cli.output import console, print_json
 from sparoa_sim.errors import SparOAError
 
-__all__ = ["BadArgument", "MAX_INT", "Parser", "UsageError", "add_tf32", "at_most", "comma_list", "console", "finite",
-           "positive", "positive_int", "print_json", "seed"]
+__all__ = ["BadArgument", "DEFAULT_MAX_INPUTS", "MAX_INT", "Parser", "UsageError", "add_tf32", "add_user_weights", "at_most",
+           "check_user_weights", "comma_list", "console", "finite", "positive", "positive_int", "print_json", "seed"]
+
+#: Inputs measured when ``--max-inputs`` is not given (``real.models.user_inputs.DEFAULT_MAX_INPUTS``).
+DEFAULT_MAX_INPUTS = 64
 
 
 class BadArgument(SparOAError, ArgumentTypeError):
@@ -114,3 +117,23 @@ def add_tf32(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tf32", choices=TF32_MODES, default=None,
                         help="FP32 kinds on TF32 tensor cores: conv (PyTorch's default: cuDNN convolutions), all "
                              "(matmul too), none (default: the profile's tf32, else conv)")
+
+
+def add_user_weights(parser: argparse.ArgumentParser, use: str) -> None:
+    """``--weights FILE --inputs FILE|DIR [--max-inputs N]``: a trained ``state_dict`` and the user's
+    inputs (``extract``, ``validate``); ``use`` says what they are for. Check the pair with
+    :func:`check_user_weights`."""
+    parser.add_argument("--weights", default=None,
+                        help=f"trained state_dict (torch.save(model.state_dict())) to {use}; needs --inputs")
+    parser.add_argument("--inputs", default=None,
+                        help=f".npy of shape (N, C, H, W) or a folder of images to {use}; needs --weights")
+    parser.add_argument("--max-inputs", type=int, default=DEFAULT_MAX_INPUTS,
+                        help=f"use at most this many inputs (default {DEFAULT_MAX_INPUTS})")
+
+
+def check_user_weights(args: argparse.Namespace) -> bool:
+    """Whether ``--weights`` and ``--inputs`` were given; one without the other is a one-line error."""
+    if (args.weights is None) != (args.inputs is None):
+        given, missing = ("--weights", "--inputs") if args.inputs is None else ("--inputs", "--weights")
+        raise SparOAError(f"{given}: measured sparsity needs {missing} too (trained weights and inputs go together)")
+    return args.weights is not None

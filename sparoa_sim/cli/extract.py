@@ -18,14 +18,12 @@ import argparse
 import math
 from typing import Any
 
+from sparoa_sim.cli.args import add_user_weights, check_user_weights
 from sparoa_sim.cli.output import emit, fmt
 from sparoa_sim.errors import SparOAError
 from sparoa_sim.limits import MAX_INPUT_DIMS, MAX_INPUT_ELEMENTS
 
 __all__ = ["add_extract_parser", "cmd_extract", "parse_shape"]
-
-#: Inputs measured when ``--max-inputs`` is not given (``real.models.user_inputs.DEFAULT_MAX_INPUTS``).
-DEFAULT_MAX_INPUTS = 64
 
 
 def add_extract_parser(sub: Any) -> None:
@@ -39,12 +37,7 @@ def add_extract_parser(sub: Any) -> None:
     p.add_argument("--name", default=None, help="graph name (default: the factory's or model's name)")
     p.add_argument("--prune", type=float, default=None, help="magnitude-prune weights to this sparsity first")
     p.add_argument("--seed", type=int, default=0, help="seed of the calibration inputs (default 0)")
-    p.add_argument("--weights", default=None,
-                   help="trained state_dict (torch.save(model.state_dict())) to measure sparsity with; needs --inputs")
-    p.add_argument("--inputs", default=None,
-                   help=".npy of shape (N, C, H, W) or a folder of images to measure sparsity on; needs --weights")
-    p.add_argument("--max-inputs", type=int, default=DEFAULT_MAX_INPUTS,
-                   help=f"use at most this many inputs (default {DEFAULT_MAX_INPUTS})")
+    add_user_weights(p, "measure sparsity with")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_extract)
 
@@ -105,9 +98,7 @@ def user_code(spec: str, what: str, fn: Any, *fn_args: Any, **fn_kwargs: Any) ->
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """Extract, write the graph JSON, print its summary."""
-    if (args.weights is None) != (args.inputs is None):
-        given, missing = ("--weights", "--inputs") if args.inputs is None else ("--inputs", "--weights")
-        raise SparOAError(f"{given}: measured sparsity needs {missing} too (trained weights and inputs go together)")
+    check_user_weights(args)
     if args.input_shape is not None:
         parse_shape(args.input_shape)  # bounded before torch is even imported
     from sparoa_sim.ir.graph import save_graph

@@ -3,7 +3,9 @@
 ``add_validate_parser(subparsers)`` adds the sub-command; its handler is :func:`cmd_validate`.
 It writes ``validation.json``, ``report.md`` and ``scatter.png`` to ``-o DIR``; with ``--json``
 exactly one JSON object goes to stdout (keys ``e2e_error_mean``, ``e2e_error_max``,
-``within_10pct``, ``kendall_tau`` among them). ``--platform host`` uses this machine's
+``within_10pct``, ``kendall_tau`` among them). With ``--weights FILE --inputs FILE|DIR`` the model
+runs with the user's trained weights on their inputs, and the twin reads the graph with the
+activation sparsity measured on them. ``--platform host`` uses this machine's
 calibrated profile, calibrating it first (progress on stderr) when there is none. Bad input
 raises a ``SparOAError`` subclass (exit 2, one line).
 """
@@ -15,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sparoa_sim.cli.args import add_tf32, positive_int, seed
+from sparoa_sim.cli.args import add_tf32, add_user_weights, check_user_weights, positive_int, seed
 from sparoa_sim.cli.output import emit, table
 from sparoa_sim.cli.outputs_check import RUN_FILES, check_output_dir, interrupted
 
@@ -45,6 +47,7 @@ def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--emulate-gpu", action="store_true",
                    help="no CUDA: still run placements with a GPU share, the GPU role on the CPU (not comparable)")
     add_tf32(p)
+    add_user_weights(p, "run the model with (its activation sparsity measured on them, for the twin too)")
     p.add_argument("--seed", type=seed, default=0, help="random seed (model weights, input; default 0)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="folder for validation.json, report.md, "
                                                                          "scatter.png")
@@ -56,6 +59,7 @@ def add_validate_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate, write the three files, print JSON or a summary table."""
+    check_user_weights(args)
     check_output_dir(args.output, "-o", force=args.force, resume_flag=None,
                      run_files=(*RUN_FILES, "validation.json", "report.md"))
     from sparoa_sim.hwmodels import load_platform
@@ -81,7 +85,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         report = validate(args.workload, platform, policies=policies, reps=args.reps, reduced=args.reduced,
                           batch=args.batch, mode=args.mode, setting=args.setting, seed=args.seed,
                           threads=args.threads, emulate_gpu=args.emulate_gpu, progress=progress,
-                          tf32=tf32)
+                          tf32=tf32, weights=args.weights, inputs=args.inputs, max_inputs=args.max_inputs)
     except KeyboardInterrupt:
         return interrupted(f"validation stopped; nothing written to {args.output} (its files are written at the end)")
     finally:
