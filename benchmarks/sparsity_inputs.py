@@ -16,11 +16,14 @@ Three steps, each writing its file atomically (``make bench-sparsity-inputs`` ru
   activation-sparse kernel fitted to the sweeps, reading each operator's ρ from that graph) on the
   CPU side of the oracle's placement:
   wall clock inside the executor's CPU-only run (``measure_cpu_side``) and thread CPU time of
-  the kernels on the real activations (``kernel_cpu_times``); records load average and provenance.
+  the kernels on the real activations (``kernel_cpu_times``); records load average and provenance;
+* ``user-files``: that model's state_dict, its images (``.npy``) and the profile with the fitted kernel
+  (TOML) in a folder, for ``sparoa validate --weights --inputs`` (the same check through the CLI).
 
     python benchmarks/sparsity_inputs.py sweeps --cold-out F --vgg-out F --vgg-warm-out F
     python benchmarks/sparsity_inputs.py measured-graph --out F
     python benchmarks/sparsity_inputs.py validate --out F [--graph-out F] [--sweep F ...]
+    python benchmarks/sparsity_inputs.py user-files --out DIR   # then: sparoa validate ... --weights --inputs
 
 ``--reduced`` (the zoo's small VGG-16, 32×32) and the size flags give a run of seconds for tests.
 """
@@ -131,19 +134,13 @@ def measured_graph(model: Any, xs: Any, name: str = "vgg16_sparse") -> Any:
     return extract(model, xs[:1], name=name, inputs=xs)
 
 
-def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps: Sequence[Path], *,
-             platform: str = "host", oracle_time_limit_s: float = 20.0, runs: int = 20, calls: int = 24,
-             log=print) -> dict[str, Any]:
-    """Executor vs twin on the CPU side of the oracle's placement of ``graph`` (kernels on); the record
-    (load average included; ``main`` adds the provenance)."""
-    import torch
-
-    from sparoa_sim.agents.exact.oracle import solve_oracle
+def act_platform(platform: str, sweeps: Sequence[Path]) -> tuple[Any, Any, dict[str, float]]:
+    """(the ``platform`` profile, the same + the activation-sparse kernel fitted to ``sweeps``, the fit's
+    figures): the kernel's own times (not speed-ups over a dense model fitted elsewhere), cache term on,
+    cold and warm sweeps each at their pattern reuse."""
     from sparoa_sim.hwmodels import load_platform
     from sparoa_sim.hwmodels.act_sparse import CACHE_TERM, fit_act_sparse, load_act_sweep, median_points, sweep_reuse
     from sparoa_sim.hwmodels.calibrate import ACT_OFFERED_KINDS
-    from sparoa_sim.hwmodels.latency import KERNELS, predict
-    from sparoa_sim.real.run.act_sparse_check import kernel_cpu_times, measure_cpu_side
 
     by_reuse: dict[float, list[Path]] = {}
     for f in sweeps:
@@ -155,10 +152,45 @@ def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps:
         pts += got
         reuse += [r] * len(got)
     base = load_platform(platform)
-    # the kernel's own times (not speed-ups over a dense model fitted elsewhere), with its cache term
     plat, rep = fit_act_sparse(base, pts, kinds=ACT_OFFERED_KINDS, cache=CACHE_TERM, reuse=reuse, target="time")
     fit = {k: rep[k] for k in ("act_eta", "act_gather", "act_launch", "median_speedup_error", "act_cache", "act_miss")
            if k in rep}
+    return base, plat, fit
+
+
+def user_files(model: Any, xs: Any, folder: Path, sweeps: Sequence[Path], platform: str = "host") -> dict[str, Path]:
+    """What ``sparoa validate --weights --inputs`` takes, for the sparse VGG-16: its state_dict, the images
+    (``.npy``) and the ``platform`` profile + the fitted activation-sparse kernel (TOML), in ``folder``."""
+    import numpy as np
+    import torch
+
+    from sparoa_sim.hwmodels.profile_io import save_platform
+
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {"weights": folder / "weights.pt", "inputs": folder / "inputs.npy", "platform": folder / "platform.toml"}
+    tmp = out["weights"].with_name("weights.pt.tmp")
+    torch.save(model.state_dict(), tmp)
+    tmp.replace(out["weights"])
+    tmp = out["inputs"].with_name("inputs.tmp.npy")
+    np.save(tmp, xs.detach().numpy().astype(np.float32))
+    tmp.replace(out["inputs"])
+    save_platform(act_platform(platform, sweeps)[1], out["platform"])
+    return out
+
+
+def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps: Sequence[Path], *,
+             platform: str = "host", oracle_time_limit_s: float = 20.0, runs: int = 20, calls: int = 24,
+             log=print) -> dict[str, Any]:
+    """Executor vs twin on the CPU side of the oracle's placement of ``graph`` (kernels on); the record
+    (load average included; ``main`` adds the provenance)."""
+    import torch
+
+    from sparoa_sim.agents.exact.oracle import solve_oracle
+    from sparoa_sim.hwmodels.act_sparse import sweep_reuse
+    from sparoa_sim.hwmodels.latency import KERNELS, predict
+    from sparoa_sim.real.run.act_sparse_check import kernel_cpu_times, measure_cpu_side
+
+    base, plat, fit = act_platform(platform, sweeps)
     log(f"fit {fit}")
     lin = [i for i, op in enumerate(graph.ops) if op.kind.value == "linear"]
     pr = predict(plat, graph.hw_ops, act_reuse=0.0)  # the twin not told the pattern reuse: random patterns
@@ -233,15 +265,17 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--target-s", type=float, default=0.08)
     sw.add_argument("--sparsities", type=float, nargs="+", help="instead of the defaults (tiny runs)")
     sw.add_argument("--max-shapes", type=int, help="only the first N shapes of each sweep (tiny runs)")
-    for name, hlp in (("measured-graph", "the VGG-16 measured graph"), ("validate", "executor vs twin")):
+    for name, hlp in (("measured-graph", "the VGG-16 measured graph"), ("validate", "executor vs twin"),
+                      ("user-files", "weights, inputs and profile for sparoa validate --weights --inputs")):
         p = sub.add_parser(name, help=hlp)
-        p.add_argument("--out", type=Path, required=True)
+        p.add_argument("--out", type=Path, required=True, help="a folder for user-files")
         p.add_argument("--reduced", action="store_true", help="the zoo's small VGG-16 (tests)")
         p.add_argument("--batch", type=int, default=4, help="images the sparsity is set and measured on")
-        if name == "validate":
-            p.add_argument("--graph-out", type=Path, help="also write the measured graph used here")
+        if name != "measured-graph":
             p.add_argument("--sweep", type=Path, nargs="+", default=list(DEFAULT_SWEEPS))
             p.add_argument("--platform", default="host")
+        if name == "validate":
+            p.add_argument("--graph-out", type=Path, help="also write the measured graph used here")
             p.add_argument("--oracle-time-limit", type=float, default=20.0)
             p.add_argument("--runs", type=int, default=20)
             p.add_argument("--calls", type=int, default=24)
@@ -267,6 +301,12 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(2)
     model, xs, reached = sparse_vgg16(reduced=args.reduced, batch=args.batch)
     print(f"reached {reached} ({time.perf_counter() - t0:.0f} s)")
+    if args.step == "user-files":
+        files = user_files(model, xs, args.out, args.sweep, args.platform)
+        print("wrote " + ", ".join(str(f) for f in files.values()))
+        print(f"sparoa validate --workload vgg16{' --reduced' if args.reduced else ''} --platform {files['platform']} "
+              f"--weights {files['weights']} --inputs {files['inputs']} --policies cpu -o DIR")
+        return 0
     g = measured_graph(model, xs)
     from sparoa_sim.ir.graph import save_graph
 

@@ -15,6 +15,7 @@ from bench_scripts import benchmark_script
 torch = pytest.importorskip("torch")
 
 ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = str(ROOT / "tests" / "fixtures" / "host.toml")  # a fresh machine has no calibrated "host" profile
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +77,7 @@ def test_validate_records_the_check(bench, sparse, graph):
     model, xs, reached = sparse
     g = graph
     doc = bench.validate(model, xs, g, reached, list(bench.DEFAULT_SWEEPS), oracle_time_limit_s=0.5,
-                         runs=2, calls=2, log=lambda _: None)
+                         runs=2, calls=2, log=lambda _: None, platform=FIXTURE)
     lin = [i for i, op in enumerate(g.ops) if op.kind.value == "linear"]
     assert [str(i) for i in lin] == sorted(doc["check"]["thread_cpu"], key=int)
     assert {o["op"] for o in doc["check"]["ops"]} >= set(lin) | set(doc["oracle_cpu_ops_sparse"])
@@ -99,3 +100,20 @@ def test_measured_graph_cli_writes_a_loadable_graph(bench, sparse, tmp_path, mon
     assert asked == [{"reduced": True, "batch": 2}]
     g = load_graph(out)
     assert g.name == "vgg16_sparse" and any(op.act_sparsity > 0.8 for op in g.ops if op.kind.value == "linear")
+
+
+def test_user_files_are_what_validate_takes(bench, sparse, tmp_path):
+    """The state_dict, images and profile it writes load back: the weights are the sparsified model's,
+    the images its inputs, and the profile carries the fitted activation-sparse kernel."""
+    import numpy as np
+
+    from sparoa_sim.hwmodels import load_platform
+
+    model, xs, _ = sparse
+    files = bench.user_files(model, xs, tmp_path / "uf", bench.DEFAULT_SWEEPS, platform=FIXTURE)
+    state = torch.load(files["weights"], weights_only=True)
+    assert all(torch.equal(v, state[k]) for k, v in model.state_dict().items())
+    assert np.array_equal(np.load(files["inputs"]), xs.numpy())
+    plat, base = load_platform(files["platform"]), load_platform(FIXTURE)
+    assert plat.cpu.latency.g_a > 0 and plat.cpu.latency.act_eta != base.cpu.latency.act_eta
+    assert not list((tmp_path / "uf").glob("*.tmp*"))
