@@ -37,6 +37,16 @@ Methods (the data file's ``method``):
     ``getattr`` / ``getitem`` / ``_assert`` / dropout; ViT-B/16 has 216 FX nodes for 125 operators).
     On the CPU φ = 0 (a CPU operator returns when done).
 
+``op``
+    one eager PyTorch statement on CPU tensors timed alone in a loop (``perf_counter`` around each
+    call; the branes-ai/graphs STREAM / BLAS / matmul calibrations). Twin: the statement written as
+    the IR operators eager PyTorch runs for it (``benchmarks/published_ops.py``: the row's ``op`` and
+    ``op_shape``), Σ dispatch + latency over them from ``hwmodels.predict`` on the CPU. The CPU clock
+    is the mode's cap; where the source reports a lower governor reading (``cpu_clock_mhz``) the
+    prediction at that reading is given beside it (``ratio_at_reported_clock``), never fitted.
+    ``fit_source = true`` marks a row whose figure set a profile parameter (in-sample): the CPU
+    target check is reported over all rows and over the rows not used for fitting.
+
 Precision: ``twin_precision`` (fp16 rows → ``fp16_tc``: eager FP16 convolutions run on tensor
 cores). ``tf32`` (default ``conv``, PyTorch's default) is passed to the twin where its
 ``predict`` / ``simulate`` take a ``tf32`` argument; otherwise the row says ``tf32_applied: false``.
@@ -90,12 +100,12 @@ WITHIN = 2.0
 #: twice the worst disagreement of those campaigns at MAXN (11 %, resnet50 fp32).
 REPEAT_LIMIT = 0.20
 ROLES = ("target", "context")
-METHODS = ("e2e", "per_node_sync")
+METHODS = ("e2e", "per_node_sync", "op")
 DEVICE_KINDS = ("gpu", "cpu")
 TF32 = ("conv", "all", "none")
 REQUIRED = ("id", "model", "device", "power_mode", "framework", "precision", "batch", "latency_ms", "device_kind",
             "url", "role", "method", "workload", "profile", "twin_mode", "twin_precision")
-TEXT_OPTIONAL = ("input_shape", "jetpack", "torch_version", "method_detail", "note", "reason")
+TEXT_OPTIONAL = ("input_shape", "jetpack", "torch_version", "method_detail", "note", "reason", "op")
 
 
 class DataError(ValueError):
@@ -189,8 +199,17 @@ def load_rows(path: Path) -> list[Row]:
                 load_platform(r["profile"]).mode(r["twin_mode"])
             except Exception as e:  # the twin's own message for an unknown mode
                 raise bad("twin_mode", " ".join(str(e).splitlines())) from None
+        if r["method"] == "op":
+            _check_op_row(r, bad)
+        for f in ("cpu_clock_mhz",):
+            v = r.get(f)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0):
+                raise bad(f, f"must be a finite positive number of MHz (the source's reported CPU clock), got {v!r}")
+        if "fit_source" in r and not isinstance(r["fit_source"], bool):
+            raise bad("fit_source", f"must be true or false (whether the figure set a profile parameter), got {r['fit_source']!r}")
         if r["role"] == "target":
-            for f in ("workload", "profile", "twin_mode", "twin_precision"):
+            for f in ("profile", "twin_mode", "twin_precision") if r["method"] == "op" else \
+                    ("workload", "profile", "twin_mode", "twin_precision"):
                 if r[f] == "none":
                     raise bad(f, "a target row needs one (make the row context, with a reason)")
         rows.append(Row(index=i, id=r["id"], model=r["model"], device=r["device"], power_mode=r["power_mode"],
@@ -199,6 +218,32 @@ def load_rows(path: Path) -> list[Row]:
                         profile=r["profile"], twin_mode=r["twin_mode"], twin_precision=r["twin_precision"],
                         tf32=tf32, url=r["url"], src=dict(r)))
     return rows
+
+
+def _ops_module() -> Any:
+    """``benchmarks/published_ops.py`` (a sibling script, not a package)."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    import published_ops
+
+    return published_ops
+
+
+def _check_op_row(r: dict[str, Any], bad: Any) -> None:
+    """The fields of a ``method = "op"`` row: a known ``op``, its ``op_shape``, a CPU row, no workload."""
+    ops = _ops_module()
+    if "op" not in r:
+        raise bad("op", f"missing (method 'op' needs the statement timed; known: {', '.join(ops.OPS)})")
+    if r["op"] not in ops.OPS:
+        raise bad("op", f"unknown value {r['op']!r} (known: {', '.join(ops.OPS)})")
+    why = ops.check_shape(r["op"], r.get("op_shape"))
+    if isinstance(why, str):
+        raise bad("op_shape", why)
+    if r["device_kind"] != "cpu":
+        raise bad("device_kind", f"method 'op' is for CPU rows only, got {r['device_kind']!r}")
+    if r["workload"] != "none":
+        raise bad("workload", f"an op row times one statement, not a workload: must be 'none', got {r['workload']!r}")
 
 
 def select(rows: list[Row], spec: str | None) -> list[Row]:
@@ -225,7 +270,7 @@ def _accepts(fn: Any, name: str) -> bool:
 def skip_reason(r: Row) -> str | None:
     """Why the twin cannot predict row ``r`` (None when it can)."""
     for f, what in (("profile", "no shipped twin profile for this board"),
-                    ("workload", "model not among the shipped workloads"),
+                    *((("workload", "model not among the shipped workloads"),) if r.method != "op" else ()),
                     ("twin_mode", "power mode unstated"), ("twin_precision", "precision unstated")):
         if getattr(r, f) == "none":
             return r.src.get("reason") or what
@@ -294,13 +339,22 @@ def predict_row(r: Row, platforms: dict[str, Any], graphs: dict[str, Any]) -> di
            "method": r.method, "precision": r.precision, "batch": r.batch, "device_kind": r.device_kind,
            "role": r.role, "workload": r.workload, "profile": r.profile, "twin_mode": r.twin_mode,
            "twin_precision": r.twin_precision, "tf32": r.tf32, "published_ms": r.latency_ms, "twin_ms": None,
-           "ratio": None, "skipped": skip_reason(r), "url": r.url, "source": r.src}
+           "ratio": None, "skipped": skip_reason(r), "url": r.url, "source": r.src,
+           "fit_source": bool(r.src.get("fit_source", False))}
     if out["skipped"] is not None:
         return out
     from sparoa_sim.hwmodels import load_platform
     from sparoa_sim.workloads import as_graph
 
     plat = platforms.setdefault(r.profile, load_platform(r.profile))
+    if r.method == "op":
+        clock = r.src.get("cpu_clock_mhz")
+        t_s, terms = _ops_module().predict_op_row(plat, r.src["op"], tuple(r.src["op_shape"]), r.twin_mode,
+                                                   r.twin_precision, None if clock is None else clock * 1e6)
+        out.update(twin_ms=t_s * 1e3, ratio=t_s * 1e3 / r.latency_ms, terms=terms)
+        if "twin_ms_at_reported_clock" in terms:
+            out["ratio_at_reported_clock"] = terms["twin_ms_at_reported_clock"] / r.latency_ms
+        return out
     graph = graphs.setdefault(r.workload, as_graph(r.workload))
     t_s, terms = (per_node_sync if r.method == "per_node_sync" else e2e)(plat, graph, r)
     twin_ms = t_s * 1e3
@@ -348,6 +402,10 @@ def target_check(records: list[dict[str, Any]]) -> dict[str, Any]:
     for kind in DEVICE_KINDS:
         rows = [x for x in records if x["device_kind"] == kind and x["role"] == "target" and x["ratio"] is not None]
         out[kind] = _check(rows, kind)
+        if kind == "cpu":
+            fresh = [x for x in rows if not x.get("fit_source")]
+            out[kind]["out_of_sample"] = {**_check(fresh, kind),
+                                          "excluded": [x["id"] for x in rows if x.get("fit_source")]}
         keep = [x for x in rows if x.get("reproducible") is not False]
         out[kind]["reproducible"] = {**_check(keep, kind), "repeat_limit": REPEAT_LIMIT,
                                      "excluded": [x["id"] for x in rows if x.get("reproducible") is False]}
@@ -355,8 +413,9 @@ def target_check(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _setting(x: dict[str, Any]) -> tuple[Any, ...]:
+    src = x.get("source") or {}
     return (x["device_kind"], x["profile"], x["twin_mode"], x["workload"], x["twin_precision"], x["tf32"],
-            x["method"], x["batch"])
+            x["method"], x["batch"], src.get("op"), tuple(src.get("op_shape") or ()))
 
 
 def mark_repeatability(records: list[dict[str, Any]]) -> None:
@@ -421,23 +480,29 @@ def _f(x: float | None, spec: str) -> str:
     return "-" if x is None else format(x, spec)
 
 
+def _ms(x: float | None) -> str:
+    """Milliseconds: 2 decimals, or 3 significant digits below 1 ms (the op rows go down to µs)."""
+    return _f(x, ".2f" if x is None or x >= 0.995 else ".3g")
+
+
 def render(doc: dict[str, Any]) -> Any:
     """The table, the summary and the target check, for ``sparoa_sim.cli.output.emit``."""
     from sparoa_sim.cli.output import table
 
     cols = ("id", "model", "device", "mode", "framework", "method", "precision", "published ms", "twin ms",
-            "ratio", "role")
+            "ratio", "ratio at reported clock", "role")
     body = []
     for x in doc["rows"]:
         fw = "pytorch-eager" if x["framework"].startswith("pytorch-eager") else x["framework"]
         dev = x["profile"] if x["profile"] != "none" else x["device"].split(" (")[0]
         ratio = _f(x["ratio"], ".2f") if x["skipped"] is None else "skip"
         body.append((x["id"], x["model"].split(" (")[0], dev, x["power_mode"], fw, x["method"], x["precision"],
-                     _f(x["published_ms"], ".2f"), _f(x["twin_ms"], ".2f"), ratio, x["role"]))
+                     _ms(x["published_ms"]), _ms(x["twin_ms"]), ratio, _f(x.get("ratio_at_reported_clock"), ".2f"),
+                     x["role"] + (" (fit)" if x.get("fit_source") else "")))
     tbl = table(cols, body, title="Published latency vs twin (ratio = twin / published)",
                 left=("id", "model", "device", "mode", "framework", "method", "precision", "role"))
     for col, cells in zip(tbl.columns, zip(*body)):  # ids and numbers whole, never elided
-        if col.header in ("id", "published ms", "twin ms", "ratio", "role"):
+        if col.header in ("id", "published ms", "twin ms", "ratio", "ratio at reported clock", "role"):
             col.no_wrap, col.min_width = True, max(len(str(c)) for c in cells)
     yield tbl
     for name, s in doc["provenance"]["sync_cost"].items():
@@ -462,6 +527,12 @@ def render(doc: dict[str, Any]) -> Any:
             yield f"  miss: median |r-1| {c['median_abs_dev']:.1%} > {GPU_MEDIAN_LIMIT:.0%}"
         for m in c["misses"]:
             yield f"  miss: {m['id']} ratio {m['ratio']:.2f} ({m['why']})"
+        oos = c.get("out_of_sample")
+        if oos is not None and oos["excluded"]:
+            yield (f"target check {kind}, rows not used to set a profile parameter ({len(oos['excluded'])} fit_source "
+                   f"rows excluded): " + ("NOT CHECKED (no row left)" if oos["met"] is None else
+                   f"{'MET' if oos['met'] else 'MISSED'}: {oos['rows']} rows, median |r-1| = {oos['median_abs_dev']:.1%}, "
+                   f"{oos['rows'] - len(oos['misses'])}/{oos['rows']} within {WITHIN:g}x"))
         rc = c["reproducible"]
         if rc["met"] is not None and rc["excluded"]:
             yield (f"target check {kind}, reproducible rows only (same setting measured twice within "
