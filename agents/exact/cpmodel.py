@@ -7,7 +7,16 @@ ordered graph, :mod:`sparoa_sim.agents.exact.spine`). Redundant linear cuts (dur
 the placement, copy costs on cross-device edges, critical-path heads and tails, work per device and
 per segment between cut operators) and ``linearization_level=2`` were measured in issue 21 and left
 out: on ResNet-50 and SqueezeNet at GPU load 0.5 (Orin Nano) they turned 3-6 s proofs into 4 % gaps
-after 20 s, and moved GoogLeNet's bound by 1 %.
+after 20 s, and moved GoogLeNet's bound by 1 %. The model's LP relaxation is empty (CP-SAT's log:
+0 rows): its bound comes from propagation and search, which is why a separately proven bound (the
+spine's, or the chain relaxation's of :mod:`sparoa_sim.agents.exact.relax`) as the makespan's floor
+and the full-problem worker matter. Session 9 measured (2 workers, 30 s, one run each on a shared
+host): ``objective_lb_search`` and ``probing`` beat ``default_lp`` on the bound (SqueezeNet AGX:
+5.3 % / proven / 9.9 % gap in 15 s; ResNet-50 AGX load 0.8: 5.1 % / 7.3 % / 7.4 %);
+``lb_tree_search``, ``max_lp``, ``pseudo_costs``, ``core``, ``no_lp``, ``quick_restart`` did not
+(8-10 %). A bound from per-segment optima between cut operators, issue to issue, was tried and
+dropped: weaker than the solver's on GoogLeNet (9.58 vs 9.92 ms; its 21-operator blocks are not
+proven in 5 s each).
 """
 
 from __future__ import annotations

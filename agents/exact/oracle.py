@@ -22,6 +22,11 @@ rounding moves the makespan by < 0.05 %):
 The model itself is :mod:`sparoa_sim.agents.exact.cpmodel`; on a totally ordered graph (a chain with skip edges) the exact optimum of its spine
 (:mod:`sparoa_sim.agents.exact.spine`) is a proven lower bound and a start (issue 21).
 
+Opt-in levers (issue 21, ``solve_oracle``'s ``search_evals``, ``subsolvers``, ``chain_bound``): an
+iterated local search from the best start (:mod:`sparoa_sim.agents.exact.localsearch`), CP-SAT's
+full-problem workers, and for graphs that are chains apart from side branches the optimum of the
+chain left after dropping them (:mod:`sparoa_sim.agents.exact.relax`) as a proven lower bound.
+
 Warm start: the best of the whole-operator heuristics (CPU-only, GPU-only, threshold rule,
 greedy, HEFT), the spine's optimum and a caller's ``hint`` (e.g. a learned schedule), replayed
 exactly, is the solution hint and its makespan the horizon. The result's
@@ -35,6 +40,7 @@ replays it under ``SimConfig(reference=True, background=LoadTrace.fixed(cpu, gpu
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 from collections.abc import Callable
@@ -54,6 +60,8 @@ from sparoa_sim.agents.heuristics.baselines import Greedy, heft_schedule
 from sparoa_sim.agents.exact.budget import (Budget, BudgetSpent, OracleInterrupted, check_oracle_size,
                                             solve_interruptibly)
 from sparoa_sim.agents.exact.cpmodel import OracleModel
+from sparoa_sim.agents.exact.localsearch import improve_schedule
+from sparoa_sim.agents.exact.relax import relaxed_optimum
 from sparoa_sim.agents.exact.refsched import RefProblem, evaluate, reference_schedule
 from sparoa_sim.agents.exact.spine import spine_optimum
 
@@ -198,19 +206,47 @@ def _spine_candidate(p: RefProblem, placement: tuple[float, ...], workload: str)
     return evaluate(p, sched.placement, sched.order).makespan, sched
 
 
-def _configure(solver, time_limit_s: float, num_workers: int, random_seed: int) -> None:
-    """Solver parameters: the time limit, workers and seed (CP-SAT's defaults otherwise; see
+@functools.lru_cache(maxsize=None)
+def _known_subsolver(name: str) -> bool:
+    """Whether CP-SAT accepts ``name`` as a subsolver (a trivial model is invalid otherwise)."""
+    from ortools.sat.python import cp_model
+
+    m = cp_model.CpModel()
+    m.minimize(m.new_int_var(0, 1, "x"))
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 2
+    solver.parameters.subsolvers.append(name)
+    return solver.solve(m) != cp_model.MODEL_INVALID
+
+
+def _check_subsolvers(subsolvers: Any) -> tuple[str, ...]:
+    if isinstance(subsolvers, str) or not all(isinstance(s, str) for s in subsolvers):
+        raise SimulationError(f"oracle: subsolvers must be a sequence of CP-SAT subsolver names, got {subsolvers!r}")
+    for s in subsolvers:
+        if not _known_subsolver(s):
+            raise SimulationError(f"oracle: subsolvers: CP-SAT has no subsolver {s!r} (e.g. default_lp, probing, "
+                                  "objective_lb_search)")
+    return tuple(subsolvers)
+
+
+def _configure(solver, time_limit_s: float, num_workers: int, random_seed: int,
+               subsolvers: tuple[str, ...] = ()) -> None:
+    """Solver parameters: the time limit, workers, seed and, where given, the full-problem
+    subsolvers of CP-SAT's portfolio (CP-SAT's defaults otherwise; see
     :mod:`~sparoa_sim.agents.exact.cpmodel` for what was measured)."""
     prm = solver.parameters
     prm.max_time_in_seconds = float(time_limit_s)
     prm.num_workers = int(num_workers)
     prm.random_seed = int(random_seed)
+    if subsolvers:
+        prm.subsolvers.extend(subsolvers)
 
 
 def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None, batch: int = 1,
                  precision: str = "fp32", time_limit_s: float = 10.0, num_workers: int = 1, random_seed: int = 0,
                  cache: PredictionCache | None = None, log: Callable[[str], None] | None = None,
-                 load: tuple[float, float] = (0.0, 0.0), hint: StaticSchedule | None = None) -> OracleResult:
+                 load: tuple[float, float] = (0.0, 0.0), hint: StaticSchedule | None = None,
+                 search_evals: int = 0, subsolvers: tuple[str, ...] = (), chain_bound: bool = False) -> OracleResult:
     """Solve the oracle for one inference of ``graph`` at ``batch`` and a fixed (cpu, gpu)
     background ``load`` (see the module docstring).
 
@@ -226,8 +262,18 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
     :data:`~sparoa_sim.agents.exact.budget.MAX_ORACLE_OPS` operators are refused up front. Ctrl-C
     during the solve raises :class:`OracleInterrupted` carrying the best schedule found, marked
     ``interrupted`` (CP-SAT alone would return it as ``FEASIBLE``).
+
+    Opt-in (issue 21): ``search_evals`` > 0 runs an iterated local search of that many exact
+    evaluations from the best start (:mod:`~sparoa_sim.agents.exact.localsearch`, seeded by
+    ``random_seed``; at most half the time left) and adds its schedule as the start
+    ``"local-search"``; ``subsolvers`` names CP-SAT's full-problem workers (e.g. ``("probing",)``,
+    used with 2 or more workers); ``chain_bound`` adds the optimum of the chain left after dropping
+    side branches as a proven lower bound (:mod:`~sparoa_sim.agents.exact.relax`).
     """
     _check_params(time_limit_s, num_workers, random_seed)
+    subsolvers = _check_subsolvers(subsolvers)
+    if isinstance(search_evals, bool) or not isinstance(search_evals, int) or search_evals < 0:
+        raise SimulationError(f"oracle: search_evals must be a non-negative integer, got {search_evals!r}")
     budget = Budget(time_limit_s)
     from ortools.sat.python import cp_model  # noqa: F401 - loaded now, not when Ctrl-C may land mid-import
     check_oracle_size(len(graph.ops), graph.name)
@@ -247,17 +293,30 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
     spine_ticks = None if budget.spent() else spine_optimum(p, ticks.durations())
     if spine_ticks is not None:
         cands["chain-dp"] = _spine_candidate(p, spine_ticks.placement, graph.name)
+    # almost-chains, opt-in: the optimum of the chain left after dropping side branches (a bound)
+    relaxed_ticks = relaxed_optimum(p, ticks.durations()) if chain_bound and spine_ticks is None else None
+    lower_ticks = max((int(o.latency) for o in (spine_ticks, relaxed_ticks) if o is not None), default=0)
+    if search_evals and not budget.spent():
+        first = min(cands, key=lambda k: cands[k][0])
+        half = budget.elapsed() + budget.left() / 2
+        found = improve_schedule(p, cands[first][1], evaluations=search_evals, seed=random_seed,
+                                 stop=lambda: budget.elapsed() >= half)
+        cands["local-search"] = (evaluate(p, found.schedule.placement, found.schedule.order).makespan, found.schedule)
+        say(f"oracle: local search from {first} {found.start_latency_s * 1e3:.4g} ms: "
+            f"{found.latency_s * 1e3:.4g} ms in {found.evaluations} evaluations")
     best_name, best_times = _best_start(p, cands, ticks, budget)
     hint_sched = cands[best_name][1]
     at = f", load cpu {load[0]:g} gpu {load[1]:g}" if load != (0.0, 0.0) else ""
     say(f"oracle: {graph.name} ({p.n} ops, batch {batch}, {p.mode}{at}): best start {best_name} "
         f"{cands[best_name][0] * 1e3:.4g} ms; tick {tick * 1e9:.3g} ns, horizon {best_times.makespan} ticks")
-    solver, mod, status, interrupted = _run_solver(p, ticks, best_times, spine_ticks, budget, num_workers,
-                                                   random_seed, say)
+    solver, mod, status, interrupted = _run_solver(p, ticks, best_times, lower_ticks, budget, num_workers,
+                                                   random_seed, say, subsolvers)
     name = "UNKNOWN" if solver is None else solver.status_name(status)
     lb_s = p.lower_bound_s()
     if spine_ticks is not None:
         lb_s = max(lb_s, spine_optimum(p).latency)
+    if relaxed_ticks is not None:
+        lb_s = max(lb_s, relaxed_optimum(p).latency)
     if solver is None:  # the budget ran out before the solver started: the best start, the known bound
         sched = cands[best_name][1]
         objective = best_times.makespan * tick
@@ -310,14 +369,15 @@ def _best_start(p: RefProblem, cands: dict[str, tuple[float, StaticSchedule]], t
     return best[2], best[3]
 
 
-def _run_solver(p: RefProblem, ticks: Ticks, best_times: Any, spine_ticks: Any, budget: Budget, num_workers: int,
-                random_seed: int, say: Callable[[str], None]) -> tuple[Any, Any, Any, bool]:
+def _run_solver(p: RefProblem, ticks: Ticks, best_times: Any, lower_ticks: int, budget: Budget, num_workers: int,
+                random_seed: int, say: Callable[[str], None], subsolvers: tuple[str, ...] = ()
+                ) -> tuple[Any, Any, Any, bool]:
     """Build the model and solve it within what is left of ``budget``: (solver, model, status,
     interrupted); (None, None, None, False) when the budget ran out first."""
     try:
         budget.check()
         mod = OracleModel(p, ticks.durations(), int(best_times.makespan),
-                          lower_bound=0 if spine_ticks is None else int(spine_ticks.latency), check=budget.check)
+                          lower_bound=lower_ticks, check=budget.check)
         mod.hint(p, best_times)
         budget.check()
     except BudgetSpent:
@@ -325,7 +385,7 @@ def _run_solver(p: RefProblem, ticks: Ticks, best_times: Any, spine_ticks: Any, 
             "solver started: keeping the best start")
         return None, None, None, False
     solver = mod.cp_model.CpSolver()
-    _configure(solver, budget.left(), num_workers, random_seed)
+    _configure(solver, budget.left(), num_workers, random_seed, subsolvers)
     status, interrupted = solve_interruptibly(solver, mod.m)
     return solver, mod, status, interrupted
 
