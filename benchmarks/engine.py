@@ -9,9 +9,12 @@ kept from an earlier run (noise factors, substreams) is reused. Targets (issue 2
 §8), with everything on (the full setting): ≤ 5 × the bare timeout per operator for the
 single-device and threshold policies, ≤ 8 × for the random policy, which moves about half the edges
 across devices. The summary line is the worst row against its target and lists every miss. The
-verdict reads the best repetition against the best bare timeout (``ratio``); beside it each row gives
-the median over repetitions of each repetition's own ratio (``median_rep_ratio``: both timed back to
-back, so a loaded machine moves both), which is steadier from one run to the next.
+verdict reads, per row, the median over repetitions of each repetition's own ratio
+(``median_rep_ratio``, also ``verdict_ratio``): the engine run and the bare timeout it is divided by
+are timed back to back, so a loaded machine moves both, and the median drops the repetitions a burst
+of load hit. The best repetition against the best bare timeout (``ratio``) is kept beside it; it pairs
+two measurements taken at different moments (possibly under different load), so it is reported, not
+judged.
 
     python benchmarks/engine.py [--requests 300] [--repeat 5] [--platform NAME] [-o PATH]
 """
@@ -89,6 +92,18 @@ def measure(graph, platform, policy: str, reference: bool, n_requests: int, repe
             "transfers_per_op": res.transfers / n_ops, "latency_mean_s": res.latency_mean_s}
 
 
+def judge(rows: list[dict]) -> tuple[dict, list[dict]]:
+    """Set each row's target and verdict (``verdict_ratio``: the median of its paired repetitions, see the
+    module doc; ``met``); return the worst full-setting row against its own target and every full-setting miss."""
+    for r in rows:
+        r["target_ratio"] = TARGETS[r["policy"]]
+        r["verdict_ratio"] = r["median_rep_ratio"]
+        r["met"] = r["verdict_ratio"] <= r["target_ratio"]
+    full = [r for r in rows if not r["reference"]]
+    headline = max(full, key=lambda r: r["verdict_ratio"] / r["target_ratio"])
+    return headline, [r for r in full if not r["met"]]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=300, help="requests in the stream (default 300)")
@@ -106,28 +121,22 @@ def main(argv: list[str] | None = None) -> int:
     rows = [measure(graph, plat, pol, reference, args.requests, args.repeat, cache)
             for reference in (True, False) for pol in POLICIES]
     bare = min(r["bare_timeout_s"] for r in rows)
-    full = [r for r in rows if not r["reference"]]
-    for r in rows:
-        r["target_ratio"] = TARGETS[r["policy"]]
-        r["met"] = r["ratio"] <= r["target_ratio"]
-    # the worst full-setting row relative to its own target
-    headline = max(full, key=lambda r: r["ratio"] / r["target_ratio"])
-    misses = [r for r in full if not r["met"]]
+    headline, misses = judge(rows)
 
     print(f"bare SimPy timeout event: {bare * 1e6:.3f} µs   (ResNet-50, {len(graph)} ops, "
           f"{args.requests} requests, {args.platform})")
-    print(f"{'policy':<10} {'setting':<10} {'µs/op':>8} {'µs/bare':>8} {'ratio':>7} {'median':>7} {'copies/op':>10} "
-          f"{'wall s':>8}")
+    print(f"{'policy':<10} {'setting':<10} {'µs/op':>8} {'µs/bare':>8} {'best':>7} {'median':>7} {'copies/op':>10} "
+          f"{'wall s':>8}   (verdict: median of paired repetitions)")
     for r in rows:
         print(f"{r['policy']:<10} {'reference' if r['reference'] else 'full':<10} {r['per_op_s'] * 1e6:8.3f} "
               f"{r['bare_timeout_s'] * 1e6:8.3f} {r['ratio']:7.2f} {r['median_rep_ratio']:7.2f} "
               f"{r['transfers_per_op']:10.3f} {r['wall_s']:8.3f}")
     ok = not misses
     verdict = "met by every policy" if ok else "MISSED by " + ", ".join(
-        f"{r['policy']} {r['ratio']:.2f}× (target ≤ {r['target_ratio']:g}×)" for r in misses)
-    print(f"summary (full setting): worst {headline['policy']} {headline['per_op_s'] * 1e6:.3f} µs/op, bare "
-          f"{headline['bare_timeout_s'] * 1e6:.3f} µs: {headline['ratio']:.2f} × bare timeout "
-          f"(target ≤ {headline['target_ratio']:g}×); {verdict}")
+        f"{r['policy']} {r['verdict_ratio']:.2f}× (target ≤ {r['target_ratio']:g}×)" for r in misses)
+    print(f"summary (full setting, median of paired repetitions): worst {headline['policy']} "
+          f"{headline['verdict_ratio']:.2f} × bare timeout (best-of {headline['ratio']:.2f} ×; target ≤ "
+          f"{headline['target_ratio']:g}×); {verdict}")
 
     doc = {
         "benchmark": "engine",
@@ -140,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         "bare_timeout_s": bare,
         "headline": {"policy": headline["policy"], "per_op_s": headline["per_op_s"],
                      "bare_timeout_s": headline["bare_timeout_s"], "ratio": headline["ratio"],
+                     "verdict_ratio": headline["verdict_ratio"], "statistic": "median of paired repetitions",
                      "target_ratio": headline["target_ratio"], "met": ok,
-                     "misses": [{"policy": r["policy"], "ratio": r["ratio"], "target_ratio": r["target_ratio"]}
-                                for r in misses]},
+                     "misses": [{"policy": r["policy"], "verdict_ratio": r["verdict_ratio"], "ratio": r["ratio"],
+                                 "target_ratio": r["target_ratio"]} for r in misses]},
         "targets": TARGETS,
         "rows": rows,
         "python": sys.version.split()[0],

@@ -4,9 +4,12 @@
 actions; resets (including the GPU-only and CPU-only reference runs of each new seed) are
 counted in its time, as a training loop pays them. Both envs are made with ``gym.make`` (same
 wrappers) and stepped with ``action_space.sample()``, in interleaved rounds so that both see
-the same machine load; the best round of each is reported, and beside it the median over rounds
-of each round's ratio (both envs timed back to back). docs/architecture.md §8 target: ratio ≥ 0.5.
-The summary line names the worst configuration against the target and lists every miss.
+the same machine load. The verdict reads the median over rounds of each round's own ratio
+(``median_round_ratio``, also ``verdict_ratio``: both envs timed back to back, so a burst of load
+moves both, and the median drops the rounds one hit); the best round of each env against the best
+CartPole round (``ratio_to_cartpole``) is kept beside it, reported, not judged (it divides two
+measurements taken at different moments). docs/architecture.md §8 target: ratio ≥ 0.5. The summary
+line names the worst configuration against the target and lists every miss.
 
 Configurations: ``default`` (latency noise and a random background load — a fresh reference
 per episode) and ``reference`` (the reference setting: the references are cached once).
@@ -57,11 +60,24 @@ def steps_per_s(env: gym.Env, n_steps: int, seed: int) -> float:
 
 def summary_line(rows: list[dict]) -> str:
     """The worst configuration against the target, and every configuration that misses it."""
-    worst = min(rows, key=lambda r: r["ratio_to_cartpole"])
-    misses = [f"{r['config']} {r['ratio_to_cartpole']:.3f}" for r in rows if not r["meets_target"]]
+    worst = min(rows, key=lambda r: r["verdict_ratio"])
+    misses = [f"{r['config']} {r['verdict_ratio']:.3f}" for r in rows if not r["meets_target"]]
     verdict = "met by every configuration" if not misses else f"MISSED by {len(misses)}: {', '.join(misses)}"
-    return (f"summary: worst {worst['config']} {worst['ratio_to_cartpole']:.3f} x CartPole-v1 "
-            f"(target >= {TARGET_RATIO}): {verdict}")
+    return (f"summary (median of paired rounds): worst {worst['config']} {worst['verdict_ratio']:.3f} x CartPole-v1 "
+            f"(best-of {worst['ratio_to_cartpole']:.3f}; target >= {TARGET_RATIO}): {verdict}")
+
+
+def result_rows(best: dict[str, float], round_ratios: dict[str, list[float]], workload: str) -> list[dict]:
+    """One row per configuration: best steps/s and its ratio to CartPole's best (reported), and the verdict,
+    the median of the paired rounds' ratios (``verdict_ratio``, ``meets_target``; see the module doc)."""
+    cart_rate = best["CartPole-v1"]
+    rows = []
+    for name, ratios in round_ratios.items():
+        med = statistics.median(ratios)
+        rows.append({"env": "SparOA-v0", "config": name, "workload": workload, "steps_per_s": best[name],
+                     "ratio_to_cartpole": best[name] / cart_rate, "median_round_ratio": med, "verdict_ratio": med,
+                     "statistic": "median of paired rounds", "round_ratios": ratios, "meets_target": med >= TARGET_RATIO})
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,12 +106,10 @@ def main(argv: list[str] | None = None) -> int:
             rate = steps_per_s(env, args.steps, 100 + r)
             best[name] = max(best[name], rate)
             round_ratios[name].append(rate / cart_r)
+    rows = result_rows(best, round_ratios, args.workload)
     cart_rate = best["CartPole-v1"]
-    rows = [{"env": "SparOA-v0", "config": name, "workload": args.workload, "steps_per_s": best[name],
-             "ratio_to_cartpole": best[name] / cart_rate, "median_round_ratio": statistics.median(round_ratios[name]),
-             "round_ratios": round_ratios[name], "meets_target": best[name] / cart_rate >= TARGET_RATIO}
-            for name in envs]
-    print(f"{'env':<14}{'config':<11}{'steps/s':>12}{'ratio':>8}{'median':>8}  target >= {TARGET_RATIO}")
+    print(f"{'env':<14}{'config':<11}{'steps/s':>12}{'best':>8}{'median':>8}  target >= {TARGET_RATIO} "
+          "(verdict: median of paired rounds)")
     print(f"{'CartPole-v1':<14}{'':<11}{cart_rate:>12.0f}{1.0:>8.3f}")
     for row in rows:
         print(f"{'SparOA-v0':<14}{row['config']:<11}{row['steps_per_s']:>12.0f}{row['ratio_to_cartpole']:>8.3f}"

@@ -196,22 +196,32 @@ def env_speed_rows(d: _Doc) -> list[MeasuredRow]:
     """`SparOA-v0` steps per second against `CartPole-v1` in the same run (issue 21's target 0.5 ×)."""
     target = d.num("target_ratio")
     cells = []
-    for r in d.get("rows"):
-        ratio = float(r["ratio_to_cartpole"])
-        cells.append(f"{r['config']} {ratio:.2f} × (median round {float(r['median_round_ratio']):.2f} ×)"
-                     f"{'' if ratio >= target else ': missed'}")
-    res = "; ".join(cells) + f"; target ≥ {target:g} × ({d.get('clock')} clock, best of {int(d.num('rounds'))} rounds)"
+    rows = d.get("rows")
+    paired = all("verdict_ratio" in r for r in rows)  # files before issue 21's re-run judged the best round
+    for r in rows:
+        best, med = float(r["ratio_to_cartpole"]), float(r["median_round_ratio"])
+        if paired:
+            cells.append(f"{r['config']} {med:.2f} × (best round {best:.2f} ×){'' if med >= target else ': missed'}")
+        else:
+            cells.append(f"{r['config']} {best:.2f} × (median round {med:.2f} ×){'' if best >= target else ': missed'}")
+    how = (f"median of {int(d.num('rounds'))} paired rounds" if paired else f"best of {int(d.num('rounds'))} rounds")
+    res = "; ".join(cells) + f"; target ≥ {target:g} × ({d.get('clock')} clock, {how})"
     return [MeasuredRow("`SparOA-v0` step rate vs `CartPole-v1`, one core", res, d.command(), d.source())]
 
 
 def engine_rows(d: _Doc) -> list[MeasuredRow]:
     """Engine cost per simulated operator in bare SimPy timeouts, per policy and setting, every miss named."""
     cells = []
-    for r in d.get("rows"):
+    rows = d.get("rows")
+    paired = all("verdict_ratio" in r for r in rows)  # files before issue 21's re-run judged the best repetition
+    for r in rows:
         setting = "reference" if r.get("reference") else "full"
-        miss = "" if float(r["ratio"]) <= float(r["target_ratio"]) else f" (target ≤ {float(r['target_ratio']):g}: missed)"
-        cells.append(f"{r['policy']} {setting} {float(r['ratio']):.1f} ×{miss}")
-    res = "; ".join(cells) + f" ({d.get('clock')} clock, best of {int(d.num('repeat'))})"
+        v = float(r["verdict_ratio"] if paired else r["ratio"])
+        miss = "" if v <= float(r["target_ratio"]) else f" (target ≤ {float(r['target_ratio']):g}: missed)"
+        cells.append(f"{r['policy']} {setting} {v:.1f} ×{miss}"
+                     + (f" (best-of {float(r['ratio']):.1f} ×)" if paired else ""))
+    how = (f"median of {int(d.num('repeat'))} paired repetitions" if paired else f"best of {int(d.num('repeat'))}")
+    res = "; ".join(cells) + f" ({d.get('clock')} clock, {how})"
     return [MeasuredRow(f"engine cost per simulated operator, {d.get('workload')}, {int(d.num('requests'))} requests "
                         "(× one bare SimPy timeout)", res, d.command(), d.source())]
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from sparoa_sim.sim.predtables import PredTables
 
-__all__ = ["CPU", "GPU", "CopyTimer", "Job", "MergeTimer", "PartTask", "Split", "Task", "Timer", "new_instance"]
+__all__ = ["CPU", "GPU", "CopyTimer", "EndTimer", "Job", "MergeTimer", "PartTask", "Split", "Task", "Timer",
+           "new_instance"]
 
 CPU, GPU = 0, 1
 
@@ -31,10 +32,18 @@ class Timer:
 
 #: Make an entity without a call to ``__init__`` (the hot path sets its slots itself): a task, or a
 #: timer — ``ev = new_instance(Timer); ev.callbacks = cbs`` with a tuple of one callback built once per
-#: component (SimPy replaces an event's ``callbacks`` with None when it processes it and never
-#: mutates them, so one tuple serves every timer of a component). The event loop reads callbacks in
-#: a tuple as this: a successful event with exactly one callback (``EventLoop.run``).
+#: component (SimPy never mutates an event's callbacks, so one tuple serves every timer of a component).
+#: The event loop reads callbacks in a tuple as this: a successful event with exactly one callback, which
+#: nothing reads after it fires, so ``EventLoop.run`` leaves its callbacks in place (SimPy's ``step`` sets
+#: them to None).
 new_instance = object.__new__
+
+
+class EndTimer(Timer):
+    """The end of a task on device ``dev``: its callback is a plain bound method (no ``partial`` per
+    device, which CPython 3.11 cannot call inline)."""
+
+    __slots__ = ("dev",)
 
 
 class CopyTimer(Timer):

@@ -63,17 +63,18 @@ class EventLoop(simpy.Environment):
             if not queue:
                 raise EmptySchedule
             self._now, _, _, event = heappop(queue)
-            callbacks, event.callbacks = event.callbacks, None
-            if type(callbacks) is tuple or (len(callbacks) == 1 and event._ok):  # as step(): see run()
-                try:
-                    callbacks[0](event)
-                except StopSimulation:
-                    event.callbacks = []
-                    self.schedule(event, EventPriority(-1))
-                    raise
-            else:
-                event.callbacks = callbacks
-                self._process(event)
+            callbacks = event.callbacks
+            if type(callbacks) is not tuple:  # an engine timer's callbacks stay as they are: see run()
+                if len(callbacks) != 1 or not event._ok:
+                    self._process(event)
+                    continue
+                event.callbacks = None
+            try:
+                callbacks[0](event)
+            except StopSimulation:
+                event.callbacks = []
+                self.schedule(event, EventPriority(-1))
+                raise
 
     def run(self, until: Any = None) -> Any:
         """As ``simpy.Environment.run``, with the loop over events written out."""
@@ -94,16 +95,19 @@ class EventLoop(simpy.Environment):
         try:
             while queue:
                 self._now, _, _, event = heappop(queue)
-                callbacks, event.callbacks = event.callbacks, None
+                callbacks = event.callbacks
                 # the common case: one callback, a successful event — an engine timer (its callbacks a
-                # tuple: sim.entities.Timer), or a SimPy event with one callback
-                if type(callbacks) is tuple or (len(callbacks) == 1 and event._ok):
+                # tuple: sim.entities.Timer, which nothing reads after it fires, so its callbacks are left
+                # as they are: no store per event), or a SimPy event with one callback
+                if type(callbacks) is tuple:
+                    callbacks[0](event)
+                elif len(callbacks) == 1 and event._ok:
+                    event.callbacks = None
                     callbacks[0](event)
                 else:
-                    event.callbacks = callbacks
                     self._process(event)
         except StopSimulation as exc:
-            if event is not None and event.callbacks is None:
+            if event is not None and (event.callbacks is None or type(event.callbacks) is tuple):
                 # raised by the lone callback of the fast path: as SimPy, the event resumes later with
                 # the callbacks after it (none)
                 event.callbacks = []

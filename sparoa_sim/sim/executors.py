@@ -20,13 +20,12 @@ device then copies its share of the output to the home device (``sim.transfers``
 from __future__ import annotations
 
 from collections import deque
-from functools import partial
 from heapq import heappush
 from typing import Any
 
 from simpy.events import NORMAL
 
-from sparoa_sim.sim.entities import CPU, GPU, Job, Task, Timer, new_instance
+from sparoa_sim.sim.entities import CPU, GPU, EndTimer, Job, Task, new_instance
 from sparoa_sim.sim.state import RunState
 
 __all__ = ["Executors"]
@@ -36,9 +35,8 @@ class Executors:
     """Both devices' queues, running tasks and end events, and their busy time and energy."""
 
     def __init__(self) -> None:
-        #: End-of-task callback per device (bound once; ``Timer`` calls it with the event).
-        self.end_cb = (partial(self._on_end, CPU), partial(self._on_end, GPU))
-        self._end_cbs = ((self.end_cb[CPU],), (self.end_cb[GPU],))  # a timer's callbacks, per device
+        #: An end timer's callbacks (bound once): the task's end; the timer carries its device (``EndTimer.dev``).
+        self._end_cbs = (self._on_end,)
         self.running: list[Task | None] = [None, None]
 
     def connect(self, dispatcher: Any, rates: Any, transfers: Any) -> None:
@@ -64,7 +62,7 @@ class Executors:
         #: Per device: launched tasks not yet started, the running task, its end event.
         self.queue: tuple[deque[Task], deque[Task]] = (deque(), deque())
         self.running = [None, None]
-        self.end_ev: list[Timer | None] = [None, None]
+        self.end_ev: list[EndTimer | None] = [None, None]
         self._at_load: list[tuple[Any, float, list[float] | None]] = [(None, -1.0, None), (None, -1.0, None)]
         #: Per device: seconds busy, joules spent by finished operators.
         self.busy = [0.0, 0.0]
@@ -112,8 +110,9 @@ class Executors:
         task.t_seg = now
         task.frac = 1.0
         task.dur = dur
-        ev = new_instance(Timer)
-        ev.callbacks = self._end_cbs[d]
+        ev = new_instance(EndTimer)
+        ev.callbacks = self._end_cbs
+        ev.dev = d
         heappush(self._queue, (now + dur, NORMAL, next(self._eid), ev))  # = env.schedule(ev, NORMAL, dur)
         self.end_ev[d] = ev
 
@@ -132,13 +131,15 @@ class Executors:
         task.frac = frac
         task.t_seg = now
         task.dur = new
-        ev = new_instance(Timer)
-        ev.callbacks = self._end_cbs[d]
+        ev = new_instance(EndTimer)
+        ev.callbacks = self._end_cbs
+        ev.dev = d
         heappush(self._queue, (now + frac * new, NORMAL, next(self._eid), ev))
         self.end_ev[d] = ev
 
-    def _on_end(self, d: int, ev: Timer) -> None:
-        """The running task of device ``d`` ends, unless ``ev`` was superseded by a re-timing."""
+    def _on_end(self, ev: EndTimer) -> None:
+        """The running task of device ``ev.dev`` ends, unless ``ev`` was superseded by a re-timing."""
+        d = ev.dev
         if ev is not self.end_ev[d]:
             return  # stale: the task was re-timed and ends at another event
         task = self.running[d]

@@ -31,6 +31,9 @@ class HostThread:
 
     def __init__(self) -> None:
         self._end_cbs = (self._end,)  # a launch timer's callbacks, bound once (no allocation per launch)
+        # one launch is in flight at a time, so one timer serves every launch (its entry is popped before
+        # the next is pushed; callbacks set at each push, as EventLoop.step clears them)
+        self._timer = new_instance(Timer)
         self.task: Task | None = None
         self.busy = False
         self.unsettled = False
@@ -85,7 +88,7 @@ class HostThread:
             if self._interf:
                 self._rates.refresh_load(CPU)
         now = self._t0 = self._env._now
-        ev = new_instance(Timer)
+        ev = self._timer
         ev.callbacks = self._end_cbs
         heappush(self._queue, (now + td, NORMAL, next(self._eid), ev))  # = env.schedule(ev, NORMAL, td)
 
@@ -104,7 +107,7 @@ class HostThread:
             now = self._t0 = self._env._now
             td = self._td[task.dev][task.op]
             self._task_td = td
-            ev = new_instance(Timer)
+            ev = self._timer
             ev.callbacks = self._end_cbs
             heappush(self._queue, (now + td, NORMAL, next(self._eid), ev))
             return

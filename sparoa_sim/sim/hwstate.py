@@ -16,7 +16,8 @@ the reference setting, where the oracle schedules at a fixed load (docs/architec
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Generator
+from collections import OrderedDict
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ import numpy as np
 from sparoa_sim.errors import SimulationError
 
 __all__ = ["MAX_LOAD", "BackgroundLoad", "HardwareState", "LoadTrace", "as_load_pair", "background_process",
-           "load_path", "trace_process"]
+           "load_path", "shared_load_path", "trace_process"]
 
 #: The largest share of a device that background and dispatch load may take together (a device
 #: never stops); a background level is at most this.
@@ -172,11 +173,66 @@ def load_path(cfg: BackgroundLoad, rng: np.random.Generator) -> Generator[tuple[
             state = nxt if nxt < state else nxt + 1
 
 
-def background_process(env, cfg: BackgroundLoad, rng: np.random.Generator, on_change: Callable[[float], None]):
-    """SimPy process: call ``on_change(level)`` at t = 0 and at every jump of the load path."""
+#: Pairs a shared path keeps; a reader going further draws its own continuation (re-drawing the kept part).
+RECORD_MAX = 4096
+
+
+class _RecordedPath:
+    """One device's load path, drawn once from its substream and replayed to every reader (the first
+    :data:`RECORD_MAX` pairs: the memory of a run with many load changes stays bounded)."""
+
+    __slots__ = ("cfg", "ss", "draw", "items")
+
+    def __init__(self, cfg: BackgroundLoad, ss: np.random.SeedSequence) -> None:
+        self.cfg = cfg
+        self.ss = ss
+        self.draw = load_path(cfg, np.random.default_rng(ss))
+        self.items: list[tuple[float, float]] = []
+
+    def __iter__(self) -> Iterator[tuple[float, float]]:
+        items = self.items
+        i = 0
+        while True:
+            if i == len(items):
+                if i >= RECORD_MAX:
+                    break
+                items.append(next(self.draw))
+            yield items[i]
+            i += 1
+        own = load_path(self.cfg, np.random.default_rng(self.ss))  # past the kept part: this reader's own draws
+        for _ in range(i):
+            next(own)
+        yield from own
+
+
+#: Recently used paths, by (substream entropy, spawn key, pool size, config): an environment episode reads one
+#: device's path up to three times (the engine run and the single-device reference walks).
+_PATHS: OrderedDict[tuple, _RecordedPath] = OrderedDict()
+_PATHS_SIZE = 64
+
+
+def shared_load_path(cfg: BackgroundLoad, ss: np.random.SeedSequence) -> Iterator[tuple[float, float]]:
+    """What ``load_path(cfg, np.random.default_rng(ss))`` yields, pair for pair; for a substream of an
+    integer seed the pairs drawn are kept (recently used substreams) and replayed to the next reader,
+    so the engine and the single-device walks of one seed draw each path once."""
+    if type(ss.entropy) is not int:
+        return load_path(cfg, np.random.default_rng(ss))
+    key = (ss.entropy, ss.spawn_key, ss.pool_size, cfg)
+    rec = _PATHS.get(key)
+    if rec is None:
+        rec = _PATHS[key] = _RecordedPath(cfg, ss)
+        if len(_PATHS) > _PATHS_SIZE:
+            _PATHS.popitem(last=False)
+    return iter(rec)
+
+
+def background_process(env, cfg: BackgroundLoad, rng: np.random.Generator | None, on_change: Callable[[float], None],
+                       path: Iterator[tuple[float, float]] | None = None):
+    """SimPy process: call ``on_change(level)`` at t = 0 and at every jump of the load path (drawn from
+    ``rng``, or ``path``: the pairs :func:`load_path` yields, e.g. :func:`shared_load_path`)."""
     last = None
     constant = len(set(cfg.levels)) == 1
-    for hold, level in load_path(cfg, rng):
+    for hold, level in (load_path(cfg, rng) if path is None else path):
         if level != last:
             on_change(level)
             last = level

@@ -48,7 +48,9 @@ def substreams(seed: int | None) -> list[np.random.SeedSequence]:
     key = int(seed)
     hit = _substreams.get(key)
     if hit is None:
-        hit = tuple(np.random.SeedSequence(key).spawn(len(STREAMS)))
+        # the children ``SeedSequence(key).spawn(5)`` returns, built directly (same entropy, spawn keys and
+        # pool size: the same states), without mixing the parent's own pool first
+        hit = tuple(np.random.SeedSequence(key, spawn_key=(i,)) for i in range(len(STREAMS)))
         _remember(_substreams, key, hit)
     return list(hit)
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.sim.entities import CPU, Task
-from sparoa_sim.sim.hwstate import MAX_LOAD, LoadTrace, background_process, trace_process
+from sparoa_sim.sim.hwstate import MAX_LOAD, LoadTrace, background_process, shared_load_path, trace_process
 from sparoa_sim.sim.predtables import duration_at
 from sparoa_sim.sim.state import RunState
 
@@ -70,8 +70,8 @@ class Rates:
             return
         for d, name in enumerate(("cpu", "gpu")):
             if name in bg.devices:
-                state.env.process(background_process(state.env, bg, np.random.default_rng(streams[d]),
-                                                     self._setter(d)))
+                state.env.process(background_process(state.env, bg, None, self._setter(d),
+                                                     path=shared_load_path(bg, streams[d])))
 
     def _setter(self, d: int) -> Callable[[float], None]:
         def set_level(level: float) -> None:

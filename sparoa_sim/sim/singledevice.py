@@ -31,19 +31,19 @@ from sparoa_sim.sim.randomness import batch_noise, substreams
 from sparoa_sim.sim.simulator import Simulator
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.noise import noise_sigmas
-from sparoa_sim.sim.hwstate import MAX_LOAD, LoadTrace, load_path
+from sparoa_sim.sim.hwstate import MAX_LOAD, LoadTrace, shared_load_path
 
 __all__ = ["single_device_figures"]
 
 _DEVICES = {"cpu": 0, "gpu": 1}
 
 
-def _load_changes(bg, rng: np.random.Generator):
-    """(time, level) of each change of one device's background level, as the engine's process
-    applies them (the first at t = 0)."""
+def _load_changes(bg, ss: np.random.SeedSequence):
+    """(time, level) of each change of one device's background level (its path drawn from substream ``ss``),
+    as the engine's process applies them (the first at t = 0)."""
     t = 0.0
     last = None
-    for hold, level in load_path(bg, rng):
+    for hold, level in shared_load_path(bg, ss):
         if level != last:
             yield t, level
             if len(set(bg.levels)) == 1:
@@ -88,7 +88,7 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     if isinstance(bg, LoadTrace):
         changes = _trace_changes(bg.changes(d))
     else:
-        changes = (_load_changes(bg, np.random.default_rng(kids[d]))
+        changes = (_load_changes(bg, kids[d])
                    if bg is not None and ("cpu", "gpu")[d] in bg.devices else iter(()))
     nxt_t, nxt_level = next(changes, (math.inf, 0.0))
 

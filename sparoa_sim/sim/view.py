@@ -34,7 +34,7 @@ class OpView:
     takes duck-typed — the view does not import the simulator.
     """
 
-    __slots__ = ("_sim", "_gt", "_state", "_host", "_rates", "job_state", "op")
+    __slots__ = ("_sim", "_gt", "_state", "_host", "_rates", "job_state", "op", "_at")
 
     def __init__(self, sim: Any, gt: GraphTables) -> None:
         self._sim = sim
@@ -46,6 +46,8 @@ class OpView:
         self.job_state: Any = None
         #: Index of the operator in the graph (topological order).
         self.op: int = -1
+        # per device: (tables, load, their latencies at that load), the last list decision_state read
+        self._at: list[tuple[Any, float, Any]] = [(None, -1.0, None), (None, -1.0, None)]
 
     def bind(self, state: RunState, host: Any, rates: Any) -> None:
         """Read a new run: its state, host dispatch thread and rates (called at each reset)."""
@@ -228,10 +230,13 @@ class OpView:
         op = self.op
         state = self._state
         load = state.load
+        at = self._at  # t.at_load(d, load)[op], without the call while the load holds (it takes few values)
         ld = load[0]
-        pc = t.lat[0][op] if ld == 0.0 else t.at_load(0, ld)[op]
+        a = at[0]
+        pc = t.lat[0][op] if ld == 0.0 else (a[2] if a[0] is t and a[1] == ld else self._at_load(0, t, ld))[op]
         ld = load[1]
-        pg = t.lat[1][op] if ld == 0.0 else t.at_load(1, ld)[op]
+        a = at[1]
+        pg = t.lat[1][op] if ld == 0.0 else (a[2] if a[0] is t and a[1] == ld else self._at_load(1, t, ld))[op]
         gt = self._gt
         deps = gt.deps[op]
         if not deps:
@@ -263,6 +268,12 @@ class OpView:
         b1 = b[1]
         return (pc, pg, 0.0 if 0.0 > b0 else b0, 0.0 if 0.0 > b1 else b1, 0.0 if 0.0 > hb else hb,  # = max(x, 0.0)
                 on_c, on_g, xc, xg, host.busy, self._rates.contention, job.placed / gt.n, len(state.ready))
+
+    def _at_load(self, d: int, t: Any, load: float) -> list[float]:
+        """``t.at_load(d, load)``, kept as the last list device ``d`` read (see :meth:`decision_state`)."""
+        lat = t.at_load(d, load)
+        self._at[d] = (t, load, lat)
+        return lat
 
     # -- hardware state and progress -------------------------------------------------------
     @property

@@ -9,7 +9,7 @@ import pytest
 
 from sparoa_sim.agents.experiments.result_diff import RUN_KEYS, diff_results, tolerance_for
 
-from tests.benchmarks.bench_scripts import benchmark_script
+from bench_scripts import benchmark_script
 
 DOC = {"provenance": {"date": "2026-12-07T09:00:00"}, "wall_s": 12.0,
        "summary": {"regret_mean": 0.0719, "met": False, "misses": ["a", "b"]},
