@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sparoa_sim.agents.experiments.result_diff import RUN_KEYS, diff_results, tolerance_for
+from sparoa_sim.agents.experiments.result_diff import diff_results, skip_for, tolerance_for
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
@@ -72,7 +72,7 @@ def compare_file(path: Path, ref: str) -> dict[str, Any]:
     if tol is None:  # a time-limited search: its summary, within the timing noise
         old, new = (d.get("summary", d) if isinstance(d, dict) else d for d in (old, new))
         tol, row["compared"] = SUMMARY_TOLERANCE, "summary"
-    diffs = diff_results(old, new, rtol=tol, skip=RUN_KEYS)
+    diffs = diff_results(old, new, rtol=tol, skip=skip_for(path.name))
     row["differences"] = [d.describe() for d in diffs]
     return row | {"verdict": "reproduced" if not diffs else "outside noise"}
 

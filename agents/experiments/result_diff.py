@@ -16,13 +16,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Difference", "TOLERANCE", "RUN_KEYS", "diff_results", "tolerance_for"]
+__all__ = ["Difference", "TOLERANCE", "RUN_KEYS", "diff_results", "skip_for", "tolerance_for"]
 
 #: Keys that describe the run, not its result: never compared.
 RUN_KEYS = frozenset({
     "provenance", "date", "command", "json_path", "wall_s", "elapsed_s", "train_s", "sweep_s",
     "loadavg", "loadavg_before", "loadavg_after", "load_avg", "machine", "python", "host", "git_commit",
 })
+
+#: Raw repeated samples (each round's or repetition's own ratio): their median is the figure compared.
+SAMPLE_KEYS = frozenset({"round_ratios", "rep_ratios"})
+
+#: Files whose figures are ratios timed in one run (the machine's speed cancels): their absolute times move
+#: with the host's speed from one run to the next and are not compared.
+RATIO_FILES: dict[str, frozenset[str]] = {
+    "env_speed.json": frozenset({"steps_per_s", "cartpole_steps_per_s"}),
+    "engine.json": frozenset({"per_op_s", "bare_timeout_s"}),
+}
 
 #: Relative tolerance per committed result file (0 = must reproduce exactly; None = not comparable
 #: figure by figure: a time-limited or wall-clock-budgeted search, compared by its own summary).
@@ -67,6 +77,12 @@ def tolerance_for(name: str) -> float | None:
     if name in TOLERANCE:
         return TOLERANCE[name]
     return 0.25 if name.startswith("sparsity") else 0.0
+
+
+def skip_for(name: str) -> frozenset[str]:
+    """Keys not compared in result file ``name``: the run's record, raw samples, and a ratio file's
+    absolute times (:data:`RATIO_FILES`)."""
+    return RUN_KEYS | SAMPLE_KEYS | RATIO_FILES.get(name, frozenset())
 
 
 def _number(v: Any) -> bool:

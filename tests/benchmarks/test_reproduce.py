@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from sparoa_sim.agents.experiments.result_diff import RUN_KEYS, diff_results, tolerance_for
+from sparoa_sim.agents.experiments.result_diff import RUN_KEYS, diff_results, skip_for, tolerance_for
 
 from bench_scripts import benchmark_script
 
@@ -113,3 +113,11 @@ def test_a_file_that_is_not_json_is_one_line_and_exit_2(reproduce, tmp_path, cap
     assert reproduce.main([str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "predictor.json: not JSON" in err
+
+
+def test_raw_samples_and_a_ratio_files_absolute_times_are_not_figures():
+    old = {"rows": [{"per_op_s": 1e-6, "rep_ratios": [4.0, 5.0], "verdict_ratio": 4.6}]}
+    new = {"rows": [{"per_op_s": 2e-6, "rep_ratios": [9.0, 5.0], "verdict_ratio": 4.7}]}
+    assert diff_results(old, new, rtol=0.25, skip=skip_for("engine.json")) == []
+    assert [d.path for d in diff_results(old, new, rtol=0.25, skip=skip_for("hw_predict.json"))] == [
+        "rows[0].per_op_s"]  # hw_predict's figure is an absolute time
