@@ -67,6 +67,7 @@ bench-sparsity-inputs: setup
 	    --vgg-out benchmarks/results/sparsity_sweep_vgg.json --vgg-warm-out benchmarks/results/sparsity_sweep_vgg_warm.json
 	$(PY) benchmarks/sparsity_inputs.py validate --graph-out benchmarks/results/sparsity_vgg16_measured_graph.json \
 	    --out benchmarks/results/sparsity_validation.json
+	$(PY) benchmarks/sparsity_inputs.py validate-cli --batch 8 --out benchmarks/results/sparsity_validate_cli.json
 bench-sparsity-cold: setup
 	$(PY) benchmarks/sparsity.py --sweep benchmarks/results/sparsity_sweep_cold.1.json \
 	    benchmarks/results/sparsity_sweep_cold.2.json benchmarks/results/sparsity_sweep_cold.3.json \

@@ -18,12 +18,15 @@ Three steps, each writing its file atomically (``make bench-sparsity-inputs`` ru
   wall clock inside the executor's CPU-only run (``measure_cpu_side``) and thread CPU time of
   the kernels on the real activations (``kernel_cpu_times``); records load average and provenance;
 * ``user-files``: that model's state_dict, its images (``.npy``) and the profile with the fitted kernel
-  (TOML) in a folder, for ``sparoa validate --weights --inputs`` (the same check through the CLI).
+  (TOML) in a folder, for ``sparoa validate --weights --inputs`` (the same check through the CLI);
+* ``validate-cli``: that CLI run itself (CPU-only placement, one image per timed run), its
+  ``validation.json`` with the provenance.
 
     python benchmarks/sparsity_inputs.py sweeps --cold-out F --vgg-out F --vgg-warm-out F
     python benchmarks/sparsity_inputs.py measured-graph --out F
     python benchmarks/sparsity_inputs.py validate --out F [--graph-out F] [--sweep F ...]
     python benchmarks/sparsity_inputs.py user-files --out DIR   # then: sparoa validate ... --weights --inputs
+    python benchmarks/sparsity_inputs.py validate-cli --out F --batch 8   # both, through the CLI
 
 ``--reduced`` (the zoo's small VGG-16, 32×32) and the size flags give a run of seconds for tests.
 """
@@ -178,6 +181,25 @@ def user_files(model: Any, xs: Any, folder: Path, sweeps: Sequence[Path], platfo
     return out
 
 
+def validate_cli(model: Any, xs: Any, sweeps: Sequence[Path], platform: str = "host", *, runs: int = 10,
+                 reduced: bool = False) -> dict[str, Any]:
+    """``sparoa validate --weights --inputs --policies cpu`` on the sparse VGG-16 (files from :func:`user_files`
+    in a temporary folder): its ``validation.json``."""
+    import tempfile
+
+    from sparoa_sim.cli import main as cli
+
+    with tempfile.TemporaryDirectory() as td:
+        files = user_files(model, xs, Path(td) / "in", sweeps, platform)
+        out = Path(td) / "out"
+        rc = cli(["validate", "--workload", "vgg16", *(["--reduced"] if reduced else []), "--platform",
+                  str(files["platform"]), "--weights", str(files["weights"]), "--inputs", str(files["inputs"]),
+                  "--policies", "cpu", "--reps", str(runs), "-o", str(out)])
+        if rc != 0:
+            raise SystemExit(rc)
+        return json.loads((out / "validation.json").read_text(encoding="utf-8"))
+
+
 def validate(model: Any, xs: Any, graph: Any, reached: dict[str, float], sweeps: Sequence[Path], *,
              platform: str = "host", oracle_time_limit_s: float = 20.0, runs: int = 20, calls: int = 24,
              log=print) -> dict[str, Any]:
@@ -266,7 +288,8 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--sparsities", type=float, nargs="+", help="instead of the defaults (tiny runs)")
     sw.add_argument("--max-shapes", type=int, help="only the first N shapes of each sweep (tiny runs)")
     for name, hlp in (("measured-graph", "the VGG-16 measured graph"), ("validate", "executor vs twin"),
-                      ("user-files", "weights, inputs and profile for sparoa validate --weights --inputs")):
+                      ("user-files", "weights, inputs and profile for sparoa validate --weights --inputs"),
+                      ("validate-cli", "the same model through sparoa validate --weights --inputs (CPU-only)")):
         p = sub.add_parser(name, help=hlp)
         p.add_argument("--out", type=Path, required=True, help="a folder for user-files")
         p.add_argument("--reduced", action="store_true", help="the zoo's small VGG-16 (tests)")
@@ -274,10 +297,11 @@ def _parser() -> argparse.ArgumentParser:
         if name != "measured-graph":
             p.add_argument("--sweep", type=Path, nargs="+", default=list(DEFAULT_SWEEPS))
             p.add_argument("--platform", default="host")
+        if name in ("validate", "validate-cli"):
+            p.add_argument("--runs", type=int, default=20 if name == "validate" else 10)
         if name == "validate":
             p.add_argument("--graph-out", type=Path, help="also write the measured graph used here")
             p.add_argument("--oracle-time-limit", type=float, default=20.0)
-            p.add_argument("--runs", type=int, default=20)
             p.add_argument("--calls", type=int, default=24)
     return ap
 
@@ -306,6 +330,12 @@ def main(argv: list[str] | None = None) -> int:
         print("wrote " + ", ".join(str(f) for f in files.values()))
         print(f"sparoa validate --workload vgg16{' --reduced' if args.reduced else ''} --platform {files['platform']} "
               f"--weights {files['weights']} --inputs {files['inputs']} --policies cpu -o DIR")
+        return 0
+    if args.step == "validate-cli":
+        doc = validate_cli(model, xs, args.sweep, args.platform, runs=args.runs, reduced=args.reduced)
+        doc["provenance"] = provenance(SCRIPT, argv)
+        doc["elapsed_s"] = time.perf_counter() - t0
+        print(f"wrote {atomic_write_text(args.out, json.dumps(doc, indent=1, default=float) + chr(10))}")
         return 0
     g = measured_graph(model, xs)
     from sparoa_sim.ir.graph import save_graph

@@ -6,6 +6,8 @@ goes to stderr; with ``--json`` exactly one JSON object goes to stdout (``latenc
 them — negative when the oracle is faster); ``-o`` writes the schedule, which
 ``sparoa simulate --policy FILE --reference`` replays.
 
+``--search-evals``, ``--subsolvers`` and ``--chain-bound`` are the oracle's opt-in levers (a local-search
+start, CP-SAT's full-problem worker, the chain-relaxation bound; ``benchmarks/oracle.py`` uses all three).
 ``--time-limit`` covers model building and solving. Ctrl-C ends with exit 130 and one line: an
 interrupted solve's best schedule goes to ``NAME.interrupted.json`` beside ``-o`` (marked
 ``interrupted``, with its gap to the bound), never to ``-o`` itself, which holds only answers.
@@ -16,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from sparoa_sim.cli.args import positive, positive_int, seed
+from sparoa_sim.cli.args import comma_list, positive, positive_int, seed
 from sparoa_sim.cli.output import emit, table
 from sparoa_sim.cli.outputs_check import check_output_file, interrupted
 from sparoa_sim.cli.scenario_args import add_scenario_args, fixed_load
@@ -36,6 +38,12 @@ def add_oracle_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="time limit, seconds, for model building and solving (default 60)")
     p.add_argument("--workers", default="1", help="solver threads (default 1: reproducible with --seed)")
     p.add_argument("--seed", default="0", help="solver random seed (default 0)")
+    p.add_argument("--search-evals", type=positive_int("--search-evals"), default=0, metavar="N",
+                   help="run an iterated local search of N exact evaluations from the best start first (default 0: off)")
+    p.add_argument("--subsolvers", type=comma_list, default=(), metavar="NAME[,NAME]",
+                   help="CP-SAT's full-problem worker(s) with --workers 2 or more, e.g. objective_lb_search")
+    p.add_argument("--chain-bound", action="store_true",
+                   help="a proven lower bound from the chain left after dropping side branches between cut operators")
     add_scenario_args(p, corun=False)
     p.add_argument("--hint", default=None, metavar="SCHEDULE.json",
                    help="a schedule to start from (e.g. a trained scheduler's schedule.json), if better than the "
@@ -72,7 +80,8 @@ def cmd_oracle(args: argparse.Namespace) -> int:
     try:
         res = solve_oracle(graph, platform, mode=mode, batch=batch, precision=args.precision,
                            time_limit_s=time_limit, num_workers=workers, random_seed=random_seed,
-                           cache=cache, log=stderr_log, load=load, hint=hint)
+                           cache=cache, log=stderr_log, load=load, hint=hint, search_evals=args.search_evals,
+                           subsolvers=tuple(args.subsolvers), chain_bound=args.chain_bound)
     except OracleInterrupted as stop:
         return interrupted(_save_interrupted(stop.result, args.output))
     except KeyboardInterrupt:

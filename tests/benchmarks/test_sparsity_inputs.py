@@ -117,3 +117,13 @@ def test_user_files_are_what_validate_takes(bench, sparse, tmp_path):
     plat, base = load_platform(files["platform"]), load_platform(FIXTURE)
     assert plat.cpu.latency.g_a > 0 and plat.cpu.latency.act_eta != base.cpu.latency.act_eta
     assert not list((tmp_path / "uf").glob("*.tmp*"))
+
+
+def test_validate_cli_runs_sparoa_validate_on_those_files(bench, sparse):
+    """The CLI's validation.json: measured sparsity from the user's inputs, the CPU placement measured."""
+    model, xs, _ = sparse
+    doc = bench.validate_cli(model, xs, bench.DEFAULT_SWEEPS, FIXTURE, runs=2, reduced=True)
+    assert doc["workload"] == "vgg16" and doc["meta"]["sparsity_source"].startswith("measured")
+    assert doc["meta"]["inputs"]["samples"] == len(xs)
+    (cpu,) = [p for p in doc["placements"] if p["name"] == "cpu"]
+    assert cpu["measured_s"] > 0 and cpu["predicted_s"] > 0

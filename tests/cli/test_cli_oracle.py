@@ -54,3 +54,33 @@ def test_oracle_bad_input_is_one_line(graph_file, capsys, args, match):
     assert rc == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and match in err[0]
+
+
+def test_oracle_levers_reach_the_solver(graph_file, capsys, monkeypatch):
+    """--search-evals, --subsolvers and --chain-bound are passed to solve_oracle as given (the real solve runs)."""
+    from sparoa_sim.agents.exact import oracle as omod
+
+    seen = {}
+    real = omod.solve_oracle
+
+    def spy(*a, **k):
+        seen.update(k)
+        return real(*a, **k)
+
+    monkeypatch.setattr(omod, "solve_oracle", spy)
+    rc = main(["oracle", "--workload", str(graph_file), "--platform", "jetson-agx-orin-64gb", "--time-limit", "20",
+               "--workers", "2", "--search-evals", "200", "--subsolvers", "objective_lb_search", "--chain-bound",
+               "--json"])
+    assert rc == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert (seen["search_evals"], seen["subsolvers"], seen["chain_bound"]) == (200, ("objective_lb_search",), True)
+    assert doc["latency_s"] >= doc["bound_s"] * (1 - 1e-3)
+
+
+@pytest.mark.parametrize("args, match", [(["--search-evals", "0"], "--search-evals"),
+                                         (["--subsolvers", "nope_solver", "--workers", "2"], "nope_solver")])
+def test_oracle_bad_lever_is_one_line(graph_file, capsys, args, match):
+    rc = main(["oracle", "--workload", str(graph_file), "--platform", "jetson-orin-nano-8gb", *args])
+    assert rc == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and match in err[0]
