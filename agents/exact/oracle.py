@@ -214,6 +214,7 @@ def _known_subsolver(name: str) -> bool:
     m = cp_model.CpModel()
     m.minimize(m.new_int_var(0, 1, "x"))
     solver = cp_model.CpSolver()
+    solver.parameters.catch_sigint_signal = False  # CP-SAT's handler would outlive the solve: Ctrl-C then kills
     solver.parameters.num_workers = 2
     solver.parameters.subsolvers.append(name)
     return solver.solve(m) != cp_model.MODEL_INVALID
