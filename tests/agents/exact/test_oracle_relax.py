@@ -48,6 +48,7 @@ def _optimum(p: RefProblem) -> int:
     durs = _durations(p)
     mod = OracleModel(p, durs, sum(map(sum, durs)) + 1)
     solver = cp_model.CpSolver()
+    solver.parameters.catch_sigint_signal = False  # else CP-SAT's handler outlives the solve and Ctrl-C kills pytest
     solver.parameters.num_workers = 1
     solver.parameters.max_time_in_seconds = 20.0
     assert solver.solve(mod.m) == cp_model.OPTIMAL
