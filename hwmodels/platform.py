@@ -186,6 +186,10 @@ class PowerMode:
     nvpmodel_id: int | None = None
     aliases: tuple[str, ...] = ()
     description: str = ""
+    #: The CPU's sustained bandwidth in this mode relative to ``cpu.latency.mem_bw`` where it was
+    #: measured per mode (fewer cores at a lower clock stream less: Orin Nano 7W); None: scale
+    #: with the memory-clock cap like the GPU (:meth:`Platform.emc_scale`).
+    cpu_bw_scale: float | None = None
 
     def units(self, kind: str | int) -> int:
         """Active parallel units of a device in this mode (CPU cores or GPU TPCs)."""
@@ -296,9 +300,12 @@ class Platform:
         return dev.peak(precision, m.units(kind), m.clock(kind))
 
     def mem_bw(self, kind: str | int, mode: str | PowerMode | None = None) -> float:
-        """B_d(m): sustained bandwidth of a device alone in a mode, B/s."""
+        """B_d(m): sustained bandwidth of a device alone in a mode, B/s: the device's ``mem_bw`` times
+        the mode's memory-clock cap, or for the CPU its measured per-mode scale where the profile has one."""
         m = self.mode(mode)
-        return self.device(kind).latency.mem_bw * self.emc_scale(m)
+        i = device_index(kind)
+        scale = m.cpu_bw_scale if (i == CPU and m.cpu_bw_scale is not None) else self.emc_scale(m)
+        return self.device(i).latency.mem_bw * scale
 
     def emc_scale(self, mode: str | PowerMode | None = None) -> float:
         """Memory-clock cap of a mode relative to the maximum (1.0 when uncapped)."""
@@ -431,6 +438,8 @@ def _mode_tree(m: PowerMode) -> dict[str, Any]:
         gpu_clock_hz=m.gpu_clock_hz,
         emc_bw=m.emc_bw,
     )
+    if m.cpu_bw_scale is not None:
+        t["cpu_bw_scale"] = m.cpu_bw_scale
     t["energy"] = {
         "board_idle_w": e.board_idle_w,
         "cpu": dataclasses.asdict(e.cpu),

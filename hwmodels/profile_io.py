@@ -449,7 +449,7 @@ def _parse_mode(r: _Reader, name: str, t: Any, cpu: DeviceSpec, gpu: DeviceSpec,
     if not isinstance(t, dict):
         raise r.error(path, f"must be a table, got {t!r}")
     r.keys(t, path, {"nvpmodel_id", "description", "aliases", "cpu_cores", "cpu_clock_hz", "gpu_tpcs",
-                     "gpu_clock_hz", "emc_bw", "energy"})
+                     "gpu_clock_hz", "emc_bw", "cpu_bw_scale", "energy"})
     nv = t.get("nvpmodel_id")
     if nv is not None and (isinstance(nv, bool) or not isinstance(nv, int)):
         raise r.error(f"{path}.nvpmodel_id", f"must be an integer, got {nv!r}")
@@ -461,6 +461,7 @@ def _parse_mode(r: _Reader, name: str, t: Any, cpu: DeviceSpec, gpu: DeviceSpec,
     cpu_clk = r.num(t, "cpu_clock_hz", path, hi=cpu.max_clock_hz * (1 + 1e-9))
     gpu_clk = r.num(t, "gpu_clock_hz", path, hi=gpu.max_clock_hz * (1 + 1e-9))
     emc = r.num(t, "emc_bw", path, hi=memory.peak_bw * (1 + 1e-9))
+    cpu_bw_scale = r.num(t, "cpu_bw_scale", path, hi=1.0) if "cpu_bw_scale" in t else None
     e_t = r.table(t, "energy", path)
     ep = f"{path}.energy"
     r.keys(e_t, ep, {"board_idle_w", "cpu", "gpu"})
@@ -478,6 +479,7 @@ def _parse_mode(r: _Reader, name: str, t: Any, cpu: DeviceSpec, gpu: DeviceSpec,
     return PowerMode(
         name=name, cpu_cores=cores, cpu_clock_hz=cpu_clk, gpu_tpcs=tpcs, gpu_clock_hz=gpu_clk, emc_bw=emc,
         energy=energy, nvpmodel_id=nv, aliases=tuple(aliases), description=r.text(t, "description", path, ""),
+        cpu_bw_scale=cpu_bw_scale,
     )
 
 

@@ -46,15 +46,17 @@ def cpu_row(**kw: object) -> str:
 
 
 def test_copy_row_is_launch_plus_bytes_over_bandwidth_from_the_profile(ops) -> None:
-    """dst.copy_(src) of n FP32 values in the Orin Nano's 7W mode: t_launch · (1.5 GHz / 0.96 GHz) + 2·4n / mem_bw,
-    and at the reported 729.6 MHz the launch term scales by 1.5 / 0.7296 instead (the bandwidth does not)."""
+    """dst.copy_(src) of n FP32 values in the Orin Nano's 7W mode: t_launch · (1.5 GHz / 0.96 GHz) + 2·4n / the
+    mode's CPU bandwidth (mem_bw × the 7W cpu_bw_scale), and at the reported 729.6 MHz the launch term scales by
+    1.5 / 0.7296 instead (the bandwidth does not)."""
     p = load_platform(NANO)
     n = 2097152
     t, terms = ops.predict_op_row(p, "copy", (n,), "7W", "fp32", reported_clock_hz=729.6e6)
     launch = p.cpu.latency.t_launch * p.cpu.max_clock_hz / 960e6
-    mem = 2 * 4 * n / (p.cpu.latency.mem_bw * p.emc_scale("7W"))
+    mem = 2 * 4 * n / (p.cpu.latency.mem_bw * p.mode("7W").cpu_bw_scale)
+    assert p.mem_bw("cpu", "7W") == pytest.approx(26.5e9 * 0.634) and p.mem_bw("cpu", "15W") == 26.5e9
     assert t == pytest.approx(launch + mem, rel=1e-12)
-    assert t * 1e3 == pytest.approx(0.045833 + 0.633104, abs=2e-6)  # 29.333 µs × 1.5625, 16.78 MB / 26.5 GB/s
+    assert t * 1e3 == pytest.approx(0.045833 + 0.998585, abs=2e-6)  # 29.333 µs × 1.5625, 16.78 MB / 16.8 GB/s
     assert terms["kernels"] == 1 and terms["bound"] == ["memory"] and terms["cpu_clock_hz"] == 960e6
     at_clock = p.cpu.latency.t_launch * p.cpu.max_clock_hz / 729.6e6 + mem
     assert terms["twin_ms_at_reported_clock"] == pytest.approx(at_clock * 1e3, rel=1e-12)
@@ -171,7 +173,9 @@ def test_the_shipped_cpu_rows_load_and_name_their_fit_sources(bench) -> None:
     assert all(bench.skip_reason(r) is None for r in rows)
     fit = sorted(r.id for r in rows if r.src.get("fit_source"))
     assert fit == sorted([f"branes-nanosuper-25w-cpu-copy-{n}-fp32" for n in (16777216, 33554432, 67108864, 134217728)]
-                         + ["branes-nanosuper-25w-cpu-matmul-256-fp32", "branes-nanosuper-25w-cpu-matmul-256-fp16"])
+                         + ["branes-nanosuper-25w-cpu-matmul-256-fp32", "branes-nanosuper-25w-cpu-matmul-256-fp16"]
+                         + [f"branes-nano-7w-cpu-copy-{2097152 * 2 ** k}-fp32" for k in range(7)]
+                         + ["branes-nano-7w-cpu-axpy-10000000-fp16"])
 
 
 def test_cpu_variants_change_only_what_they_name(ops) -> None:
@@ -184,5 +188,7 @@ def test_cpu_variants_change_only_what_they_name(ops) -> None:
         q = var.variant(p, tl_msghz=0.012)
         assert q.cpu.latency.t_launch == pytest.approx(0.012e-3 / 1.5) and q.cpu.latency.mem_bw == p.cpu.latency.mem_bw
         t, _ = ops.predict_op_row(q, "copy", (2097152,), "7W", "fp32")
-        assert t == pytest.approx(0.012e-3 / 0.96 + 2 * 4 * 2097152 / p.cpu.latency.mem_bw, rel=1e-12)
-        assert var.variant(load_platform(SUPER), bw_nano=17e9).cpu.latency.mem_bw == 26.5e9  # Nano 8GB only
+        assert t == pytest.approx(0.012e-3 / 0.96 + 2 * 4 * 2097152 / p.mem_bw("cpu", "7W"), rel=1e-12)
+        r = var.variant(p, eta_mm=0.85)
+        changed = [i for i, (a, b) in enumerate(zip(p.cpu.latency.eta, r.cpu.latency.eta)) if a != b]
+        assert sorted(changed) == sorted([kind_code("matmul"), kind_code("linear")]) and r.gpu == p.gpu
