@@ -21,11 +21,11 @@ from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.ir.sparsity import SourceFile, SparsityProvenance
 from sparoa_sim.real.models.extract import extract
 from sparoa_sim.real.models.user_inputs import (
-    DEFAULT_MAX_INPUTS, MAX_INPUT_BYTES, MAX_WEIGHTS_BYTES, apply_state_dict, load_inputs, load_state_dict,
-    sha256_file,
+    DEFAULT_MAX_INPUTS, MAX_INPUT_BYTES, MAX_WEIGHTS_BYTES, UserInputs, apply_state_dict, load_inputs,
+    load_state_dict, sha256_file,
 )
 
-__all__ = ["extract_measured"]
+__all__ = ["check_user_files", "extract_measured", "measured_graph"]
 
 
 def extract_measured(
@@ -51,12 +51,28 @@ def extract_measured(
     shape = tuple(int(d) for d in input_shape)
     if len(shape) < 2 or any(d <= 0 for d in shape):
         raise GraphError(f"--input-shape: expected a batch dimension and positive sizes, got {list(input_shape)!r}")
-    wpath, ipath = Path(weights), Path(inputs)
-    for label, p in (("weights", wpath), ("inputs", ipath)):  # both named before anything large is read
-        if not p.exists():
-            raise GraphError(f"{label} {p}: no such file")
+    wpath, ipath = check_user_files(weights, inputs)
     state = load_state_dict(wpath, max_bytes=max_weights_bytes)
     data = load_inputs(ipath, shape[1:], limit=max_inputs, max_bytes=max_input_bytes)
+    return measured_graph(model, state, wpath, data, name=name, prune=prune, seed=seed, reuse=reuse)
+
+
+def check_user_files(weights: str | os.PathLike[str], inputs: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """Both files named before anything large is read: a missing one is a one-line GraphError."""
+    wpath, ipath = Path(weights), Path(inputs)
+    for label, p in (("weights", wpath), ("inputs", ipath)):
+        if not p.exists():
+            raise GraphError(f"{label} {p}: no such file")
+    return wpath, ipath
+
+
+def measured_graph(model: nn.Module, state: dict[str, torch.Tensor], weights: str | os.PathLike[str],
+                   data: UserInputs, *, name: str, prune: float | None = None, seed: int = 0,
+                   reuse: bool = True) -> OpGraph:
+    """The measured-sparsity graph of ``model`` from a ``state`` already read from ``weights`` and inputs
+    already read (``load_inputs``): what :func:`extract_measured` does once its files are read, for a caller
+    that runs the model on the same weights and inputs (``sparoa validate``) and reads them once."""
+    wpath = Path(weights)
     trained = copy.deepcopy(model)
     apply_state_dict(trained, state, wpath)
     wdigest = sha256_file(wpath)
@@ -65,5 +81,6 @@ def extract_measured(
     source = (f"measured: trained weights {wpath.name} (sha256 {wdigest[:12]}) on {data.description} "
               f"(sha256 {data.file.sha256[:12]}); per-operator mean and spread across inputs"
               + (f"; weights magnitude-pruned to {prune:.0%} per layer" if prune else ""))
-    return extract(trained, torch.zeros((1, *shape[1:])), name=name, prune=prune, seed=seed,
+    sample = torch.zeros((1, *data.tensor.shape[1:]))
+    return extract(trained, sample, name=name, prune=prune, seed=seed,
                    sparsity_source=source, inputs=data.tensor, provenance=provenance, reuse=reuse)

@@ -50,7 +50,7 @@ from sparoa_sim.real.measure.device_state import device_state
 from sparoa_sim.real.measure.timing import make_clock, quiet_runtime, settle
 from sparoa_sim.real.models import zoo
 from sparoa_sim.real.models.extract import extract, magnitude_prune
-from sparoa_sim.real.models.measured import extract_measured
+from sparoa_sim.real.models.measured import check_user_files, measured_graph
 from sparoa_sim.real.models.user_inputs import DEFAULT_MAX_INPUTS, apply_state_dict, load_inputs, load_state_dict
 from sparoa_sim.real.run.executor import HybridExecutor, twin_cpu_kernels
 from sparoa_sim.real.run.policy_placer import LiveLoad
@@ -452,10 +452,11 @@ def validate(workload: str, platform: Platform, *, policies: Sequence[str] = DEF
     x = zoo.example_input(base, batch=batch, reduced=reduced, seed=seed)
     user = None
     if weights is not None:  # the sparsity measured with the user's weights on their inputs, then the same model
-        graph = extract_measured(model, x[:1].shape, name=workload, weights=weights, inputs=inputs,
-                                 max_inputs=max_inputs, prune=prune, seed=seed)
-        apply_state_dict(model, load_state_dict(weights), weights)
+        check_user_files(weights, inputs)
+        state = load_state_dict(weights)  # each file read once, for the twin's graph and the executor
         user = load_inputs(inputs, x.shape[1:], limit=max_inputs)
+        graph = measured_graph(model, state, weights, user, name=workload, prune=prune, seed=seed)
+        apply_state_dict(model, state, weights)
     if prune:
         magnitude_prune(model, prune)
     if user is None:

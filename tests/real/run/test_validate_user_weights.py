@@ -45,8 +45,12 @@ def test_the_twin_reads_the_sparsity_measured_with_the_users_weights(user_files,
         return real(ex, model, xs, *a, **k)
 
     monkeypatch.setattr(vmod, "_measure", spy)
+    reads: list[str] = []  # each user file is read once, for the twin's graph and the executor alike
+    for name in ("load_state_dict", "load_inputs"):
+        monkeypatch.setattr(vmod, name, lambda *a, _f=getattr(vmod, name), _n=name, **k: reads.append(_n) or _f(*a, **k))
     rep = validate(W, PLATFORM, policies=("cpu",), reps=2, warmup=1, reduced=True, weights=weights, inputs=inputs)
     assert rep.meta["inputs"]["samples"] == N_INPUTS and rep.meta["sparsity_source"].startswith("measured")
+    assert sorted(reads) == ["load_inputs", "load_state_dict"]
     op_rows = {r.op: r for r in rep.ops}
     assert op_rows, "the CPU placement was measured per operator"
     # the executor ran the user's inputs, one per run, not validate's own example input
