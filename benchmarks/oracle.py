@@ -13,13 +13,16 @@ reference). The oracle's latency is its schedule replayed by the engine at the l
     python benchmarks/oracle.py [--time-limit 60] [--num-workers 2] [--loads 0,0.5,0.8]
                                 [--workloads a,b] [--cases nano,agx] [--no-baselines] [-o PATH]
                                 [--search-evals 20000] [--subsolvers probing] [--chain-bound]
+                                [--work-bound 10]
                                 [--misses-of PATH]
 
 ``--loads``: comma-separated GPU shares, or ``cpu:gpu`` pairs (``0.2:0.5``). ``--search-evals``: the
 oracle's local-search start (exact evaluations); ``--subsolvers``: CP-SAT's full-problem workers
 (comma-separated); ``--chain-bound``: the optimum of the chain left after dropping side branches as a
-lower bound; ``--misses-of``: only the cases of an earlier results file that were neither proven
-nor within 3 % of their bound. The summary counts the cases proven or within 3 % within 60 s and names
+lower bound; ``--work-bound S``: S seconds (at most a third of the time left) for the MIP relaxation of
+placement, work per device between cut operators and paths (another proven lower bound);
+``--misses-of``: only the cases of an earlier results file that were neither proven nor within 3 % of
+their bound. The summary counts the cases proven or within 3 % within 60 s and names
 every miss.
 """
 
@@ -66,13 +69,13 @@ def replay(g, platform, policy, mode: str | None, load: tuple[float, float], cac
 
 def run_case(name: str, platform, mode: str | None, load: tuple[float, float], time_limit: float,
              num_workers: int, tb: ThresholdBest | None, search_evals: int = 0,
-             subsolvers: tuple[str, ...] = (), chain_bound: bool = False) -> dict:
+             subsolvers: tuple[str, ...] = (), chain_bound: bool = False, work_bound_s: float = 0.0) -> dict:
     """One workload on one platform at one load: the oracle and (unless ``tb`` is None) every baseline."""
     g = load_workload(name)
     cache = PredictionCache()
     r = solve_oracle(g, platform, mode=mode, time_limit_s=time_limit, num_workers=num_workers, random_seed=0,
                      cache=cache, log=stderr_log, load=load, search_evals=search_evals, subsolvers=subsolvers,
-                     chain_bound=chain_bound)
+                     chain_bound=chain_bound, work_bound_s=work_bound_s)
     row = {
         "workload": name, "n_ops": r.n_ops, "platform": platform.name, "mode": r.mode, "load": list(load),
         "oracle_s": r.latency_s, "replay_s": replay(g, platform, r.schedule, mode, load, cache).latency_mean_s,
@@ -107,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--search-evals", type=int, default=0, help="local-search start: exact evaluations (default 0: off)")
     ap.add_argument("--subsolvers", default="", help="CP-SAT full-problem subsolvers, comma-separated (default: CP-SAT's)")
     ap.add_argument("--chain-bound", action="store_true", help="add the chain relaxation's optimum as a lower bound")
+    ap.add_argument("--work-bound", type=float, default=0.0, help="seconds for the work relaxation's MIP bound (default 0: off)")
     ap.add_argument("--misses-of", default=None, help="only the cases an earlier results JSON neither proved nor "
                     "brought within 3 %% of the bound")
     ap.add_argument("-o", "--output", default=str(RESULTS), help="JSON to write")
@@ -125,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
                 if wanted is not None and (name, pname, tuple(load)) not in wanted:
                     continue
                 rows.append(run_case(name, plat, mode, load, args.time_limit, args.num_workers, tb,
-                                     args.search_evals, subsolvers, args.chain_bound))
+                                     args.search_evals, subsolvers, args.chain_bound, args.work_bound))
                 print(_line(rows[-1]), file=sys.stderr, flush=True)
         if tb is not None and tb.fit is not None:
             print(f"threshold-best on {pname}: tau_s={tb.fit.tau_s:.4g} tau_i={tb.fit.tau_i:.4g} "
@@ -137,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  miss: {m}")
     doc = {"benchmark": "oracle", "time_limit_s": args.time_limit, "num_workers": args.num_workers, "random_seed": 0,
            "search_evals": args.search_evals, "subsolvers": list(subsolvers), "chain_bound": args.chain_bound,
+           "work_bound_s": args.work_bound,
            "batch": 1, "setting": "reference", "loads": [list(x) for x in loads],
            "python": pyplatform.python_version(), "machine": pyplatform.machine(), "cases": rows,
            "summary": summary}

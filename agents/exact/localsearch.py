@@ -6,7 +6,9 @@ device's order is its subsequence), scored by the exact reference-setting evalua
 (:class:`sparoa_sim.agents.learn.fast_ref.FastRef`, equal to ``refsched.evaluate`` bit for bit).
 Moves: flip one operator's device; move one operator within the window its dependencies allow.
 A descent accepts moves that are not worse and stops after ``2n`` moves in a row that do not
-improve; a kick flips a few operators of the best schedule and descends again. The budget is a
+improve (the descent of the placement policy's training,
+:func:`sparoa_sim.agents.learn.placement_search.descend`, without its re-ranking flips); a kick
+flips a few operators of the best schedule and descends again. The budget is a
 number of evaluations (reproducible for a seed), cut short by an optional ``stop`` (the oracle's
 wall clock). The result is only ever a start: the solver's answer stays its own.
 """
@@ -24,6 +26,7 @@ from sparoa_sim.sim.policies import StaticSchedule
 from sparoa_sim.agents.exact.refsched import RefProblem
 from sparoa_sim.agents.learn.fast_ref import FastRef
 from sparoa_sim.agents.learn.placement_policy import global_order
+from sparoa_sim.agents.learn.placement_search import descend
 
 __all__ = ["SearchOutcome", "improve_schedule"]
 
@@ -56,46 +59,6 @@ class _Search:
         self.used += 1
         return self.fast.makespan(bits, topo, [i for i in topo if not bits[i]], [i for i in topo if bits[i]])
 
-    def insert(self, topo: list[int], rng: np.random.Generator) -> list[int] | None:
-        """``topo`` with one operator slid left or right past operators it is not ordered with."""
-        k = int(rng.integers(len(topo)))
-        op = topo[k]
-        deps, cons = self.p.deps[op], self.p.cons[op]
-        lo = k
-        while lo > 0 and topo[lo - 1] not in deps:
-            lo -= 1
-        hi = k
-        while hi + 1 < len(topo) and topo[hi + 1] not in cons:
-            hi += 1
-        if lo == hi:
-            return None
-        j = int(rng.integers(lo, hi))
-        j = j + 1 if j >= k else j  # any other place in [lo, hi]
-        out = topo[:k] + topo[k + 1:]
-        out.insert(j, op)
-        return out
-
-    def descend(self, bits: list[bool], topo: list[int], val: float, rng: np.random.Generator
-                ) -> tuple[list[bool], list[int], float]:
-        n = self.p.n
-        fails = 0
-        while fails < 2 * n and not self.out():
-            if rng.random() < 0.5:
-                i = int(rng.integers(n))
-                tb, tt = bits.copy(), topo
-                tb[i] = not tb[i]
-            else:
-                moved = self.insert(topo, rng)
-                if moved is None:
-                    fails += 1
-                    continue
-                tb, tt = bits, moved
-            v = self.score(tb, tt)
-            fails = 0 if v < val else fails + 1
-            if v <= val:
-                bits, topo, val = tb, tt, v
-        return bits, topo, val
-
 
 def improve_schedule(p: RefProblem, start: StaticSchedule, *, evaluations: int, seed: int = 0,
                      stop: Callable[[], bool] | None = None, kick: tuple[int, int] = (2, 4)) -> SearchOutcome:
@@ -112,7 +75,7 @@ def improve_schedule(p: RefProblem, start: StaticSchedule, *, evaluations: int, 
     val = start_val = s.score(bits, topo)
     best = (bits, topo, val)
     while not s.out():
-        bits, topo, val = s.descend(bits, topo, val, rng)
+        bits, topo, val = descend(s.score, bits, topo, rng, deps=p.deps, cons=p.cons, out=s.out, val=val)
         if val < best[2]:
             best = (bits, topo, val)
         bits, topo = best[0].copy(), best[1]  # kick the best

@@ -22,10 +22,13 @@ rounding moves the makespan by < 0.05 %):
 The model itself is :mod:`sparoa_sim.agents.exact.cpmodel`; on a totally ordered graph (a chain with skip edges) the exact optimum of its spine
 (:mod:`sparoa_sim.agents.exact.spine`) is a proven lower bound and a start (issue 21).
 
-Opt-in levers (issue 21, ``solve_oracle``'s ``search_evals``, ``subsolvers``, ``chain_bound``): an
-iterated local search from the best start (:mod:`sparoa_sim.agents.exact.localsearch`), CP-SAT's
-full-problem workers, and for graphs that are chains apart from side branches the optimum of the
-chain left after dropping them (:mod:`sparoa_sim.agents.exact.relax`) as a proven lower bound.
+Opt-in levers (issue 21, ``solve_oracle``'s ``search_evals``, ``subsolvers``, ``chain_bound``,
+``work_bound_s``): an iterated local search from the best start
+(:mod:`sparoa_sim.agents.exact.localsearch`), CP-SAT's full-problem workers, for graphs that are
+chains apart from side branches the optimum of the chain left after dropping them
+(:mod:`sparoa_sim.agents.exact.relax`), and a MIP relaxation of placement, work per device between
+cut operators and paths with copy costs (:mod:`sparoa_sim.agents.exact.workbound`): both proven
+lower bounds fed as the makespan's floor.
 
 Warm start: the best of the whole-operator heuristics (CPU-only, GPU-only, threshold rule,
 greedy, HEFT), the spine's optimum and a caller's ``hint`` (e.g. a learned schedule), replayed
@@ -64,6 +67,7 @@ from sparoa_sim.agents.exact.localsearch import improve_schedule
 from sparoa_sim.agents.exact.relax import relaxed_optimum
 from sparoa_sim.agents.exact.refsched import RefProblem, evaluate, reference_schedule
 from sparoa_sim.agents.exact.spine import spine_optimum
+from sparoa_sim.agents.exact.workbound import work_bound
 
 __all__ = ["Oracle", "OracleInterrupted", "OracleResult", "solve_oracle", "whole_op_heuristics"]
 
@@ -247,7 +251,8 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
                  precision: str = "fp32", time_limit_s: float = 10.0, num_workers: int = 1, random_seed: int = 0,
                  cache: PredictionCache | None = None, log: Callable[[str], None] | None = None,
                  load: tuple[float, float] = (0.0, 0.0), hint: StaticSchedule | None = None,
-                 search_evals: int = 0, subsolvers: tuple[str, ...] = (), chain_bound: bool = False) -> OracleResult:
+                 search_evals: int = 0, subsolvers: tuple[str, ...] = (), chain_bound: bool = False,
+                 work_bound_s: float = 0.0) -> OracleResult:
     """Solve the oracle for one inference of ``graph`` at ``batch`` and a fixed (cpu, gpu)
     background ``load`` (see the module docstring).
 
@@ -269,12 +274,16 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
     ``random_seed``; at most half the time left) and adds its schedule as the start
     ``"local-search"``; ``subsolvers`` names CP-SAT's full-problem workers (e.g. ``("probing",)``,
     used with 2 or more workers); ``chain_bound`` adds the optimum of the chain left after dropping
-    side branches as a proven lower bound (:mod:`~sparoa_sim.agents.exact.relax`).
+    side branches as a proven lower bound (:mod:`~sparoa_sim.agents.exact.relax`); ``work_bound_s`` > 0
+    gives that many seconds (at most a third of the time left) to the placement/work/path MIP
+    relaxation (:mod:`~sparoa_sim.agents.exact.workbound`), whose dual bound is another proven floor.
     """
     _check_params(time_limit_s, num_workers, random_seed)
     subsolvers = _check_subsolvers(subsolvers)
     if isinstance(search_evals, bool) or not isinstance(search_evals, int) or search_evals < 0:
         raise SimulationError(f"oracle: search_evals must be a non-negative integer, got {search_evals!r}")
+    if isinstance(work_bound_s, bool) or not isinstance(work_bound_s, (int, float)) or not 0 <= work_bound_s < math.inf:
+        raise SimulationError(f"oracle: work_bound_s must be a non-negative number of seconds, got {work_bound_s!r}")
     budget = Budget(time_limit_s)
     from ortools.sat.python import cp_model  # noqa: F401 - loaded now, not when Ctrl-C may land mid-import
     check_oracle_size(len(graph.ops), graph.name)
@@ -307,6 +316,8 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
             f"{found.latency_s * 1e3:.4g} ms in {found.evaluations} evaluations")
     best_name, best_times = _best_start(p, cands, ticks, budget)
     hint_sched = cands[best_name][1]
+    work_ticks = _work_bound(p, ticks, best_times.makespan, work_bound_s, budget, say)
+    lower_ticks = max(lower_ticks, work_ticks)
     at = f", load cpu {load[0]:g} gpu {load[1]:g}" if load != (0.0, 0.0) else ""
     say(f"oracle: {graph.name} ({p.n} ops, batch {batch}, {p.mode}{at}): best start {best_name} "
         f"{cands[best_name][0] * 1e3:.4g} ms; tick {tick * 1e9:.3g} ns, horizon {best_times.makespan} ticks")
@@ -318,6 +329,7 @@ def solve_oracle(graph: OpGraph, platform: Platform, *, mode: str | None = None,
         lb_s = max(lb_s, spine_optimum(p).latency)
     if relaxed_ticks is not None:
         lb_s = max(lb_s, relaxed_optimum(p).latency)
+    lb_s = max(lb_s, work_ticks * tick)  # in rounded ticks, like the solver's own bound
     if solver is None:  # the budget ran out before the solver started: the best start, the known bound
         sched = cands[best_name][1]
         objective = best_times.makespan * tick
@@ -368,6 +380,18 @@ def _best_start(p: RefProblem, cands: dict[str, tuple[float, StaticSchedule]], t
             best = key
     assert best is not None
     return best[2], best[3]
+
+
+def _work_bound(p: RefProblem, ticks: Ticks, horizon: int, seconds: float, budget: Budget,
+                say: Callable[[str], None]) -> int:
+    """The work relaxation's proven bound in ticks (0 when off or out of time): its MIP gets
+    ``seconds``, at most a third of what is left."""
+    if seconds <= 0 or budget.spent():
+        return 0
+    limit = min(float(seconds), budget.left() / 3)
+    bound, solved = work_bound(p, ticks.durations(), horizon=horizon, time_limit_s=limit)
+    say(f"oracle: work relaxation bound {bound:.0f} ticks ({'optimal' if solved else 'dual bound'}, {limit:.1f} s)")
+    return int(math.floor(bound))
 
 
 def _run_solver(p: RefProblem, ticks: Ticks, best_times: Any, lower_ticks: int, budget: Budget, num_workers: int,

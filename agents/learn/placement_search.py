@@ -38,7 +38,8 @@ from sparoa_sim.agents.learn.placement_policy import LoadAwarePolicy, decode, gl
 from sparoa_sim.errors import PolicyError
 from sparoa_sim.sim.policies import StaticSchedule
 
-__all__ = ["SearchResult", "SearchSettings", "TrainingState", "explicit_priorities", "train_placement"]
+__all__ = ["SearchResult", "SearchSettings", "TrainingState", "descend", "explicit_priorities", "slide",
+           "train_placement"]
 
 _LOGIT = 4.0  # |logit| the distilled placement targets take
 _SPACING = 2.0  # priority-offset spacing of an explicit order (> 1, the range of normalised ranks)
@@ -132,46 +133,64 @@ class _State:
 
     def _insert(self, topo: list[int], rng: np.random.Generator) -> list[int] | None:
         """``topo`` with one operator moved to another place its dependencies allow (None: no room)."""
-        k = int(rng.integers(len(topo)))
-        op = topo[k]
-        rest = topo[:k] + topo[k + 1:]
-        pos = {o: j for j, o in enumerate(rest)}
-        lo = max((pos[q] + 1 for q in self.p.deps[op]), default=0)
-        hi = min((pos[c] for c in self.p.cons[op]), default=len(rest))
-        if hi - lo < 1:
-            return None
-        j = int(rng.integers(lo, hi))
-        j = j + 1 if j >= k else j  # never back to where it was
-        if j > hi:
-            return None
-        return rest[:j] + [op] + rest[j:]
+        return slide(topo, self.p.deps, self.p.cons, rng)
 
     def descend(self, bits: list[bool], topo: list[int], rng: np.random.Generator) -> tuple[list[bool], list[int], float]:
-        """Random moves — flip one operator's device (keeping the order, or re-ranking), move one
-        operator in the list order — accepted when not worse; stops after ``2n`` moves in a row
-        that do not improve, or when the budget ends."""
-        val = self.score(bits, topo)
-        n = self.p.n
-        fails = 0
-        while fails < 2 * n and not self.budget.out():
-            r = rng.random()
-            if r < 0.5:
-                i = int(rng.integers(n))
-                trial_bits = bits.copy()
-                trial_bits[i] = not trial_bits[i]
-                trial_topo = self.ranked(trial_bits) if r < 0.1 else topo
-            else:
-                trial_bits = bits
-                moved = self._insert(topo, rng)
-                if moved is None:
-                    fails += 1
-                    continue
-                trial_topo = moved
-            v = self.score(trial_bits, trial_topo)
-            fails = 0 if v < val else fails + 1
-            if v <= val:
-                bits, topo, val = trial_bits, trial_topo, v
-        return bits, topo, val
+        """:func:`descend` from (``bits``, ``topo``) on this state, re-ranking on a tenth of the flips."""
+        return descend(self.score, bits, topo, rng, deps=self.p.deps, cons=self.p.cons, out=self.budget.out,
+                       rerank=self.ranked)
+
+
+def slide(topo: list[int], deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]],
+          rng: np.random.Generator) -> list[int] | None:
+    """``topo`` with one random operator moved to another place its dependencies allow (None: no room)."""
+    k = int(rng.integers(len(topo)))
+    op = topo[k]
+    rest = topo[:k] + topo[k + 1:]
+    pos = {o: j for j, o in enumerate(rest)}
+    lo = max((pos[q] + 1 for q in deps[op]), default=0)
+    hi = min((pos[c] for c in cons[op]), default=len(rest))
+    if hi - lo < 1:
+        return None
+    j = int(rng.integers(lo, hi))
+    j = j + 1 if j >= k else j  # never back to where it was
+    if j > hi:
+        return None
+    return rest[:j] + [op] + rest[j:]
+
+
+def descend(score: Callable[[Sequence[bool], Sequence[int]], float], bits: list[bool], topo: list[int],
+            rng: np.random.Generator, *, deps: Sequence[Sequence[int]], cons: Sequence[Sequence[int]],
+            out: Callable[[], bool], rerank: Callable[[Sequence[bool]], list[int]] | None = None,
+            val: float | None = None) -> tuple[list[bool], list[int], float]:
+    """The local search shared with the oracle's start (:mod:`sparoa_sim.agents.exact.localsearch`):
+    random moves — flip one operator's device (keeping the order; re-ranking it by ``rerank`` on a
+    tenth of the flips, where given), move one operator in the list order (:func:`slide`) — accepted
+    when not worse under ``score``; stops after ``2n`` moves in a row that do not improve, or when
+    ``out()``. ``val``: the start's score, if known (scored otherwise)."""
+    if val is None:
+        val = score(bits, topo)
+    n = len(bits)
+    fails = 0
+    while fails < 2 * n and not out():
+        r = rng.random()
+        if r < 0.5:
+            i = int(rng.integers(n))
+            trial_bits = bits.copy()
+            trial_bits[i] = not trial_bits[i]
+            trial_topo = rerank(trial_bits) if rerank is not None and r < 0.1 else topo
+        else:
+            trial_bits = bits
+            moved = slide(topo, deps, cons, rng)
+            if moved is None:
+                fails += 1
+                continue
+            trial_topo = moved
+        v = score(trial_bits, trial_topo)
+        fails = 0 if v < val else fails + 1
+        if v <= val:
+            bits, topo, val = trial_bits, trial_topo, v
+    return bits, topo, val
 
 
 def explicit_priorities(topo: Sequence[int]) -> np.ndarray:
