@@ -112,6 +112,8 @@ class EpisodeFactory:
         else:
             bg = BackgroundLoad()
         self._bg = bg
+        #: Per (mode, batch): the episode's SimConfig and Batching (frozen values: drawn once, shared).
+        self._drawn_configs: dict[tuple[str, int], tuple[SimConfig, Batching]] = {}
         self.cache = _TABLES if self.shared else PredictionCache()
         self._sims: OrderedDict[tuple[Any, ...], Simulator] = OrderedDict()
         self._max_sims = max_sims
@@ -149,9 +151,13 @@ class EpisodeFactory:
         batch = o.batch[int(rng.integers(len(o.batch)))] if len(o.batch) > 1 else o.batch[0]
         seed = int(rng.integers(_SEED_HIGH))
         si = (int(rng.integers(len(self.scenarios))) if len(self.scenarios) > 1 else 0) if self.scenarios else None
-        config = SimConfig(mode=mode, precision=o.precision, reference=o.reference, noise=o.noise,
-                           background=self._bg, record_trace=self.record_trace)
-        arrivals, batching, extra = self.arrivals, Batching.fixed(batch), {}
+        hit = self._drawn_configs.get((mode, batch))
+        if hit is None:
+            hit = self._drawn_configs[(mode, batch)] = (
+                SimConfig(mode=mode, precision=o.precision, reference=o.reference, noise=o.noise,
+                          background=self._bg, record_trace=self.record_trace), Batching.fixed(batch))
+        config, batching = hit
+        arrivals, extra = self.arrivals, {}
         if si is not None:
             sc, inp = self.scenarios[si], self._inputs[si]
             config = config.replace(background=inp.background)

@@ -53,6 +53,7 @@ index 2).
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from collections.abc import Callable
@@ -131,9 +132,10 @@ class OperatorFeatures:
     prefix: tuple[bytearray, ...] = ()
     ratio: tuple[float, ...] = ()
 
-    @property
+    @functools.cached_property
     def all_finite(self) -> bool:
-        """Whether every operator has a finite predicted latency on both devices (no mask needed)."""
+        """Whether every operator has a finite predicted latency on both devices (no mask needed; computed once:
+        every reset reads it)."""
         return bool(self.finite.all())
 
 
@@ -194,10 +196,9 @@ class ObservationBuilder:
             self.buf[-2] = thresholds[0]
             self.buf[-1] = float(log_intensity(thresholds[1]))
         self._static: dict[int, tuple[np.ndarray, list[float], np.ndarray]] = {}
-        #: Per batch: (each row's indices 0–19 as float32 bytes, the idle latencies of the episode
-        #: (indices 20, 21) and index 22 as floats, each operator's input bytes).
-        self._packed: dict[int, tuple[tuple[bytearray, ...], list[float], list[float], tuple[float, ...],
-                                      list[float]]] = {}
+        #: Per batch, per operator: (its indices 0–19 as float32 bytes, the idle latencies of the episode
+        #: (indices 20, 21) and index 22 as floats, its input bytes).
+        self._packed: dict[int, list[tuple[bytearray, float, float, float, float]]] = {}
         self._tail = self.buf[len(OBS_LAYOUT):].tobytes()  # the threshold features, if any
 
     def static_table(self, batch: int) -> np.ndarray:
@@ -221,14 +222,14 @@ class ObservationBuilder:
         tab[:, 20:22] = _logt_array(f.lat * self.inv_t)
         return tab, f.in_total, f.finite
 
-    def _pack_parts(self, batch: int) -> tuple[tuple[bytearray, ...], list[float], list[float], tuple[float, ...],
-                                               list[float]]:
-        """What :meth:`build` packs per operator at ``batch`` (the values of :meth:`static_table`)."""
+    def _pack_parts(self, batch: int) -> list[tuple[bytearray, float, float, float, float]]:
+        """What :meth:`build` packs per operator at ``batch`` (the values of :meth:`static_table`), one row per
+        operator: (indices 0–19 as float32 bytes, indices 20, 21 and 22 as floats, its input bytes)."""
         f = self._features(batch)
         idle = _logt_array(f.lat * self.inv_t).astype(np.float32)  # as assigned into the float32 table
-        hit = (f.prefix, idle[:, 0].tolist(), idle[:, 1].tolist(), f.ratio, f.in_total)
-        self._packed[batch] = hit
-        return hit
+        rows = list(zip(f.prefix, idle[:, 0].tolist(), idle[:, 1].tolist(), f.ratio, f.in_total))
+        self._packed[batch] = rows
+        return rows
 
     def build(self, view, load_cpu: float, load_gpu: float,
               progress: tuple[float, float, float, int, int] | None = None) -> np.ndarray:
@@ -238,12 +239,11 @@ class ObservationBuilder:
         progress (``Simulator.progress()``, read here unless the caller passes it)."""
         job = view.job_state
         batch = job.tables.batch
-        hit = self._packed.get(batch)
-        if hit is None:
-            hit = self._pack_parts(batch)
-        op = view.op
+        rows = self._packed.get(batch)
+        if rows is None:
+            rows = self._pack_parts(batch)
+        prefix, idle_c, idle_g, ratio, total = rows[view.op]
         pc, pg, bc, bg, hb, on_c, on_g, xc, xg, busy, cont, placed, n_ready = view.decision_state()
-        total = hit[4][op]
         if total > 0.0:
             fc, fg = on_c / total, on_g / total
         else:
@@ -265,9 +265,9 @@ class ObservationBuilder:
         in_sys = n_in_system * self.inv_n
         ready = n_ready / 16.0
         body = _PACK_TAIL(
-            hit[1][op], hit[2][op], hit[3][op],
+            idle_c, idle_g, ratio,
             lc, lg, lbc, lbg, lhb, fc, fg, lxc, lxg, load_cpu, load_gpu, 1.0 if busy else 0.0,
             1.0 if 1.0 < cont else cont, self.mode_feat, 1.0 if 1.0 < fill else fill, placed,
             n_done * self.inv_n, 1.0 if 1.0 < in_sys else in_sys, 1.0 if 1.0 < ready else ready, lnow, le)
         tail = self._tail
-        return _frombuffer(hit[0][op] + body + tail if tail else hit[0][op] + body, _F32)
+        return _frombuffer(prefix + body + tail if tail else prefix + body, _F32)

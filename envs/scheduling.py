@@ -165,7 +165,7 @@ class SparOAEnv(gym.Env):
             if not self._all_finite and not self._builder.finite(view.batch)[view.op, d]:
                 raise InvalidActionError(f"action: {('CPU', 'GPU')[d]} is masked off for operator {view.op} "
                                          f"({view.name!r}); see action_masks()")
-            share = float(d)
+            share = d  # 0 or 1: the engine reads an int as that share
             self._actions.append(d)
         else:
             share = continuous_share(action, view.splittable, self.options.dead_zone, self.options.split_levels)
@@ -299,19 +299,21 @@ class SparOAEnv(gym.Env):
 
     def _final_info(self) -> dict[str, Any]:
         ep = self._ep
-        res = self._sim.results()
+        figures = self._sim.one_request_figures()  # one request: the figures without the Results
+        if figures is None:
+            res = self._sim.results()
+            figures = (res.latency_mean_s, res.latency_p95_s, res.energy_per_inference_j, res.decisions, res.placement)
+        lat, p95, e, decisions, placement = figures
         cpu = self._factory.reference(ep, "cpu")
-        lat = res.latency_mean_s
-        e = res.energy_per_inference_j
         objective = lat / self._t_ref + (self._lam * e / self._e_ref if self._lam else 0.0)
         return {
             "workload": ep.graph.name, "platform": ep.platform.name, "mode": ep.mode, "batch": ep.batch,
             "scenario": self._factory.scenario_name(ep), "seed": ep.seed, "n_ops": len(ep.graph), "max_decisions": self.max_decisions,
-            "latency_mean_s": lat, "latency_p95_s": res.latency_p95_s,
+            "latency_mean_s": lat, "latency_p95_s": p95,
             "energy_per_inference_j": e, "t_ref_s": self._t_ref, "e_ref_j": self._e_ref,
             "cpu_latency_mean_s": cpu.latency_mean_s, "speedup_vs_gpu": self._t_ref / lat if lat > 0 else math.inf,
             "speedup_vs_cpu": cpu.latency_mean_s / lat if lat > 0 else math.inf, "objective": objective,
-            "decisions": res.decisions, "placement": list(res.placement),
+            "decisions": decisions, "placement": list(placement),
         }
 
     # ------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from sparoa_sim.sim.stream import RequestStream
 from sparoa_sim.sim.trace import SimTrace
 from sparoa_sim.sim.transfers import Transfers
 
-__all__ = ["TRACK_NAMES", "energy_so_far", "run_results", "run_trace", "stream_stats"]
+__all__ = ["TRACK_NAMES", "energy_so_far", "one_request_figures", "run_results", "run_trace", "stream_stats"]
 
 #: Trace tracks: 0 CPU, 1 GPU, 2 host dispatch, 3 transfers.
 TRACK_NAMES: tuple[str, ...] = ("CPU", "GPU", "host dispatch", "transfers")
@@ -57,6 +57,23 @@ def energy_so_far(now: float, board_idle_w: float, streams: Sequence[RequestStre
             end = now
         idle = board_idle_w * (end - min(firsts))
     return e[0] + e[1] + transfers.energy + idle
+
+
+def one_request_figures(*, lanes: Sequence[Any], board_idle_w: float, executors: Executors, transfers: Transfers,
+                        dispatcher: Dispatcher) -> tuple[float, float, float, int, tuple[float, ...]] | None:
+    """``(latency_mean_s, latency_p95_s, energy_per_inference_j, decisions, placement)`` of a finished run of
+    one request in one stream, each what :func:`run_results` reports (the same operations on the same
+    values), without the arrays and the :class:`Results` (an environment reads them at every episode
+    end); None for any other run, or a non-finite latency (read :func:`run_results`)."""
+    stream = lanes[0].stream
+    if len(lanes) != 1 or len(stream.arrival) != 1 or len(stream.completion) != 1:
+        return None
+    lat = float(stream.completion[0]) - float(stream.arrival[0])  # = comp - arr = the makespan, one request
+    if lat - lat != 0.0:
+        return None
+    energy = executors.energy
+    total = energy[0] + energy[1] + transfers.energy + board_idle_w * lat
+    return lat, lat, float(total / 1), dispatcher.decisions, tuple(stream.first_share or ())
 
 
 def stream_stats(lane: Any) -> StreamStats:

@@ -4,19 +4,21 @@
 of the GPU, latency noise, arrivals, the policy. Noise factors of a batch come from the child of
 the noise stream keyed by its first request, so two policies run with one seed face the same
 hardware and the same noise (common random numbers). The single-device walk
-(``sim.singledevice``) draws from the same functions, so its figures equal the engine's.
+(``sim.singledevice``) draws from the same functions, so its figures equal the engine's. A run
+builds each child only when it reads it (:class:`RunStreams`: the same child, state for state),
+and the noise stream not at all (:func:`batch_noise` reads only its entropy and spawn key).
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from sparoa_sim.hwmodels.noise import lognormal_factors
 
-__all__ = ["STREAMS", "batch_noise", "substreams"]
+__all__ = ["STREAMS", "NoiseKey", "RunStreams", "batch_noise", "substreams"]
 
 #: Substreams spawned from the run's SeedSequence, in this order (never reorder: CRN depends on it).
 STREAMS: tuple[str, ...] = ("background_cpu", "background_gpu", "noise", "arrivals", "policy")
@@ -26,7 +28,7 @@ STREAMS: tuple[str, ...] = ("background_cpu", "background_gpu", "noise", "arriva
 #: the same ones three times (its engine run and the single-device reference walks of both
 #: devices); both are pure functions of their arguments, so a small cache returns them at once.
 _CACHE_SIZE = 64
-_substreams: OrderedDict[int, tuple[np.random.SeedSequence, ...]] = OrderedDict()
+_substreams: OrderedDict[int, list[np.random.SeedSequence | None]] = OrderedDict()
 _noise: OrderedDict[tuple[Any, ...], list[float]] = OrderedDict()
 
 
@@ -34,6 +36,24 @@ def _remember(cache: OrderedDict, key: Any, value: Any, size: int = _CACHE_SIZE)
     cache[key] = value
     if len(cache) > size:
         cache.popitem(last=False)
+
+
+def _kept(key: int) -> list[np.random.SeedSequence | None]:
+    """The kept children of integer seed ``key`` (each None until first asked for)."""
+    hit = _substreams.get(key)
+    if hit is None:
+        hit = [None] * len(STREAMS)
+        _remember(_substreams, key, hit)
+    return hit
+
+
+def _child(kept: list[np.random.SeedSequence | None], key: int, i: int) -> np.random.SeedSequence:
+    ss = kept[i]
+    if ss is None:
+        # the child ``SeedSequence(key).spawn(5)[i]``, built directly (same entropy, spawn key and pool
+        # size: the same state), without mixing the parent's own pool first
+        ss = kept[i] = np.random.SeedSequence(key, spawn_key=(i,))
+    return ss
 
 
 def substreams(seed: int | None) -> list[np.random.SeedSequence]:
@@ -46,13 +66,44 @@ def substreams(seed: int | None) -> list[np.random.SeedSequence]:
     if seed is None:
         return np.random.SeedSequence(seed).spawn(len(STREAMS))
     key = int(seed)
-    hit = _substreams.get(key)
-    if hit is None:
-        # the children ``SeedSequence(key).spawn(5)`` returns, built directly (same entropy, spawn keys and
-        # pool size: the same states), without mixing the parent's own pool first
-        hit = tuple(np.random.SeedSequence(key, spawn_key=(i,)) for i in range(len(STREAMS)))
-        _remember(_substreams, key, hit)
-    return list(hit)
+    kept = _kept(key)
+    return [_child(kept, key, i) for i in range(len(STREAMS))]
+
+
+class NoiseKey(NamedTuple):
+    """What :func:`batch_noise` reads of a noise substream: its entropy and spawn key (no pool needed)."""
+
+    entropy: Any
+    spawn_key: tuple[int, ...]
+
+
+class RunStreams:
+    """The substreams of one run, each built when first read (``streams[i]``, as ``substreams(seed)[i]``):
+    a run reads few of the five, and building a ``SeedSequence`` costs more than an environment step.
+    :meth:`noise_key` gives the noise substream's entropy and spawn key without building it."""
+
+    __slots__ = ("_key", "_kept", "_all")
+
+    def __init__(self, seed: int | None) -> None:
+        self._key = None if seed is None else int(seed)
+        self._all = substreams(None) if seed is None else None  # fresh entropy: one parent for all five
+        self._kept = None if seed is None else _kept(self._key)
+
+    def __getitem__(self, i: int) -> np.random.SeedSequence:
+        if self._all is not None:
+            return self._all[i]
+        ss = self._kept[i]
+        return _child(self._kept, self._key, i) if ss is None else ss
+
+    def __len__(self) -> int:
+        return len(STREAMS)
+
+    def noise_key(self) -> NoiseKey:
+        """The noise substream's ``(entropy, spawn_key)``: all :func:`batch_noise` reads of it."""
+        if self._all is not None:
+            ss = self._all[STREAMS.index("noise")]
+            return NoiseKey(ss.entropy, ss.spawn_key)
+        return NoiseKey(self._key, (STREAMS.index("noise"),))
 
 
 #: Read-ahead of batch noise: when a batch asks for the request just after the last block drawn for the
@@ -77,7 +128,7 @@ class _Drawn:
         return self.z
 
 
-def batch_noise(noise_ss: np.random.SeedSequence, sigma: np.ndarray, n: int, request: int) -> list[float]:
+def batch_noise(noise_ss: np.random.SeedSequence | NoiseKey, sigma: np.ndarray, n: int, request: int) -> list[float]:
     """Noise factors of a batch led by ``request``, index ``2*op + device``: drawn from the
     request's own child of the noise stream, so they depend on the seed and the request
     alone, whatever the order of events or the policy (common random numbers). Recent answers are

@@ -14,7 +14,7 @@ starts or stops; only then is the affected device's running task re-timed
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -56,7 +56,7 @@ class Rates:
         #: DRAM bandwidth factor in force now (1 = none).
         self.contention = 1.0
 
-    def start_background(self, state: RunState, streams: list[np.random.SeedSequence]) -> None:
+    def start_background(self, state: RunState, streams: Sequence[np.random.SeedSequence]) -> None:
         """Start a background-load process per device named in the config (``streams[d]``: its substream);
         a ``LoadTrace`` draws nothing: one process per device whose share ever leaves 0, at its steps."""
         bg = state.background

@@ -30,17 +30,18 @@ from sparoa_sim.hwmodels import Platform, as_platform
 from sparoa_sim.hwmodels.contention import concurrent_bw
 from sparoa_sim.hwmodels.noise import noise_sigmas
 from sparoa_sim.ir.graph import OpGraph
-from sparoa_sim.sim.arrivals import ARRIVAL_TYPES, Arrivals, Batching, ClosedLoop, check_closed_loop, parse_arrival
+from sparoa_sim.sim.arrivals import (ARRIVAL_TYPES, Arrivals, Batching, ClosedLoop, Poisson, check_closed_loop,
+                                     parse_arrival)
 from sparoa_sim.sim.config import SimConfig
 from sparoa_sim.sim.dispatcher import Dispatcher
 from sparoa_sim.sim.executors import Executors
 from sparoa_sim.sim.host import HostThread
 from sparoa_sim.sim.hwstate import HardwareState
-from sparoa_sim.sim.metrics import TRACK_NAMES, energy_so_far, run_results, run_trace
+from sparoa_sim.sim.metrics import TRACK_NAMES, energy_so_far, one_request_figures, run_results, run_trace
 from sparoa_sim.sim.policies import ExternalPolicy, PolicyContext, make_policy, policy_name
 from sparoa_sim.sim.powerswitch import board_idle_w, check_power_switches, mode_process
 from sparoa_sim.sim.predtables import PredictionCache, PredTables
-from sparoa_sim.sim.randomness import STREAMS, batch_noise, substreams
+from sparoa_sim.sim.randomness import STREAMS, RunStreams, batch_noise, substreams
 from sparoa_sim.sim.rates import Rates
 from sparoa_sim.sim.request_sparsity import RequestSparsity
 from sparoa_sim.sim.results import Results
@@ -103,6 +104,7 @@ class Simulator:
         self._external = isinstance(self.policy, ExternalPolicy)
         self._tables_by_batch: dict[tuple[str, int], PredTables] = {}
         self._sigma = noise_sigmas(self.platform)
+        self._sigma_on = bool(np.any(self._sigma > 0))  # whether noise_on draws anything (read at each reset)
         self.env = None
         self._started = False
         # the components, built and connected once; reset() starts each run afresh
@@ -159,7 +161,7 @@ class Simulator:
         if seed is not _KEEP:
             self.seed = _check_seed(seed)
         cfg = self.config
-        kids = substreams(self.seed)
+        kids = RunStreams(self.seed)  # each substream built when first read
         self.mode_now, self._mode_log = self._mode, [(0.0, self._mode)]
         retable_lanes(self._lanes)  # the configured mode's launch costs (a previous run may have switched)
         policy = self.policy
@@ -168,8 +170,10 @@ class Simulator:
             reset(PolicyContext(graph=self.graph, platform=self.platform, mode=self._mode,
                                 precision=cfg.precision, reference=cfg.reference,
                                 rng=np.random.default_rng(kids[4]), max_batch=self.batching.max_batch))
-        noise = cfg.noise_on and bool(np.any(self._sigma > 0))
-        state = RunState(self._gt, self.tables(1), cfg, float(concurrent_bw(self.platform, self._mode)), noise)
+        noise = cfg.noise_on and self._sigma_on
+        tables = self.tables(1)
+        self._idle_w0 = tables.board_idle_w  # the configured mode's: progress() reads it while no switch happened
+        state = RunState(self._gt, tables, cfg, float(concurrent_bw(self.platform, self._mode)), noise)
         self._state = state
         self.env = state.env
         self._dispatcher.reset(state, policy.decide, getattr(policy, "order", None))
@@ -180,7 +184,8 @@ class Simulator:
         group = self._group
         on_finish = None if group is None else group.stream_finished
         rsp = RequestSparsity(self.graph, self.seed) if self.config.request_sparsity else None
-        self._stream.reset(state, self.arrivals, self.batching, kids[2], self._sigma, self._lanes[0], on_finish, rsp)
+        self._stream.reset(state, self.arrivals, self.batching, kids.noise_key(), self._sigma, self._lanes[0],
+                           on_finish, rsp)
         co_arrivals = []
         if group is not None:
             group.reset(state)
@@ -193,7 +198,7 @@ class Simulator:
         self._rates.start_background(state, kids)
         if self._power:
             self.env.process(mode_process(self.env, self._power, self._switch_mode))
-        self._stream.start(kids[3])
+        self._stream.start(kids[3] if isinstance(self.arrivals, Poisson) else None)  # only Poisson gaps draw
         for ln, ss in zip(self._lanes[1:], co_arrivals):
             ln.stream.start(ss)
         self._started = True
@@ -331,7 +336,7 @@ class Simulator:
             return (self.now, 0.0, 0.0, 0, 0)
         now = self.env._now
         s = self._stream
-        idle = self._tables_by_batch[(self._mode, 1)].board_idle_w if len(self._mode_log) == 1 else self._idle_w()
+        idle = self._idle_w0 if len(self._mode_log) == 1 else self._idle_w()
         return (float(now), s.area + s.n_in_system * (now - s.t_area),  # = s.time_in_system(now)
                 energy_so_far(now, idle, self._streams, self._executors, self._transfers), s.n_in_system, s.n_done)
 
@@ -373,6 +378,15 @@ class Simulator:
                            seed=self.seed, board_idle_w=self._idle_w(), lanes=self._lanes,
                            dispatcher=self._dispatcher, host=self._host, executors=self._executors,
                            transfers=self._transfers)
+
+    def one_request_figures(self) -> tuple[float, float, float, int, tuple[float, ...]] | None:
+        """``(latency_mean_s, latency_p95_s, energy_per_inference_j, decisions, placement)`` of a finished run of
+        one request, each equal to its :meth:`results` field, without building the :class:`Results` (an
+        environment's every episode end); None where the shortcut does not apply: read :meth:`results`."""
+        if not self.done:
+            raise SimulationError("results: the run is not finished (run() it, or submit() until done)")
+        return one_request_figures(lanes=self._lanes, board_idle_w=self._idle_w(), executors=self._executors,
+                                   transfers=self._transfers, dispatcher=self._dispatcher)
 
     def trace(self) -> SimTrace:
         """The recorded slices as a :class:`~sparoa_sim.sim.trace.SimTrace` (needs ``record_trace``)."""

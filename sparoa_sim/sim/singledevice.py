@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from sparoa_sim.sim.arrivals import ClosedLoop
-from sparoa_sim.sim.randomness import batch_noise, substreams
+from sparoa_sim.sim.randomness import RunStreams, batch_noise
 from sparoa_sim.sim.simulator import Simulator
 from sparoa_sim.errors import SimulationError
 from sparoa_sim.hwmodels.noise import noise_sigmas
@@ -81,9 +81,9 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
         return None  # CPU launches through the host thread interfere with CPU kernels: use the engine
     gt = sim.cache.graph(sim.graph)
     n = gt.n
-    kids = substreams(int(seed))
+    kids = RunStreams(int(seed))  # the substreams this walk reads, each built when first read
     sigma = noise_sigmas(sim.platform)
-    z = batch_noise(kids[2], sigma, n, 0) if cfg.noise_on and bool(np.any(sigma > 0)) else None
+    z = batch_noise(kids.noise_key(), sigma, n, 0) if cfg.noise_on and bool(np.any(sigma > 0)) else None
     bg = cfg.background_on
     if isinstance(bg, LoadTrace):
         changes = _trace_changes(bg.changes(d))
@@ -110,6 +110,22 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     energy = 0.0
     load = 0.0
     lat_now = base
+    if not launching and not host_io:  # back to back on one device: the loop below less launches and copies
+        for op, edyn in zip(order, e_dyn):
+            start = prev_end
+            if nxt_t <= start:  # load changes while the device waits
+                load, lat_now, nxt_t, nxt_level = _wait(changes, start, nxt_t, nxt_level, load, lat_now, base,
+                                                        at_load, d)
+            zk = zs[op]
+            end = start + zk * lat_now[op]
+            if nxt_t < end:
+                end, load, lat_now, nxt_t, nxt_level = _run_through(changes, start, end, zk, op, nxt_t, nxt_level,
+                                                                    load, lat_now, base, at_load, d)
+            energy += edyn + p_static * (end - start)
+            prev_end = end
+            if end > completion:
+                completion = end
+        return completion, energy + xfer_energy + t.board_idle_w * completion
     for op, tdo, edyn, src, sink in zip(order, tds, e_dyn, srcs, sinks):
         # §4.3 on one device: a GPU kernel after its launch (launches back to back, td[op] each), the
         # previous kernel and, for a source under host_io, the input's copy; a CPU operator after
@@ -121,28 +137,13 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
                 start = launch
         if src and x_in > start:
             start = x_in
-        while nxt_t <= start:  # load changes while the device waits
-            load = min(nxt_level, MAX_LOAD)
-            lat_now = base if load == 0.0 else at_load(d, load)
-            nxt_t, nxt_level = next(changes, (math.inf, 0.0))
+        if nxt_t <= start:  # load changes while the device waits
+            load, lat_now, nxt_t, nxt_level = _wait(changes, start, nxt_t, nxt_level, load, lat_now, base, at_load, d)
         zk = zs[op]
-        dur = zk * lat_now[op]  # every operator's latency at the load in force (base at load 0)
-        end = start + dur
+        end = start + zk * lat_now[op]  # every operator's latency at the load in force (base at load 0)
         if nxt_t < end:
-            t_seg, frac = start, 1.0
-            while nxt_t < end:  # re-time at each change while it runs (the engine's Executors.retime)
-                new_load = min(nxt_level, MAX_LOAD)
-                if new_load != load:
-                    load = new_load
-                    if dur > 0.0:
-                        frac -= (nxt_t - t_seg) / dur
-                        if frac < 0.0:
-                            frac = 0.0
-                    lat_now = base if load == 0.0 else at_load(d, load)
-                    dur = zk * lat_now[op]
-                    t_seg = nxt_t
-                    end = nxt_t + frac * dur
-                nxt_t, nxt_level = next(changes, (math.inf, 0.0))
+            end, load, lat_now, nxt_t, nxt_level = _run_through(changes, start, end, zk, op, nxt_t, nxt_level, load,
+                                                                lat_now, base, at_load, d)
         energy += edyn + p_static * (end - start)
         prev_end = end
         if sink:  # the sink's output copied home (host_io)
@@ -152,6 +153,40 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
             completion = end
     # the engine's sum: device energies (the idle device's is 0), copies, board idle over the makespan
     return completion, energy + xfer_energy + t.board_idle_w * completion
+
+
+def _wait(changes: Any, start: float, nxt_t: float, nxt_level: float, load: float, lat_now: list[float],
+          base: list[float], at_load: Any, d: int) -> tuple[float, list[float], float, float]:
+    """The load changes up to ``start`` (the device waiting for its next operator): (load, its latencies, the
+    next change)."""
+    while nxt_t <= start:
+        load = min(nxt_level, MAX_LOAD)
+        lat_now = base if load == 0.0 else at_load(d, load)
+        nxt_t, nxt_level = next(changes, (math.inf, 0.0))
+    return load, lat_now, nxt_t, nxt_level
+
+
+def _run_through(changes: Any, start: float, end: float, zk: float, op: int, nxt_t: float, nxt_level: float,
+                 load: float, lat_now: list[float], base: list[float], at_load: Any,
+                 d: int) -> tuple[float, float, list[float], float, float]:
+    """Operator ``op`` started at ``start`` and the load changes before its ``end``: re-timed at each change
+    while it runs (the engine's ``Executors.retime``): (its end, the load, its latencies, the next change)."""
+    dur = zk * lat_now[op]  # as the caller computed it (its end = start + dur)
+    t_seg, frac = start, 1.0
+    while nxt_t < end:
+        new_load = min(nxt_level, MAX_LOAD)
+        if new_load != load:
+            load = new_load
+            if dur > 0.0:
+                frac -= (nxt_t - t_seg) / dur
+                if frac < 0.0:
+                    frac = 0.0
+            lat_now = base if load == 0.0 else at_load(d, load)
+            dur = zk * lat_now[op]
+            t_seg = nxt_t
+            end = nxt_t + frac * dur
+        nxt_t, nxt_level = next(changes, (math.inf, 0.0))
+    return end, load, lat_now, nxt_t, nxt_level
 
 
 #: Per (tables, device, host_io): the walk's per-operator inputs in Kahn's FIFO order (bounded).

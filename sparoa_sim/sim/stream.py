@@ -23,7 +23,7 @@ import simpy
 from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Periodic, Poisson
 from sparoa_sim.sim.entities import Job
 from sparoa_sim.sim.predtables import PredTables
-from sparoa_sim.sim.randomness import batch_noise
+from sparoa_sim.sim.randomness import NoiseKey, batch_noise
 from sparoa_sim.sim.state import RunState
 
 __all__ = ["RequestStream"]
@@ -39,7 +39,8 @@ class RequestStream:
         """The dispatcher a started job hands its source operators to."""
         self._dispatcher = dispatcher
 
-    def reset(self, state: RunState, arrivals: Arrivals, batching: Batching, noise_ss: np.random.SeedSequence,
+    def reset(self, state: RunState, arrivals: Arrivals, batching: Batching,
+              noise_ss: np.random.SeedSequence | NoiseKey,
               sigma: np.ndarray, lane: Any, on_finish: Callable[[], None] | None = None,
               sparsity: Any = None) -> None:
         """Empty the stream for a new run on ``state`` (noise from ``noise_ss`` when switched on).
@@ -87,8 +88,9 @@ class RequestStream:
         self.finished = False
         self.finished_ev = state.env.event()
 
-    def start(self, arrivals_ss: np.random.SeedSequence) -> None:
-        """Start the source process (Poisson gaps drawn from ``arrivals_ss``) and then the batcher."""
+    def start(self, arrivals_ss: np.random.SeedSequence | None) -> None:
+        """Start the source process (Poisson gaps drawn from ``arrivals_ss``, which only they read) and then the
+        batcher."""
         env = self._env
         a = self._arrivals
         if isinstance(a, ClosedLoop):
