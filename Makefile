@@ -87,9 +87,9 @@ bench-scheduling: setup
 bench-hw-predict: setup
 	$(PY) benchmarks/hw_predict.py
 bench-env-speed: setup
-	$(PY) benchmarks/env_speed.py --steps 10000 --clock cpu
+	$(PY) benchmarks/env_speed.py --steps 10000 --rounds 45 --clock cpu
 bench-engine: setup
-	$(PY) benchmarks/engine.py --clock cpu
+	$(PY) benchmarks/engine.py --clock cpu --repeat 15
 bench-readme-tables: setup
 	$(PY) -m sparoa_sim.agents.experiments.readme_tables --write README.md
 bench-readme: setup
