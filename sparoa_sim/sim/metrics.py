@@ -69,11 +69,11 @@ def one_request_figures(*, lanes: Sequence[Any], board_idle_w: float, executors:
     if len(lanes) != 1 or len(stream.arrival) != 1 or len(stream.completion) != 1:
         return None
     lat = float(stream.completion[0]) - float(stream.arrival[0])  # = comp - arr = the makespan, one request
-    if lat - lat != 0.0:
+    if not math.isfinite(lat):
         return None
     energy = executors.energy
     total = energy[0] + energy[1] + transfers.energy + board_idle_w * lat
-    return lat, lat, float(total / 1), dispatcher.decisions, tuple(stream.first_share or ())
+    return lat, lat, float(total), dispatcher.decisions, tuple(stream.first_share or ())
 
 
 def stream_stats(lane: Any) -> StreamStats:
