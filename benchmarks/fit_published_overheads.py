@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from sparoa_sim.hwmodels.latency import CONV_SIZE_CENTER_FLOPS, CONV_SIZE_CLIP, conv_size_factor
+
 ROOT = Path(__file__).resolve().parents[1]
 EXTRACT = ROOT / "benchmarks" / "data" / "branes_orin_subgraphs.json"
 RESULTS = ROOT / "benchmarks" / "results" / "fit_published_overheads.json"
@@ -77,15 +79,12 @@ PRIOR_ETA = {"conv": 0.6, "dwconv": 0.15, "attention": 0.45}
 MIN_NODES = 10
 _PRIOR_H = 0.12  # ms·GHz: prior host cost (≈ a tiny add), weight _PRIOR_W
 _PRIOR_W = 0.015
-#: Conv size term (``--conv-size``, an experiment; off by default): a convolution's *compute* time ×
-#: exp(clip(β · (ln FLOPs − ln 1e8))), i.e. its efficiency η · (FLOPs / 1e8)^(−β). β < 0: a larger batch-1
-#: convolution reaches a larger share of peak (its GEMM K-loop amortises the per-tile prologue/epilogue and
-#: the kernel's ramp), which η × the wave term alone cannot express. The twin has no such term: the
-#: profile's shape residual (``[gpu.latency.residual]``, feature ``log_flops@conv``) scales memory time too,
-#: which makes a memory-bound convolution faster as its FLOPs grow (latency not monotone in FLOPs), so the
-#: shipped profiles keep β = 0 and this option only reports what a compute-only size term would give.
-CONV_SIZE_CENTER = float(np.log(1e8))
-CONV_SIZE_CLIP = (-float(np.log(4.0)), float(np.log(4.0)))
+#: Conv size term (``--conv-size``): a convolution's *compute* time × exp(clip(β · (ln FLOPs − ln 1e8), ±ln 4))
+#: (``hwmodels.latency.conv_size_factor``, the profile's ``gpu.latency.conv_size_beta``), i.e. its efficiency
+#: η · (FLOPs / 1e8)^(−β). β < 0: a larger batch-1 convolution reaches a larger share of peak (its GEMM K-loop
+#: amortises the per-tile prologue/epilogue and the kernel's ramp), which η × the wave term alone cannot express.
+#: ``off`` fits without the term (the profiles before it), ``gemm`` holds β at the GEMM sweep's (below), ``fit``
+#: fits it with the rest.
 #: β's independent source: the same board's PyTorch GEMM sweep (branes-ai/graphs@b6c5e829
 #: hardware_registry/boards/jetson_orin_agx/logs/jetson_orin_agx_gpu_{MAXN,50W,15W}.log, "BLAS Level 3: GEMM",
 #: torch.matmul n×n×n timed with perf_counter + cuda.synchronize, PyTorch 2.1 nv23.06; the 30W log's GEMMs
@@ -118,12 +117,6 @@ def gemm_beta(sweep: dict[tuple[str, str], dict[int, float]] = GEMM_SWEEP_MS,
     if not per:
         raise ValueError("GEMM sweep: no (mode, precision) with two usable sizes")
     return float(np.median(list(per.values()))), per
-
-
-def conv_size_factor(logf: np.ndarray, is_conv: np.ndarray, beta: float) -> np.ndarray:
-    """exp(clip(β · (ln FLOPs − CONV_SIZE_CENTER))) on convolutions, 1 elsewhere (the residual's rule)."""
-    r = np.clip(beta * (logf - CONV_SIZE_CENTER), *CONV_SIZE_CLIP)
-    return np.where(is_conv, np.exp(r), 1.0)
 
 
 _FILE_RE = re.compile(r"calibration_data/jetson_orin_(agx_)?(maxn|50w|30w|15w)/measurements/(fp32|fp16)/(\w+)_b1\.json$")
@@ -193,7 +186,8 @@ def dataset(extract: dict[str, Any], platform: Any) -> tuple[list[Sub], dict[str
     from sparoa_sim.workloads import as_graph
 
     lat = platform.gpu.latency
-    flat = platform.with_latency("gpu", dataclasses.replace(lat, eta=(1.0,) * len(KINDS), lanes=1e-9, residual=None))
+    flat = platform.with_latency("gpu", dataclasses.replace(lat, eta=(1.0,) * len(KINDS), lanes=1e-9, residual=None,
+                                                                    conv_size_beta=0.0))
     graphs = {m: as_graph(w) for m, w in MODELS.items()}
     terms: dict[tuple[str, str, str], dict[str, np.ndarray]] = {}
     subs: list[Sub] = []
@@ -224,7 +218,7 @@ class Design:
         self.s = np.array([x.s for x in subs])
         self.nodes = np.array([x.n_nodes for x in subs], dtype=float)
         self.count = np.zeros((len(subs), len(HOST_KINDS)))
-        seg, tc1, tm, eta_k, units, tpcs, logf, is_conv = [], [], [], [], [], [], [], []
+        seg, tc1, tm, eta_k, units, tpcs, flops, is_conv = [], [], [], [], [], [], [], []
         for j, x in enumerate(subs):
             g = info["graphs"][x.model]
             t = info["terms"][(x.model, x.mode, x.prec)]
@@ -236,12 +230,12 @@ class Design:
                 tm.append(t["tm"][i])
                 eta_k.append(ETA_KINDS.index(k) if k in ETA_KINDS else -1)
                 units.append(float(g.hw_ops.units[i]))
-                logf.append(float(np.log(max(float(g.hw_ops.flops[i]), 1.0))))
+                flops.append(float(g.hw_ops.flops[i]))
                 is_conv.append(k == "conv")
                 tpcs.append(platform.mode(x.mode).gpu_tpcs)
         self.seg, self.tc1, self.tm = np.array(seg, dtype=int), np.array(tc1), np.array(tm)
         self.eta_k, self.units, self.tpcs = np.array(eta_k), np.array(units), np.array(tpcs, dtype=float)
-        self.logf, self.is_conv = np.array(logf), np.array(is_conv, dtype=bool)
+        self.flops, self.is_conv = np.array(flops), np.array(is_conv, dtype=bool)
         eta0 = {k.value: e for k, e in zip(KINDS, platform.gpu.latency.eta)}
         self.eta_other = np.array([eta0[kinds[int(info["graphs"][x.model].hw_ops.kind[i])]]
                                    for x in subs for i in x.ops])
@@ -250,7 +244,7 @@ class Design:
         x = np.maximum(self.units, 1.0) / (self.tpcs * lanes)
         par = x / np.ceil(x)
         e = np.where(self.eta_k >= 0, eta[np.maximum(self.eta_k, 0)], self.eta_other)
-        dev = np.maximum(self.tc1 / (e * par) * conv_size_factor(self.logf, self.is_conv, beta), self.tm)
+        dev = np.maximum(self.tc1 / (e * par) * conv_size_factor(self.flops, self.is_conv, beta), self.tm)
         out = self.s * (phi * self.nodes + self.count @ h)
         np.add.at(out, self.seg, dev)
         return out
@@ -402,8 +396,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({phi / f_max * 1e3:.1f} us at MAXN)")
     print(f"profile base: t_dispatch {t_disp:.4f} ms·GHz, t_launch {t_launch:.4f} ms·GHz; fitted GPU lanes {lanes:.0f}")
     print(f"conv size term β = {beta:+.4f} (device time × exp(β · (ln FLOPs − ln 1e8)), clip ×/÷ 4; "
-          f"{args.conv_size}; GEMM sweep median {beta_gemm:+.3f} of {', '.join(f'{k} {v:+.2f}' for k, v in beta_per.items())}): a 3.7 GFLOP conv × {float(conv_size_factor(np.array([np.log(3.7e9)]), np.array([True]), beta)[0]):.2f}, "
-          f"a 10 MFLOP conv × {float(conv_size_factor(np.array([np.log(1e7)]), np.array([True]), beta)[0]):.2f}")
+          f"{args.conv_size}; GEMM sweep median {beta_gemm:+.3f} of {', '.join(f'{k} {v:+.2f}' for k, v in beta_per.items())}): a 3.7 GFLOP conv × {float(conv_size_factor(np.array([3.7e9]), np.array([True]), beta)[0]):.2f}, "
+          f"a 10 MFLOP conv × {float(conv_size_factor(np.array([1e7]), np.array([True]), beta)[0]):.2f}")
     print(f"{'kind':10s} {'h ms·GHz':>9s} {'nodes':>6s} {'factor':>7s} {'eta':>6s}   isolated tiny nodes, ms·GHz incl. floor "
           "(MAXN / 30W / 50W / 15W)")
     for t in table:
@@ -422,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = {"source": extract["source"], "train": train, "fit_modes": fit_modes, "phi_ms_ghz": phi,
            "lanes": lanes, "conv_size": {"how": args.conv_size, "beta": beta, "gemm_beta": beta_gemm,
                                           "gemm_beta_per": beta_per, "gemm_source": GEMM_SWEEP_SOURCE, "feature": "log_flops@conv",
-                                          "center": CONV_SIZE_CENTER, "clip": list(CONV_SIZE_CLIP)},
+                                          "center_flops": CONV_SIZE_CENTER_FLOPS, "clip": CONV_SIZE_CLIP},
            "t_dispatch_ms_ghz": t_disp, "t_launch_ms_ghz": t_launch, "kinds": table,
            "isolated_ms_ghz": iso, "summary": rows, "fx_extra_nodes": fx_extra,
            "totals": [{"campaign": c, "mode": md, "prec": pr, "model": mo, "published_ms": m, "fit_ms": p}

@@ -5,6 +5,7 @@ The model is docs/architecture.md §3 exactly, per operator o, device d, batch b
     work      = b · flops · (1 − g_w · w_sparsity) · (1 − g_a · act_sparsity)  # sparse kernel only
     bytes     = b · (bytes_in + bytes_out) + bytes_w                            # CSR weights if sparse
     t_compute = work  / (P_d(m, rate) · (1 − ℓ_d) · η_d(kind) · π_d(units, b, m))
+                × exp(clip(β_d · ln(flops / 1e8), ±ln 4))     # dense ``conv`` only; β_d = 0: no term
     t_memory  = bytes / (B_d(m) · c_d)
     latency   = overhead_d(m, kernels) + max(t_compute, t_memory)              # or a p-norm
     overhead  = t_launch_cpu(m) · max(1, kernels)   on the CPU (framework cost per ATen kernel)
@@ -78,8 +79,8 @@ from sparoa_sim.hwmodels.platform import (
     PowerMode,
 )
 
-__all__ = ["KERNELS", "Prediction", "bytes_scale", "choose_kernel", "predict", "retime", "roofline",
-           "wave_efficiency"]
+__all__ = ["CONV_SIZE_CENTER_FLOPS", "CONV_SIZE_CLIP", "KERNELS", "Prediction", "bytes_scale", "choose_kernel",
+           "conv_size_factor", "predict", "retime", "roofline", "wave_efficiency"]
 
 #: The kernels a device may run for an operator, in tie-break order; ``Prediction.kernel`` holds indices.
 KERNELS: tuple[str, ...] = ("dense", "csr", "act_sparse")
@@ -95,6 +96,19 @@ _TF32_MASKS = {mode: np.array([k.value in kinds for k in KINDS]) for mode, kinds
 for _m in _TF32_MASKS.values():
     _m.setflags(write=False)
 _MIN_SHARPNESS = 1e-6
+#: The conv size term (``LatencyParams.conv_size_beta``): FLOPs at which it is 1, and its bound (×/÷ this).
+CONV_SIZE_CENTER_FLOPS = 1e8
+CONV_SIZE_CLIP = 4.0
+_CONV_CODE = KINDS.index(OpKind.CONV)
+
+
+def conv_size_factor(flops: np.ndarray, is_conv: np.ndarray, beta: float | np.ndarray) -> np.ndarray:
+    """exp(clip(β · ln(FLOPs / 1e8), ±ln 4)) where ``is_conv``, 1 elsewhere: the factor on a dense
+    convolution's compute time (β < 0: a larger batch-1 convolution amortises its GEMM tiles' prologue
+    and ramp and reaches a larger share of peak; the time stays increasing in FLOPs for β > −1)."""
+    lim = float(np.log(CONV_SIZE_CLIP))
+    r = np.clip(beta * (np.log(np.maximum(flops, 1.0)) - np.log(CONV_SIZE_CENTER_FLOPS)), -lim, lim)
+    return np.where(is_conv, np.exp(r), 1.0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -384,6 +398,9 @@ def predict(platform: Platform, ops: OpArrays, batch: float | np.ndarray = 1, mo
     # than the dense rate of its kind (the CPU's FP16 GEMM path is far below its NEON rate).
     sparse_peak = np.minimum(peak, dense_peak)
     tc_d = flops_b / (dense_peak * base_rate)
+    beta = np.array([dev.latency.conv_size_beta for dev in devs])
+    if np.any(beta != 0.0):  # the conv size term, at the operator's batch-1 FLOPs (a constant per operator)
+        tc_d = tc_d * conv_size_factor(ops.flops[:, None], (k == _CONV_CODE)[:, None], beta)
     tm_d = (act_bytes + w_bytes) / bw
     if corr is not None:
         tc_d, tm_d = tc_d * corr, tm_d * corr

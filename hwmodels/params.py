@@ -18,7 +18,7 @@ from sparoa_sim.hwmodels.kinds import KINDS, OpKind
 from sparoa_sim.hwmodels.residual import Residual
 from sparoa_sim.hwmodels.limits import MAX_NOISE_SIGMA, MAX_OVERHEAD_S, MIN_EFFICIENCY
 
-__all__ = ["ACT_CACHE_PARAMS", "ACT_SPARSE_PARAMS", "LatencyParams", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
+__all__ = ["ACT_CACHE_PARAMS", "ACT_SPARSE_PARAMS", "LatencyParams", "OPTIONAL_TERMS", "ParamSpec", "SCALAR_PARAMS", "param_specs"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +66,7 @@ VALID_RANGES: dict[str, tuple[float, float, bool]] = {
     "act_launch": (0.0, MAX_OVERHEAD_S, True),
     "act_cache": (0.0, math.inf, True),
     "act_miss": (0.0, 1e-6, True),
+    "conv_size_beta": (-1.0, 1.0, False),
 }
 
 #: Scalars of the activation-sparse kernel (optional in a profile; outside the fitted vector:
@@ -73,6 +74,8 @@ VALID_RANGES: dict[str, tuple[float, float, bool]] = {
 ACT_SPARSE_PARAMS: tuple[str, ...] = ("act_eta", "act_gather", "act_launch")
 #: Its optional cache term (0 = none, the kernel as before; written and read only where non-zero).
 ACT_CACHE_PARAMS: tuple[str, ...] = ("act_cache", "act_miss")
+#: Optional scalars outside the fitted vector with a 0 default that means "no term" (written only where non-zero).
+OPTIONAL_TERMS: tuple[str, ...] = ("conv_size_beta",)
 
 
 def param_specs() -> tuple[ParamSpec, ...]:
@@ -120,6 +123,9 @@ class LatencyParams:
         act_cache: bytes of the dense operand's rows the kernel finds in cache (0 with ``act_miss``
             0: no cache term); act_miss: s per byte of operand rows read from beyond it
             (``hwmodels.latency``).
+        conv_size_beta: β of the dense convolution's size term (``hwmodels.latency.conv_size_factor``):
+            a ``conv`` operator's compute time × exp(clip(β · ln(FLOPs / 1e8), ±ln 4)); β < 0 lets a larger
+            batch-1 convolution reach a larger share of peak. 0 (the default) = no term; in (−1, 1].
     """
 
     t_launch: float
@@ -142,6 +148,7 @@ class LatencyParams:
     act_launch: float = 0.0
     act_cache: float = 0.0
     act_miss: float = 0.0
+    conv_size_beta: float = 0.0
 
     def __post_init__(self) -> None:
         if len(self.eta) != len(KINDS):
@@ -155,7 +162,7 @@ class LatencyParams:
         object.__setattr__(self, "dispatch_factor", df)
         object.__setattr__(self, "sparse_kinds", tuple(OpKind(k) for k in self.sparse_kinds))
         object.__setattr__(self, "act_kinds", tuple(OpKind(k) for k in self.act_kinds))
-        for name in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS:
+        for name in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS + OPTIONAL_TERMS:
             lo, hi, lo_incl = VALID_RANGES[name]
             v = float(getattr(self, name))
             if not (math.isfinite(v) and (v >= lo if lo_incl else v > lo) and v <= hi):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sparoa_sim.hwmodels.errors import ProfileError
-from sparoa_sim.hwmodels.params import ACT_CACHE_PARAMS, ACT_SPARSE_PARAMS, SCALAR_PARAMS, LatencyParams
+from sparoa_sim.hwmodels.params import ACT_CACHE_PARAMS, ACT_SPARSE_PARAMS, OPTIONAL_TERMS, SCALAR_PARAMS, LatencyParams
 from sparoa_sim.hwmodels.kinds import KINDS
 
 __all__ = [
@@ -338,12 +338,12 @@ class Platform:
         prefix = f"{name}.latency."
         keys = [prefix + p.name for p in SCALAR_PARAMS] + [prefix + "noise_sigma"]
         keys += [f"{prefix}eta.{k.value}" for k in KINDS] + [f"{prefix}dispatch_factor.{k.value}" for k in KINDS]
-        keys += [prefix + a for a in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS]
+        keys += [prefix + a for a in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS + OPTIONAL_TERMS]
         old = self.device(i).latency
         changed = {k for k in keys if _latency_value(old, k[len(prefix):]) != _latency_value(params, k[len(prefix):])}
         prov = tuple((k, origin, note) if k in changed else (k, o, n) for k, o, n in self.provenance)
         known = {k for k, _, _ in prov}  # the optional activation-sparse figures may be new to this profile
-        prov += tuple((prefix + a, origin, note) for a in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS
+        prov += tuple((prefix + a, origin, note) for a in ACT_SPARSE_PARAMS + ACT_CACHE_PARAMS + OPTIONAL_TERMS
                       if prefix + a in changed and prefix + a not in known)
         return dataclasses.replace(self, **{name: dev}, provenance=prov)
 
@@ -403,6 +403,7 @@ def _device_tree(d: DeviceSpec) -> dict[str, Any]:
     lat = d.latency
     latency: dict[str, Any] = {p.name: getattr(lat, p.name) for p in SCALAR_PARAMS}
     latency["noise_sigma"] = lat.noise_sigma
+    latency.update({a: getattr(lat, a) for a in OPTIONAL_TERMS if getattr(lat, a)})  # 0 = no term: not written
     latency["sparse_kinds"] = [k.value for k in lat.sparse_kinds]
     latency["eta"] = {k.value: e for k, e in zip(KINDS, lat.eta)}
     if any(f != 1.0 for f in lat.dispatch_factor):  # all ones = the plain per-kernel rule: not written

@@ -20,7 +20,8 @@ from typing import Any
 from sparoa_sim.hwmodels.fileio import atomic_write_text, loads_toml, read_bounded_text
 from sparoa_sim.hwmodels.errors import ProfileError
 from sparoa_sim.hwmodels.kinds import KINDS, parse_kind
-from sparoa_sim.hwmodels.params import ACT_CACHE_PARAMS, ACT_SPARSE_PARAMS, SCALAR_PARAMS, VALID_RANGES, LatencyParams
+from sparoa_sim.hwmodels.params import (ACT_CACHE_PARAMS, ACT_SPARSE_PARAMS, OPTIONAL_TERMS, SCALAR_PARAMS, VALID_RANGES,
+                                         LatencyParams)
 from sparoa_sim.hwmodels.limits import MAX_OVERHEAD_S, MAX_PROFILE_FILE_BYTES
 from sparoa_sim.hwmodels.residual import Residual, validate_feature
 from sparoa_sim.hwmodels.platform import (
@@ -355,13 +356,16 @@ def _ranged(r: _Reader, tbl: dict[str, Any], key: str, path: str, default: float
 
 def _parse_latency(r: _Reader, t: dict[str, Any], path: str) -> LatencyParams:
     allowed = {p.name for p in SCALAR_PARAMS} | {"eta", "sparse_kinds", "noise_sigma", "residual", "dispatch_factor",
-                                                  "act_kinds", *ACT_SPARSE_PARAMS, *ACT_CACHE_PARAMS}
+                                                  "act_kinds", *ACT_SPARSE_PARAMS, *ACT_CACHE_PARAMS, *OPTIONAL_TERMS}
     r.keys(t, path, allowed)
     vals: dict[str, Any] = {}
     for p in SCALAR_PARAMS:
         default = 0.0 if p.name == "sharpness" else None
         vals[p.name] = _ranged(r, t, p.name, path, default=default)
     vals["noise_sigma"] = _ranged(r, t, "noise_sigma", path, default=0.0)
+    for name in OPTIONAL_TERMS:  # absent = the dataclass's 0: no term (hwmodels.latency), nothing recorded
+        if name in t:
+            vals[name] = _ranged(r, t, name, path)
     eta_t = r.table(t, "eta", path)
     known = {k.value for k in KINDS}
     for k in eta_t:

@@ -36,11 +36,10 @@ def test_gemm_beta_of_the_shipped_sweep_and_its_bad_input(fit) -> None:
         fit.gemm_beta({("MAXN", "tf32"): {128: 1.0, 512: 1.01, 1024: 1.02, 2048: 5.0}})  # only 2K clears the floor
 
 
-def test_conv_size_factor_applies_to_convolutions_only_and_is_clipped(fit) -> None:
-    logf = np.log(np.array([1e8, 1e9, 1e20, 1.0, 1e9]))
+def test_the_fit_uses_the_twins_own_conv_size_term(fit) -> None:
+    from sparoa_sim.hwmodels.latency import conv_size_factor
+
+    assert fit.conv_size_factor is conv_size_factor  # one rule for the fit and the profile (tests/hwmodels)
+    flops = np.array([1e8, 1e9, 1e20, 1.0, 1e9])
     is_conv = np.array([True, True, True, True, False])
-    f = fit.conv_size_factor(logf, is_conv, -0.2)
-    assert f[0] == 1.0 and f[4] == 1.0  # at the centre, and a non-conv
-    assert f[1] == pytest.approx(10 ** -0.2)
-    assert f[2] == pytest.approx(0.25) and f[3] == pytest.approx(4.0)  # ×/÷ 4 clip
-    assert np.all(fit.conv_size_factor(logf, is_conv, 0.0) == 1.0)
+    assert np.all(fit.conv_size_factor(flops, is_conv, 0.0) == 1.0)
