@@ -59,7 +59,12 @@ def test_a_conv_size_fit_goes_in_with_its_source_and_out_again(apply, profiles: 
     assert tag.origin == "derived" and "GEMM sweep" in tag.note and "not fitted to any model" in tag.note
     assert "--conv-size gemm (train" in agx.origin("gpu.latency.eta.conv").note
     assert agx.cpu.latency == load_platform("jetson-agx-orin-64gb").cpu.latency  # the CPU is not touched
-    assert apply.main([str(FIT), "--profiles", str(profiles)]) == 0  # the fit without the term takes it out
+    off = copy.deepcopy(fit)
+    off["conv_size"].update(how="off", beta=0.0)
+    path.write_text(json.dumps(off), encoding="utf-8")
+    assert apply.main([str(path), "--profiles", str(profiles)]) == 0  # a fit without the term takes it out
+    assert all("conv_size_beta" not in t for t in _texts(profiles).values())
+    assert apply.main([str(FIT), "--profiles", str(profiles)]) == 0  # and the committed fit puts back what ships
     assert _texts(profiles) == before
 
 
