@@ -210,6 +210,14 @@ class EpisodeFactory:
 
     def reference(self, ep: Episode, policy: str = "gpu") -> Reference:
         """Mean latency and energy per inference of ``ep`` with every operator on one device."""
+        return REFERENCES.get(*self._reference_lookup(ep, policy))
+
+    def prefetch_reference(self, ep: Episode, policy: str) -> None:
+        """Compute :meth:`reference` of ``ep`` ahead of its lookup (the same figures whenever computed)."""
+        REFERENCES.prefetch(*self._reference_lookup(ep, policy))
+
+    def _reference_lookup(self, ep: Episode, policy: str) -> tuple[tuple[Any, ...], Callable[[], Reference]]:
+        """The cache key of ``ep``'s single-device figures on ``policy``'s device and how to compute them."""
         key = (ep.graph_key, self.options.platform[ep.platform_index], ep.mode, ep.batch,
                ep.seed if self.seed_matters else None, self._config_key, policy, ep.scenario_index)
 
@@ -221,4 +229,4 @@ class EpisodeFactory:
             res = sim.run(ep.seed)
             return Reference(res.latency_mean_s, res.energy_per_inference_j)
 
-        return REFERENCES.get(key, compute)
+        return key, compute

@@ -57,11 +57,13 @@ import functools
 import math
 import struct
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
 
 from sparoa_sim.hwmodels.kinds import KINDS
+from sparoa_sim.sim.view import input_residency
 
 __all__ = ["OBS_LAYOUT", "OBS_LAYOUT_VERSION", "THRESHOLD_FEATURES", "ObservationBuilder", "OperatorFeatures",
            "logt", "log_intensity", "observation_bounds", "observation_layout", "operator_features"]
@@ -85,6 +87,7 @@ _IDLE = _STATIC.index("op_lat_cpu_idle")  # indices 20-21: the idle latencies on
 #: Packs indices 20 onwards (idle latencies, ratio, the dynamic fields) as native floats, as numpy's float32.
 _PACK_TAIL = struct.Struct(f"{_N_STATIC - _IDLE + len(_DYNAMIC)}f").pack
 _frombuffer = np.frombuffer
+_MEMO_MAX = 4096  # distinct seconds values a builder keeps the logt of
 
 
 def observation_layout(thresholds: bool = False) -> tuple[str, ...]:
@@ -123,7 +126,8 @@ class OperatorFeatures:
     """What the observation needs of every operator at one batch size, independent of ``T_ref``:
     the static rows (indices 20–21 left 0), idle latencies (n, 2), input bytes, finiteness; and
     for the per-step packing, each row's indices 0–19 as float32 bytes (``prefix``, a bytearray:
-    ``prefix + bytes`` is a fresh writable buffer) and index 22 as floats (``ratio``)."""
+    ``prefix + bytes`` is a fresh writable buffer), index 22 as floats (``ratio``) and the outputs each
+    operator reads (``inputs``: its producers; a source, the request's input, index n, under ``host_io``)."""
 
     table: np.ndarray
     lat: np.ndarray
@@ -131,6 +135,7 @@ class OperatorFeatures:
     finite: np.ndarray
     prefix: tuple[bytearray, ...] = ()
     ratio: tuple[float, ...] = ()
+    inputs: tuple[tuple[int, ...], ...] = ()
 
     @functools.cached_property
     def all_finite(self) -> bool:
@@ -162,9 +167,11 @@ def operator_features(sim, batch: int) -> OperatorFeatures:
     host_io = sim.config.host_io
     in_total = [float(sum(xb[p] for p in op.deps)) if op.deps else (xb[n] if host_io else 0.0)
                 for op in sim.graph.ops]
+    deps = sim.cache.graph(sim.graph).deps
     return OperatorFeatures(table=tab, lat=lat, in_total=in_total, finite=np.isfinite(lat),
                             prefix=tuple(bytearray(r.tobytes()) for r in tab[:, :_IDLE]),
-                            ratio=tuple(tab[:, _RATIO].tolist()))
+                            ratio=tuple(tab[:, _RATIO].tolist()),
+                            inputs=tuple(d if d else ((n,) if host_io else ()) for d in deps))
 
 
 class ObservationBuilder:
@@ -197,9 +204,14 @@ class ObservationBuilder:
             self.buf[-1] = float(log_intensity(thresholds[1]))
         self._static: dict[int, tuple[np.ndarray, list[float], np.ndarray]] = {}
         #: Per batch, per operator: (its indices 0–19 as float32 bytes, the idle latencies of the episode
-        #: (indices 20, 21) and index 22 as floats, its input bytes).
-        self._packed: dict[int, list[tuple[bytearray, float, float, float, float]]] = {}
+        #: (indices 20, 21) and index 22 as floats, its input bytes, the outputs it reads).
+        self._packed: dict[int, list[tuple[bytearray, float, float, float, float, tuple[int, ...]]]] = {}
         self._tail = self.buf[len(OBS_LAYOUT):].tobytes()  # the threshold features, if any
+        self._n_ops = sim.cache.graph(sim.graph).n  # as OpView.progress divides by
+        #: What build() reads of the run (set from ``OpView.bound`` at the first build of each run).
+        self._bound: tuple[Any, Any, Any] | None = None
+        #: Seconds → their logt on this builder's T_ref scale (latencies and copy times: few distinct values).
+        self._memo: dict[float, float] = {}
 
     def static_table(self, batch: int) -> np.ndarray:
         """Per-operator static features at ``batch`` (rows of indices 0–22), computed once."""
@@ -222,28 +234,86 @@ class ObservationBuilder:
         tab[:, 20:22] = _logt_array(f.lat * self.inv_t)
         return tab, f.in_total, f.finite
 
-    def _pack_parts(self, batch: int) -> list[tuple[bytearray, float, float, float, float]]:
+    def _pack_parts(self, batch: int) -> list[tuple[bytearray, float, float, float, float, tuple[int, ...]]]:
         """What :meth:`build` packs per operator at ``batch`` (the values of :meth:`static_table`), one row per
-        operator: (indices 0–19 as float32 bytes, indices 20, 21 and 22 as floats, its input bytes)."""
+        operator: (indices 0–19 as float32 bytes, indices 20, 21 and 22 as floats, its input bytes, the outputs
+        it reads)."""
         f = self._features(batch)
-        idle = _logt_array(f.lat * self.inv_t).astype(np.float32)  # as assigned into the float32 table
-        rows = list(zip(f.prefix, idle[:, 0].tolist(), idle[:, 1].tolist(), f.ratio, f.in_total))
+        idle = _logt_array(f.lat * self.inv_t).astype(np.float32).tolist()  # as assigned into the float32 table
+        rows = [(pre, ic, ig, ratio, total, inputs)
+                for pre, (ic, ig), ratio, total, inputs in zip(f.prefix, idle, f.ratio, f.in_total, f.inputs)]
         self._packed[batch] = rows
         return rows
 
-    def build(self, view, load_cpu: float, load_gpu: float,
+    def _bind(self, bound: tuple[Any, Any, Any]) -> None:
+        """Keep references to what :meth:`build` reads of the run the view is bound to (``OpView.bound``)."""
+        state, host, rates = bound
+        self._bound = bound
+        self._state = state
+        self._host = host
+        self._rates = rates
+        self._at = [(None, -1.0, None), (None, -1.0, None)]  # per device: (tables, load, latencies at it)
+
+    def _at_load(self, d: int, t: Any, load: float) -> list[float]:
+        """``t.at_load(d, load)``, kept as device ``d``'s last list (see :meth:`build`)."""
+        lat = t.at_load(d, load)
+        self._at[d] = (t, load, lat)
+        return lat
+
+    def _remember(self, x: float, r: float) -> float:
+        """``logt(r)`` for ``r = x · inv_t`` > 1e-6 (the expression of :meth:`build`), kept for ``x``."""
+        memo = self._memo
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        v = (_LOG10(r) + 6.0) * 0.125
+        v = memo[x] = v if v < 1.0 else 1.0
+        return v
+
+    def build(self, view, load_cpu: float | None, load_gpu: float | None,
               progress: tuple[float, float, float, int, int] | None = None) -> np.ndarray:
-        """The observation of the pending operator ``view``, with the observed loads: a fresh
+        """The observation of the pending operator ``view``, with the observed loads (None, None: the
+        background shares in force now, ``OpView.load``, read here): a fresh
         writable float32 array, the operator's precomputed static bytes and the rest packed in one
-        ``struct`` call from the per-decision values (``OpView.decision_state``) and the run's
-        progress (``Simulator.progress()``, read here unless the caller passes it)."""
+        ``struct`` call from the per-decision values (those of ``OpView.decision_state``, read here in
+        the same order of operations) and the run's progress (``Simulator.progress()``, read here unless
+        the caller passes it)."""
         job = view.job_state
-        batch = job.tables.batch
+        op = view.op
+        t = job.tables
+        batch = t.batch
         rows = self._packed.get(batch)
         if rows is None:
             rows = self._pack_parts(batch)
-        prefix, idle_c, idle_g, ratio, total = rows[view.op]
-        pc, pg, bc, bg, hb, on_c, on_g, xc, xg, busy, cont, placed, n_ready = view.decision_state()
+        prefix, idle_c, idle_g, ratio, total, inputs = rows[op]
+        bound = view.bound
+        if bound is not self._bound:
+            self._bind(bound)
+        state = self._state
+        if load_cpu is None:  # = OpView.load
+            load_cpu, load_gpu = self._rates.bg
+        # OpView.decision_state, written out: the predicted latencies under the current load
+        # (t.at_load(d, load)[op], the list kept while the load holds), then where the inputs live and
+        # what bringing the missing ones would take
+        load_c, load_g = state.load
+        if load_c == 0.0:
+            pc = t.lat[0][op]
+        else:
+            a = self._at[0]
+            pc = (a[2] if a[0] is t and a[1] == load_c else self._at_load(0, t, load_c))[op]
+        if load_g == 0.0:
+            pg = t.lat[1][op]
+        else:
+            a = self._at[1]
+            pg = (a[2] if a[0] is t and a[1] == load_g else self._at_load(1, t, load_g))[op]
+        if inputs:
+            on_c, on_g, xc, xg = input_residency(inputs, job.res, job.share, t.xfer_bytes, t.xfer_s)
+        else:
+            on_c = on_g = xc = xg = 0.0
+        b = state.backlog
+        bc = b[0]
+        bg = b[1]
+        host = self._host
+        hb = host.backlog
         if total > 0.0:
             fc, fg = on_c / total, on_g / total
         else:
@@ -251,23 +321,32 @@ class ObservationBuilder:
         now, _, energy, n_in_system, n_done = self.sim.progress() if progress is None else progress
         inv_t = self.inv_t
         # logt of each time, written out (the function's expression: same values bit for bit; no
-        # comprehension: on CPython 3.11 its frame costs as much as the nine values)
-        lc = 0.0 if (r := pc * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
-        lg = 0.0 if (r := pg * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
+        # comprehension: on CPython 3.11 its frame costs as much as the nine values). The latencies and
+        # copy times take few distinct values: each one's logt is kept (``memo``, keyed by the seconds).
+        memo = self._memo  # (a kept logt of 0.0 is falsy: computed again, the same value)
+        lc = 0.0 if (r := pc * inv_t) <= 1e-6 else (memo.get(pc) or self._remember(pc, r))
+        lg = 0.0 if (r := pg * inv_t) <= 1e-6 else (memo.get(pg) or self._remember(pg, r))
+        lxc = 0.0 if (r := xc * inv_t) <= 1e-6 else (memo.get(xc) or self._remember(xc, r))
+        lxg = 0.0 if (r := xg * inv_t) <= 1e-6 else (memo.get(xg) or self._remember(xg, r))
+        if 0.0 > bc:  # = max(bc, 0.0), as decision_state
+            bc = 0.0
+        if 0.0 > bg:
+            bg = 0.0
+        if 0.0 > hb:
+            hb = 0.0
         lbc = 0.0 if (r := bc * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
         lbg = 0.0 if (r := bg * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
         lhb = 0.0 if (r := hb * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
-        lxc = 0.0 if (r := xc * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
-        lxg = 0.0 if (r := xg * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
         lnow = 0.0 if (r := now * inv_t) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
         le = 0.0 if (r := energy * self.inv_e) <= 1e-6 else (v if (v := (_LOG10(r) + 6.0) * 0.125) < 1.0 else 1.0)
         fill = batch / self.max_batch
         in_sys = n_in_system * self.inv_n
-        ready = n_ready / 16.0
+        ready = len(state.ready) / 16.0
+        cont = self._rates.contention
         body = _PACK_TAIL(
             idle_c, idle_g, ratio,
-            lc, lg, lbc, lbg, lhb, fc, fg, lxc, lxg, load_cpu, load_gpu, 1.0 if busy else 0.0,
-            1.0 if 1.0 < cont else cont, self.mode_feat, 1.0 if 1.0 < fill else fill, placed,
+            lc, lg, lbc, lbg, lhb, fc, fg, lxc, lxg, load_cpu, load_gpu, 1.0 if host.busy else 0.0,
+            1.0 if 1.0 < cont else cont, self.mode_feat, 1.0 if 1.0 < fill else fill, job.placed / self._n_ops,
             n_done * self.inv_n, 1.0 if 1.0 < in_sys else in_sys, 1.0 if 1.0 < ready else ready, lnow, le)
         tail = self._tail
         return _frombuffer(prefix + body + tail if tail else prefix + body, _F32)

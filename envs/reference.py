@@ -49,6 +49,16 @@ class ReferenceCache:
             data.popitem(last=False)
         return value
 
+    def prefetch(self, key: Hashable, compute: Callable[[], Reference]) -> None:
+        """Compute and keep the figures for ``key`` ahead of their lookup (no hit or miss counted: the
+        lookup that reads them later counts, as a hit)."""
+        data = self._data
+        if key in data:
+            return
+        data[key] = compute()
+        if len(data) > self.maxsize:
+            data.popitem(last=False)
+
     def __len__(self) -> int:
         return len(self._data)
 

@@ -184,8 +184,11 @@ class SparOAEnv(gym.Env):
         if view is None:
             obs = self._terminal_observation()
             return obs, reward, True, False, self._final_info()
-        lc, lg = view.load if self._plain_loads else self._observed_loads(view)  # as _observe, written out
-        obs = self._last_obs = self._builder.build(view, lc, lg, prog)
+        if self._plain_loads:  # as _observe, written out (the builder reads the loads in force itself)
+            obs = self._last_obs = self._builder.build(view, None, None, prog)
+        else:
+            lc, lg = self._observed_loads(view)
+            obs = self._last_obs = self._builder.build(view, lc, lg, prog)
         return obs, reward, False, False, {}
 
     def action_masks(self) -> np.ndarray:
@@ -226,6 +229,9 @@ class SparOAEnv(gym.Env):
     def _begin(self):
         ep = self._factory.draw(self.np_random)
         ref = self._factory.reference(ep, "gpu")
+        # the CPU-only figures of the final info, computed now, while the single-device walk that just gave the
+        # GPU-only ones is warm (the same values whenever computed: a pure function of the episode)
+        self._factory.prefetch_reference(ep, "cpu")
         sim = self._factory.simulator(ep, "external")
         view = sim.start(ep.seed)
         if view is None:  # pragma: no cover - every graph has at least one operator

@@ -82,8 +82,8 @@ def single_device_figures(sim: Simulator, device: str, seed: int) -> tuple[float
     gt = sim.cache.graph(sim.graph)
     n = gt.n
     kids = RunStreams(int(seed))  # the substreams this walk reads, each built when first read
-    sigma = noise_sigmas(sim.platform)
-    z = batch_noise(kids.noise_key(), sigma, n, 0) if cfg.noise_on and bool(np.any(sigma > 0)) else None
+    sigma, sigma_on = _sigmas(sim.platform)
+    z = batch_noise(kids.noise_key(), sigma, n, 0) if cfg.noise_on and sigma_on else None
     bg = cfg.background_on
     if isinstance(bg, LoadTrace):
         changes = _trace_changes(bg.changes(d))
@@ -187,6 +187,23 @@ def _run_through(changes: Any, start: float, end: float, zk: float, op: int, nxt
             end = nxt_t + frac * dur
         nxt_t, nxt_level = next(changes, (math.inf, 0.0))
     return end, load, lat_now, nxt_t, nxt_level
+
+
+#: Per platform (by identity, the platform kept with its entry): its noise σ per device and whether any is > 0.
+_SIGMAS: dict[int, tuple[Any, np.ndarray, bool]] = {}
+
+
+def _sigmas(platform: Any) -> tuple[np.ndarray, bool]:
+    """``noise_sigmas(platform)`` and whether any σ is positive, computed once per platform object (a
+    platform is a frozen value)."""
+    hit = _SIGMAS.get(id(platform))
+    if hit is None or hit[0] is not platform:
+        sigma = noise_sigmas(platform)
+        sigma.flags.writeable = False
+        if len(_SIGMAS) >= 64:
+            _SIGMAS.pop(next(iter(_SIGMAS)))
+        hit = _SIGMAS[id(platform)] = (platform, sigma, bool(np.any(sigma > 0)))
+    return hit[1], hit[2]
 
 
 #: Per (tables, device, host_io): the walk's per-operator inputs in Kahn's FIFO order (bounded).

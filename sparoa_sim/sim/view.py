@@ -22,7 +22,32 @@ from sparoa_sim.sim.hwstate import HardwareState
 from sparoa_sim.sim.predtables import GraphTables
 from sparoa_sim.sim.state import RunState
 
-__all__ = ["OpView"]
+__all__ = ["OpView", "input_residency"]
+
+
+def input_residency(inputs: tuple[int, ...], res: list[int], share: list[float], xfer_bytes: list[float],
+                    xfer_s: list[float]) -> tuple[float, float, float, float]:
+    """``(*input_bytes, *transfer_in)`` of an operator reading the outputs ``inputs`` of a job with residency bits
+    ``res`` and GPU shares ``share`` (``Job.res``, ``Job.share``): the bytes on (or to be made on) the CPU and the
+    GPU, and the longest copy each device would wait for — in one pass, the same sums in the same order as the
+    properties (:meth:`OpView.decision_state`, and the environment's observation, read it)."""
+    on_c = on_g = xc = xg = 0.0
+    for p in inputs:
+        r = res[p]
+        if not r & 3:  # placed, not yet made: the device it will be made on (a split's home)
+            s = share[p]
+            if s >= 0.0:
+                r |= 2 if s >= 0.5 else 1
+        x = xfer_s[p]
+        if r & 1:
+            on_c += xfer_bytes[p]
+        elif x > xc:
+            xc = x
+        if r & 2:
+            on_g += xfer_bytes[p]
+        elif x > xg:
+            xg = x
+    return on_c, on_g, xc, xg
 
 
 class OpView:
@@ -34,7 +59,7 @@ class OpView:
     takes duck-typed — the view does not import the simulator.
     """
 
-    __slots__ = ("_sim", "_gt", "_state", "_host", "_rates", "job_state", "op", "_at")
+    __slots__ = ("_sim", "_gt", "_state", "_host", "_rates", "job_state", "op", "_at", "bound")
 
     def __init__(self, sim: Any, gt: GraphTables) -> None:
         self._sim = sim
@@ -48,12 +73,17 @@ class OpView:
         self.op: int = -1
         # per device: (tables, load, their latencies at that load), the last list decision_state read
         self._at: list[tuple[Any, float, Any]] = [(None, -1.0, None), (None, -1.0, None)]
+        #: What the view reads of the run it is bound to, ``(run state, host thread, rates)`` (a new tuple at
+        #: each :meth:`bind`; None before the first): a reader that keeps its own references to them (the
+        #: environment's observation builder) checks it by identity to know when to take them afresh.
+        self.bound: tuple[RunState, Any, Any] | None = None
 
     def bind(self, state: RunState, host: Any, rates: Any) -> None:
         """Read a new run: its state, host dispatch thread and rates (called at each reset)."""
         self._state = state
         self._host = host
         self._rates = rates
+        self.bound = (state, host, rates)
 
     # -- the operator ---------------------------------------------------------------------
     @property
@@ -222,9 +252,10 @@ class OpView:
 
     def decision_state(self) -> tuple[float, float, float, float, float, float, float, float, float, bool, float,
                                       float, int]:
-        """The per-decision fields an observation reads, in one pass (the environment's fast path):
-        ``(*pred_latency, *backlog, host_backlog, *input_bytes, *transfer_in, host_busy, contention,
-        progress, n_ready)``, each value equal to what its property returns."""
+        """The per-decision fields an observation reads, in one pass: ``(*pred_latency, *backlog, host_backlog,
+        *input_bytes, *transfer_in, host_busy, contention, progress, n_ready)``, each value equal to what its
+        property returns (the environment's observation builder reads the same values through :attr:`bound`,
+        without the tuple)."""
         job = self.job_state
         t = job.tables
         op = self.op
@@ -241,26 +272,7 @@ class OpView:
         deps = gt.deps[op]
         if not deps:
             deps = (gt.n,) if state.host_io else ()
-        res = job.res
-        share = job.share
-        xb = t.xfer_bytes
-        xs = t.xfer_s
-        on_c = on_g = xc = xg = 0.0
-        for p in deps:  # as input_bytes and transfer_in (same order of sums)
-            r = res[p]
-            if not r & 3:
-                s = share[p]
-                if s >= 0.0:
-                    r |= 2 if s >= 0.5 else 1
-            x = xs[p]
-            if r & 1:
-                on_c += xb[p]
-            elif x > xc:
-                xc = x
-            if r & 2:
-                on_g += xb[p]
-            elif x > xg:
-                xg = x
+        on_c, on_g, xc, xg = input_residency(deps, job.res, job.share, t.xfer_bytes, t.xfer_s)
         b = state.backlog
         host = self._host
         hb = host.backlog
