@@ -84,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("fit", type=Path, help="JSON written by benchmarks/fit_published_overheads.py")
     ap.add_argument("--profiles", type=Path, default=PROFILES, help="folder of jetson-*.toml (default: %(default)s)")
     args = ap.parse_args(argv)
-    from sparoa_sim.hwmodels import ProfileError, load_platform
+    from sparoa_sim.hwmodels import ProfileError
+    from sparoa_sim.hwmodels.profile_io import parse_platform
     from sparoa_sim.hwmodels.fileio import atomic_write_text
 
     try:
@@ -99,15 +100,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     revised = {p: revise(p.read_text(encoding="utf-8"), fit) for p in paths}
     for p, text in revised.items():  # check every revision loads before writing any
-        tmp = p.with_name(f".{p.stem}.check.toml")
         try:
-            tmp.write_text(text, encoding="utf-8")
-            load_platform(tmp)
+            parse_platform(text, str(p), default_name=p.stem)
         except ProfileError as exc:
             print(f"apply_published_fit.py: the revision of {p.name} does not load: {exc}", file=sys.stderr)
             return 2
-        finally:
-            tmp.unlink(missing_ok=True)
     for p, text in revised.items():
         atomic_write_text(p, text)
         print(f"revised {p}")

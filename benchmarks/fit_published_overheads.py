@@ -415,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"FX nodes with no twin operator, per model: {fx_extra}")
     doc = {"source": extract["source"], "train": train, "fit_modes": fit_modes, "phi_ms_ghz": phi,
            "lanes": lanes, "conv_size": {"how": args.conv_size, "beta": beta, "gemm_beta": beta_gemm,
-                                          "gemm_beta_per": beta_per, "gemm_source": GEMM_SWEEP_SOURCE, "feature": "log_flops@conv",
+                                          "gemm_beta_per": beta_per, "gemm_source": GEMM_SWEEP_SOURCE, "profile_key": "gpu.latency.conv_size_beta",
                                           "center_flops": CONV_SIZE_CENTER_FLOPS, "clip": CONV_SIZE_CLIP},
            "t_dispatch_ms_ghz": t_disp, "t_launch_ms_ghz": t_launch, "kinds": table,
            "isolated_ms_ghz": iso, "summary": rows, "fx_extra_nodes": fx_extra,
