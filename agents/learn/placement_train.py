@@ -11,7 +11,9 @@ the teacher scores strictly better. Objective: latency / GPU-only latency at the
 env's objective at λ = 0). With a scenario where jobs run in flight at a fixed load (batches, clients,
 co-runs) the rule is chosen over the whole stream among the tuned static schedule, the tuned planner and
 exact copies of the engine's baselines (HEFT's schedule, co-execution, greedy, fixed placements), so the
-policy's own rule is never behind a baseline it can copy there. The directory holds ``schedule.json``
+policy's own rule is never behind a baseline it can copy there. One inference at a time at a fixed load, the
+same choice is made on one inference where a dynamic baseline (co-execution, greedy) beats every static teacher
+(:func:`dynamic_pays`), since a whole-operator schedule cannot split an operator. The directory holds ``schedule.json``
 (shipped), ``policy.json`` (the parameters, JSON, no pickle) and ``metadata.json``.
 """
 
@@ -168,7 +170,10 @@ def _tune_in_stream(policy: LoadAwarePolicy, problems: dict, objective: StreamOb
 
 def _full_length(objective: StreamObjective) -> StreamObjective:
     """The stream objective at the scenario's own request count (what the benchmark runs): a rule tuned on
-    a short stream can rank differently over the whole one, so candidates are chosen on this."""
+    a short stream can rank differently over the whole one, so candidates are chosen on this. One inference at
+    a time at a fixed load: one inference is the whole question (every request alike), so the objective itself."""
+    if not needs_stream(objective.scenario):
+        return objective
     n = objective.scenario.primary.arrival.requests
     return objective if n <= objective.requests else replace(objective, requests=n)
 
@@ -266,6 +271,22 @@ def _tune_with_planner(policy: LoadAwarePolicy, problems: dict, objective: Strea
     return sched, info
 
 
+def _single_objective(scenario: Any, graph: Any, plat: Any, mode: str, cache: Any) -> StreamObjective:
+    """One inference of a one-at-a-time, fixed-load scenario as the engine runs it (reference setting)."""
+    return StreamObjective(scenario, graph, plat, mode, requests=1, seeds=STREAM_SEEDS, cache=cache)
+
+
+def dynamic_pays(scenario: Any, graph: Any, plat: Any, mode: str, cache: Any,
+                 teachers: dict[str, tuple[float, StaticSchedule]]) -> bool:
+    """Whether, one inference at a time at a fixed load, a dynamic baseline the planner can copy exactly
+    (co-execution, which splits operators between the devices, or greedy) beats every static teacher on one
+    inference as the engine runs it. Only then does training give half its budget to the planner
+    (:func:`_tune_with_planner`): a whole-operator schedule cannot reach a split operator's latency."""
+    obj = _single_objective(scenario, graph, plat, mode, cache)
+    best_static = min(obj.score(t) for _lat, t in teachers.values())
+    return min(obj.score(name) for name in ("coexec", "greedy")) < best_static
+
+
 def _sched_po(policy: LoadAwarePolicy, p: RefProblem) -> tuple[list[float], dict[str, list[int]]]:
     s = policy.schedule(p)
     return list(s.placement), s.order  # type: ignore[return-value]
@@ -301,7 +322,9 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
         meta = {"platform": plat.name, "mode": states[0].problem.mode, "loads": [list(x) for x in loads],
                 "batch": batch, "scenario": cfg.scenario}
         case_budget = None if budget is None else max(0.0, budget - (now() - t_start) + k * budget)
-        stream = scenario is not None and needs_stream(scenario)
+        dynamic = scenario is not None and not needs_stream(scenario) and dynamic_pays(
+            scenario, graph, plat, states[0].problem.mode, cache, teachers)
+        stream = scenario is not None and (needs_stream(scenario) or dynamic)
         search_budget = case_budget * (1.0 - STREAM_SHARE) if stream and case_budget is not None else case_budget
         search_evals = cfg.timesteps if budget is None else None
         sr = train_placement(states, graph.name, settings=settings, time_budget_s=search_budget,
@@ -310,12 +333,13 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
         fixed = scenario is None or scenario.fixed_load is not None
         stream_info, planner = None, False
         if stream:
-            objective = StreamObjective(scenario, graph, plat, states[0].problem.mode, requests=STREAM_REQUESTS,
-                                        seeds=STREAM_SEEDS, cache=cache)
+            objective = _single_objective(scenario, graph, plat, states[0].problem.mode, cache) if dynamic else \
+                StreamObjective(scenario, graph, plat, states[0].problem.mode, requests=STREAM_REQUESTS,
+                                seeds=STREAM_SEEDS, cache=cache)
             left = None if case_budget is None else max(1e-3, case_budget - sr.train_s)
             n_evals = None if left is not None else max(1, (cfg.timesteps or 1) // 50)
             levels = LevelObjective(graph, plat, objective.mode, loads, batch, cache)
-            if jobs_in_flight(scenario):  # a static schedule or the backlog-aware planner, whichever scores better
+            if jobs_in_flight(scenario) or dynamic:  # a static schedule or the planner, whichever scores better
                 policy, stream_info = _tune_with_planner(sr.policy, problems, objective, left, n_evals, cfg.seed,
                                                          levels, {n: t[1] for n, t in teachers.items()})
             else:
@@ -324,6 +348,8 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
             planner = fixed and stream_info["rule"] == "planner"  # at a fixed load: the planner replaces the schedule
             sr = replace(sr, policy=policy, latency_s=[evaluate(st.problem, *_sched_po(policy, st.problem)).makespan
                                                        for st in states])
+            if dynamic and planner:  # one inference: the policy's own latency is its rule's, as the engine runs it
+                sr = replace(sr, latency_s=[stream_info["chosen_full_s"]])
         result.engine_policy[key] = engine_policy(sr.policy, problems if not fixed else
                                                   {states[0].problem.load: states[0].problem},
                                                   fixed and not planner)
@@ -339,7 +365,8 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
         result.best_placement[key] = list(own_sched.placement)
         result.best_objective[key] = own_lat / gpu_ref[0]
         result.own[key] = {"latency_s": own_lat, "objective": own_lat / gpu_ref[0], "source": "policy",
-                           "schedule": own_sched.to_dict(), "load": list(first.problem.load)}
+                           "schedule": own_sched.to_dict(), "load": list(first.problem.load),
+                           "rule": "planner" if planner else "schedule"}
         result.teacher[key] = (first.teacher_name, first.teacher_latency_s)
         result.teacher_objective[key] = first.teacher_latency_s / gpu_ref[0]
         result.fallback[key] = (first.teacher_name, first.teacher_latency_s / gpu_ref[0], first.teacher_latency_s)
