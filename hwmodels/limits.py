@@ -94,7 +94,8 @@ MIN_EFFICIENCY = 1e-6
 MAX_REQUESTS = 10_000_000
 #: Longest simulated horizon, s: the last arrival, or the run's time estimated up front (a day of frames is 86,400 s).
 MAX_HORIZON_S = 30 * DAY_S
-#: Most operator executions one simulation may do: batches × operators (a day of 30 fps frames of the
+#: Most events one simulation may do: operator executions (batches × operators) plus the load changes of a
+#: Markov background load over the run's horizon (a day of 30 fps frames of the
 #: largest shipped graph is 6.4e8; measured about 90,000 per CPU second: ResNet-18, gpu policy, noise on).
 MAX_OP_EVENTS = 1_000_000_000
 #: Longest predicted time of one operator on either device at the run's batch size, s (VGG16's largest
@@ -164,7 +165,8 @@ LIMITS: tuple[Limit, ...] = (
           "arrivals are drawn up front"),
     Limit("MAX_HORIZON_S", MAX_HORIZON_S, "s", "simulated time: last arrival, or the run estimated up front",
           "a day of 30 fps frames is 86,400 s; background load ticks every 20 ms"),
-    Limit("MAX_OP_EVENTS", MAX_OP_EVENTS, "operator runs", "batches × operators of one simulation",
+    Limit("MAX_OP_EVENTS", MAX_OP_EVENTS, "events", "batches × operators of one simulation, plus a Markov "
+          "background load's changes over its horizon",
           "a day of 30 fps frames of the largest shipped graph: 6.4e8, 2 h at ~90,000 per CPU second"),
     Limit("MAX_OP_SECONDS", MAX_OP_SECONDS, "s", "predicted time of one operator on either device",
           "VGG16's largest conv at batch 64 on the Orin Nano CPU is predicted at 3 s"),

@@ -199,7 +199,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         extra = {"coruns": run.engine.coruns, "deadline_s": run.engine.deadline_s}
         if run.scenario.primary != _default_stream():
             batching = run.engine.batching
-    check_run_budget(run.graph, run.platform, arrivals, batching, args.mode, run.precision)  # before any work
+    check_run_budget(run.graph, run.platform, arrivals, batching, args.mode, run.precision,  # before any work
+                     background=config.background_on)
     sim = Simulator(run.graph, run.platform, run.policy, arrivals=arrivals, batching=batching, config=config,
                     seed=args.seed, policy_kwargs=run.policy_kwargs, **extra)
     res = sim.run()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,7 @@ from sparoa_sim.hwmodels import Platform, predict
 from sparoa_sim.ir.graph import OpGraph
 from sparoa_sim.limits import MAX_HORIZON_S, MAX_OP_EVENTS, MAX_OP_SECONDS
 from sparoa_sim.sim.arrivals import Arrivals, Batching, ClosedLoop, Periodic, Poisson, TraceArrivals
+from sparoa_sim.sim.hwstate import BackgroundLoad
 
 __all__ = ["RunBudget", "arrival_horizon_s", "check_run_budget", "run_budget"]
 
@@ -36,7 +38,9 @@ class RunBudget:
     either device at the run's batch size, with its operator index and device; ``batch_s``: one
     batch with every operator on its faster device, one at a time; ``horizon_s``: the last arrival
     plus ``batches × batch_s``, the simulated time the run is expected to reach
-    (``batch_s`` includes the batcher's timeout where a closed loop cannot fill a batch).
+    (``batch_s`` includes the batcher's timeout where a closed loop cannot fill a batch);
+    ``background_events``: the load changes a Markov background load draws over that horizon (its devices ×
+    horizon / mean holding time; 0 without one) — events that cost time whatever the graph.
     """
 
     batches: int
@@ -47,6 +51,7 @@ class RunBudget:
     batch_s: float
     arrival_horizon_s: float
     horizon_s: float
+    background_events: float = 0.0
 
 
 def arrival_horizon_s(arrivals: Arrivals) -> float:
@@ -72,8 +77,15 @@ def _batch_wait_s(arrivals: Arrivals, batching: Batching) -> float:
     return 0.0
 
 
+def _background_events(background: Any, horizon_s: float) -> float:
+    """Load changes a Markov :class:`BackgroundLoad` draws over ``horizon_s`` (0 for none, a trace or a constant)."""
+    if not isinstance(background, BackgroundLoad) or len(set(background.levels)) == 1:
+        return 0.0
+    return len(background.devices) * horizon_s / background.mean_hold_s
+
+
 def run_budget(graph: OpGraph, platform: Platform, arrivals: Arrivals, batching: Batching = Batching(),
-               mode: str | None = None, precision: str = "fp32") -> RunBudget:
+               mode: str | None = None, precision: str = "fp32", background: Any = None) -> RunBudget:
     """Estimate a run's operator executions and simulated horizon (see :class:`RunBudget`)."""
     n = arrivals.n_requests
     batch = min(batching.max_batch, n)
@@ -88,14 +100,17 @@ def run_budget(graph: OpGraph, platform: Platform, arrivals: Arrivals, batching:
     start = arrival_horizon_s(arrivals)
     return RunBudget(batches=batches, op_events=batches * len(graph), slowest_op_s=float(worst[op, dev]),
                      slowest_op=op, slowest_device=_DEVICES[dev], batch_s=batch_s, arrival_horizon_s=start,
-                     horizon_s=start + batches * batch_s)
+                     horizon_s=start + batches * batch_s,
+                     background_events=_background_events(background, start + batches * batch_s))
 
 
 def check_run_budget(graph: OpGraph, platform: Platform, arrivals: Arrivals, batching: Batching = Batching(),
-                     mode: str | None = None, precision: str = "fp32", where: str = "simulate") -> RunBudget:
-    """:func:`run_budget`, refusing a run over ``MAX_OP_EVENTS``, ``MAX_OP_SECONDS`` or ``MAX_HORIZON_S``
-    with one :class:`SimulationError` that names the figure, its value and the limit."""
-    b = run_budget(graph, platform, arrivals, batching, mode, precision)
+                     mode: str | None = None, precision: str = "fp32", where: str = "simulate",
+                     background: Any = None) -> RunBudget:
+    """:func:`run_budget`, refusing a run over ``MAX_OP_EVENTS`` (operator runs, or the load changes of a
+    Markov ``background``), ``MAX_OP_SECONDS`` or ``MAX_HORIZON_S`` with one :class:`SimulationError` that names
+    the figure, its value and the limit."""
+    b = run_budget(graph, platform, arrivals, batching, mode, precision, background)
     if b.op_events > MAX_OP_EVENTS:
         raise SimulationError(f"{where}: {b.batches:,} batches × {len(graph):,} operators = {b.op_events:,} operator "
                               f"runs, above the limit of {MAX_OP_EVENTS:,} (MAX_OP_EVENTS)")
@@ -111,4 +126,9 @@ def check_run_budget(graph: OpGraph, platform: Platform, arrivals: Arrivals, bat
                               f"({b.batches:,} batches × {b.batch_s:.4g} s, each operator on its faster device, "
                               f"after the last arrival at {b.arrival_horizon_s:.4g} s), above the limit of "
                               f"{MAX_HORIZON_S:,} s (MAX_HORIZON_S)")
+    if b.op_events + b.background_events > MAX_OP_EVENTS:
+        raise SimulationError(f"{where}: the background load would change {b.background_events:,.0f} times over the "
+                              f"{b.horizon_s:.4g} s the run would reach (a level held {background.mean_hold_s:g} s on "
+                              f"average on {len(background.devices)} device(s)), which with {b.op_events:,} operator "
+                              f"runs is above the limit of {MAX_OP_EVENTS:,} events (MAX_OP_EVENTS)")
     return b

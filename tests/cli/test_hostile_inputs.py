@@ -150,9 +150,15 @@ def test_run_size_is_estimated_up_front(capsys, tmp_path):
             mentions=("10,000,000 batches", "174 operators", "MAX_OP_EVENTS"))
     slow = one_op_graph(tmp_path / "slow.json", 4e14)  # within MAX_OP_FLOPS, but hours on the CPU
     refused(capsys, *sim, "--workload", slow, mentions=("huge_conv", "on the cpu", "MAX_OP_SECONDS"))
-    long = one_op_graph(tmp_path / "long.json", 1e14)  # minutes per request, 10,000 requests
-    refused(capsys, *sim, "--workload", long, "--requests", "10000", "--arrival", "closed",
-            mentions=("simulated time", "10,000 batches", "MAX_HORIZON_S"))
+    long = one_op_graph(tmp_path / "long.json", 1e14)  # minutes per request, 100,000 requests
+    refused(capsys, *sim, "--workload", long, "--requests", "100000", "--arrival", "closed",
+            mentions=("simulated time", "100,000 batches", "MAX_HORIZON_S"))
+    # a background load that changes every picosecond: a short run, but billions of load changes
+    fast = tmp_path / "fast-tenant.toml"
+    fast.write_text('version = 1\nname = "fast-tenant"\n[background]\nkind = "markov"\nlevels = [0.0, 0.5]\n'
+                    'mean_hold_s = 1e-12\n[primary.arrival]\nkind = "closed"\nrequests = 100\n')
+    refused(capsys, *sim, "--workload", W, "--scenario", str(fast),
+            mentions=("background load would change", "MAX_OP_EVENTS"))
     # before: a closed loop that cannot fill a batch waited 1e300 s per batch (still running at 20 s)
     few = [*sim, "--workload", W, "--batch", "4", "--arrival", "closed:1", "--requests", "40"]
     refused(capsys, *few, "--batch-timeout", "1e300", mentions=("timeout_s", "1e+300", "MAX_HORIZON_S"))
