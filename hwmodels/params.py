@@ -212,7 +212,8 @@ class LatencyParams:
 
     @classmethod
     def from_vector(cls, vec: np.ndarray, *, sparse_kinds: tuple[OpKind, ...] = (),
-                    noise_sigma: float = 0.0, dispatch_factor: tuple[float, ...] = ()) -> LatencyParams:
+                    noise_sigma: float = 0.0, dispatch_factor: tuple[float, ...] = (),
+                    conv_size_beta: float = 0.0) -> LatencyParams:
         """Build parameters from a flat vector plus the non-vector fields."""
         vec = np.asarray(vec, dtype=float)
         n_s = len(SCALAR_PARAMS)
@@ -220,4 +221,5 @@ class LatencyParams:
             raise ValueError(f"parameter vector must have shape ({n_s + len(KINDS)},), got {vec.shape}")
         base = {p.name: float(vec[i]) for i, p in enumerate(SCALAR_PARAMS)}
         return cls(eta=tuple(float(x) for x in vec[n_s:]), sparse_kinds=tuple(sparse_kinds),
-                   noise_sigma=noise_sigma, dispatch_factor=tuple(dispatch_factor), **base)
+                   noise_sigma=noise_sigma, dispatch_factor=tuple(dispatch_factor), conv_size_beta=conv_size_beta,
+                   **base)

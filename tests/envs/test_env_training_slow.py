@@ -44,7 +44,8 @@ def _train_ppo(options: dict, timesteps: int, **ppo_kwargs):
 def fork_with_light_branch() -> OpGraph:
     """A stem and three small convolutions (the GPU's) beside a branch of six tiny activations that
     launch-bound GPU kernels serve worse than the CPU: the best placement uses both devices
-    (exhaustively: return -0.62 against -0.77 CPU-only, -1.0 GPU-only, about -0.81 at random)."""
+    (exhaustively, on the shipped AGX Orin profile: return -0.64 against -0.79 CPU-only, -1.0 GPU-only,
+    about -0.84 at random)."""
     conv = dict(kind=OpKind.CONV, macs=1.5e7, flops=3e7, bytes_in=2e5, bytes_out=2e5, bytes_w=5e5,
                 out_shape=(1, 64, 28, 28), split_axis="channel")
     act = dict(kind=OpKind.ACT, flops=2e4, bytes_in=8e3, bytes_out=8e3, out_shape=(1, 2048))
@@ -70,7 +71,8 @@ def test_ppo_beats_random_actions_and_both_single_devices_on_a_small_graph(one_t
     bars = _bars(options, random_episodes=100)
     assert bars["gpu"] == pytest.approx(-1.0)  # returns are normalised by the GPU-only reference
     assert bars["random"] < bars["cpu"]  # random placements lose to the better single device here
-    ppo_return, info = _train_ppo(options, 2048, n_steps=256, batch_size=64, learning_rate=3e-3)
+    # 16 updates of 128 steps: seeds 0-3 all reach -0.68 or better (256-step rollouts left seed 0 on GPU-only)
+    ppo_return, info = _train_ppo(options, 2048, n_steps=128, batch_size=64, learning_rate=3e-3)
     print(f"PPO {ppo_return:.3f}  {bars}")
     assert ppo_return > bars["random"] + 0.1 * abs(bars["random"]), (ppo_return, bars)
     assert ppo_return > bars["gpu"] + 0.1 * abs(bars["gpu"]), (ppo_return, bars)

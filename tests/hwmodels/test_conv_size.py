@@ -15,8 +15,10 @@ from sparoa_sim.hwmodels import OpArrays, ProfileError, kind_code, load_platform
 from sparoa_sim.hwmodels.latency import conv_size_factor
 from sparoa_sim.hwmodels.profile_io import _shipped_dir, parse_platform, platform_to_toml
 
-AGX = load_platform("jetson-agx-orin-64gb")
-TEXT = _shipped_dir().joinpath("jetson-agx-orin-64gb.toml").read_text(encoding="utf-8")
+SHIPPED = _shipped_dir().joinpath("jetson-agx-orin-64gb.toml").read_text(encoding="utf-8")
+#: the profile as a file without the term (an older profile): whatever the shipped one sets
+TEXT = "".join(line for line in SHIPPED.splitlines(keepends=True) if not line.startswith("conv_size_beta ="))
+AGX = parse_platform(TEXT, "jetson-agx-orin-64gb.toml")
 BETA = -0.184
 
 
@@ -71,7 +73,9 @@ def test_the_term_round_trips_and_a_profile_without_it_loads() -> None:
     assert again.gpu.latency.conv_size_beta == BETA and again.cpu.latency.conv_size_beta == 0.0
     assert again.origin("gpu.latency.conv_size_beta").origin == "derived"
     assert "conv_size_beta" not in platform_to_toml(with_beta(AGX, 0.0))  # 0 = no term: not written
-    assert parse_platform(TEXT, "old.toml").cpu.latency.conv_size_beta == 0.0
+    assert parse_platform(TEXT, "old.toml").gpu.latency.conv_size_beta == 0.0
+    shipped = load_platform("jetson-agx-orin-64gb")  # the shipped profile writes back what it read
+    assert parse_platform(platform_to_toml(shipped), "s.toml").gpu.latency == shipped.gpu.latency
 
 
 @pytest.mark.parametrize("value", ["-1.0", "1.5", "nan", '"x"'])

@@ -85,7 +85,8 @@ def test_toml_round_trip_and_errors() -> None:
 def test_from_vector_carries_the_factors() -> None:
     lat = AGX.gpu.latency
     rebuilt = LatencyParams.from_vector(lat.to_vector(), sparse_kinds=lat.sparse_kinds, noise_sigma=lat.noise_sigma,
-                                        dispatch_factor=lat.dispatch_factor)
+                                        dispatch_factor=lat.dispatch_factor,
+                                            conv_size_beta=lat.conv_size_beta)
     assert rebuilt == lat
     assert lat.with_vector(lat.to_vector()).dispatch_factor == lat.dispatch_factor
 

@@ -73,11 +73,12 @@ def test_compute_bound_conv_matches_hand_formula() -> None:
     gpu = AGX.gpu.latency
     slots = 8 * gpu.lanes
     par = (units / slots) / math.ceil(units / slots)
-    expected = gpu.t_launch + flops / (8 * 2048 * 1.3e9 * gpu.eta_of("conv") * par)
+    size = min(4.0, max(0.25, (flops / 1e8) ** gpu.conv_size_beta))  # the dense conv's size term (1 without it)
+    expected = gpu.t_launch + size * flops / (8 * 2048 * 1.3e9 * gpu.eta_of("conv") * par)
     assert pred.gpu[0] == pytest.approx(expected, rel=1e-12)
     cuda_cores = predict(AGX, ops, batch=1, mode="MAXN", tf32="none")
-    assert cuda_cores.gpu[0] == pytest.approx(gpu.t_launch + flops / (2048 * 2 * 1.3e9 * gpu.eta_of("conv") * par),
-                                              rel=1e-12)
+    assert cuda_cores.gpu[0] == pytest.approx(
+        gpu.t_launch + size * flops / (2048 * 2 * 1.3e9 * gpu.eta_of("conv") * par), rel=1e-12)
     assert pred.t_compute[0, 1] > pred.t_memory[0, 1]
     cpu = AGX.cpu.latency
     slots_c = 12 * cpu.lanes

@@ -26,7 +26,8 @@ def test_vector_round_trip_and_bounds(name: str) -> None:
         assert np.all(lo <= vec) and np.all(vec <= hi), [n for n, v, a, b in zip(names, vec, lo, hi) if not a <= v <= b]
         assert params.with_vector(vec) == params
         rebuilt = LatencyParams.from_vector(vec, sparse_kinds=params.sparse_kinds, noise_sigma=params.noise_sigma,
-                                            dispatch_factor=params.dispatch_factor)
+                                            dispatch_factor=params.dispatch_factor,
+                                            conv_size_beta=params.conv_size_beta)
         assert rebuilt == params
         assert LatencyParams.vector_log_scale().sum() == 2
 
