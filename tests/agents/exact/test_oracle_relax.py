@@ -104,14 +104,15 @@ def test_totally_ordered_graphs_have_no_relaxation():
 def test_resnet50_drops_its_four_shortcuts_and_the_bound_proves_it():
     agx = load_platform("jetson-agx-orin-64gb")
     g = load_workload("resnet50")
-    p = RefProblem.build(g, agx, mode="MAXN", load=(0.0, 0.8))
+    # both devices loaded: proven in ~2 s (with the conv size term, GPU alone at 0.8 is 2.4 % off after 30 s)
+    p = RefProblem.build(g, agx, mode="MAXN", load=(0.5, 0.8))
     _sub, keep = chain_relaxation(p)
     assert p.n - len(keep) == 8  # 4 downsampling shortcuts of 2 operators (conv, bn)
     lb = relaxed_optimum(p).latency
     assert p.lower_bound_s() < lb
-    r = solve_oracle(g, agx, mode="MAXN", load=(0.0, 0.8), time_limit_s=30, chain_bound=True)
+    r = solve_oracle(g, agx, mode="MAXN", load=(0.5, 0.8), time_limit_s=30, chain_bound=True)
     assert r.bound_s >= lb * (1 - 1e-12) and r.bound_s <= r.latency_s
-    assert r.gap <= 0.03
-    plain = solve_oracle(g, agx, mode="MAXN", load=(0.0, 0.8), time_limit_s=1)
+    assert r.optimal and r.gap <= 1e-4
+    plain = solve_oracle(g, agx, mode="MAXN", load=(0.5, 0.8), time_limit_s=1)
     assert plain.bound_s < lb  # the plain model's bound is the weaker one
     assert r.latency_s == pytest.approx(evaluate(p, r.schedule.placement, r.schedule.order).makespan, rel=0)
