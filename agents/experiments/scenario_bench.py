@@ -227,16 +227,20 @@ def run_group(g: ScenarioGroup, progress: Callable[[str], None] | None = None) -
                     tr = train_scheduler(cfg, None, tensorboard=False)
                 key = cfg.label(cfg.cases[0])
                 final = tr.final[key]
-                shipped = (StaticSchedule.from_dict(final["schedule"]) if final["source"] != "policy" else None)
                 stream = next((h.get("stream") for h in tr.evaluations if h.get("case") == key), None)
                 rule = "planner" if load is None else (stream or {}).get("rule", "schedule")
+                # what training ships (schedule.json): the teacher's schedule, or the policy's whole-operator
+                # schedule — which is not what the engine runs where the rule is the planner
+                shipped = (StaticSchedule.from_dict(final["schedule"])
+                           if final["source"] != "policy" or rule == "planner" else None)
                 runs.append((tr.engine_policy[key], tr.own[key]["latency_s"], tr.teacher[key], tr.train_s,
                              final["source"], shipped, rule))
             learned[lkey] = runs
         seeds_rows = []
         for seed, (policy, own_s, teacher, train_s, source, shipped, rule) in enumerate(learned[lkey]):
             # the policy's own decision rule in this scenario: its argmax schedule (placement and order) at a
-            # fixed load, re-planned from the live load and backlogs under a changing one
+            # fixed load unless training chose the planner there, re-planned from the live load and backlogs
+            # under a changing one
             m = r.run(policy)
             # what training ships: the policy's schedule, or its teacher's where that scored better (labelled)
             shipped_s = m["latency_s"] if shipped is None or load is None else r.run(shipped)["latency_s"]

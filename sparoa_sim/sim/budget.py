@@ -4,7 +4,7 @@ A run's wall-clock time grows with its operator executions (batches × operators
 background load's 20 ms ticks, with its simulated horizon. :func:`run_budget` estimates both from
 the graph, the profile's predicted latencies, the arrivals and the batcher, without simulating;
 :func:`check_run_budget` refuses, naming the figure and its limit, a run that would take
-hours (``MAX_OP_EVENTS``), one whose operators take an unphysical time on a device
+hours (``MAX_OP_EVENTS``: operator runs plus a Markov background load's changes), one whose operators take an unphysical time on a device
 (``MAX_OP_SECONDS``: an overflowing graph or profile figure) or one whose simulated time would
 exceed ``MAX_HORIZON_S``. The arrival sources bound their own horizon on construction.
 """
@@ -40,7 +40,8 @@ class RunBudget:
     plus ``batches × batch_s``, the simulated time the run is expected to reach
     (``batch_s`` includes the batcher's timeout where a closed loop cannot fill a batch);
     ``background_events``: the load changes a Markov background load draws over that horizon (its devices ×
-    horizon / mean holding time; 0 without one) — events that cost time whatever the graph.
+    horizon / mean holding time; 0 without one) — events that cost time whatever the graph. A lower bound, as
+    the horizon is: a policy on the slower device, or the load itself, stretches the run.
     """
 
     batches: int
@@ -127,8 +128,8 @@ def check_run_budget(graph: OpGraph, platform: Platform, arrivals: Arrivals, bat
                               f"after the last arrival at {b.arrival_horizon_s:.4g} s), above the limit of "
                               f"{MAX_HORIZON_S:,} s (MAX_HORIZON_S)")
     if b.op_events + b.background_events > MAX_OP_EVENTS:
-        raise SimulationError(f"{where}: the background load would change {b.background_events:,.0f} times over the "
-                              f"{b.horizon_s:.4g} s the run would reach (a level held {background.mean_hold_s:g} s on "
+        raise SimulationError(f"{where}: the background load would change at least {b.background_events:,.0f} times "
+                              f"over the {b.horizon_s:.4g} s the run would reach (a level held {background.mean_hold_s:g} s on "
                               f"average on {len(background.devices)} device(s)), which with {b.op_events:,} operator "
                               f"runs is above the limit of {MAX_OP_EVENTS:,} events (MAX_OP_EVENTS)")
     return b
