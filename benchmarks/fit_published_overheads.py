@@ -334,8 +334,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", default=",".join(DEFAULT_TRAIN), help="models fitted on (default: %(default)s)")
     ap.add_argument("--modes", default=",".join(DEFAULT_FIT_MODES), help="power modes fitted on (default: %(default)s)")
     ap.add_argument("--conv-size", choices=("off", "gemm", "fit"), default="gemm",
-                    help="the compute-only conv size term β: off (the profiles before it), gemm (default: the shipped profiles: "
-                         "from the same board's GEMM sweep), or fitted with the rest")
+                    help="the compute-only conv size term β: off (the profiles before it), gemm (default: the "
+                         "shipped profiles: from the same board's GEMM sweep), or fitted with the rest")
     ap.add_argument("--branes", type=Path, default=None, help="git dir of a branes-ai/graphs snapshot: rebuild the extract")
     ap.add_argument("--extract", type=Path, default=EXTRACT, help="compact extract (default: %(default)s)")
     ap.add_argument("-o", "--output", type=Path, default=RESULTS, help="JSON output (default: %(default)s)")

@@ -13,8 +13,8 @@ co-runs) the rule is chosen over the whole stream among the tuned static schedul
 exact copies of the engine's baselines (HEFT's schedule, co-execution, greedy, fixed placements), so the
 policy's own rule is never behind a baseline it can copy there. One inference at a time at a fixed load, the
 same choice is made on one inference where a dynamic baseline (co-execution, greedy) beats every static teacher
-(:func:`dynamic_pays`), since a whole-operator schedule cannot split an operator. The directory holds ``schedule.json``
-(shipped), ``policy.json`` (the parameters, JSON, no pickle) and ``metadata.json``.
+(:func:`dynamic_pays`), since a whole-operator schedule cannot split an operator. The directory holds
+``schedule.json`` (shipped), ``policy.json`` (the parameters, JSON, no pickle) and ``metadata.json``.
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def _tune_with_planner(policy: LoadAwarePolicy, problems: dict, objective: Strea
     # SCREEN_REQUESTS requests — 16 requests of 8 clients rank rules unlike 256 — each that improves there
     # confirmed over the whole stream), from the best of the starts and the exploration's result; a descent that
     # reaches a local optimum with time left starts again from the next best of them
-    screen = replace(objective, requests=min(SCREEN_REQUESTS, full.requests))
+    screen = full if full.requests <= SCREEN_REQUESTS else replace(objective, requests=SCREEN_REQUESTS)
     pool = sorted(starts + [(explore_full, len(starts), "explored", explore.policy)], key=lambda c: (c[0], c[1]))
     sweeps, seen = [], set()
     for sc, _k, _name, q in pool:
@@ -331,7 +331,7 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
         sr = train_placement(states, graph.name, settings=settings, time_budget_s=search_budget,
                              max_evaluations=search_evals, seed=cfg.seed, progress=progress, meta=meta)
         problems = {st.problem.load: st.problem for st in states}
-        static = sr.policy  # the searched whole-operator policy: its argmax schedule is what schedule.json ships
+        static = sr.policy  # the policy whose argmax schedule schedule.json ships
         fixed = scenario is None or scenario.fixed_load is not None
         stream_info, planner = None, False
         if stream:
@@ -348,11 +348,10 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
                 policy, stream_info = _tune_in_stream(sr.policy, problems, objective, fixed, left, n_evals, cfg.seed,
                                                       levels)
             planner = fixed and stream_info["rule"] == "planner"  # at a fixed load: the planner replaces the schedule
-            sr = replace(sr, policy=policy, latency_s=[evaluate(st.problem, *_sched_po(policy, st.problem)).makespan
+            if not (dynamic and planner):  # else the planner's parameters have no useful argmax: ship the searched one
+                static = policy
+            sr = replace(sr, policy=policy, latency_s=[evaluate(st.problem, *_sched_po(static, st.problem)).makespan
                                                        for st in states])
-            if dynamic and planner:  # the planner's parameters have no useful argmax: ship the searched schedule
-                sr = replace(sr, latency_s=[evaluate(st.problem, *_sched_po(static, st.problem)).makespan
-                                            for st in states])
         result.engine_policy[key] = engine_policy(sr.policy, problems if not fixed else
                                                   {states[0].problem.load: states[0].problem},
                                                   fixed and not planner)
@@ -363,7 +362,7 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
         result.policies[key] = sr.policy
         first = states[0]
         own_lat = sr.latency_s[0]
-        own_sched = (static if dynamic and planner else sr.policy).schedule(first.problem)
+        own_sched = static.schedule(first.problem)
         result.best_latency_s[key] = own_lat
         result.best_placement[key] = list(own_sched.placement)
         result.best_objective[key] = own_lat / gpu_ref[0]
@@ -383,9 +382,9 @@ def train_placement_policy(cfg: TrainConfig, out_dir: str | os.PathLike[str] | N
             full = _full_length(objective)
             stream_info["teacher_stream_s"] = full.score(first.teacher)
             stream_info["coexec_stream_s"] = full.score("coexec")
-            teacher_wins = stream_info["teacher_stream_s"] < stream_info["chosen_full_s"]
-            if dynamic:  # one inference: what ships (schedule.json) is the searched static schedule, judged as such
-                teacher_wins = first.teacher_latency_s < own_lat
+            # one inference: what ships (schedule.json) is a whole-operator schedule, judged as such
+            teacher_wins = (first.teacher_latency_s < own_lat if dynamic else
+                            stream_info["teacher_stream_s"] < stream_info["chosen_full_s"])
             if stream_info["coexec_stream_s"] < stream_info["chosen_full_s"]:
                 raise PolicyError("scheduler: the planner lost to co-execution over the stream although its "
                                   "exact copy was a candidate (an engine or search bug)")

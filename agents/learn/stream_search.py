@@ -304,7 +304,8 @@ def sweep_in_stream(policy: LoadAwarePolicy, problems: dict[tuple[float, float],
     local optimum of the neighbourhood, where the search stops early, so a seed or a slower host changes the
     order moves are met in more than where the search stops — or the budget ends. Unlike
     :func:`refine_in_stream`'s draws with replacement, no neighbour is scored twice before all were scored once.
-    The result is never worse than ``policy`` on ``confirm``; ``evaluations`` counts screen scores."""
+    The result is never worse than ``policy`` on ``confirm``; ``evaluations`` counts screen scores
+    (``confirm`` given as ``screen`` itself — a stream short enough to screen whole — is not scored again)."""
     if time_budget_s is None and max_evaluations is None:
         raise PolicyError("stream sweep: give time_budget_s or max_evaluations")
     t0 = now()
@@ -312,7 +313,7 @@ def sweep_in_stream(policy: LoadAwarePolicy, problems: dict[tuple[float, float],
     rng = np.random.default_rng(seed)
     best = policy
     start = cur = screen.score(engine_policy(best, problems, False))
-    c_start = c_cur = confirm.score(engine_policy(best, problems, False))
+    c_start = c_cur = start if confirm is screen else confirm.score(engine_policy(best, problems, False))
     evals, accepted, confirmations = 1, 0, 0
 
     def out() -> bool:
@@ -332,7 +333,7 @@ def sweep_in_stream(policy: LoadAwarePolicy, problems: dict[tuple[float, float],
             evals += 1
             if s >= cur:
                 continue
-            c = confirm.score(engine_policy(cand, problems, False))
+            c = s if confirm is screen else confirm.score(engine_policy(cand, problems, False))
             confirmations += 1
             if c > c_cur:
                 continue

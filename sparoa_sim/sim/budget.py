@@ -4,8 +4,8 @@ A run's wall-clock time grows with its operator executions (batches × operators
 background load's 20 ms ticks, with its simulated horizon. :func:`run_budget` estimates both from
 the graph, the profile's predicted latencies, the arrivals and the batcher, without simulating;
 :func:`check_run_budget` refuses, naming the figure and its limit, a run that would take
-hours (``MAX_OP_EVENTS``: operator runs plus a Markov background load's changes), one whose operators take an unphysical time on a device
-(``MAX_OP_SECONDS``: an overflowing graph or profile figure) or one whose simulated time would
+hours (``MAX_OP_EVENTS``: operator runs plus a Markov background load's changes), one whose
+operators take an unphysical time on a device (``MAX_OP_SECONDS``: an overflowing graph or profile figure) or one whose simulated time would
 exceed ``MAX_HORIZON_S``. The arrival sources bound their own horizon on construction.
 """
 
@@ -79,8 +79,8 @@ def _batch_wait_s(arrivals: Arrivals, batching: Batching) -> float:
 
 
 def _background_events(background: Any, horizon_s: float) -> float:
-    """Load changes a Markov :class:`BackgroundLoad` draws over ``horizon_s`` (0 for none, a trace or a constant)."""
-    if not isinstance(background, BackgroundLoad) or len(set(background.levels)) == 1:
+    """Load changes a Markov :class:`BackgroundLoad` draws over ``horizon_s`` (0: none, a trace, a constant)."""
+    if not isinstance(background, BackgroundLoad) or background.constant:
         return 0.0
     return len(background.devices) * horizon_s / background.mean_hold_s
 
@@ -99,10 +99,10 @@ def run_budget(graph: OpGraph, platform: Platform, arrivals: Arrivals, batching:
     op, dev = divmod(flat, lat.shape[1])
     batch_s = float(np.sum(np.min(worst, axis=1))) + _batch_wait_s(arrivals, batching)
     start = arrival_horizon_s(arrivals)
+    horizon = start + batches * batch_s
     return RunBudget(batches=batches, op_events=batches * len(graph), slowest_op_s=float(worst[op, dev]),
                      slowest_op=op, slowest_device=_DEVICES[dev], batch_s=batch_s, arrival_horizon_s=start,
-                     horizon_s=start + batches * batch_s,
-                     background_events=_background_events(background, start + batches * batch_s))
+                     horizon_s=horizon, background_events=_background_events(background, horizon))
 
 
 def check_run_budget(graph: OpGraph, platform: Platform, arrivals: Arrivals, batching: Batching = Batching(),
@@ -129,7 +129,7 @@ def check_run_budget(graph: OpGraph, platform: Platform, arrivals: Arrivals, bat
                               f"{MAX_HORIZON_S:,} s (MAX_HORIZON_S)")
     if b.op_events + b.background_events > MAX_OP_EVENTS:
         raise SimulationError(f"{where}: the background load would change at least {b.background_events:,.0f} times "
-                              f"over the {b.horizon_s:.4g} s the run would reach (a level held {background.mean_hold_s:g} s on "
-                              f"average on {len(background.devices)} device(s)), which with {b.op_events:,} operator "
-                              f"runs is above the limit of {MAX_OP_EVENTS:,} events (MAX_OP_EVENTS)")
+                              f"over the {b.horizon_s:.4g} s the run would reach (a level held "
+                              f"{background.mean_hold_s:g} s on average on {len(background.devices)} device(s)), "
+                              f"which with {b.op_events:,} operator runs is above the limit of {MAX_OP_EVENTS:,} events (MAX_OP_EVENTS)")
     return b

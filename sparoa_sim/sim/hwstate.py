@@ -160,6 +160,11 @@ class BackgroundLoad:
             raise SimulationError(f"background load devices must be among 'cpu', 'gpu', got {self.devices!r}")
         object.__setattr__(self, "devices", devs)
 
+    @property
+    def constant(self) -> bool:
+        """Whether the load never changes (one distinct level): its process draws no changes."""
+        return len(set(self.levels)) == 1
+
 
 def load_path(cfg: BackgroundLoad, rng: np.random.Generator) -> Generator[tuple[float, float], None, None]:
     """Endless (holding time, level) pairs of one device's load path; the first holds from t = 0."""
@@ -231,7 +236,7 @@ def background_process(env, cfg: BackgroundLoad, rng: np.random.Generator | None
     """SimPy process: call ``on_change(level)`` at t = 0 and at every jump of the load path (drawn from
     ``rng``, or ``path``: the pairs :func:`load_path` yields, e.g. :func:`shared_load_path`)."""
     last = None
-    constant = len(set(cfg.levels)) == 1
+    constant = cfg.constant
     for hold, level in (load_path(cfg, rng) if path is None else path):
         if level != last:
             on_change(level)
